@@ -1,0 +1,170 @@
+//! Personal API tokens: created with scopes and an expiry, shown once, stored hashed,
+//! revocable, with a last-used time.
+
+use crate::accounts::{Org, User};
+use crate::audit::{self, Actor, Event};
+use crate::auth::Scope;
+use crate::auth::scope;
+use crate::crypto::random;
+use crate::secret::Secret;
+use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
+
+pub const TOKEN_PREFIX: &str = "lgp_";
+pub const DEFAULT_TTL_DAYS: i64 = 90;
+pub const MAX_TTL_DAYS: i64 = 366;
+/// Only record `last_used_at` when it moved by at least this much (keeps reads cheap).
+const TOUCH_INTERVAL_SECONDS: i64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("API token not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request for a new token.
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    pub scopes: Vec<Scope>,
+    pub ttl_days: Option<i64>,
+}
+
+/// Creates a token for `user`; the returned secret is never stored or shown again.
+pub async fn create(
+    store: &Store,
+    now: i64,
+    actor: &Actor,
+    user: &User,
+    req: NewToken<'_>,
+) -> Result<(Secret, ApiTokenRow), TokenError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(TokenError::Invalid(
+            "the token name must be 1-100 printable characters".into(),
+        ));
+    }
+    if req.scopes.is_empty() {
+        return Err(TokenError::Invalid("at least one scope is required".into()));
+    }
+    if let Some(s) = req.scopes.iter().find(|s| user.role < s.min_role()) {
+        return Err(TokenError::Invalid(format!(
+            "a user with role {} cannot hold the {} scope",
+            user.role,
+            s.as_str()
+        )));
+    }
+    let days = req.ttl_days.unwrap_or(DEFAULT_TTL_DAYS);
+    if !(1..=MAX_TTL_DAYS).contains(&days) {
+        return Err(TokenError::Invalid(format!(
+            "expires_in_days must be between 1 and {MAX_TTL_DAYS}"
+        )));
+    }
+    let secret = Secret::new(random::token(TOKEN_PREFIX));
+    let id = uuid::Uuid::now_v7().to_string();
+    let row = ApiTokenRow {
+        id: id.clone(),
+        user_id: user.id.clone(),
+        name: name.to_owned(),
+        prefix: secret
+            .expose()
+            .chars()
+            .take(TOKEN_PREFIX.len() + 6)
+            .collect(),
+        scopes: scope::join(&req.scopes),
+        created_at: now,
+        expires_at: now + days * 86_400,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store
+        .create_api_token(NewApiToken {
+            id: &row.id,
+            user_id: &row.user_id,
+            name: &row.name,
+            token_hash: &random::token_hash(secret.expose()),
+            prefix: &row.prefix,
+            scopes: &row.scopes,
+            now,
+            expires_at: row.expires_at,
+        })
+        .await?;
+    audit::record(
+        store,
+        actor,
+        now,
+        Event::success("api_token.create", row.id.clone())
+            .with("name", row.name.clone())
+            .with("scopes", row.scopes.clone()),
+    )
+    .await?;
+    Ok((secret, row))
+}
+
+/// Resolves a presented bearer token to its live row, user and org, or `None`.
+pub async fn authenticate(
+    store: &Store,
+    now: i64,
+    presented: &str,
+) -> Result<Option<(ApiTokenRow, User, Org)>, StoreError> {
+    if !presented.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let row = match store
+        .api_token_by_hash(&random::token_hash(presented))
+        .await
+    {
+        Ok(row) => row,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if row.revoked_at.is_some() || now >= row.expires_at {
+        return Ok(None);
+    }
+    let (user, org) = match store.user_with_org(&row.user_id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    if row
+        .last_used_at
+        .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECONDS)
+    {
+        store.touch_api_token(&row.id, now).await?;
+    }
+    Ok(Some((row, user, org)))
+}
+
+/// The scopes of a stored token (unknown names, from a newer version, are ignored).
+pub fn scopes_of(row: &ApiTokenRow) -> Vec<Scope> {
+    row.scopes.split(' ').filter_map(Scope::parse).collect()
+}
+
+pub async fn revoke(
+    store: &Store,
+    now: i64,
+    actor: &Actor,
+    user: &User,
+    id: &str,
+) -> Result<(), TokenError> {
+    let row = store
+        .revoke_api_token(&user.id, id, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => TokenError::NotFound,
+            other => TokenError::Store(other),
+        })?;
+    audit::record(
+        store,
+        actor,
+        now,
+        Event::success("api_token.revoke", row.id).with("name", row.name),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,18 @@
+//! JSON API handlers under `/api/v1`. Thin: parse, call the service, shape the answer.
+
+pub mod audit;
+mod me;
+mod tokens;
+mod users;
+
+pub use tokens::TokenView;
+pub use users::UserView;
+
+use super::routes::Registry;
+
+pub fn register(reg: &mut Registry) {
+    me::register(reg);
+    users::register(reg);
+    tokens::register(reg);
+    audit::register(reg);
+}

@@ -1,0 +1,143 @@
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::service::{self, NewUserInput, UserPatch};
+use crate::accounts::{Role, User};
+use crate::app::AppState;
+use crate::auth::Access;
+use crate::clock::rfc3339;
+use crate::http::error::{ApiError, ApiJson, ApiResult};
+use crate::http::guard::{Audit, Auth};
+use crate::http::routes::{Kind, M, Registry};
+use crate::secret::Secret;
+
+pub fn register(reg: &mut Registry) {
+    reg.add(
+        M::Get,
+        "/api/v1/users",
+        Kind::Api,
+        Access::Admin,
+        "List the org's users",
+        list,
+    );
+    reg.add(
+        M::Post,
+        "/api/v1/users",
+        Kind::Api,
+        Access::Admin,
+        "Create a user",
+        create,
+    );
+    reg.add(
+        M::Patch,
+        "/api/v1/users/{id}",
+        Kind::Api,
+        Access::Admin,
+        "Change a user's role, name or disabled flag",
+        update,
+    );
+    reg.add(
+        M::Delete,
+        "/api/v1/users/{id}",
+        Kind::Api,
+        Access::Admin,
+        "Delete a user",
+        delete,
+    );
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            role: u.role,
+            disabled: u.disabled,
+            created_at: rfc3339(u.created_at),
+        }
+    }
+}
+
+async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson<Vec<UserView>>> {
+    let users = state.store.list_users(&p.org.id).await?;
+    Ok(ApiJson(users.iter().map(UserView::from).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    email: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    role: Role,
+    password: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    ApiJson(body): ApiJson<CreateUser>,
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+    let input = NewUserInput {
+        email: body.email,
+        display_name: body.display_name,
+        role: body.role,
+        password: Some(Secret::new(body.password)),
+    };
+    let user = service::create_user(&state.store, state.now(), &actor, &p.org, input).await?;
+    Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchUser {
+    role: Option<Role>,
+    display_name: Option<String>,
+    disabled: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchUser>,
+) -> ApiResult<ApiJson<UserView>> {
+    if body.role.is_none() && body.display_name.is_none() && body.disabled.is_none() {
+        return Err(ApiError::bad_request(
+            "nothing to change: send role, display_name or disabled",
+        ));
+    }
+    let patch = UserPatch {
+        role: body.role,
+        display_name: body.display_name,
+        disabled: body.disabled,
+    };
+    let user =
+        service::update_user(&state.store, state.now(), &actor, &p.org.id, &id, patch).await?;
+    Ok(ApiJson(UserView::from(&user)))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    service::delete_user(&state.store, state.now(), &actor, &p.org.id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

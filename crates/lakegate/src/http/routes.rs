@@ -1,0 +1,139 @@
+//! The route registry: every route is added with its method, path, kind and access
+//! policy; the registry wraps it in the guard that enforces that policy and keeps the
+//! table for the OpenAPI document and the authorization matrix test.
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+
+use super::error::ApiError;
+use super::guard;
+use crate::app::AppState;
+use crate::auth::Access;
+
+/// HTTP methods the service uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum M {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl M {
+    pub fn method(self) -> Method {
+        match self {
+            M::Get => Method::GET,
+            M::Post => Method::POST,
+            M::Put => Method::PUT,
+            M::Patch => Method::PATCH,
+            M::Delete => Method::DELETE,
+        }
+    }
+    fn filter(self) -> MethodFilter {
+        match self {
+            M::Get => MethodFilter::GET,
+            M::Post => MethodFilter::POST,
+            M::Put => MethodFilter::PUT,
+            M::Patch => MethodFilter::PATCH,
+            M::Delete => MethodFilter::DELETE,
+        }
+    }
+    /// Methods that change state need a CSRF token when authenticated by cookie.
+    pub fn is_safe(self) -> bool {
+        self == M::Get
+    }
+}
+
+/// API routes answer JSON; pages answer HTML and redirect anonymous visitors to `/login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Api,
+    Page,
+}
+
+/// One row of the route table.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub method: M,
+    pub path: &'static str,
+    pub kind: Kind,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+pub struct Registry {
+    state: AppState,
+    router: Router<AppState>,
+    table: Vec<RouteInfo>,
+}
+
+impl Registry {
+    pub fn new(state: AppState) -> Self {
+        Registry {
+            state,
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    pub fn add<H, T>(
+        &mut self,
+        method: M,
+        path: &'static str,
+        kind: Kind,
+        access: Access,
+        summary: &'static str,
+        handler: H,
+    ) where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let info = RouteInfo {
+            method,
+            path,
+            kind,
+            access,
+            summary,
+        };
+        let guarded =
+            on(method.filter(), handler).route_layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                move |state: axum::extract::State<AppState>,
+                      req: axum::extract::Request,
+                      next: axum::middleware::Next| {
+                    guard::guard(state, info.clone(), req, next)
+                },
+            ));
+        let router = std::mem::replace(&mut self.router, Router::new());
+        self.router = router.route(path, guarded);
+        self.table.push(RouteInfo {
+            method,
+            path,
+            kind,
+            access,
+            summary,
+        });
+    }
+
+    /// The table so far (the OpenAPI route is added last and describes the others).
+    pub fn table(&self) -> &[RouteInfo] {
+        &self.table
+    }
+
+    pub fn finish(self) -> (Router, Vec<RouteInfo>) {
+        (self.router.with_state(self.state), self.table)
+    }
+}
+
+/// Unknown paths: the JSON envelope under `/api/`, a plain page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found("route").into_response()
+    } else {
+        super::ui::not_found_page()
+    }
+}

@@ -1,0 +1,84 @@
+//! Operational endpoints: liveness, readiness, metrics, and the embedded stylesheet.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use super::routes::{Kind, M, Registry};
+use crate::app::AppState;
+use crate::auth::Access;
+
+const STYLESHEET: &str = include_str!("../../static/app.css");
+
+pub fn register(reg: &mut Registry) {
+    reg.add(
+        M::Get,
+        "/healthz",
+        Kind::Api,
+        Access::Public,
+        "Process is alive",
+        healthz,
+    );
+    reg.add(
+        M::Get,
+        "/readyz",
+        Kind::Api,
+        Access::Public,
+        "Store reachable and migrations current",
+        readyz,
+    );
+    reg.add(
+        M::Get,
+        "/metrics",
+        Kind::Api,
+        Access::Public,
+        "Prometheus metrics",
+        metrics,
+    );
+    reg.add(
+        M::Get,
+        "/static/app.css",
+        Kind::Page,
+        Access::Public,
+        "Stylesheet",
+        stylesheet,
+    );
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.store.is_ready().await {
+        (StatusCode::OK, axum::Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(
+                json!({"status": "not_ready", "message": "the store is unreachable or migrations are pending"}),
+            ),
+        )
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}

@@ -1,0 +1,420 @@
+//! Settings pages: Users (admin), API tokens (everyone), Activity (admin).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Nav, error_page, render};
+use crate::accounts::Role;
+use crate::accounts::service::{self, NewUserInput, UserPatch};
+use crate::app::AppState;
+use crate::auth::api_token::{self, NewToken};
+use crate::auth::{Access, Principal, Scope};
+use crate::http::api::audit::{AuditQuery, AuditView};
+use crate::http::api::{TokenView, UserView};
+use crate::http::error::{ApiError, ApiQuery};
+use crate::http::guard::{Audit, Auth};
+use crate::http::routes::{Kind, M, Registry};
+use crate::secret::Secret;
+
+pub fn register(reg: &mut Registry) {
+    reg.add(
+        M::Get,
+        "/settings/users",
+        Kind::Page,
+        Access::Admin,
+        "Users",
+        users_page,
+    );
+    reg.add(
+        M::Post,
+        "/settings/users",
+        Kind::Page,
+        Access::Admin,
+        "Add a user",
+        users_create,
+    );
+    reg.add(
+        M::Post,
+        "/settings/users/{id}",
+        Kind::Page,
+        Access::Admin,
+        "Change a user",
+        users_update,
+    );
+    reg.add(
+        M::Get,
+        "/settings/api-tokens",
+        Kind::Page,
+        Access::User(None),
+        "API tokens",
+        tokens_page,
+    );
+    reg.add(
+        M::Post,
+        "/settings/api-tokens",
+        Kind::Page,
+        Access::User(None),
+        "Create an API token",
+        tokens_create,
+    );
+    reg.add(
+        M::Post,
+        "/settings/api-tokens/{id}/revoke",
+        Kind::Page,
+        Access::User(None),
+        "Revoke an API token",
+        tokens_revoke,
+    );
+    reg.add(
+        M::Get,
+        "/settings/activity",
+        Kind::Page,
+        Access::Admin,
+        "Activity",
+        activity_page,
+    );
+}
+
+/// Form fields arrive as text; the page re-validates everything the API would.
+fn form_text(form: &[(String, String)], key: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+// ----- Users -----
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    nav: Option<Nav>,
+    org_name: String,
+    csrf: String,
+    users: Vec<UserView>,
+    roles: Vec<&'static str>,
+    message: Option<&'static str>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+/// Fixed messages chosen by code: nothing from the URL is echoed.
+fn flash_message(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "created" => Some("User added."),
+        "updated" => Some("User updated."),
+        "revoked" => Some("Token revoked."),
+        _ => None,
+    }
+}
+
+async fn users_view(
+    state: &AppState,
+    p: &Principal,
+    status: StatusCode,
+    message: Option<&'static str>,
+    error: Option<String>,
+) -> Response {
+    let users = match state.store.list_users(&p.org.id).await {
+        Ok(u) => u,
+        Err(e) => return error_page(e.into()),
+    };
+    let nav = Nav::of(p);
+    let csrf = nav.as_ref().map(|n| n.csrf.clone()).unwrap_or_default();
+    render(
+        status,
+        &UsersPage {
+            nav,
+            org_name: p.org.name.clone(),
+            csrf,
+            users: users.iter().map(UserView::from).collect(),
+            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            message,
+            error,
+        },
+    )
+}
+
+async fn users_page(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(f): ApiQuery<Flash>,
+) -> Response {
+    users_view(
+        &state,
+        &p,
+        StatusCode::OK,
+        flash_message(f.ok.as_deref()),
+        None,
+    )
+    .await
+}
+
+async fn users_create(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let Some(role) = Role::parse(&form_text(&form, "role")) else {
+        return users_view(
+            &state,
+            &p,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some("Choose a role: admin, editor or viewer.".into()),
+        )
+        .await;
+    };
+    let input = NewUserInput {
+        email: form_text(&form, "email"),
+        display_name: Some(form_text(&form, "display_name")),
+        role,
+        password: Some(Secret::new(form_text(&form, "password"))),
+    };
+    match service::create_user(&state.store, state.now(), &actor, &p.org, input).await {
+        Ok(_) => Redirect::to("/settings/users?ok=created").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            users_view(&state, &p, e.status, None, Some(e.message)).await
+        }
+    }
+}
+
+async fn users_update(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let patch = match form_text(&form, "action").as_str() {
+        "set-role" => match Role::parse(&form_text(&form, "role")) {
+            Some(role) => UserPatch {
+                role: Some(role),
+                ..Default::default()
+            },
+            None => {
+                return users_view(
+                    &state,
+                    &p,
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    Some("Choose a valid role.".into()),
+                )
+                .await;
+            }
+        },
+        "disable" => UserPatch {
+            disabled: Some(true),
+            ..Default::default()
+        },
+        "enable" => UserPatch {
+            disabled: Some(false),
+            ..Default::default()
+        },
+        _ => {
+            return users_view(
+                &state,
+                &p,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some("Unknown action.".into()),
+            )
+            .await;
+        }
+    };
+    match service::update_user(&state.store, state.now(), &actor, &p.org.id, &id, patch).await {
+        Ok(_) => Redirect::to("/settings/users?ok=updated").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status == StatusCode::NOT_FOUND {
+                return error_page(e);
+            }
+            users_view(&state, &p, e.status, None, Some(e.message)).await
+        }
+    }
+}
+
+// ----- API tokens -----
+
+#[derive(Template)]
+#[template(path = "api_tokens.html")]
+struct TokensPage {
+    nav: Option<Nav>,
+    csrf: String,
+    tokens: Vec<TokenView>,
+    allowed_scopes: Vec<&'static str>,
+    new_token: Option<String>,
+    error: Option<String>,
+}
+
+async fn tokens_view(
+    state: &AppState,
+    p: &Principal,
+    status: StatusCode,
+    new_token: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let now = state.now();
+    let rows = match state.store.list_api_tokens(&p.user.id).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e.into()),
+    };
+    let nav = Nav::of(p);
+    let csrf = nav.as_ref().map(|n| n.csrf.clone()).unwrap_or_default();
+    render(
+        status,
+        &TokensPage {
+            nav,
+            csrf,
+            tokens: rows.iter().map(|r| TokenView::new(r, now)).collect(),
+            allowed_scopes: Scope::ALL
+                .into_iter()
+                .filter(|s| p.user.role >= s.min_role())
+                .map(Scope::as_str)
+                .collect(),
+            new_token,
+            error,
+        },
+    )
+}
+
+async fn tokens_page(State(state): State<AppState>, Auth(p): Auth) -> Response {
+    tokens_view(&state, &p, StatusCode::OK, None, None).await
+}
+
+async fn tokens_create(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let mut scopes = Vec::new();
+    for (_, name) in form.iter().filter(|(k, _)| k == "scope") {
+        match Scope::parse(name) {
+            Some(s) => scopes.push(s),
+            None => {
+                return tokens_view(
+                    &state,
+                    &p,
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    Some(format!("Unknown scope {name:?}.")),
+                )
+                .await;
+            }
+        }
+    }
+    scopes.sort();
+    scopes.dedup();
+    let days_text = form_text(&form, "expires_in_days");
+    let ttl_days = match days_text.trim() {
+        "" => None,
+        t => match t.parse() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return tokens_view(
+                    &state,
+                    &p,
+                    StatusCode::BAD_REQUEST,
+                    None,
+                    Some("Expiry must be a number of days.".into()),
+                )
+                .await;
+            }
+        },
+    };
+    let name = form_text(&form, "name");
+    let req = NewToken {
+        name: &name,
+        scopes,
+        ttl_days,
+    };
+    match api_token::create(&state.store, state.now(), &actor, &p.user, req).await {
+        Ok((secret, _)) => {
+            tokens_view(
+                &state,
+                &p,
+                StatusCode::CREATED,
+                Some(secret.expose().to_owned()),
+                None,
+            )
+            .await
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            tokens_view(&state, &p, e.status, None, Some(e.message)).await
+        }
+    }
+}
+
+async fn tokens_revoke(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> Response {
+    match api_token::revoke(&state.store, state.now(), &actor, &p.user, &id).await {
+        Ok(()) => Redirect::to("/settings/api-tokens").into_response(),
+        Err(e) => error_page(e.into()),
+    }
+}
+
+// ----- Activity -----
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage {
+    nav: Option<Nav>,
+    org_name: String,
+    events: Vec<AuditView>,
+    action: String,
+    actor: String,
+    since: String,
+    error: Option<String>,
+}
+
+async fn activity_page(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Response {
+    let (events, error, status) = match q.to_filter() {
+        Ok(filter) => match state.store.list_audit(&p.org.id, &filter).await {
+            Ok(rows) => (
+                rows.into_iter().map(AuditView::from).collect(),
+                None,
+                StatusCode::OK,
+            ),
+            Err(e) => return error_page(e.into()),
+        },
+        Err(e) => (Vec::new(), Some(e.message), StatusCode::BAD_REQUEST),
+    };
+    render(
+        status,
+        &ActivityPage {
+            nav: Nav::of(&p),
+            org_name: p.org.name.clone(),
+            events,
+            action: q.action.unwrap_or_default(),
+            actor: q.actor.unwrap_or_default(),
+            since: q.since.unwrap_or_default(),
+            error,
+        },
+    )
+}

@@ -1,0 +1,17 @@
+//! Lakegate: per-user OAuth connections to data warehouses, as a self-hosted service.
+//!
+//! `main.rs` only parses arguments; everything lives here so the integration tests can
+//! build the same application in-process.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod secret;
+pub mod store;
+pub mod telemetry;

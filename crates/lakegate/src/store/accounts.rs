@@ -1,0 +1,266 @@
+//! Organizations and users.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, StoreResult, classify, flag};
+use crate::accounts::{Org, Role, User};
+
+#[derive(FromRow)]
+struct OrgRow {
+    id: String,
+    slug: String,
+    name: String,
+    created_at: i64,
+}
+
+impl From<OrgRow> for Org {
+    fn from(r: OrgRow) -> Org {
+        Org {
+            id: r.id,
+            slug: r.slug,
+            name: r.name,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: String,
+    org_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    disabled: i64,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> StoreResult<User> {
+        let role = Role::parse(&r.role).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("unknown role {:?}", r.role).into(),
+            ))
+        })?;
+        Ok(User {
+            id: r.id,
+            org_id: r.org_id,
+            email: r.email,
+            display_name: r.display_name,
+            role,
+            disabled: flag(r.disabled),
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// `SELECT <user columns> FROM users <tail>` as one static string.
+macro_rules! select_users {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, org_id, email, display_name, role, disabled, created_at FROM users ",
+            $tail
+        )
+    };
+}
+
+/// Fields of a new user; the password hash is already computed.
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub role: Role,
+    pub password_hash: Option<&'a str>,
+    pub now: i64,
+}
+
+impl Store {
+    pub async fn create_org(&self, id: &str, slug: &str, name: &str, now: i64) -> StoreResult<Org> {
+        sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(slug)
+            .bind(name)
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?;
+        Ok(Org {
+            id: id.into(),
+            slug: slug.into(),
+            name: name.into(),
+            created_at: now,
+        })
+    }
+
+    pub async fn org_by_slug(&self, slug: &str) -> StoreResult<Org> {
+        sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM orgs WHERE slug = $1")
+            .bind(slug)
+            .fetch_one(self.pool())
+            .await
+            .map(Org::from)
+            .map_err(classify)
+    }
+
+    pub async fn org_by_id(&self, id: &str) -> StoreResult<Org> {
+        sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM orgs WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
+            .await
+            .map(Org::from)
+            .map_err(classify)
+    }
+
+    pub async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        let rows = sqlx::query_as::<_, OrgRow>(
+            "SELECT id, slug, name, created_at FROM orgs ORDER BY slug",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(Org::from).collect())
+    }
+
+    pub async fn create_user(&self, u: NewUser<'_>) -> StoreResult<User> {
+        sqlx::query(
+            "INSERT INTO users (id, org_id, email, display_name, role, password_hash, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+        )
+        .bind(u.id)
+        .bind(u.org_id)
+        .bind(u.email)
+        .bind(u.display_name)
+        .bind(u.role.as_str())
+        .bind(u.password_hash)
+        .bind(u.now)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        self.user_in_org(u.org_id, u.id).await
+    }
+
+    /// A user of `org_id`; users of other orgs are `NotFound`.
+    pub async fn user_in_org(&self, org_id: &str, user_id: &str) -> StoreResult<User> {
+        sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 AND id = $2"))
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(classify)?
+            .try_into()
+    }
+
+    /// A user by email with their password hash (for login only).
+    pub async fn user_for_login(
+        &self,
+        org_id: &str,
+        email: &str,
+    ) -> StoreResult<(User, Option<String>)> {
+        let row: (UserRow, Option<String>) = sqlx::query(
+            "SELECT id, org_id, email, display_name, role, disabled, created_at, password_hash \
+             FROM users WHERE org_id = $1 AND email = $2",
+        )
+        .bind(org_id)
+        .bind(email)
+        .fetch_one(self.pool())
+        .await
+        .map_err(classify)
+        .and_then(|row| {
+            use sqlx::Row;
+            let hash: Option<String> = row.try_get("password_hash")?;
+            Ok((UserRow::from_row(&row)?, hash))
+        })?;
+        Ok((row.0.try_into()?, row.1))
+    }
+
+    pub async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<User> {
+        Ok(self.user_for_login(org_id, email).await?.0)
+    }
+
+    pub async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
+        sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 ORDER BY email"))
+            .bind(org_id)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
+    }
+
+    pub async fn count_admins(&self, org_id: &str) -> StoreResult<i64> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'admin' AND disabled = 0",
+        )
+        .bind(org_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n)
+    }
+
+    /// Updates role, display name and disabled flag in one statement. Disabling also
+    /// ends every session of the user, in the same transaction.
+    pub async fn update_user(&self, user: &User, now: i64) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE users SET role = $1, display_name = $2, disabled = $3, updated_at = $4 \
+             WHERE org_id = $5 AND id = $6",
+        )
+        .bind(user.role.as_str())
+        .bind(&user.display_name)
+        .bind(i64::from(user.disabled))
+        .bind(now)
+        .bind(&user.org_id)
+        .bind(&user.id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::NotFound);
+        }
+        if user.disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes a user; their sessions and API tokens go with them (foreign keys).
+    pub async fn delete_user(&self, org_id: &str, user_id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+}
+
+impl Store {
+    /// A user and their org in one read (for authenticating sessions and tokens).
+    pub async fn user_with_org(&self, user_id: &str) -> StoreResult<(User, Org)> {
+        let row = sqlx::query(
+            "SELECT u.id, u.org_id, u.email, u.display_name, u.role, u.disabled, u.created_at, \
+                    o.slug, o.name, o.created_at AS org_created_at \
+             FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_one(self.pool())
+        .await
+        .map_err(classify)?;
+        use sqlx::Row;
+        let user: User = UserRow::from_row(&row)?.try_into()?;
+        let org = Org {
+            id: user.org_id.clone(),
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            created_at: row.try_get("org_created_at")?,
+        };
+        Ok((user, org))
+    }
+}

@@ -135,3 +135,11 @@ pub(crate) fn pool_options() -> AnyPoolOptions {
 pub(crate) fn flag(v: i64) -> bool {
     v != 0
 }
+
+impl Store {
+    /// The underlying pool, for tests that assert on stored rows directly.
+    #[doc(hidden)]
+    pub fn raw_pool_for_tests(&self) -> AnyPool {
+        self.pool.clone()
+    }
+}

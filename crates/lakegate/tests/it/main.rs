@@ -1,1 +1,12 @@
+//! Lakegate's integration tests: one binary (each `tests/*.rs` would be another link).
 
+mod harness;
+
+mod accounts_http;
+mod bad_input;
+mod canary;
+mod cli;
+mod csrf;
+mod route_matrix;
+mod sessions;
+mod store_contract;

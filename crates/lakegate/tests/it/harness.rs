@@ -1,0 +1,326 @@
+//! Test fixtures: a store per test (SQLite file, or a PostgreSQL schema when
+//! `LAKEGATE_TEST_DATABASE_URL` is set), a running app on port 0 with a manual clock,
+//! and small helpers to make orgs, users, browsers and API tokens.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use lakegate::accounts::service::{self, NewUserInput};
+use lakegate::accounts::{Org, Role, User};
+use lakegate::app::{AppState, WebSettings};
+use lakegate::audit::Actor;
+use lakegate::auth::Scope;
+use lakegate::auth::api_token::{self, NewToken};
+use lakegate::auth::session::Lifetimes;
+use lakegate::clock::ManualClock;
+use lakegate::secret::Secret;
+use lakegate::store::{Backend, Store};
+use sqlx::Connection;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+pub const START: i64 = 1_800_000_000;
+pub const LIFE: Lifetimes = Lifetimes {
+    idle_seconds: 3600,
+    absolute_seconds: 8 * 3600,
+};
+
+/// The PostgreSQL server for the PostgreSQL half of the suites, if configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("LAKEGATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// A store of its own for one test.
+pub struct TestDb {
+    pub store: Store,
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A fresh, empty (unmigrated) store, or `None` when PostgreSQL is asked for but not configured.
+    pub async fn empty(backend: Backend) -> Option<TestDb> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("lakegate.db").display());
+                let store = Store::connect(&url).await.unwrap();
+                Some(TestDb {
+                    store,
+                    backend,
+                    _dir: Some(dir),
+                    schema: None,
+                })
+            }
+            Backend::Postgres => {
+                let base = postgres_url()?;
+                let schema = format!("lgtest_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                conn.close().await.unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = format!("{base}{sep}options[search_path]={schema}");
+                let store = Store::connect(&url).await.unwrap();
+                Some(TestDb {
+                    store,
+                    backend,
+                    _dir: None,
+                    schema: Some((base, schema)),
+                })
+            }
+        }
+    }
+
+    /// A fresh, migrated store.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let db = Self::empty(backend).await?;
+        db.store.migrate().await.unwrap();
+        Some(db)
+    }
+
+    /// Drops the PostgreSQL schema (SQLite files go with the temp dir).
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Some((base, schema)) = self.schema {
+            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.unwrap();
+        }
+    }
+}
+
+/// Runs a store/app test body on one backend; PostgreSQL bodies are skipped (and say so)
+/// when no server is configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let db = $crate::harness::TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = $crate::harness::TestDb::new(lakegate::store::Backend::Postgres).await else {
+                        eprintln!("skipped: LAKEGATE_TEST_DATABASE_URL is not set");
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+/// A running Lakegate on 127.0.0.1:<random port>.
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub store: Store,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(db: TestDb) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = ManualClock::new(START);
+        let web = WebSettings::new(base.parse().unwrap(), LIFE);
+        let state = AppState::new(db.store.clone(), Arc::new(clock.clone()), web);
+        let serving = state.clone();
+        tokio::spawn(async move {
+            lakegate::app::serve(listener, serving, std::future::pending())
+                .await
+                .unwrap();
+        });
+        TestApp {
+            base,
+            clock,
+            store: db.store.clone(),
+            state,
+            db,
+        }
+    }
+
+    pub async fn sqlite() -> TestApp {
+        Self::spawn(TestDb::new(Backend::Sqlite).await.unwrap()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn org(&self, slug: &str) -> Org {
+        service::create_org(
+            &self.store,
+            START,
+            &Actor::cli(None),
+            slug,
+            &format!("Org {slug}"),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// A user with `PASSWORD`, or without any password when `with_password` is false (cheap).
+    pub async fn user_with(&self, org: &Org, email: &str, role: Role, with_password: bool) -> User {
+        let input = NewUserInput {
+            email: email.into(),
+            display_name: None,
+            role,
+            password: with_password.then(|| Secret::new(PASSWORD)),
+        };
+        service::create_user(
+            &self.store,
+            START,
+            &Actor::cli(Some(org.id.clone())),
+            org,
+            input,
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn user(&self, org: &Org, email: &str, role: Role) -> User {
+        self.user_with(org, email, role, true).await
+    }
+
+    pub async fn token(&self, user: &User, scopes: &[Scope]) -> (String, String) {
+        let req = NewToken {
+            name: "test",
+            scopes: scopes.to_vec(),
+            ttl_days: Some(30),
+        };
+        let (secret, row) = api_token::create(
+            &self.store,
+            self.clock_now(),
+            &Actor::cli(Some(user.org_id.clone())),
+            user,
+            req,
+        )
+        .await
+        .unwrap();
+        (secret.expose().to_owned(), row.id)
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        lakegate::clock::Clock::now(&self.clock)
+    }
+
+    /// Signs in through the login form and returns a browser holding the session.
+    pub async fn browser(&self, org: &Org, email: &str) -> Browser {
+        self.browser_with_password(org, email, PASSWORD)
+            .await
+            .expect("login failed")
+    }
+
+    pub async fn browser_with_password(
+        &self,
+        org: &Org,
+        email: &str,
+        password: &str,
+    ) -> Result<Browser, reqwest::StatusCode> {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let page = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let login_csrf = hidden_field(&page, "csrf_token");
+        let resp = client
+            .post(self.url("/login"))
+            .form(&[
+                ("org", org.slug.as_str()),
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &login_csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != reqwest::StatusCode::SEE_OTHER {
+            return Err(resp.status());
+        }
+        let me: serde_json::Value = client
+            .get(self.url("/api/v1/me"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+        Ok(Browser {
+            client,
+            csrf,
+            base: self.base.clone(),
+        })
+    }
+
+    pub async fn count(&self, table: &'static str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool()).await.unwrap();
+        n
+    }
+
+    /// A raw connection pool to the same database, for assertions on stored rows.
+    pub fn pool(&self) -> sqlx::AnyPool {
+        self.store.raw_pool_for_tests()
+    }
+}
+
+/// A signed-in browser: its cookie jar and its session's CSRF token.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub base: String,
+}
+
+impl Browser {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// The value of `<input type="hidden" name="NAME" value="...">` in a page.
+pub fn hidden_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in page"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A client without cookies or redirects.
+pub fn anonymous() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}

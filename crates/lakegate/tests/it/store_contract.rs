@@ -1,0 +1,412 @@
+//! The store contract: every store method behaves the same on SQLite and PostgreSQL.
+
+use lakegate::accounts::Role;
+use lakegate::store::{
+    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, SessionRow, StoreError,
+};
+
+use crate::harness::TestDb;
+
+crate::on_both_backends!(
+    migrations_apply_to_an_empty_database_and_are_idempotent,
+    org_slugs_are_unique,
+    user_emails_are_unique_per_org_only,
+    users_of_another_org_are_not_found,
+    disabling_a_user_ends_their_sessions,
+    deleting_a_user_removes_their_sessions_and_tokens,
+    sessions_are_found_by_hash_touched_and_swept,
+    api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only,
+    audit_filters_by_org_time_action_actor_and_limit,
+    audit_log_refuses_update_and_delete,
+    count_admins_ignores_disabled_admins,
+);
+
+async fn org(db: &TestDb, slug: &str) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    db.store.create_org(&id, slug, slug, 1).await.unwrap();
+    id
+}
+
+async fn user(db: &TestDb, org_id: &str, email: &str, role: Role) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    db.store
+        .create_user(NewUser {
+            id: &id,
+            org_id,
+            email,
+            display_name: "X",
+            role,
+            password_hash: Some("h"),
+            now: 1,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+fn session(user_id: &str, hash: &str, last_seen: i64, expires: i64) -> SessionRow {
+    SessionRow {
+        id_hash: hash.into(),
+        user_id: user_id.into(),
+        csrf_token: "c".into(),
+        created_at: 0,
+        last_seen_at: last_seen,
+        expires_at: expires,
+    }
+}
+
+async fn token(db: &TestDb, user_id: &str, hash: &str, created: i64) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    db.store
+        .create_api_token(NewApiToken {
+            id: &id,
+            user_id,
+            name: "n",
+            token_hash: hash,
+            prefix: "lgp_x",
+            scopes: "admin",
+            now: created,
+            expires_at: created + 100,
+        })
+        .await
+        .unwrap();
+    id
+}
+
+async fn migrations_apply_to_an_empty_database_and_are_idempotent(_: &TestDb) {
+    // The macro hands us a migrated store; this test wants an empty one of the same kind.
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(db) = TestDb::empty(backend).await else {
+            continue;
+        };
+        assert!(
+            !db.store.is_ready().await,
+            "{backend:?}: an empty database is not ready"
+        );
+        db.store.migrate().await.unwrap();
+        assert!(db.store.is_ready().await, "{backend:?}");
+        db.store.migrate().await.unwrap();
+        assert!(db.store.is_ready().await, "{backend:?}");
+        db.cleanup().await;
+    }
+}
+
+async fn org_slugs_are_unique(db: &TestDb) {
+    let id = org(db, "acme").await;
+    let err = db
+        .store
+        .create_org("other-id", "acme", "Acme 2", 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(db.store.org_by_slug("acme").await.unwrap().id, id);
+    assert!(matches!(
+        db.store.org_by_slug("nope").await,
+        Err(StoreError::NotFound)
+    ));
+    org(db, "beta").await;
+    let slugs: Vec<_> = db
+        .store
+        .list_orgs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.slug)
+        .collect();
+    assert_eq!(slugs, ["acme", "beta"]);
+}
+
+async fn user_emails_are_unique_per_org_only(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let b = org(db, "b-org").await;
+    user(db, &a, "x@example.com", Role::Editor).await;
+    let err = db
+        .store
+        .create_user(NewUser {
+            id: "dup",
+            org_id: &a,
+            email: "x@example.com",
+            display_name: "X",
+            role: Role::Viewer,
+            password_hash: None,
+            now: 1,
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    user(db, &b, "x@example.com", Role::Viewer).await;
+    let (u, hash) = db.store.user_for_login(&a, "x@example.com").await.unwrap();
+    assert_eq!((u.role, hash.as_deref()), (Role::Editor, Some("h")));
+}
+
+async fn users_of_another_org_are_not_found(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let b = org(db, "b-org").await;
+    let u = user(db, &a, "x@example.com", Role::Editor).await;
+    assert!(matches!(
+        db.store.user_in_org(&b, &u).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        db.store.delete_user(&b, &u).await,
+        Err(StoreError::NotFound)
+    ));
+    let (found, o) = db.store.user_with_org(&u).await.unwrap();
+    assert_eq!((found.id, o.id), (u, a));
+}
+
+async fn disabling_a_user_ends_their_sessions(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let u = user(db, &a, "x@example.com", Role::Editor).await;
+    db.store
+        .create_session(&session(&u, "s1", 0, 100))
+        .await
+        .unwrap();
+    let mut found = db.store.user_in_org(&a, &u).await.unwrap();
+    found.role = Role::Viewer;
+    db.store.update_user(&found, 5).await.unwrap();
+    assert!(
+        db.store.session("s1").await.is_ok(),
+        "a role change keeps the session"
+    );
+    found.disabled = true;
+    db.store.update_user(&found, 6).await.unwrap();
+    let after = db.store.user_in_org(&a, &u).await.unwrap();
+    assert!(after.disabled);
+    assert_eq!(after.role, Role::Viewer);
+    assert!(matches!(
+        db.store.session("s1").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn deleting_a_user_removes_their_sessions_and_tokens(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let u = user(db, &a, "x@example.com", Role::Editor).await;
+    db.store
+        .create_session(&session(&u, "s1", 0, 100))
+        .await
+        .unwrap();
+    token(db, &u, "th", 0).await;
+    db.store.delete_user(&a, &u).await.unwrap();
+    assert!(matches!(
+        db.store.session("s1").await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        db.store.api_token_by_hash("th").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn sessions_are_found_by_hash_touched_and_swept(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let u = user(db, &a, "x@example.com", Role::Editor).await;
+    db.store
+        .create_session(&session(&u, "live", 0, 1000))
+        .await
+        .unwrap();
+    db.store
+        .create_session(&session(&u, "idle", 0, 1000))
+        .await
+        .unwrap();
+    db.store
+        .create_session(&session(&u, "old", 0, 50))
+        .await
+        .unwrap();
+    db.store.touch_session("live", 90).await.unwrap();
+    assert_eq!(db.store.session("live").await.unwrap().last_seen_at, 90);
+    let swept = db.store.delete_stale_sessions(100, 50).await.unwrap();
+    assert_eq!(swept, 2);
+    assert!(db.store.session("live").await.is_ok());
+    db.store.delete_session("live").await.unwrap();
+    assert!(matches!(
+        db.store.session("live").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let u = user(db, &a, "x@example.com", Role::Editor).await;
+    let other = user(db, &a, "y@example.com", Role::Editor).await;
+    let t1 = token(db, &u, "h1", 10).await;
+    let t2 = token(db, &u, "h2", 20).await;
+    let found = db.store.api_token_by_hash("h1").await.unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.user_id.as_str()),
+        (t1.as_str(), u.as_str())
+    );
+    let listed: Vec<_> = db
+        .store
+        .list_api_tokens(&u)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, [t2.clone(), t1.clone()], "newest first");
+    assert!(matches!(
+        db.store.revoke_api_token(&other, &t1, 30).await,
+        Err(StoreError::NotFound)
+    ));
+    let revoked = db.store.revoke_api_token(&u, &t1, 30).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(30));
+    assert!(
+        matches!(
+            db.store.revoke_api_token(&u, &t1, 31).await,
+            Err(StoreError::NotFound)
+        ),
+        "revoking twice"
+    );
+    db.store.touch_api_token(&t2, 40).await.unwrap();
+    assert_eq!(
+        db.store.api_token_by_hash("h2").await.unwrap().last_used_at,
+        Some(40)
+    );
+    let dup = db
+        .store
+        .create_api_token(NewApiToken {
+            id: "x",
+            user_id: &u,
+            name: "n",
+            token_hash: "h2",
+            prefix: "p",
+            scopes: "admin",
+            now: 1,
+            expires_at: 2,
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+}
+
+fn event(org: &str, at: i64, actor: &str, action: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        at,
+        org_id: Some(org.into()),
+        actor: actor.into(),
+        action: action.into(),
+        target: Some("t".into()),
+        outcome: "success".into(),
+        client_ip: Some("127.0.0.1".into()),
+        request_id: None,
+        details: "{}".into(),
+    }
+}
+
+async fn audit_filters_by_org_time_action_actor_and_limit(db: &TestDb) {
+    for (at, actor, action) in [
+        (10, "cli", "org.create"),
+        (20, "user:1", "user.create"),
+        (30, "user:2", "user.create"),
+    ] {
+        db.store
+            .append_audit(&event("o1", at, actor, action))
+            .await
+            .unwrap();
+    }
+    db.store
+        .append_audit(&event("o2", 40, "user:9", "user.create"))
+        .await
+        .unwrap();
+    let all = |f: AuditFilter| async move { db.store.list_audit("o1", &f).await.unwrap() };
+    let base = AuditFilter {
+        limit: 100,
+        ..Default::default()
+    };
+    let every = all(base.clone()).await;
+    assert_eq!(
+        every.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [30, 20, 10],
+        "own org only, newest first"
+    );
+    assert_eq!(
+        all(AuditFilter {
+            since: Some(20),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        all(AuditFilter {
+            action: Some("user.create".into()),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        all(AuditFilter {
+            actor: Some("cli".into()),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        all(AuditFilter {
+            limit: 1,
+            ..base.clone()
+        })
+        .await
+        .len(),
+        1
+    );
+    assert!(
+        all(AuditFilter {
+            actor: Some("user:9".into()),
+            ..base
+        })
+        .await
+        .is_empty()
+    );
+}
+
+async fn audit_log_refuses_update_and_delete(db: &TestDb) {
+    db.store
+        .append_audit(&event("o1", 10, "cli", "org.create"))
+        .await
+        .unwrap();
+    let pool = db.store.raw_pool_for_tests();
+    assert!(
+        sqlx::query("UPDATE audit_events SET actor = 'forged'")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM audit_events")
+            .execute(&pool)
+            .await
+            .is_err()
+    );
+    let rows = db
+        .store
+        .list_audit(
+            "o1",
+            &AuditFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].actor, "cli");
+}
+
+async fn count_admins_ignores_disabled_admins(db: &TestDb) {
+    let a = org(db, "a-org").await;
+    let u1 = user(db, &a, "a1@example.com", Role::Admin).await;
+    user(db, &a, "a2@example.com", Role::Admin).await;
+    user(db, &a, "e@example.com", Role::Editor).await;
+    assert_eq!(db.store.count_admins(&a).await.unwrap(), 2);
+    let mut admin = db.store.user_in_org(&a, &u1).await.unwrap();
+    admin.disabled = true;
+    db.store.update_user(&admin, 2).await.unwrap();
+    assert_eq!(db.store.count_admins(&a).await.unwrap(), 1);
+}

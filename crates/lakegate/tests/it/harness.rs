@@ -135,11 +135,12 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub state: AppState,
     pub store: Store,
-    pub db: TestDb,
+    /// Owned when the app made its own database (`TestApp::sqlite`).
+    _db: Option<TestDb>,
 }
 
 impl TestApp {
-    pub async fn spawn(db: TestDb) -> TestApp {
+    pub async fn spawn(db: &TestDb) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(START);
@@ -156,12 +157,35 @@ impl TestApp {
             clock,
             store: db.store.clone(),
             state,
-            db,
+            _db: None,
         }
     }
 
     pub async fn sqlite() -> TestApp {
-        Self::spawn(TestDb::new(Backend::Sqlite).await.unwrap()).await
+        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+        let mut app = Self::spawn(&db).await;
+        app._db = Some(db);
+        app
+    }
+
+    /// A browser holding a session created directly in the store (no login round trip,
+    /// no login throttling): for tests about what a session may do, not how it starts.
+    pub async fn session_for(&self, user: &User) -> Browser {
+        let (cookie, row) = lakegate::auth::session::new_session(&user.id, self.clock_now(), LIFE);
+        self.store.create_session(&row).await.unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("{}={}", self.state.web.session_cookie(), cookie.expose());
+        headers.insert(reqwest::header::COOKIE, value.parse().unwrap());
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            csrf: row.csrf_token,
+            base: self.base.clone(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,1 +1,336 @@
+//! Every route of the router's own table × {anonymous, viewer, editor, admin, admin of
+//! another org}: no cell answers an unauthorized 2xx; objects of another org or user are
+//! 404; allowed cells really succeed. A route with a path parameter the matrix has no
+//! fixture for fails the test, so no route can be added without being in it.
 
+use lakegate::accounts::{Org, Role, User};
+use lakegate::auth::{Access, Scope};
+use lakegate::http::{Kind, M, RouteInfo};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{Browser, TestApp, TestDb, anonymous};
+
+crate::on_both_backends!(every_route_enforces_its_policy_for_every_role_and_tenant);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Viewer,
+    Editor,
+    Admin,
+    OtherOrgAdmin,
+}
+
+const EVERYONE: [Who; 5] = [
+    Who::Anonymous,
+    Who::Viewer,
+    Who::Editor,
+    Who::Admin,
+    Who::OtherOrgAdmin,
+];
+
+#[derive(Debug, PartialEq, Eq)]
+enum Expect {
+    /// Public routes: no access rule to check.
+    Any,
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Allowed,
+}
+
+struct World {
+    app: TestApp,
+    org_a: Org,
+    viewer: User,
+    editor: User,
+    admin: User,
+    other_admin: User,
+    counter: std::sync::atomic::AtomicUsize,
+}
+
+/// Whose objects a path parameter names.
+enum Owner {
+    /// Any admin of org A may act on it.
+    OrgA,
+    /// Only the editor of org A (it is their own token).
+    EditorA,
+}
+
+impl World {
+    fn user(&self, who: Who) -> Option<&User> {
+        match who {
+            Who::Anonymous => None,
+            Who::Viewer => Some(&self.viewer),
+            Who::Editor => Some(&self.editor),
+            Who::Admin => Some(&self.admin),
+            Who::OtherOrgAdmin => Some(&self.other_admin),
+        }
+    }
+
+    fn next(&self) -> usize {
+        self.counter
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A fresh object for the route's `{id}` (requests may delete it), and who owns it.
+    async fn fixture(&self, path: &str) -> Option<(String, Owner)> {
+        if !path.contains('{') {
+            return None;
+        }
+        let n = self.next();
+        match path {
+            "/api/v1/users/{id}" | "/settings/users/{id}" => {
+                let u = self
+                    .app
+                    .user_with(
+                        &self.org_a,
+                        &format!("target{n}@a.test"),
+                        Role::Viewer,
+                        false,
+                    )
+                    .await;
+                Some((u.id, Owner::OrgA))
+            }
+            "/api/v1/tokens/{id}" | "/settings/api-tokens/{id}/revoke" => {
+                let (_, id) = self
+                    .app
+                    .token(&self.editor, &[Scope::ConnectionsRead])
+                    .await;
+                Some((id, Owner::EditorA))
+            }
+            other => {
+                panic!("route {other} has a path parameter the matrix has no fixture for: add one")
+            }
+        }
+    }
+
+    fn expect(&self, route: &RouteInfo, who: Who, owner: Option<&Owner>) -> Expect {
+        let access = intended_access(route);
+        assert_eq!(
+            route.access, access,
+            "{:?} {} declares another policy than intended",
+            route.method, route.path
+        );
+        let role = match (access, self.user(who)) {
+            (Access::Public, _) => return Expect::Any,
+            (_, None) => return Expect::Unauthenticated,
+            (_, Some(u)) => u.role,
+        };
+        let role_ok = match access {
+            Access::Admin => role == Role::Admin,
+            Access::User(None) => true,
+            Access::User(Some(Scope::ConnectionsRead)) => true,
+            Access::User(Some(Scope::Admin)) => role == Role::Admin,
+            Access::User(Some(_)) => role != Role::Viewer,
+            Access::Public => true,
+        };
+        if !role_ok {
+            return Expect::Forbidden;
+        }
+        match owner {
+            Some(Owner::OrgA) if who == Who::OtherOrgAdmin => Expect::NotFound,
+            Some(Owner::EditorA) if who != Who::Editor => Expect::NotFound,
+            _ => Expect::Allowed,
+        }
+    }
+
+    /// A valid request body for routes that take one, so allowed cells can succeed.
+    fn body(&self, route: &RouteInfo, csrf: &str) -> Body {
+        let n = self.next();
+        match (route.kind, route.method, route.path) {
+            (Kind::Api, M::Post, "/api/v1/users") => Body::Json(
+                json!({"email": format!("new{n}@a.test"), "role": "viewer", "password": "long-enough-pw"}),
+            ),
+            (Kind::Api, M::Patch, "/api/v1/users/{id}") => {
+                Body::Json(json!({"display_name": "Renamed"}))
+            }
+            (Kind::Api, M::Post, "/api/v1/tokens") => {
+                Body::Json(json!({"name": "m", "scopes": ["connections:read"]}))
+            }
+            (Kind::Api, _, _) => Body::None,
+            (Kind::Page, M::Post, "/settings/users") => Body::Form(vec![
+                ("email".into(), format!("page{n}@a.test")),
+                ("role".into(), "viewer".into()),
+                ("password".into(), "long-enough-pw".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
+            (Kind::Page, M::Post, "/settings/users/{id}") => Body::Form(vec![
+                ("action".into(), "set-role".into()),
+                ("role".into(), "editor".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
+            (Kind::Page, M::Post, "/settings/api-tokens") => Body::Form(vec![
+                ("name".into(), "m".into()),
+                ("scope".into(), "connections:read".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
+            (Kind::Page, _, _) => Body::Form(vec![("csrf_token".into(), csrf.into())]),
+        }
+    }
+}
+
+/// The intended policy of every route, written independently of the code: a route
+/// missing here fails the matrix, and so does a route whose declared policy drifts.
+fn intended_access(route: &RouteInfo) -> Access {
+    use Access::*;
+    match (route.method, route.path) {
+        (
+            M::Get,
+            "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json" | "/static/app.css"
+            | "/login",
+        ) => Public,
+        (M::Post, "/login") => Public,
+        (M::Post, "/logout") => User(None),
+        (M::Get, "/api/v1/me") => User(None),
+        (M::Get | M::Post, "/api/v1/users") => Admin,
+        (M::Patch | M::Delete, "/api/v1/users/{id}") => Admin,
+        (M::Get | M::Post, "/api/v1/tokens") => User(None),
+        (M::Delete, "/api/v1/tokens/{id}") => User(None),
+        (M::Get, "/api/v1/audit") => Admin,
+        (M::Get, "/") => User(None),
+        (M::Get | M::Post, "/settings/users") => Admin,
+        (M::Post, "/settings/users/{id}") => Admin,
+        (M::Get | M::Post, "/settings/api-tokens") => User(None),
+        (M::Post, "/settings/api-tokens/{id}/revoke") => User(None),
+        (M::Get, "/settings/activity") => Admin,
+        (m, p) => panic!("{m:?} {p} is not in the route matrix: add its intended policy"),
+    }
+}
+
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    route: &RouteInfo,
+    path: &str,
+    csrf: Option<&str>,
+    body: Body,
+) -> reqwest::Response {
+    let mut req = client.request(route.method.method(), format!("{base}{path}"));
+    if let Some(c) = csrf {
+        req = req.header("x-csrf-token", c);
+    }
+    req = match body {
+        Body::None => req,
+        Body::Json(v) => req.json(&v),
+        Body::Form(f) if route.method != M::Get => req.form(&f),
+        Body::Form(_) => req,
+    };
+    req.send().await.unwrap()
+}
+
+async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let org_a = app.org("org-a").await;
+    let org_b = app.org("org-b").await;
+    let world = World {
+        viewer: app
+            .user_with(&org_a, "viewer@a.test", Role::Viewer, false)
+            .await,
+        editor: app
+            .user_with(&org_a, "editor@a.test", Role::Editor, false)
+            .await,
+        admin: app
+            .user_with(&org_a, "admin@a.test", Role::Admin, false)
+            .await,
+        other_admin: app
+            .user_with(&org_b, "admin@b.test", Role::Admin, false)
+            .await,
+        org_a,
+        app,
+        counter: Default::default(),
+    };
+    let (_, table) = lakegate::http::router(world.app.state.clone());
+    assert!(
+        table.len() >= 20,
+        "the table holds the whole surface ({} routes)",
+        table.len()
+    );
+
+    let mut cells = 0;
+    for route in &table {
+        for who in EVERYONE {
+            for via_token in [false, true] {
+                // Pages are for browsers; API routes are checked with sessions and with tokens.
+                if via_token && (route.kind == Kind::Page || who == Who::Anonymous) {
+                    continue;
+                }
+                let fixture = world.fixture(route.path).await;
+                let path = match &fixture {
+                    Some((id, _)) => route.path.replace("{id}", id),
+                    None => route.path.to_owned(),
+                };
+                let expect = world.expect(route, who, fixture.as_ref().map(|(_, o)| o));
+                let (client, csrf) = match world.user(who) {
+                    None => (anonymous(), String::new()),
+                    Some(u) if via_token => {
+                        let scopes: Vec<Scope> = Scope::ALL
+                            .into_iter()
+                            .filter(|s| u.role >= s.min_role())
+                            .collect();
+                        let (token, _) = world.app.token(u, &scopes).await;
+                        let mut h = reqwest::header::HeaderMap::new();
+                        h.insert(
+                            reqwest::header::AUTHORIZATION,
+                            format!("Bearer {token}").parse().unwrap(),
+                        );
+                        (
+                            reqwest::Client::builder()
+                                .default_headers(h)
+                                .build()
+                                .unwrap(),
+                            String::new(),
+                        )
+                    }
+                    Some(u) => {
+                        let Browser { client, csrf, .. } = world.app.session_for(u).await;
+                        (client, csrf)
+                    }
+                };
+                let body = world.body(route, &csrf);
+                let csrf_header =
+                    (!csrf.is_empty() && route.kind == Kind::Api).then_some(csrf.as_str());
+                let resp = send(&client, &world.app.base, route, &path, csrf_header, body).await;
+                let status = resp.status();
+                let location = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                let cell = format!(
+                    "{:?} {} as {who:?} (token: {via_token}) -> {status} {location}",
+                    route.method, route.path
+                );
+                match expect {
+                    Expect::Any => {}
+                    Expect::Unauthenticated => match route.kind {
+                        Kind::Api => assert_eq!(status, StatusCode::UNAUTHORIZED, "{cell}"),
+                        Kind::Page => {
+                            assert_eq!(status, StatusCode::SEE_OTHER, "{cell}");
+                            assert!(location.starts_with("/login?next="), "{cell}");
+                        }
+                    },
+                    Expect::Forbidden => assert_eq!(status, StatusCode::FORBIDDEN, "{cell}"),
+                    Expect::NotFound => assert_eq!(status, StatusCode::NOT_FOUND, "{cell}"),
+                    Expect::Allowed => {
+                        assert!(status.is_success() || status.is_redirection(), "{cell}");
+                        assert!(!location.starts_with("/login?next="), "{cell}");
+                    }
+                }
+                if expect != Expect::Allowed && expect != Expect::Any {
+                    assert!(!status.is_success(), "unauthorized 2xx: {cell}");
+                }
+                cells += 1;
+            }
+        }
+    }
+    eprintln!("route matrix: {} routes, {cells} cells", table.len());
+}

@@ -1,1 +1,165 @@
+//! State-changing requests authenticated by the session cookie need the session's CSRF
+//! token and a same-origin (or absent) Origin; refused requests change nothing.
 
+use lakegate::accounts::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{Browser, TestApp};
+
+async fn admin() -> (TestApp, Browser) {
+    let app = TestApp::sqlite().await;
+    let org = app.org("acme").await;
+    let admin = app
+        .user_with(&org, "admin@acme.test", Role::Admin, false)
+        .await;
+    let browser = app.session_for(&admin).await;
+    (app, browser)
+}
+
+fn new_user() -> serde_json::Value {
+    json!({"email": "new@acme.test", "role": "viewer", "password": "long-enough-pw"})
+}
+
+#[tokio::test]
+async fn api_post_without_csrf_token_is_refused_and_changes_nothing() {
+    let (app, b) = admin().await;
+    let users = app.count("users").await;
+    let audit = app.count("audit_events").await;
+    let resp = b
+        .client
+        .post(b.url("/api/v1/users"))
+        .json(&new_user())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "csrf_failed");
+    assert_eq!(app.count("users").await, users);
+    assert_eq!(app.count("audit_events").await, audit);
+}
+
+#[tokio::test]
+async fn api_post_with_a_wrong_csrf_token_is_refused() {
+    let (app, b) = admin().await;
+    let users = app.count("users").await;
+    let resp = b
+        .client
+        .post(b.url("/api/v1/users"))
+        .header("x-csrf-token", "not-the-token")
+        .json(&new_user())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("users").await, users);
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_even_with_the_token() {
+    let (app, b) = admin().await;
+    let users = app.count("users").await;
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let resp = b
+            .client
+            .post(b.url("/api/v1/users"))
+            .header("x-csrf-token", &b.csrf)
+            .header(header, value)
+            .json(&new_user())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
+    assert_eq!(app.count("users").await, users);
+}
+
+#[tokio::test]
+async fn the_right_token_from_our_origin_is_accepted() {
+    let (app, b) = admin().await;
+    let resp = b
+        .client
+        .post(b.url("/api/v1/users"))
+        .header("x-csrf-token", &b.csrf)
+        .header("origin", &app.base)
+        .json(&new_user())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
+    let (app, b) = admin().await;
+    let users = app.count("users").await;
+    let form = [
+        ("email", "form@acme.test"),
+        ("role", "viewer"),
+        ("password", "long-enough-pw"),
+    ];
+    let resp = b
+        .client
+        .post(b.url("/settings/users"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("users").await, users);
+    let mut with_token = form.to_vec();
+    with_token.push(("csrf_token", &b.csrf));
+    let resp = b
+        .client
+        .post(b.url("/settings/users"))
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count("users").await, users + 1);
+}
+
+#[tokio::test]
+async fn logout_needs_the_token_too() {
+    let (_app, b) = admin().await;
+    let resp = b.client.post(b.url("/logout")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let me = b.client.get(b.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(
+        me.status(),
+        StatusCode::OK,
+        "the session survived the forged logout"
+    );
+}
+
+#[tokio::test]
+async fn login_form_needs_its_own_csrf_cookie_and_field() {
+    let app = TestApp::sqlite().await;
+    let org = app.org("acme").await;
+    app.user(&org, "admin@acme.test", Role::Admin).await;
+    // A cross-site form that posts credentials (login CSRF) has no matching cookie.
+    let resp = crate::harness::anonymous()
+        .post(app.url("/login"))
+        .form(&[
+            ("org", "acme"),
+            ("email", "admin@acme.test"),
+            ("password", crate::harness::PASSWORD),
+            ("csrf_token", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        resp.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("lakegate_session="))
+    );
+    assert_eq!(app.count("sessions").await, 0);
+}

@@ -1,1 +1,200 @@
+//! Canary: secrets passed through every code path (login, user creation over API and
+//! form, token creation and use, bad requests around them) never appear in logs, in
+//! responses other than the one that hands a new token out, or in stored rows.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use lakegate::accounts::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::harness::{TestApp, hidden_field};
+
+const CANARY_PW: &str = "CANARY-PW-7d1e4c";
+const CANARY_BAD_TOKEN: &str = "lgp_CANARY-TOKEN-91b2";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_logs_responses_or_stored_rows() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    // The test runtime is single-threaded, so the server's tasks log through this too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::sqlite().await;
+    let org = app.org("acme").await;
+    let admin = app
+        .user_with(&org, "admin@acme.test", Role::Admin, false)
+        .await;
+    let a = app.session_for(&admin).await;
+    let mut responses = String::new();
+    let mut keep =
+        |status: StatusCode, body: String| responses.push_str(&format!("{status} {body}\n"));
+
+    // User creation through the API, the form, and a malformed request around the secret.
+    let r = a
+        .client
+        .post(a.url("/api/v1/users"))
+        .header("x-csrf-token", &a.csrf)
+        .json(&json!({"email": "c1@acme.test", "role": "editor", "password": CANARY_PW}))
+        .send()
+        .await
+        .unwrap();
+    keep(r.status(), r.text().await.unwrap());
+    let r = a
+        .client
+        .post(a.url("/settings/users"))
+        .form(&[
+            ("email", "c2@acme.test"),
+            ("role", "editor"),
+            ("password", CANARY_PW),
+            ("csrf_token", &a.csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    keep(r.status(), r.text().await.unwrap());
+    let r = a
+        .client
+        .post(a.url("/api/v1/users"))
+        .header("x-csrf-token", &a.csrf)
+        .json(&json!({"email": "c3@acme.test", "role": "editor", "password": CANARY_PW, "bogus": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    keep(r.status(), r.text().await.unwrap());
+
+    // Sign-in with the secret: wrong, then right.
+    for password in ["wrong-password", CANARY_PW] {
+        let client = crate::harness::anonymous();
+        let page = client.get(app.url("/login")).send().await.unwrap();
+        let cookie = page.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = hidden_field(&page.text().await.unwrap(), "csrf_token");
+        let r = client
+            .post(app.url("/login"))
+            .header("cookie", cookie)
+            .form(&[
+                ("org", "acme"),
+                ("email", "c1@acme.test"),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ])
+            .send()
+            .await
+            .unwrap();
+        keep(r.status(), r.text().await.unwrap());
+    }
+
+    // A token: created (the one response allowed to carry it), used, and a fake one refused.
+    let created: serde_json::Value = a
+        .client
+        .post(a.url("/api/v1/tokens"))
+        .header("x-csrf-token", &a.csrf)
+        .json(&json!({"name": "canary", "scopes": ["admin"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = created["token"].as_str().unwrap().to_owned();
+    for bearer in [token.as_str(), CANARY_BAD_TOKEN] {
+        for path in [
+            "/api/v1/me",
+            "/api/v1/users",
+            "/api/v1/audit",
+            "/api/v1/tokens",
+        ] {
+            let r = reqwest::Client::new()
+                .get(app.url(path))
+                .bearer_auth(bearer)
+                .send()
+                .await
+                .unwrap();
+            keep(r.status(), r.text().await.unwrap());
+        }
+    }
+    let r = a
+        .client
+        .get(a.url("/settings/activity"))
+        .send()
+        .await
+        .unwrap();
+    keep(r.status(), r.text().await.unwrap());
+
+    // Every text column of every table.
+    let pool = app.pool();
+    let mut stored = String::new();
+    for (table, cols) in [
+        (
+            "users",
+            "email || display_name || COALESCE(password_hash, '')",
+        ),
+        ("sessions", "id_hash || csrf_token"),
+        ("api_tokens", "name || token_hash || prefix || scopes"),
+        (
+            "audit_events",
+            "actor || action || COALESCE(target, '') || outcome || details",
+        ),
+    ] {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT {cols} FROM {table}"));
+        for (row,) in sqlx::query_as::<_, (String,)>(sql)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        {
+            stored.push_str(&row);
+            stored.push('\n');
+        }
+    }
+
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("request"),
+        "the capture works: {} bytes of logs",
+        logs.len()
+    );
+    for secret in [CANARY_PW, CANARY_BAD_TOKEN, token.as_str()] {
+        assert!(!logs.contains(secret), "{secret} leaked into the logs");
+        assert!(
+            !responses.contains(secret),
+            "{secret} leaked into a response"
+        );
+        assert!(!stored.contains(secret), "{secret} stored in clear");
+    }
+    assert!(
+        responses.contains("303 See Other"),
+        "the right password signed in"
+    );
+}

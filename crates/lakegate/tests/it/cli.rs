@@ -1,1 +1,286 @@
+//! The `lakegate` binary: the script-facing forms, secrets from files or stdin, one-line
+//! errors with a non-zero exit.
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_lakegate"));
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LAKEGATE_DATA_DIR", self.dir.path())
+            .current_dir(self.dir.path());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn run_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_scripted_forms_create_an_org_a_user_and_a_token() {
+    let cli = Cli::new();
+    let out = cli.run(&["org", "create", "--slug", "acme", "--name", "Acme Inc"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pw = cli.dir.path().join("pw");
+    std::fs::write(&pw, "file-password-123\n").unwrap();
+    let out = cli.run(&[
+        "user",
+        "create",
+        "--org",
+        "acme",
+        "--email",
+        "admin@acme.test",
+        "--role",
+        "admin",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli.run_stdin(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "viewer@acme.test",
+            "--role",
+            "viewer",
+            "--password-file",
+            "-",
+        ],
+        "stdin-password-123\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli.run(&[
+        "user",
+        "set-role",
+        "--org",
+        "acme",
+        "--email",
+        "viewer@acme.test",
+        "--role",
+        "editor",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cli.run(&["user", "list", "--org", "acme"]);
+    let listing = stdout(&out);
+    assert!(
+        listing.contains("admin@acme.test\tadmin\tactive"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("viewer@acme.test\teditor\tactive"),
+        "{listing}"
+    );
+    let out = cli.run(&[
+        "token",
+        "create",
+        "--org",
+        "acme",
+        "--email",
+        "admin@acme.test",
+        "--name",
+        "ci",
+        "--scopes",
+        "admin,queries:run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out);
+    assert!(
+        token.starts_with("lgp_") && token.trim().lines().count() == 1,
+        "only the token on stdout: {token:?}"
+    );
+    let out = cli.run(&[
+        "user",
+        "disable",
+        "--org",
+        "acme",
+        "--email",
+        "viewer@acme.test",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&cli.run(&["user", "list", "--org", "acme"]))
+            .contains("viewer@acme.test\teditor\tdisabled")
+    );
+    assert!(stdout(&cli.run(&["org", "list"])).starts_with("acme\tAcme Inc\t"));
+}
+
+#[test]
+fn errors_are_one_clear_sentence_and_a_non_zero_exit() {
+    let cli = Cli::new();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["org", "create", "--slug", "Bad Slug", "--name", "x"],
+            "not a valid slug",
+        ),
+        (
+            vec!["user", "list", "--org", "nowhere"],
+            "organization not found",
+        ),
+        (
+            vec![
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@b.c",
+                "--role",
+                "root",
+                "--password-file",
+                "-",
+            ],
+            "not a role",
+        ),
+        (
+            vec![
+                "token", "create", "--org", "acme", "--email", "a@b.c", "--name", "x", "--scopes",
+                "root",
+            ],
+            "unknown scope",
+        ),
+        (vec!["serve"], "public_url"),
+    ];
+    assert!(
+        cli.run(&["org", "create", "--slug", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    for (args, expected) in cases {
+        let out = cli.run(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(
+            err.trim().lines().count() <= 3,
+            "{args:?}: short error, got {err}"
+        );
+    }
+    let out = cli.run(&["org", "create", "--slug", "acme", "--name", "Acme"]);
+    assert!(stderr(&out).contains("already exists"));
+    let out = cli.run_stdin(
+        &[
+            "user",
+            "create",
+            "--org",
+            "acme",
+            "--email",
+            "a@b.co",
+            "--role",
+            "admin",
+            "--password-file",
+            "-",
+        ],
+        "short\n",
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("8 to 1024 characters"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("short"),
+        "the password is not echoed"
+    );
+}
+
+#[test]
+fn the_last_admin_cannot_be_demoted_or_disabled() {
+    let cli = Cli::new();
+    assert!(
+        cli.run(&["org", "create", "--slug", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    assert!(
+        cli.run_stdin(
+            &[
+                "user",
+                "create",
+                "--org",
+                "acme",
+                "--email",
+                "a@acme.test",
+                "--role",
+                "admin",
+                "--password-file",
+                "-"
+            ],
+            "long-enough-pw"
+        )
+        .status
+        .success()
+    );
+    for args in [
+        vec![
+            "user",
+            "set-role",
+            "--org",
+            "acme",
+            "--email",
+            "a@acme.test",
+            "--role",
+            "viewer",
+        ],
+        vec!["user", "disable", "--org", "acme", "--email", "a@acme.test"],
+    ] {
+        let out = cli.run(&args);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("at least one active admin"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn migrate_applies_and_reports() {
+    let cli = Cli::new();
+    let out = cli.run(&["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("migrations applied"));
+    assert!(cli.dir.path().join("lakegate.db").exists());
+}

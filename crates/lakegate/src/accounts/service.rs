@@ -85,7 +85,7 @@ pub struct NewUserInput {
 
 pub fn check_password(p: &Secret) -> Result<(), AccountError> {
     let n = p.expose().chars().count();
-    if n < MIN_PASSWORD_LEN || n > 1024 {
+    if !(MIN_PASSWORD_LEN..=1024).contains(&n) {
         return Err(AccountError::Invalid(format!(
             "the password must be {MIN_PASSWORD_LEN} to 1024 characters long"
         )));

@@ -53,12 +53,12 @@ async fn check(state: &AppState, route: &RouteInfo, req: Request) -> Result<Requ
         via: Via::Session { csrf_token, .. },
         ..
     }) = &principal
+        && !route.method.is_safe()
+        && !public
     {
-        if !route.method.is_safe() && !public {
-            body = check_csrf(state, &parts, body, csrf_token)
-                .await
-                .map_err(|e| refuse(route.kind, e))?;
-        }
+        body = check_csrf(state, &parts, body, csrf_token)
+            .await
+            .map_err(|e| refuse(route.kind, e))?;
     }
     match route.access.check(principal.as_ref()) {
         Ok(()) => {}

@@ -6,10 +6,10 @@ pub(super) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 pub(super) async fn connect(url: &str) -> Result<AnyPool, sqlx::Error> {
     let url = with_create_mode(url);
-    if let Some(dir) = file_path(&url).and_then(|p| p.parent().map(ToOwned::to_owned)) {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(&dir).map_err(sqlx::Error::Io)?;
-        }
+    if let Some(dir) = file_path(&url).and_then(|p| p.parent().map(ToOwned::to_owned))
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(&dir).map_err(sqlx::Error::Io)?;
     }
     super::pool_options()
         .after_connect(|conn, _meta| {

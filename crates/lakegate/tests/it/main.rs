@@ -1,5 +1,8 @@
 //! Lakegate's integration tests: one binary (each `tests/*.rs` would be another link).
 
+// Test code may panic: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 
 mod accounts_http;

@@ -100,13 +100,13 @@ struct Created {
 
 /// A token can only mint tokens with scopes it holds itself.
 pub fn check_no_escalation(p: &Principal, wanted: &[Scope]) -> Result<(), ApiError> {
-    if let Via::Token { scopes, .. } = &p.via {
-        if let Some(s) = wanted.iter().find(|s| !scopes.contains(s)) {
-            return Err(ApiError::forbidden(format!(
-                "an API token cannot create a token with the {} scope, which it does not hold",
-                s.as_str()
-            )));
-        }
+    if let Via::Token { scopes, .. } = &p.via
+        && let Some(s) = wanted.iter().find(|s| !scopes.contains(s))
+    {
+        return Err(ApiError::forbidden(format!(
+            "an API token cannot create a token with the {} scope, which it does not hold",
+            s.as_str()
+        )));
     }
     Ok(())
 }

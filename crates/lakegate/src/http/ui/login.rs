@@ -219,10 +219,10 @@ async fn submit(
 }
 
 async fn logout(State(state): State<AppState>, Auth(p): Auth, jar: CookieJar) -> Response {
-    if let Via::Session { id_hash, .. } = &p.via {
-        if let Err(e) = login::logout(&state, id_hash).await {
-            return super::error_page(e.into());
-        }
+    if let Via::Session { id_hash, .. } = &p.via
+        && let Err(e) = login::logout(&state, id_hash).await
+    {
+        return super::error_page(e.into());
     }
     let jar = jar.remove(Cookie::build(state.web.session_cookie()).path("/"));
     (jar, Redirect::to("/login")).into_response()

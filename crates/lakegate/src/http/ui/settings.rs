@@ -99,9 +99,18 @@ struct UsersPage {
     org_name: String,
     csrf: String,
     users: Vec<UserView>,
-    roles: Vec<&'static str>,
     message: Option<&'static str>,
     error: Option<String>,
+}
+
+impl UsersPage {
+    /// The role choices with `current` selected.
+    fn role_options(&self, current: impl std::borrow::Borrow<Role>) -> Vec<(&'static str, bool)> {
+        Role::ALL
+            .iter()
+            .map(|r| (r.as_str(), r == current.borrow()))
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -139,7 +148,6 @@ async fn users_view(
             org_name: p.org.name.clone(),
             csrf,
             users: users.iter().map(UserView::from).collect(),
-            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
             message,
             error,
         },

@@ -2,9 +2,6 @@
 //! form, token creation and use, bad requests around them) never appear in logs, in
 //! responses other than the one that hands a new token out, or in stored rows.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -14,37 +11,8 @@ use crate::harness::{TestApp, hidden_field};
 const CANARY_PW: &str = "CANARY-PW-7d1e4c";
 const CANARY_BAD_TOKEN: &str = "lgp_CANARY-TOKEN-91b2";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn secrets_never_reach_logs_responses_or_stored_rows() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .finish();
-    // The test runtime is single-threaded, so the server's tasks log through this too.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let app = TestApp::sqlite().await;
     let org = app.org("acme").await;
     let admin = app
@@ -151,6 +119,7 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
         .send()
         .await
         .unwrap();
+    let last_request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     keep(r.status(), r.text().await.unwrap());
 
     // Every text column of every table.
@@ -179,11 +148,10 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
         }
     }
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logs = crate::harness::captured_logs();
     assert!(
-        logs.contains("request"),
-        "the capture works: {} bytes of logs",
-        logs.len()
+        logs.contains(&last_request_id),
+        "the capture holds this test's requests"
     );
     for secret in [CANARY_PW, CANARY_BAD_TOKEN, token.as_str()] {
         assert!(!logs.contains(secret), "{secret} leaked into the logs");

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lakegate::accounts::service::{self, NewUserInput};
 use lakegate::accounts::{Org, Role, User};
@@ -24,6 +24,51 @@ pub const LIFE: Lifetimes = Lifetimes {
     idle_seconds: 3600,
     absolute_seconds: 8 * 3600,
 };
+
+/// Log output of the whole test binary, at trace level for Lakegate and its HTTP and
+/// database layers (the canary test searches it). Installed once, globally: scoped
+/// subscribers miss events from callsites other tests registered first.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+
+fn install_log_capture() -> &'static Captured {
+    LOGS.get_or_init(|| {
+        let captured = Captured::default();
+        let filter = tracing_subscriber::EnvFilter::new(
+            "lakegate=trace,tower_http=trace,sqlx=trace,axum=trace,info",
+        );
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    })
+}
+
+/// Everything logged so far by any test in this binary.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&install_log_capture().0.lock().unwrap()).into_owned()
+}
 
 /// The PostgreSQL server for the PostgreSQL half of the suites, if configured.
 pub fn postgres_url() -> Option<String> {
@@ -141,6 +186,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> TestApp {
+        install_log_capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(START);

@@ -1,0 +1,161 @@
+//! The emulator's configuration: users and their grants, app connections, warehouses and
+//! knobs. With no file it starts from `EmulatorConfig::default()` (print it with
+//! `--print-default-config`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmulatorConfig {
+    /// Listen address (the binary's `--listen` overrides it).
+    pub listen: String,
+    /// Base of the issuer and every emitted URL; default built from the listen address.
+    pub public_url: Option<String>,
+    /// Serve HTTPS with a certificate generated at start.
+    pub tls: bool,
+    /// Where to write the generated CA certificate (PEM) when `tls` is on.
+    pub tls_ca_out: Option<String>,
+    /// Guards the account API (app connections) as `Authorization: Bearer <token>`.
+    pub admin_token: Option<String>,
+    /// Enables the control API under `/emulator/control`.
+    pub control: bool,
+    /// Skip the consent page after a successful login (tests).
+    pub auto_approve: bool,
+    /// The workspace id returned in `X-Databricks-Org-Id`.
+    pub org_id: String,
+    /// Rows per result chunk of the Statement Execution API.
+    pub chunk_rows: usize,
+    /// Items per page of the Unity Catalog listings (small, so clients must page).
+    pub page_size: usize,
+    /// Rows generated for `samples.nyctaxi.trips`.
+    pub nyctaxi_rows: usize,
+    /// Authorization codes live this long.
+    pub code_ttl_seconds: i64,
+    /// HTTP status for a dead refresh token: Databricks has been seen with 400 and 401.
+    pub invalid_refresh_status: u16,
+    pub users: Vec<UserConfig>,
+    pub apps: Vec<AppConfig>,
+    pub warehouses: Vec<WarehouseConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    /// Tables the user may read, as `catalog.schema.table` patterns; `*` matches a whole part.
+    pub grants: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub name: String,
+    pub client_id: String,
+    /// Present for confidential clients.
+    pub client_secret: Option<String>,
+    pub redirect_urls: Vec<String>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub token_access_policy: TokenPolicy,
+}
+
+/// Mirrors the account API's `token_access_policy`, plus the emulator's reuse grace window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct TokenPolicy {
+    pub access_token_ttl_in_minutes: i64,
+    pub refresh_token_ttl_in_minutes: i64,
+    pub enable_single_use_refresh_tokens: bool,
+    pub absolute_session_lifetime_in_minutes: Option<i64>,
+    /// Seconds after a rotation during which presenting the old refresh token again returns
+    /// the same successor instead of revoking the family (0: strict).
+    pub reuse_grace_seconds: i64,
+}
+
+impl Default for TokenPolicy {
+    fn default() -> Self {
+        TokenPolicy {
+            access_token_ttl_in_minutes: 60,
+            refresh_token_ttl_in_minutes: 10_080,
+            enable_single_use_refresh_tokens: false,
+            absolute_session_lifetime_in_minutes: None,
+            reuse_grace_seconds: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    pub id: String,
+    pub name: String,
+    /// `RUNNING` or `STOPPED`; a stopped warehouse starts when a statement arrives.
+    pub state: String,
+    /// Seconds (emulator clock) a stopped warehouse takes to start.
+    #[serde(default)]
+    pub start_seconds: i64,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            listen: "127.0.0.1:8081".into(),
+            public_url: None,
+            tls: false,
+            tls_ca_out: None,
+            admin_token: None,
+            control: false,
+            auto_approve: false,
+            org_id: "1234567890123456".into(),
+            chunk_rows: 10_000,
+            page_size: 2,
+            nyctaxi_rows: 100_000,
+            code_ttl_seconds: 300,
+            invalid_refresh_status: 401,
+            users: vec![
+                UserConfig {
+                    email: "alice@example.com".into(),
+                    password: "alice".into(),
+                    display_name: "Alice Analyst".into(),
+                    grants: vec!["samples.*.*".into(), "main.*.*".into()],
+                    groups: vec!["analysts".into(), "finance".into()],
+                },
+                UserConfig {
+                    email: "bob@example.com".into(),
+                    password: "bob".into(),
+                    display_name: "Bob Builder".into(),
+                    grants: vec!["samples.nyctaxi.*".into()],
+                    groups: vec!["analysts".into()],
+                },
+            ],
+            apps: vec![],
+            warehouses: vec![WarehouseConfig {
+                id: "abcdef1234567890".into(),
+                name: "Starter Warehouse".into(),
+                state: "RUNNING".into(),
+                start_seconds: 0,
+            }],
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// A small, fast configuration for tests: fewer sample rows, tiny chunks and pages.
+    pub fn for_tests() -> Self {
+        EmulatorConfig {
+            listen: "127.0.0.1:0".into(),
+            control: true,
+            nyctaxi_rows: 2_000,
+            chunk_rows: 500,
+            ..EmulatorConfig::default()
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}

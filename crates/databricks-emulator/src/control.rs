@@ -1,0 +1,198 @@
+//! The control API (off unless enabled): inject faults into the next N token or REST
+//! calls, revoke a user's tokens, kill one refresh token, advance the clock, read counters.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::state::{Shared, lock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// `POST /oidc/v1/token`.
+    Token,
+    /// Every `/api/` call.
+    Rest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer with this status (429 and 503 get Databricks' error bodies).
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    /// Wait this long, then answer normally.
+    Delay { ms: u64 },
+    /// 200 with a truncated JSON body.
+    Malformed,
+    /// Drop the connection mid-response.
+    Reset,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FaultRequest {
+    pub target: Target,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How many calls in a row get the fault.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Default)]
+pub struct Faults {
+    queue: VecDeque<FaultRequest>,
+}
+
+impl Faults {
+    pub fn push(&mut self, f: FaultRequest) {
+        self.queue.push_back(f);
+    }
+    /// Takes one use of the first fault for `target`.
+    fn take(&mut self, target: Target) -> Option<FaultKind> {
+        let pos = self.queue.iter().position(|f| f.target == target)?;
+        let f = self.queue.get_mut(pos)?;
+        let kind = f.kind.clone();
+        f.count = f.count.saturating_sub(1);
+        if f.count == 0 {
+            self.queue.remove(pos);
+        }
+        Some(kind)
+    }
+}
+
+/// Applies the next fault for `target`, if any: `Some(response)` replaces the real answer.
+pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
+    let kind = lock(&s.faults).take(target)?;
+    match kind {
+        FaultKind::Delay { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            None
+        }
+        FaultKind::Status {
+            status,
+            retry_after,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = match status.as_u16() {
+                429 => "REQUEST_LIMIT_EXCEEDED",
+                503 => "TEMPORARILY_UNAVAILABLE",
+                _ => "INTERNAL_ERROR",
+            };
+            let mut resp = (
+                status,
+                Json(json!({"error_code": code, "message": format!("Injected fault: {status}")})),
+            )
+                .into_response();
+            if let Some(secs) = retry_after.and_then(|r| HeaderValue::from_str(&r.to_string()).ok())
+            {
+                resp.headers_mut().insert(header::RETRY_AFTER, secs);
+            }
+            Some(resp)
+        }
+        FaultKind::Malformed => Some(
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                "{\"access_token\": \"trunc",
+            )
+                .into_response(),
+        ),
+        FaultKind::Reset => {
+            let failing = futures_util::stream::once(async {
+                Err::<axum::body::Bytes, _>(std::io::Error::other("injected reset"))
+            });
+            Some(Response::new(Body::from_stream(failing)))
+        }
+    }
+}
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/emulator/control/faults",
+            post(add_fault).delete(clear_faults),
+        )
+        .route("/emulator/control/clock/advance", post(advance))
+        .route("/emulator/control/counters", get(counters))
+        .route(
+            "/emulator/control/users/{email}/revoke-tokens",
+            post(revoke_user),
+        )
+        .route("/emulator/control/refresh-tokens/kill", post(kill_refresh))
+        .route(
+            "/emulator/control/warehouses/{id}/stop",
+            post(stop_warehouse),
+        )
+}
+
+async fn add_fault(State(s): State<Arc<Shared>>, Json(f): Json<FaultRequest>) -> Response {
+    lock(&s.faults).push(f);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(State(s): State<Arc<Shared>>) -> Response {
+    *lock(&s.faults) = Faults::default();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+async fn advance(State(s): State<Arc<Shared>>, Json(a): Json<Advance>) -> Response {
+    s.clock.advance(a.seconds);
+    Json(json!({"now": s.clock.now()})).into_response()
+}
+
+async fn counters(State(s): State<Arc<Shared>>) -> Response {
+    Json(lock(&s.oauth).counters.clone()).into_response()
+}
+
+async fn revoke_user(State(s): State<Arc<Shared>>, Path(email): Path<String>) -> Response {
+    let families = lock(&s.oauth).revoke_user(&email.to_lowercase());
+    Json(json!({"revoked_sessions": families})).into_response()
+}
+
+#[derive(Deserialize)]
+struct Kill {
+    refresh_token: String,
+}
+
+async fn kill_refresh(State(s): State<Arc<Shared>>, Json(k): Json<Kill>) -> Response {
+    if lock(&s.oauth).kill_refresh_token(&k.refresh_token) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        crate::errors::not_found("NOT_FOUND", "unknown refresh token")
+    }
+}
+
+async fn stop_warehouse(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let mut whs = lock(&s.warehouses);
+    match whs.iter_mut().find(|w| w.id == id) {
+        Some(w) => {
+            w.state = crate::warehouses::WhState::Stopped;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => crate::errors::not_found(
+            "RESOURCE_DOES_NOT_EXIST",
+            format!("Warehouse {id} does not exist."),
+        ),
+    }
+}

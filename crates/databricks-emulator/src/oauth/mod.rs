@@ -1,0 +1,380 @@
+//! The workspace's OAuth endpoints: discovery, the authorize page (login + consent), and
+//! the token endpoint.
+
+pub mod model;
+mod pages;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, RawForm, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::control::{self, Target};
+use crate::errors;
+use crate::state::{Shared, lock};
+use model::{App, TokenError};
+
+/// An authorization request waiting for the user to sign in and consent.
+#[derive(Debug, Clone)]
+pub struct PendingAuth {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: Vec<String>,
+    pub state: Option<String>,
+    pub challenge: String,
+    pub user: Option<String>,
+    pub expires_at: i64,
+}
+
+pub fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route(
+            "/oidc/.well-known/oauth-authorization-server",
+            get(discovery),
+        )
+        .route("/oidc/.well-known/openid-configuration", get(discovery))
+        .route("/oidc/jwks.json", get(jwks))
+        .route("/oidc/v1/authorize", get(authorize))
+        .route("/oidc/v1/authorize/login", post(login))
+        .route("/oidc/v1/authorize/consent", post(consent))
+        .route("/oidc/v1/token", post(token))
+}
+
+async fn discovery(State(s): State<Arc<Shared>>) -> Response {
+    let base = &s.base_url;
+    axum::Json(json!({
+        "issuer": s.issuer(),
+        "authorization_endpoint": format!("{base}/oidc/v1/authorize"),
+        "token_endpoint": format!("{base}/oidc/v1/token"),
+        "jwks_uri": format!("{base}/oidc/jwks.json"),
+        "scopes_supported": ["all-apis", "email", "offline_access", "openid", "profile", "sql"],
+        "response_types_supported": ["code", "id_token"],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "name", "family_name", "given_name", "preferred_username"],
+        "request_uri_parameter_supported": false
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(s.signer.jwks()).into_response()
+}
+
+/// The JSON page Databricks shows (without redirecting) for a bad client or redirect URI.
+fn error_page(description: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error_description": description, "error": "invalid_request"})),
+    )
+        .into_response()
+}
+
+/// Redirects an error back to the (validated) redirect URI.
+fn redirect_error(
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+    iss: &str,
+) -> Response {
+    let mut url = match url::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return error_page(format!("redirect_uri '{redirect_uri}' is not a valid URL")),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", error)
+            .append_pair("error_description", description);
+        if let Some(st) = state {
+            q.append_pair("state", st);
+        }
+        q.append_pair("iss", iss);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn authorize(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let param = |k: &str| q.get(k).map(String::as_str);
+    let client_id = param("client_id").unwrap_or_default();
+    let redirect_uri = param("redirect_uri").unwrap_or_default();
+    let app: App = match lock(&s.oauth).apps.get(client_id).cloned() {
+        Some(app) => app,
+        None => {
+            return error_page(format!(
+                "OAuth application with client_id: '{client_id}' not available in Databricks account"
+            ));
+        }
+    };
+    if !app.redirect_urls.iter().any(|r| r == redirect_uri) {
+        return error_page(format!(
+            "redirect_uri '{redirect_uri}' not registered for OAuth application '{client_id}'"
+        ));
+    }
+    let state = param("state");
+    let iss = s.issuer();
+    if param("response_type") != Some("code") {
+        return redirect_error(
+            redirect_uri,
+            state,
+            "unsupported_response_type",
+            "response_type must be code",
+            &iss,
+        );
+    }
+    let challenge = match (param("code_challenge"), param("code_challenge_method")) {
+        (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => c.to_owned(),
+        _ => {
+            return redirect_error(
+                redirect_uri,
+                state,
+                "invalid_request",
+                "PKCE with code_challenge_method=S256 is required",
+                &iss,
+            );
+        }
+    };
+    let scopes: Vec<String> = param("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if let Err(why) = app.allows(&scopes) {
+        return redirect_error(redirect_uri, state, "access_denied", &why, &iss);
+    }
+    let id = model::random_id(16);
+    let pending = PendingAuth {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: state.map(str::to_owned),
+        challenge,
+        user: None,
+        expires_at: s.clock.now() + 600,
+    };
+    lock(&s.pending).insert(id.clone(), pending);
+    Html(pages::login(&id, &app.name, None)).into_response()
+}
+
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn take_pending(s: &Shared, id: &str) -> Option<PendingAuth> {
+    let now = s.clock.now();
+    let mut pending = lock(&s.pending);
+    pending.retain(|_, p| p.expires_at > now);
+    pending.get(id).cloned()
+}
+
+async fn login(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response {
+    let f = form(&body);
+    let id = f.get("request").cloned().unwrap_or_default();
+    let Some(p) = take_pending(&s, &id) else {
+        return error_page("The sign-in request expired. Start again from the application.".into());
+    };
+    let app_name = lock(&s.oauth)
+        .apps
+        .get(&p.client_id)
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    let email = f
+        .get("email")
+        .map(|e| e.trim().to_lowercase())
+        .unwrap_or_default();
+    let password = f.get("password").cloned().unwrap_or_default();
+    let ok = s
+        .user(&email)
+        .is_some_and(|u| u.config.password == password);
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Html(pages::login(
+                &id,
+                &app_name,
+                Some("Invalid email or password."),
+            )),
+        )
+            .into_response();
+    }
+    if let Some(entry) = lock(&s.pending).get_mut(&id) {
+        entry.user = Some(email.clone());
+    }
+    if s.config.auto_approve {
+        return finish(&s, &id, true);
+    }
+    Html(pages::consent(&id, &app_name, &email, &p.scopes)).into_response()
+}
+
+async fn consent(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response {
+    let f = form(&body);
+    let id = f.get("request").cloned().unwrap_or_default();
+    finish(
+        &s,
+        &id,
+        f.get("decision").map(String::as_str) == Some("allow"),
+    )
+}
+
+/// Ends an authorization request: a code, or `access_denied`, back at the redirect URI.
+fn finish(s: &Shared, id: &str, allow: bool) -> Response {
+    let Some(p) = lock(&s.pending).remove(id) else {
+        return error_page("The sign-in request expired. Start again from the application.".into());
+    };
+    let iss = s.issuer();
+    let Some(user) = p.user.filter(|_| p.expires_at > s.clock.now()) else {
+        return error_page("The sign-in request expired. Start again from the application.".into());
+    };
+    if !allow {
+        return redirect_error(
+            &p.redirect_uri,
+            p.state.as_deref(),
+            "access_denied",
+            "The user denied the request",
+            &iss,
+        );
+    }
+    let code = lock(&s.oauth).issue_code(
+        &p.client_id,
+        &p.redirect_uri,
+        &user,
+        p.scopes,
+        &p.challenge,
+        s.clock.now(),
+        s.config.code_ttl_seconds,
+    );
+    let Ok(mut url) = url::Url::parse(&p.redirect_uri) else {
+        return error_page("invalid redirect_uri".into());
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(st) = &p.state {
+            q.append_pair("state", st);
+        }
+        q.append_pair("iss", &iss);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+/// Client credentials from `Authorization: Basic` or the form body.
+fn client_credentials(
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+) -> (Option<String>, Option<String>) {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(a, b)| (decode(a), decode(b))));
+    match basic {
+        Some((id, secret)) => (Some(id), Some(secret)),
+        None => (f.get("client_id").cloned(), f.get("client_secret").cloned()),
+    }
+}
+
+fn decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn token(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    if let Some(resp) = control::inject(&s, Target::Token).await {
+        return resp;
+    }
+    let f = form(&body);
+    let grant_type = f.get("grant_type").map(String::as_str).unwrap_or_default();
+    {
+        let mut o = lock(&s.oauth);
+        match grant_type {
+            "authorization_code" => o.counters.token_calls_authorization_code += 1,
+            "refresh_token" => o.counters.token_calls_refresh_token += 1,
+            _ => o.counters.token_calls_other += 1,
+        }
+    }
+    let (client_id, secret) = client_credentials(&headers, &f);
+    let now = s.clock.now();
+    let issuer = s.issuer();
+    let facts = |email: &str| s.user_facts(email);
+    let mut o = lock(&s.oauth);
+    let app =
+        match o.authenticate_client(client_id.as_deref().unwrap_or_default(), secret.as_deref()) {
+            Ok(app) => app.clone(),
+            Err(e) => return token_error(&s, e),
+        };
+    let result = match grant_type {
+        "authorization_code" => match f.get("code") {
+            Some(code) => o.redeem_code(
+                &app,
+                code,
+                f.get("redirect_uri").map(String::as_str),
+                f.get("code_verifier").map(String::as_str),
+                now,
+                &s.signer,
+                &issuer,
+                facts,
+            ),
+            None => Err(TokenError::InvalidRequest("Missing code".into())),
+        },
+        "refresh_token" => match f.get("refresh_token") {
+            Some(rt) => o.refresh(&app, rt, now, &s.signer, &issuer, facts),
+            None => Err(TokenError::InvalidRequest("Missing refresh_token".into())),
+        },
+        "" => Err(TokenError::InvalidRequest("Missing grant_type".into())),
+        _ => Err(TokenError::UnsupportedGrantType),
+    };
+    drop(o);
+    match result {
+        Ok(set) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(set)).into_response(),
+        Err(e) => token_error(&s, e),
+    }
+}
+
+fn token_error(s: &Shared, e: TokenError) -> Response {
+    match e {
+        TokenError::InvalidRequest(d) => {
+            errors::oauth(StatusCode::BAD_REQUEST, "invalid_request", &d)
+        }
+        TokenError::InvalidClient => errors::oauth(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        ),
+        TokenError::InvalidGrant(d) => errors::oauth(StatusCode::BAD_REQUEST, "invalid_grant", &d),
+        TokenError::UnsupportedGrantType => errors::oauth(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Unsupported grant_type",
+        ),
+        TokenError::DeadRefreshToken => {
+            let status = StatusCode::from_u16(s.config.invalid_refresh_status)
+                .unwrap_or(StatusCode::UNAUTHORIZED);
+            errors::oauth(status, "invalid_request", "Refresh token is invalid")
+        }
+    }
+}

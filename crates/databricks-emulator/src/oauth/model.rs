@@ -1,0 +1,542 @@
+//! The authorization server's state and rules: apps, authorization codes, refresh-token
+//! families with rotation and reuse detection, access tokens. Pure logic on an injected
+//! `now`; the HTTP handlers only translate.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AppConfig, TokenPolicy};
+use crate::jwt::Signer;
+
+/// Scopes every app allows implicitly, as in the account console.
+pub const IMPLICIT_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub integration_id: String,
+    pub name: String,
+    pub client_id: String,
+    #[serde(skip)]
+    pub client_secret: Option<String>,
+    pub confidential: bool,
+    pub redirect_urls: Vec<String>,
+    pub scopes: Vec<String>,
+    pub token_access_policy: TokenPolicy,
+    pub create_time: String,
+}
+
+impl App {
+    pub fn from_config(c: &AppConfig) -> App {
+        App {
+            integration_id: random_id(16),
+            name: c.name.clone(),
+            client_id: c.client_id.clone(),
+            client_secret: c.client_secret.clone(),
+            confidential: c.client_secret.is_some(),
+            redirect_urls: c.redirect_urls.clone(),
+            scopes: c.scopes.clone(),
+            token_access_policy: c.token_access_policy.clone(),
+            create_time: String::new(),
+        }
+    }
+
+    /// Whether every requested scope is one this app may grant.
+    pub fn allows(&self, scopes: &[String]) -> Result<(), String> {
+        match scopes
+            .iter()
+            .find(|s| !self.scopes.contains(s) && !IMPLICIT_SCOPES.contains(&s.as_str()))
+        {
+            Some(s) => Err(format!(
+                "scope '{s}' is not allowed for OAuth application '{}'",
+                self.client_id
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    user: String,
+    scopes: Vec<String>,
+    challenge: String,
+    expires_at: i64,
+    redeemed_family: Option<String>,
+    used: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RtState {
+    Active,
+    Rotated { at: i64, successor: String },
+    Revoked,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshRecord {
+    family: String,
+    client_id: String,
+    expires_at: i64,
+    state: RtState,
+}
+
+#[derive(Debug, Clone)]
+struct Family {
+    client_id: String,
+    user: String,
+    scopes: Vec<String>,
+    absolute_expiry: Option<i64>,
+    revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessRecord {
+    pub user: String,
+    pub scopes: Vec<String>,
+    pub client_id: String,
+    pub expires_at: i64,
+    family: Option<String>,
+}
+
+/// Counters the control API reports.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counters {
+    pub token_calls_authorization_code: u64,
+    pub token_calls_refresh_token: u64,
+    pub token_calls_other: u64,
+    pub refresh_tokens_presented: u64,
+    pub refresh_rotations: u64,
+    pub reuse_detections: u64,
+    pub codes_issued: u64,
+    pub codes_redeemed: u64,
+    pub rest_calls: u64,
+}
+
+/// A successful token response.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Token endpoint failures, in OAuth's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenError {
+    InvalidRequest(String),
+    InvalidClient,
+    InvalidGrant(String),
+    /// Databricks' answer for any dead refresh token.
+    DeadRefreshToken,
+    UnsupportedGrantType,
+}
+
+/// Why a REST call's bearer token is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessError {
+    Invalid,
+    ExpiringSoon,
+}
+
+/// Identity facts the token service needs about a user.
+pub struct UserFacts<'a> {
+    pub email: &'a str,
+    pub scim_id: &'a str,
+    pub display_name: &'a str,
+}
+
+#[derive(Default)]
+pub struct OAuthState {
+    pub apps: HashMap<String, App>,
+    codes: HashMap<String, CodeGrant>,
+    refresh: HashMap<String, RefreshRecord>,
+    families: HashMap<String, Family>,
+    access: HashMap<String, AccessRecord>,
+    pub counters: Counters,
+}
+
+pub fn random_id(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn random_token(prefix: &str) -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(b))
+}
+
+/// RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding.
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+impl OAuthState {
+    pub fn add_app(&mut self, app: App) {
+        self.apps.insert(app.client_id.clone(), app);
+    }
+
+    /// Authenticates a client: confidential apps must present their secret.
+    pub fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+    ) -> Result<&App, TokenError> {
+        let app = self.apps.get(client_id).ok_or(TokenError::InvalidClient)?;
+        match (&app.client_secret, secret) {
+            (None, _) => Ok(app),
+            (Some(expected), Some(given)) if expected == given => Ok(app),
+            _ => Err(TokenError::InvalidClient),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn issue_code(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        user: &str,
+        scopes: Vec<String>,
+        challenge: &str,
+        now: i64,
+        ttl: i64,
+    ) -> String {
+        let code = random_token("dcod");
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id: client_id.into(),
+                redirect_uri: redirect_uri.into(),
+                user: user.into(),
+                scopes,
+                challenge: challenge.into(),
+                expires_at: now + ttl,
+                redeemed_family: None,
+                used: false,
+            },
+        );
+        self.counters.codes_issued += 1;
+        code
+    }
+
+    /// The authorization_code grant.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redeem_code(
+        &mut self,
+        app: &App,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+        now: i64,
+        signer: &Signer,
+        issuer: &str,
+        user: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<TokenSet, TokenError> {
+        let grant = self
+            .codes
+            .get_mut(code)
+            .ok_or_else(|| TokenError::InvalidGrant("Authorization code is invalid".into()))?;
+        if grant.used {
+            // RFC 6749 §4.1.2: a replayed code revokes what it produced.
+            let family = grant.redeemed_family.clone();
+            if let Some(f) = family {
+                self.revoke_family(&f);
+            }
+            return Err(TokenError::InvalidGrant(
+                "Authorization code has already been used".into(),
+            ));
+        }
+        if grant.client_id != app.client_id {
+            return Err(TokenError::InvalidGrant(
+                "Authorization code was issued to another client".into(),
+            ));
+        }
+        if now >= grant.expires_at {
+            return Err(TokenError::InvalidGrant(
+                "Authorization code has expired".into(),
+            ));
+        }
+        match redirect_uri {
+            Some(r) if r == grant.redirect_uri => {}
+            Some(_) => {
+                return Err(TokenError::InvalidGrant(
+                    "redirect_uri does not match the authorization request".into(),
+                ));
+            }
+            None => return Err(TokenError::InvalidRequest("Missing redirect_uri".into())),
+        }
+        let verifier =
+            verifier.ok_or_else(|| TokenError::InvalidRequest("Missing code_verifier".into()))?;
+        if !(43..=128).contains(&verifier.len()) || s256(verifier) != grant.challenge {
+            return Err(TokenError::InvalidGrant("PKCE verification failed".into()));
+        }
+        grant.used = true;
+        let grant = grant.clone();
+        let policy = &app.token_access_policy;
+        let family_id = random_id(12);
+        let offline = grant.scopes.iter().any(|s| s == "offline_access");
+        self.families.insert(
+            family_id.clone(),
+            Family {
+                client_id: app.client_id.clone(),
+                user: grant.user.clone(),
+                scopes: grant.scopes.clone(),
+                absolute_expiry: policy
+                    .absolute_session_lifetime_in_minutes
+                    .map(|m| now + m * 60),
+                revoked: false,
+            },
+        );
+        if let Some(g) = self.codes.get_mut(code) {
+            g.redeemed_family = Some(family_id.clone());
+        }
+        self.counters.codes_redeemed += 1;
+        let refresh_token =
+            offline.then(|| self.new_refresh(&family_id, &app.client_id, policy, now));
+        let (scim_id, display) = user(&grant.user).unwrap_or_default();
+        let facts = UserFacts {
+            email: &grant.user,
+            scim_id: &scim_id,
+            display_name: &display,
+        };
+        self.token_set(
+            app,
+            &facts,
+            &grant.scopes,
+            Some(family_id),
+            refresh_token,
+            now,
+            signer,
+            issuer,
+        )
+    }
+
+    fn new_refresh(
+        &mut self,
+        family: &str,
+        client_id: &str,
+        policy: &TokenPolicy,
+        now: i64,
+    ) -> String {
+        let rt = random_token("doau");
+        let mut expires_at = now + policy.refresh_token_ttl_in_minutes * 60;
+        if let Some(abs) = self.families.get(family).and_then(|f| f.absolute_expiry) {
+            expires_at = expires_at.min(abs);
+        }
+        self.refresh.insert(
+            rt.clone(),
+            RefreshRecord {
+                family: family.into(),
+                client_id: client_id.into(),
+                expires_at,
+                state: RtState::Active,
+            },
+        );
+        rt
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn token_set(
+        &mut self,
+        app: &App,
+        user: &UserFacts<'_>,
+        scopes: &[String],
+        family: Option<String>,
+        refresh_token: Option<String>,
+        now: i64,
+        signer: &Signer,
+        issuer: &str,
+    ) -> Result<TokenSet, TokenError> {
+        let ttl = app.token_access_policy.access_token_ttl_in_minutes * 60;
+        let scope = scopes.join(" ");
+        let claims = json!({
+            "iss": issuer, "sub": user.scim_id, "aud": app.client_id, "client_id": app.client_id,
+            "iat": now, "exp": now + ttl, "jti": random_id(16), "scope": scope,
+        });
+        let access_token = signer
+            .sign(&claims)
+            .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?;
+        self.access.insert(
+            access_token.clone(),
+            AccessRecord {
+                user: user.email.into(),
+                scopes: scopes.to_vec(),
+                client_id: app.client_id.clone(),
+                expires_at: now + ttl,
+                family,
+            },
+        );
+        let id_token = if scopes.iter().any(|s| s == "openid") {
+            let claims = json!({
+                "iss": issuer, "sub": user.scim_id, "aud": app.client_id, "iat": now, "exp": now + ttl,
+                "email": user.email, "preferred_username": user.email, "name": user.display_name,
+            });
+            Some(
+                signer
+                    .sign(&claims)
+                    .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?,
+            )
+        } else {
+            None
+        };
+        Ok(TokenSet {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+            refresh_token,
+            id_token,
+        })
+    }
+
+    /// The refresh_token grant, with rotation and reuse detection when the app asks for it.
+    pub fn refresh(
+        &mut self,
+        app: &App,
+        presented: &str,
+        now: i64,
+        signer: &Signer,
+        issuer: &str,
+        user: impl Fn(&str) -> Option<(String, String)>,
+    ) -> Result<TokenSet, TokenError> {
+        self.counters.refresh_tokens_presented += 1;
+        let record = self
+            .refresh
+            .get(presented)
+            .cloned()
+            .ok_or(TokenError::DeadRefreshToken)?;
+        if record.client_id != app.client_id {
+            return Err(TokenError::DeadRefreshToken);
+        }
+        let family = self
+            .families
+            .get(&record.family)
+            .cloned()
+            .ok_or(TokenError::DeadRefreshToken)?;
+        if family.revoked
+            || now >= record.expires_at
+            || family.absolute_expiry.is_some_and(|a| now >= a)
+        {
+            return Err(TokenError::DeadRefreshToken);
+        }
+        let policy = &app.token_access_policy;
+        let refresh_token = match &record.state {
+            RtState::Revoked => return Err(TokenError::DeadRefreshToken),
+            RtState::Rotated { at, successor } => {
+                if now - at < policy.reuse_grace_seconds {
+                    successor.clone()
+                } else {
+                    self.counters.reuse_detections += 1;
+                    self.revoke_family(&record.family);
+                    return Err(TokenError::DeadRefreshToken);
+                }
+            }
+            RtState::Active if policy.enable_single_use_refresh_tokens => {
+                let next = self.new_refresh(&record.family, &app.client_id, policy, now);
+                if let Some(r) = self.refresh.get_mut(presented) {
+                    r.state = RtState::Rotated {
+                        at: now,
+                        successor: next.clone(),
+                    };
+                }
+                self.counters.refresh_rotations += 1;
+                next
+            }
+            RtState::Active => presented.to_owned(),
+        };
+        let (scim_id, display) = user(&family.user).unwrap_or_default();
+        let facts = UserFacts {
+            email: &family.user,
+            scim_id: &scim_id,
+            display_name: &display,
+        };
+        self.token_set(
+            app,
+            &facts,
+            &family.scopes,
+            Some(record.family.clone()),
+            Some(refresh_token),
+            now,
+            signer,
+            issuer,
+        )
+    }
+
+    fn revoke_family(&mut self, family: &str) {
+        if let Some(f) = self.families.get_mut(family) {
+            f.revoked = true;
+        }
+        for r in self.refresh.values_mut().filter(|r| r.family == family) {
+            r.state = RtState::Revoked;
+        }
+        self.access
+            .retain(|_, a| a.family.as_deref() != Some(family));
+    }
+
+    /// Revokes every token of a user (control API).
+    pub fn revoke_user(&mut self, email: &str) -> usize {
+        let families: Vec<String> = self
+            .families
+            .iter()
+            .filter(|(_, f)| f.user == email)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for f in &families {
+            self.revoke_family(f);
+        }
+        self.access.retain(|_, a| a.user != email);
+        families.len()
+    }
+
+    /// Kills one refresh token (control API: "a dead refresh token").
+    pub fn kill_refresh_token(&mut self, rt: &str) -> bool {
+        match self.refresh.get_mut(rt) {
+            Some(r) => {
+                r.state = RtState::Revoked;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Revokes every token of an app (deleting an app connection).
+    pub fn forget_app(&mut self, client_id: &str) {
+        let families: Vec<String> = self
+            .families
+            .iter()
+            .filter(|(_, f)| f.client_id == client_id)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for f in &families {
+            self.revoke_family(f);
+        }
+        self.access.retain(|_, a| a.client_id != client_id);
+        self.apps.remove(client_id);
+    }
+
+    /// Resolves a REST call's bearer token. Databricks refuses tokens within 30 s of expiry.
+    pub fn access(&self, token: &str, now: i64) -> Result<AccessRecord, AccessError> {
+        let rec = self.access.get(token).ok_or(AccessError::Invalid)?;
+        if now >= rec.expires_at {
+            return Err(AccessError::Invalid);
+        }
+        if now >= rec.expires_at - 30 {
+            return Err(AccessError::ExpiringSoon);
+        }
+        Ok(rec.clone())
+    }
+}

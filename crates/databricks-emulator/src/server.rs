@@ -1,0 +1,183 @@
+//! Starting the emulator: build the shared state, bind, serve HTTP or HTTPS.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::account::{self, AppRequest};
+use crate::clock::EmuClock;
+use crate::config::EmulatorConfig;
+use crate::control::Faults;
+use crate::jwt::Signer;
+use crate::oauth::model::{App, OAuthState};
+use crate::sql::Engine;
+use crate::state::{Shared, User, lock};
+use crate::warehouses::Warehouse;
+
+/// The emulator, started.
+pub struct Emulator;
+
+/// A running emulator: its base URL, its CA (with TLS), and a way to stop it.
+pub struct EmulatorHandle {
+    pub base_url: String,
+    /// The CA certificate to trust (PEM), when serving HTTPS.
+    pub ca_pem: Option<String>,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let mut r = Router::new()
+        .merge(crate::oauth::router())
+        .merge(crate::rest::router(shared.clone()))
+        .merge(account::router(shared.clone()));
+    if shared.config.control {
+        r = r.merge(crate::control::router());
+    }
+    r.fallback(|| async {
+        crate::errors::not_found("ENDPOINT_NOT_FOUND", "No API found for this path.")
+    })
+    .with_state(shared)
+}
+
+impl Emulator {
+    /// Builds the workspace from `config` and serves it until the handle is stopped.
+    pub async fn start(config: EmulatorConfig) -> anyhow::Result<EmulatorHandle> {
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let scheme = if config.tls { "https" } else { "http" };
+        let base_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("{scheme}://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let nyctaxi_rows = config.nyctaxi_rows;
+        let engine = tokio::task::spawn_blocking(move || Engine::new(nyctaxi_rows)).await??;
+        let users = config
+            .users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| User {
+                scim_id: format!("{}", 7_000_000_000_000_000u64 + i as u64 + 1),
+                config: u.clone(),
+            })
+            .collect();
+        let mut oauth = OAuthState::default();
+        for app in &config.apps {
+            oauth.add_app(App::from_config(app));
+        }
+        let warehouses = config
+            .warehouses
+            .iter()
+            .map(Warehouse::from_config)
+            .collect();
+        let tls = if config.tls {
+            let host = url::Url::parse(&base_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned));
+            let tls = crate::tls::generate(host.as_deref())?;
+            if let Some(path) = &config.tls_ca_out {
+                std::fs::write(path, &tls.ca_pem).map_err(|e| {
+                    anyhow::anyhow!("cannot write the CA certificate to {path}: {e}")
+                })?;
+            }
+            Some(tls)
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            config,
+            base_url: base_url.clone(),
+            clock: EmuClock::default(),
+            signer: Signer::generate()?,
+            users,
+            engine,
+            oauth: Mutex::new(oauth),
+            pending: Mutex::new(HashMap::new()),
+            faults: Mutex::new(Faults::default()),
+            warehouses: Mutex::new(warehouses),
+            statements: Mutex::new(HashMap::new()),
+        });
+        let app = router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let task = match tls {
+            Some(tls) => {
+                let listener = crate::tls::TlsListener {
+                    tcp: listener,
+                    acceptor: tls.acceptor,
+                };
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                    {
+                        tracing::error!(error = %e, "emulator stopped");
+                    }
+                })
+            }
+            None => tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::error!(error = %e, "emulator stopped");
+                }
+            }),
+        };
+        Ok(EmulatorHandle {
+            base_url,
+            ca_pem,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+impl EmulatorHandle {
+    /// The host name (and port) clients use, as an admin would paste it.
+    pub fn host(&self) -> String {
+        self.base_url
+            .split("://")
+            .nth(1)
+            .unwrap_or(&self.base_url)
+            .to_owned()
+    }
+
+    /// Registers an app connection, as the account console would; returns it with its secret.
+    pub fn register_app(&self, req: AppRequest) -> Result<App, String> {
+        account::register(&self.shared, req)
+    }
+
+    /// Moves the emulator's clock forward.
+    pub fn advance_clock(&self, seconds: i64) {
+        self.shared.clock.advance(seconds);
+    }
+
+    /// The control counters.
+    pub fn counters(&self) -> crate::oauth::model::Counters {
+        lock(&self.shared.oauth).counters.clone()
+    }
+
+    /// Stops serving and waits for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}

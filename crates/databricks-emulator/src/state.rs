@@ -1,0 +1,59 @@
+//! Everything the running emulator holds.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::clock::EmuClock;
+use crate::config::{EmulatorConfig, UserConfig};
+use crate::control::Faults;
+use crate::jwt::Signer;
+use crate::oauth::PendingAuth;
+use crate::oauth::model::OAuthState;
+use crate::sql::Engine;
+use crate::statements::StatementRecord;
+use crate::warehouses::Warehouse;
+
+/// A configured workspace user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub scim_id: String,
+    pub config: UserConfig,
+}
+
+pub struct Shared {
+    pub config: EmulatorConfig,
+    /// Base of every URL the emulator emits (scheme, host, port; no trailing slash).
+    pub base_url: String,
+    pub clock: EmuClock,
+    pub signer: Signer,
+    pub users: Vec<User>,
+    pub engine: Engine,
+    pub oauth: Mutex<OAuthState>,
+    pub pending: Mutex<HashMap<String, PendingAuth>>,
+    pub faults: Mutex<Faults>,
+    pub warehouses: Mutex<Vec<Warehouse>>,
+    pub statements: Mutex<HashMap<String, StatementRecord>>,
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked handler must not wedge the emulator).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub fn issuer(&self) -> String {
+        format!("{}/oidc", self.base_url)
+    }
+
+    pub fn user(&self, email: &str) -> Option<&User> {
+        self.users
+            .iter()
+            .find(|u| u.config.email.eq_ignore_ascii_case(email))
+    }
+
+    /// (SCIM id, display name) for token claims.
+    pub fn user_facts(&self, email: &str) -> Option<(String, String)> {
+        self.user(email)
+            .map(|u| (u.scim_id.clone(), u.config.display_name.clone()))
+    }
+}

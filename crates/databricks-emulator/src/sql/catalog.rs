@@ -24,13 +24,19 @@ impl Table {
     pub fn full_name(&self) -> String {
         format!("{}.{}.{}", self.catalog, self.schema, self.name)
     }
-    /// Where the table lives in SQLite: attached database = catalog, `schema__table`.
+    /// Where the table lives in SQLite: attached database `cat_<catalog>` (SQLite reserves
+    /// `main`), table `<schema>__<table>`.
     pub fn sqlite_name(&self) -> (String, String) {
         (
-            self.catalog.to_owned(),
+            attached_name(self.catalog),
             format!("{}__{}", self.schema, self.name),
         )
     }
+}
+
+/// The SQLite database a catalog is attached as.
+pub fn attached_name(catalog: &str) -> String {
+    format!("cat_{catalog}")
 }
 
 const fn col(name: &'static str, type_text: &'static str) -> Column {
@@ -216,7 +222,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
     let mut rng = Rng(0x5EED_1A4E_6A7E);
     {
         let mut ins = tx.prepare(
-            "INSERT INTO samples.nyctaxi__trips VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO cat_samples.nyctaxi__trips VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         let start = 1_451_606_400; // 2016-01-01T00:00:00Z
         for _ in 0..nyctaxi_rows {
@@ -245,7 +251,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
     let regions = ["AFRICA", "AMERICA", "ASIA", "EUROPE", "MIDDLE EAST"];
     for (i, r) in regions.iter().enumerate() {
         tx.execute(
-            "INSERT INTO samples.tpch__region VALUES (?1, ?2, ?3)",
+            "INSERT INTO cat_samples.tpch__region VALUES (?1, ?2, ?3)",
             params![i as i64, r, format!("region {r}")],
         )?;
     }
@@ -278,7 +284,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
     ];
     for (i, (n, r)) in nations.iter().enumerate() {
         tx.execute(
-            "INSERT INTO samples.tpch__nation VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO cat_samples.tpch__nation VALUES (?1, ?2, ?3, ?4)",
             params![i as i64, n, r, format!("nation {n}")],
         )?;
     }
@@ -291,7 +297,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
     ];
     for c in 1..=150i64 {
         tx.execute(
-            "INSERT INTO samples.tpch__customer VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO cat_samples.tpch__customer VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 c,
                 format!("Customer#{c:09}"),
@@ -304,7 +310,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
     let priorities = ["1-URGENT", "2-HIGH", "3-MEDIUM", "4-NOT SPECIFIED", "5-LOW"];
     for o in 1..=1500i64 {
         tx.execute(
-            "INSERT INTO samples.tpch__orders VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO cat_samples.tpch__orders VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 o,
                 1 + rng.below(150) as i64,
@@ -319,7 +325,7 @@ pub fn populate(conn: &mut Connection, nyctaxi_rows: usize) -> rusqlite::Result<
         for m in 0..12i64 {
             let month = date_string(19_723 + m * 30);
             tx.execute(
-                "INSERT INTO main.finance__revenue VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO cat_main.finance__revenue VALUES (?1, ?2, ?3, ?4)",
                 params![
                     month,
                     region,

@@ -74,7 +74,7 @@ impl Engine {
             .iter()
             .map(|c| {
                 (
-                    c.to_string(),
+                    catalog::attached_name(c),
                     format!("file:emu_{pid}_{n}_{c}?mode=memory&cache=shared"),
                 )
             })

@@ -195,7 +195,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            p.sql.contains("\"samples\".\"nyctaxi__trips\""),
+            p.sql.contains("\"cat_samples\".\"nyctaxi__trips\""),
             "{}",
             p.sql
         );

@@ -1,1 +1,14 @@
+//! The emulator's specification: one test per behaviour of Databricks it reproduces
+//! (`shared/design/databricks-facts.md`) and per feature of its issue.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod account;
+mod binary;
+mod control;
+mod oauth;
+mod rest;
+mod statements;
+mod tls;

@@ -23,7 +23,8 @@ struct Args {
     /// TOML configuration (see --print-default-config).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Guards the account API as `Authorization: Bearer <token>`; read from this file.
+    /// Guards the account API as `Authorization: Bearer <token>`; the token is read from
+    /// this file (or the DATABRICKS_EMULATOR_ADMIN_TOKEN variable), never from argv.
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
     /// Enable the control API under /emulator/control.
@@ -59,6 +60,11 @@ fn load(args: &Args) -> anyhow::Result<EmulatorConfig> {
         let token = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         config.admin_token = Some(token.trim().to_owned());
+    } else if let Some(token) = std::env::var("DATABRICKS_EMULATOR_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        config.admin_token = Some(token);
     }
     Ok(config)
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::crypto::master_key::MasterKeySource;
+use crate::egress::{HostPort, Policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -49,6 +50,28 @@ struct FileConfig {
     log_level: Option<String>,
     session_idle_minutes: Option<i64>,
     session_absolute_minutes: Option<i64>,
+    #[serde(default)]
+    egress: FileEgress,
+}
+
+/// The `[egress]` section: what the guarded outbound client may reach besides Databricks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEgress {
+    #[serde(default)]
+    extra_allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+    extra_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure_http_hosts: Vec<String>,
+}
+
+/// Validated egress settings.
+#[derive(Debug, Clone, Default)]
+pub struct EgressConfig {
+    pub policy: Policy,
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 /// Validated configuration.
@@ -64,6 +87,7 @@ pub struct Config {
     pub log_level: String,
     pub session_idle_seconds: i64,
     pub session_absolute_seconds: i64,
+    pub egress: EgressConfig,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -106,6 +130,26 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_LOG_LEVEL") {
             raw.log_level = Some(v);
+        }
+        let list = |k: &str| {
+            var(k).map(|v| {
+                v.split(',')
+                    .map(|x| x.trim().to_owned())
+                    .filter(|x| !x.is_empty())
+                    .collect::<Vec<_>>()
+            })
+        };
+        if let Some(v) = list("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS") {
+            raw.egress.extra_allowed_hosts = v;
+        }
+        if let Some(v) = list("LAKEGATE_EGRESS_ALLOWED_CIDRS") {
+            raw.egress.allowed_cidrs = v;
+        }
+        if let Some(v) = list("LAKEGATE_EGRESS_INSECURE_HTTP_HOSTS") {
+            raw.egress.insecure_http_hosts = v;
+        }
+        if let Some(v) = var("LAKEGATE_EGRESS_EXTRA_CA_FILE") {
+            raw.egress.extra_ca_file = Some(v.into());
         }
         raw.session_idle_minutes =
             int_override(env, "LAKEGATE_SESSION_IDLE_MINUTES")?.or(raw.session_idle_minutes);
@@ -151,7 +195,9 @@ impl Config {
             raw.session_absolute_minutes,
             7 * 24 * 60,
         )?;
+        let egress = egress_config(raw.egress)?;
         Ok(Config {
+            egress,
             public_url,
             listen,
             data_dir,
@@ -172,6 +218,37 @@ impl Config {
                        (set it in the config file or LAKEGATE_PUBLIC_URL)",
         })
     }
+}
+
+fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
+    let hosts = |key: &'static str, list: Vec<String>| {
+        list.iter()
+            .map(|h| {
+                HostPort::parse(h).map_err(|e| ConfigError::Invalid {
+                    key,
+                    expected: format!("entries like host or host:port; {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let allowed_cidrs = raw
+        .allowed_cidrs
+        .iter()
+        .map(|c| {
+            c.parse::<ipnet::IpNet>().map_err(|_| ConfigError::Invalid {
+                key: "egress.allowed_cidrs",
+                expected: format!("CIDR blocks such as 127.0.0.0/8, got {c:?}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(EgressConfig {
+        policy: Policy {
+            extra_allowed_hosts: hosts("egress.extra_allowed_hosts", raw.extra_allowed_hosts)?,
+            allowed_cidrs,
+            insecure_http_hosts: hosts("egress.insecure_http_hosts", raw.insecure_http_hosts)?,
+        },
+        extra_ca_file: raw.extra_ca_file,
+    })
 }
 
 fn int_override(
@@ -289,6 +366,35 @@ mod tests {
             let err = Config::load(None, &env(&[(k, v)])).unwrap_err().to_string();
             assert!(err.contains(key), "{k}={v}: {err}");
         }
+    }
+
+    #[test]
+    fn the_egress_section_reads_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[egress]\nextra_allowed_hosts = [\"dbc.privatelink.example\", \"localhost:8081\"]\nallowed_cidrs = [\"10.1.0.0/16\"]\n").unwrap();
+        let c = Config::load(
+            Some(&path),
+            &env(&[("LAKEGATE_EGRESS_INSECURE_HTTP_HOSTS", "localhost:8081")]),
+        )
+        .unwrap();
+        assert_eq!(c.egress.policy.extra_allowed_hosts.len(), 2);
+        assert!(c.egress.policy.plain_http_allowed("localhost", Some(8081)));
+        assert!(c.egress.policy.address_allowed("10.1.2.3".parse().unwrap()));
+        let err = Config::load(
+            None,
+            &env(&[("LAKEGATE_EGRESS_ALLOWED_CIDRS", "10.0.0.0/99")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("egress.allowed_cidrs"), "{err}");
+        let err = Config::load(
+            None,
+            &env(&[("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS", "a:b")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("egress.extra_allowed_hosts"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 mod accounts;
 mod api_tokens;
 mod audit;
+mod integrations;
+mod keys;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -15,6 +17,8 @@ mod sqlite;
 pub use accounts::NewUser;
 pub use api_tokens::{ApiTokenRow, NewApiToken};
 pub use audit::{AuditFilter, AuditRow, NewAuditEvent};
+pub use integrations::IntegrationRow;
+pub use keys::DataKeyRow;
 pub use sessions::SessionRow;
 
 use sqlx::AnyPool;

@@ -1,0 +1,230 @@
+//! Saving, showing and deleting an org's Databricks integration: validated, discovered
+//! through the guarded client before anything is stored, the secret encrypted, audited once.
+
+use crate::audit::{self, Actor, Event};
+use crate::crypto::envelope::{Binding, CryptoError, Keyring};
+use crate::egress::Egress;
+use crate::secret::Secret;
+use crate::store::{IntegrationRow, Store, StoreError};
+
+use super::discovery::{self, DiscoveryError};
+use super::{DATABRICKS_U2M, DEFAULT_SCOPES, WorkspaceHost, parse_scopes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the client secret is required when the integration is first saved")]
+    SecretRequired,
+    #[error("{0}")]
+    Discovery(#[from] DiscoveryError),
+    #[error("the integration is not configured")]
+    NotConfigured,
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an admin submits. A missing secret keeps the stored one.
+pub struct SaveInput {
+    pub host: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Option<String>,
+}
+
+/// The parts that do I/O.
+pub struct Deps<'a> {
+    pub store: &'a Store,
+    pub keyring: &'a Keyring,
+    pub egress: &'a Egress,
+}
+
+fn secret_binding<'a>(org_id: &'a str, row_id: &'a str) -> Binding<'a> {
+    Binding {
+        org_id,
+        table: "integrations",
+        row_id,
+        column: "client_secret",
+    }
+}
+
+fn check_client_id(id: &str) -> Result<String, IntegrationError> {
+    let id = id.trim();
+    if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(IntegrationError::Invalid(
+            "the Client ID must be 1-200 characters without spaces".into(),
+        ));
+    }
+    Ok(id.to_owned())
+}
+
+fn check_secret(s: &Secret) -> Result<(), IntegrationError> {
+    let v = s.expose();
+    if v.trim().is_empty() || v.len() > 1000 || v.chars().any(char::is_control) {
+        return Err(IntegrationError::Invalid(
+            "the Client Secret must be 1-1000 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates or updates the org's Databricks integration. Nothing is stored unless the
+/// host's discovery document checks out.
+pub async fn save(
+    d: &Deps<'_>,
+    now: i64,
+    actor: &Actor,
+    org_id: &str,
+    input: SaveInput,
+) -> Result<IntegrationRow, IntegrationError> {
+    let host =
+        WorkspaceHost::parse(&input.host, d.egress.policy()).map_err(IntegrationError::Invalid)?;
+    let client_id = check_client_id(&input.client_id)?;
+    let scopes = parse_scopes(
+        input
+            .scopes
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(DEFAULT_SCOPES),
+    )
+    .map_err(IntegrationError::Invalid)?;
+    if let Some(s) = &input.client_secret {
+        check_secret(s)?;
+    }
+    let existing = d.store.integration(org_id, DATABRICKS_U2M).await?;
+    if existing.is_none() && input.client_secret.is_none() {
+        return Err(IntegrationError::SecretRequired);
+    }
+    let endpoints = discovery::discover(d.egress, &host).await?;
+
+    let id = existing
+        .as_ref()
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), |e| e.id.clone());
+    let (client_secret_enc, secret_updated_at) = match (&input.client_secret, &existing) {
+        (Some(secret), _) => (
+            d.keyring
+                .seal(
+                    d.store,
+                    secret_binding(org_id, &id),
+                    secret.expose().as_bytes(),
+                    now,
+                )
+                .await?,
+            now,
+        ),
+        (None, Some(e)) => (e.client_secret_enc.clone(), e.secret_updated_at),
+        (None, None) => return Err(IntegrationError::SecretRequired),
+    };
+    let host_text = host.to_string();
+    let identity_changed = existing
+        .as_ref()
+        .is_some_and(|e| e.host != host_text || e.client_id != client_id);
+    let row = IntegrationRow {
+        id,
+        org_id: org_id.to_owned(),
+        kind: DATABRICKS_U2M.to_owned(),
+        host: host_text,
+        client_id,
+        client_secret_enc,
+        scopes,
+        issuer: endpoints.issuer,
+        authorization_endpoint: endpoints.authorization_endpoint,
+        token_endpoint: endpoints.token_endpoint,
+        // Credentials issued under another host or client id are void from now on.
+        generation: existing
+            .as_ref()
+            .map_or(1, |e| e.generation + i64::from(identity_changed)),
+        status: "configured".into(),
+        secret_updated_at,
+        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+        updated_at: now,
+        updated_by: actor.label.clone(),
+    };
+    d.store.save_integration(&row).await?;
+    audit::record(
+        d.store,
+        actor,
+        now,
+        save_event(existing.as_ref(), &row, input.client_secret.is_some()),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// `integration.create`, or `integration.update` naming the fields that changed (never values of secrets).
+fn save_event<'a>(
+    before: Option<&IntegrationRow>,
+    after: &IntegrationRow,
+    secret_given: bool,
+) -> Event<'a> {
+    let Some(b) = before else {
+        return Event::success("integration.create", after.id.clone())
+            .with("kind", DATABRICKS_U2M)
+            .with("host", after.host.clone())
+            .with("client_id", after.client_id.clone())
+            .with("scopes", after.scopes.clone());
+    };
+    let mut changed = Vec::new();
+    if b.host != after.host {
+        changed.push("host");
+    }
+    if b.client_id != after.client_id {
+        changed.push("client_id");
+    }
+    if secret_given {
+        changed.push("client_secret");
+    }
+    if b.scopes != after.scopes {
+        changed.push("scopes");
+    }
+    Event::success("integration.update", after.id.clone())
+        .with("kind", DATABRICKS_U2M)
+        .with("changed", changed)
+        .with("host", after.host.clone())
+        .with("client_id", after.client_id.clone())
+        .with("credentials_invalidated", b.generation != after.generation)
+}
+
+/// Deletes the org's integration (credentials under it are purged with it — see connections).
+pub async fn delete(
+    store: &Store,
+    now: i64,
+    actor: &Actor,
+    org_id: &str,
+) -> Result<(), IntegrationError> {
+    let existing = store
+        .integration(org_id, DATABRICKS_U2M)
+        .await?
+        .ok_or(IntegrationError::NotConfigured)?;
+    store.delete_integration(org_id, DATABRICKS_U2M).await?;
+    audit::record(
+        store,
+        actor,
+        now,
+        Event::success("integration.delete", existing.id)
+            .with("kind", DATABRICKS_U2M)
+            .with("host", existing.host),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The decrypted client secret, for the one place that sends it (the token endpoint).
+pub async fn client_secret(
+    store: &Store,
+    keyring: &Keyring,
+    row: &IntegrationRow,
+) -> Result<Secret, IntegrationError> {
+    let plain = keyring
+        .open(
+            store,
+            secret_binding(&row.org_id, &row.id),
+            &row.client_secret_enc,
+        )
+        .await?;
+    let text = String::from_utf8(plain.to_vec())
+        .map_err(|_| IntegrationError::Crypto(CryptoError::Malformed))?;
+    Ok(Secret::new(text))
+}

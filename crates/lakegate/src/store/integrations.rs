@@ -1,0 +1,98 @@
+//! Integrations (one per org and kind).
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, StoreResult, classify};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct IntegrationRow {
+    pub id: String,
+    pub org_id: String,
+    pub kind: String,
+    pub host: String,
+    pub client_id: String,
+    pub client_secret_enc: Vec<u8>,
+    pub scopes: String,
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub generation: i64,
+    pub status: String,
+    pub secret_updated_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+macro_rules! select_integrations {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
+             token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by FROM integrations ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    pub async fn integration(
+        &self,
+        org_id: &str,
+        kind: &str,
+    ) -> StoreResult<Option<IntegrationRow>> {
+        Ok(sqlx::query_as::<_, IntegrationRow>(select_integrations!(
+            "WHERE org_id = $1 AND kind = $2"
+        ))
+        .bind(org_id)
+        .bind(kind)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Inserts or replaces the org's integration of this kind.
+    pub async fn save_integration(&self, r: &IntegrationRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
+               authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ON CONFLICT (org_id, kind) DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
+               client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
+               authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
+               generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
+               updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(&r.id)
+        .bind(&r.org_id)
+        .bind(&r.kind)
+        .bind(&r.host)
+        .bind(&r.client_id)
+        .bind(&r.client_secret_enc)
+        .bind(&r.scopes)
+        .bind(&r.issuer)
+        .bind(&r.authorization_endpoint)
+        .bind(&r.token_endpoint)
+        .bind(r.generation)
+        .bind(&r.status)
+        .bind(r.secret_updated_at)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(&r.updated_by)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn delete_integration(&self, org_id: &str, kind: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND kind = $2")
+            .bind(org_id)
+            .bind(kind)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! Org data keys, stored wrapped by the master key.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreResult, classify};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DataKeyRow {
+    pub key_id: String,
+    pub kek_id: String,
+    pub wrapped: Vec<u8>,
+}
+
+impl Store {
+    /// The org's newest data key.
+    pub async fn current_data_key(&self, org_id: &str) -> StoreResult<Option<DataKeyRow>> {
+        Ok(sqlx::query_as::<_, DataKeyRow>(
+            "SELECT key_id, kek_id, wrapped FROM org_data_keys WHERE org_id = $1 ORDER BY created_at DESC, key_id DESC LIMIT 1",
+        )
+        .bind(org_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn data_key(&self, org_id: &str, key_id: &str) -> StoreResult<Option<DataKeyRow>> {
+        Ok(sqlx::query_as::<_, DataKeyRow>(
+            "SELECT key_id, kek_id, wrapped FROM org_data_keys WHERE org_id = $1 AND key_id = $2",
+        )
+        .bind(org_id)
+        .bind(key_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Stores a new data key unless the org already has one (first writer wins).
+    pub async fn insert_data_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        kek_id: &str,
+        wrapped: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO org_data_keys (org_id, key_id, kek_id, wrapped, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM org_data_keys WHERE org_id = $1)",
+        )
+        .bind(org_id)
+        .bind(key_id)
+        .bind(kek_id)
+        .bind(wrapped)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+}

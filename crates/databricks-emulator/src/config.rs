@@ -11,6 +11,9 @@ pub struct EmulatorConfig {
     pub listen: String,
     /// Base of the issuer and every emitted URL; default built from the listen address.
     pub public_url: Option<String>,
+    /// Without `public_url`: the host name to put in URLs instead of the listen IP (the
+    /// port stays the bound one), e.g. `localhost` so clients can use a DNS name.
+    pub advertise_host: Option<String>,
     /// Serve HTTPS with a certificate generated at start.
     pub tls: bool,
     /// Where to write the generated CA certificate (PEM) when `tls` is on.
@@ -105,6 +108,7 @@ impl Default for EmulatorConfig {
         EmulatorConfig {
             listen: "127.0.0.1:8081".into(),
             public_url: None,
+            advertise_host: None,
             tls: false,
             tls_ca_out: None,
             admin_token: None,

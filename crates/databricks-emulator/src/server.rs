@@ -53,12 +53,11 @@ impl Emulator {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
         let scheme = if config.tls { "https" } else { "http" };
-        let base_url = config
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("{scheme}://{addr}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let base_url = match (&config.public_url, &config.advertise_host) {
+            (Some(url), _) => url.trim_end_matches('/').to_owned(),
+            (None, Some(host)) => format!("{scheme}://{host}:{}", addr.port()),
+            (None, None) => format!("{scheme}://{addr}"),
+        };
         let nyctaxi_rows = config.nyctaxi_rows;
         let engine = tokio::task::spawn_blocking(move || Engine::new(nyctaxi_rows)).await??;
         let users = config

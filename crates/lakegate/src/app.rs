@@ -8,6 +8,8 @@ use url::Url;
 use crate::auth::login_limit::{Limits, LoginLimiter};
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
+use crate::crypto::envelope::Keyring;
+use crate::egress::Egress;
 use crate::http::metrics::Metrics;
 use crate::store::Store;
 
@@ -60,10 +62,18 @@ pub struct AppState {
     pub web: Arc<WebSettings>,
     pub limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    pub keyring: Arc<Keyring>,
+    pub egress: Egress,
 }
 
 impl AppState {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, web: WebSettings) -> Self {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        web: WebSettings,
+        keyring: Arc<Keyring>,
+        egress: Egress,
+    ) -> Self {
         let limiter = Arc::new(LoginLimiter::new(web.login_limits));
         AppState {
             store,
@@ -71,8 +81,20 @@ impl AppState {
             web: Arc::new(web),
             limiter,
             metrics: Arc::new(Metrics::default()),
+            keyring,
+            egress,
         }
     }
+
+    /// The integration service's dependencies.
+    pub fn integration_deps(&self) -> crate::integrations::service::Deps<'_> {
+        crate::integrations::service::Deps {
+            store: &self.store,
+            keyring: &self.keyring,
+            egress: &self.egress,
+        }
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

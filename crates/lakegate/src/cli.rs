@@ -17,7 +17,9 @@ use crate::auth::scope;
 use crate::auth::session::Lifetimes;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::crypto::envelope::Keyring;
 use crate::crypto::master_key::Loaded;
+use crate::egress::Egress;
 use crate::secret::Secret;
 use crate::store::Store;
 
@@ -50,6 +52,46 @@ pub enum Command {
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage an organization's integrations (the Databricks OAuth U2M app).
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum IntegrationKind {
+    #[value(name = "databricks-oauth-u2m")]
+    DatabricksOauthU2m,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCommand {
+    /// Create or update it; the secret is read from a file, or stdin with `-` (optional on update).
+    Set {
+        kind: IntegrationKind,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long, value_name = "FILE|-")]
+        client_secret_file: Option<PathBuf>,
+        /// Space- or comma-separated; default "all-apis offline_access".
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// Show it (never the secret).
+    Show {
+        kind: IntegrationKind,
+        #[arg(long)]
+        org: String,
+    },
+    /// Delete it.
+    Delete {
+        kind: IntegrationKind,
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,7 +183,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => org(&config, cmd).await,
         Command::User(cmd) => user(&config, cmd).await,
         Command::Token(cmd) => token(&config, cmd).await,
+        Command::Integration(cmd) => integration(&config, cmd).await,
     }
+}
+
+/// The key ring over the master key, creating the key file on first use.
+fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+    let (key, loaded) = config.master_key.load(true)?;
+    if let Loaded::Created(path) = loaded {
+        tracing::warn!(path = %path.display(), "created a new master key file (mode 0600); back it up: without it stored secrets cannot be read");
+        eprintln!(
+            "note: created a new master key file at {} (mode 0600); back it up",
+            path.display()
+        );
+    }
+    Ok(Keyring::new(key))
+}
+
+/// The guarded outbound client from the `[egress]` settings.
+fn build_egress(config: &Config) -> anyhow::Result<Egress> {
+    let ca = match &config.egress.extra_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read egress.extra_ca_file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(Egress::new(config.egress.policy.clone(), ca.as_deref())?)
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -277,23 +345,110 @@ async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn integration(config: &Config, cmd: IntegrationCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    let now = SystemClock.now();
+    match cmd {
+        IntegrationCommand::Set {
+            kind: IntegrationKind::DatabricksOauthU2m,
+            org,
+            host,
+            client_id,
+            client_secret_file,
+            scopes,
+        } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            let keyring = load_keyring(config)?;
+            let egress = build_egress(config)?;
+            let client_secret = client_secret_file.as_deref().map(read_secret).transpose()?;
+            let deps = crate::integrations::service::Deps {
+                store: &store,
+                keyring: &keyring,
+                egress: &egress,
+            };
+            let input = crate::integrations::service::SaveInput {
+                host,
+                client_id,
+                client_secret,
+                scopes,
+            };
+            let row = crate::integrations::service::save(
+                &deps,
+                now,
+                &Actor::cli(Some(org.id.clone())),
+                &org.id,
+                input,
+            )
+            .await?;
+            println!(
+                "saved: {} on {} (scopes: {})",
+                row.client_id, row.host, row.scopes
+            );
+        }
+        IntegrationCommand::Show {
+            kind: IntegrationKind::DatabricksOauthU2m,
+            org,
+        } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            let Some(row) = store
+                .integration(&org.id, crate::integrations::DATABRICKS_U2M)
+                .await?
+            else {
+                bail!(
+                    "the Databricks OAuth U2M integration is not configured for {}",
+                    org.slug
+                );
+            };
+            println!(
+                "host\t{}\nclient_id\t{}\nclient_secret_set\ttrue\nscopes\t{}",
+                row.host, row.client_id, row.scopes
+            );
+            println!(
+                "token_endpoint\t{}\nupdated_by\t{}",
+                row.token_endpoint, row.updated_by
+            );
+            if let Some(url) = &config.public_url {
+                println!("redirect_url\t{}", crate::integrations::redirect_url(url));
+            }
+        }
+        IntegrationCommand::Delete {
+            kind: IntegrationKind::DatabricksOauthU2m,
+            org,
+        } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            crate::integrations::service::delete(
+                &store,
+                now,
+                &Actor::cli(Some(org.id.clone())),
+                &org.id,
+            )
+            .await?;
+            println!(
+                "deleted the Databricks OAuth U2M integration of {}",
+                org.slug
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Reads a secret from a file, or stdin for `-`, without its final line break.
 fn read_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
             .read_to_string(&mut text)
-            .context("cannot read the password from stdin")?;
+            .context("cannot read the secret from stdin")?;
     } else {
         text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the password file {}", path.display()))?;
+            .with_context(|| format!("cannot read the secret file {}", path.display()))?;
     }
     let trimmed = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
     if trimmed.is_empty() {
-        bail!("the password is empty");
+        bail!("the secret read from {} is empty", path.display());
     }
     Ok(Secret::new(trimmed))
 }
@@ -301,9 +456,12 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format, &config.log_level);
     let public_url = config.require_public_url()?.clone();
-    let (_key, loaded) = config.master_key.load(true)?;
-    if let Loaded::Created(path) = loaded {
-        tracing::warn!(path = %path.display(), "created a new master key file (mode 0600); back it up: without it stored secrets cannot be read");
+    let keyring = Arc::new(load_keyring(&config)?);
+    let egress = build_egress(&config)?;
+    if !config.egress.policy.insecure_http_hosts.is_empty() {
+        tracing::warn!(
+            "egress.insecure_http_hosts allows plain http to some hosts: use this for loopback development only"
+        );
     }
     let store = open_store(&config).await?;
     store.migrate().await.context("migrations failed")?;
@@ -323,6 +481,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store.clone(),
         clock.clone(),
         WebSettings::new(public_url.clone(), life),
+        keyring,
+        egress,
     );
     tokio::spawn(sweep_sessions(store.clone(), clock, life));
     tracing::info!(listen = %config.listen, public_url = %public_url, backend = ?store.backend(), "lakegate is serving");

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::auth::Access;
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
 
 pub fn register(reg: &mut Registry) {
     reg.add(
@@ -44,6 +45,14 @@ pub fn register(reg: &mut Registry) {
         "Stylesheet",
         stylesheet,
     );
+    reg.add(
+        M::Get,
+        "/static/app.js",
+        Kind::Page,
+        Access::Public,
+        "Page script (copy buttons)",
+        script,
+    );
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -70,6 +79,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
     )
 }
 

@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle};
 use lakegate::accounts::service::{self, NewUserInput};
 use lakegate::accounts::{Org, Role, User};
 use lakegate::app::{AppState, WebSettings};
@@ -14,6 +15,7 @@ use lakegate::auth::Scope;
 use lakegate::auth::api_token::{self, NewToken};
 use lakegate::auth::session::Lifetimes;
 use lakegate::clock::ManualClock;
+use lakegate::egress::{Egress, HostPort, Policy};
 use lakegate::secret::Secret;
 use lakegate::store::{Backend, Store};
 use sqlx::Connection;
@@ -186,12 +188,34 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, None).await
+    }
+
+    /// An app whose egress may reach `ws` (and only loopback addresses besides public ones).
+    pub async fn spawn_with(db: &TestDb, ws: Option<&Workspace>) -> TestApp {
         install_log_capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(START);
         let web = WebSettings::new(base.parse().unwrap(), LIFE);
-        let state = AppState::new(db.store.clone(), Arc::new(clock.clone()), web);
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
+        let (master, _) = lakegate::crypto::master_key::MasterKeySource::Value(Secret::new(key))
+            .load(false)
+            .unwrap();
+        let keyring = Arc::new(lakegate::crypto::envelope::Keyring::new(master));
+        let egress = match ws {
+            Some(ws) => ws.egress(),
+            None => Egress::new(Policy::default(), None).unwrap(),
+        };
+        let state = AppState::new(
+            db.store.clone(),
+            Arc::new(clock.clone()),
+            web,
+            keyring,
+            egress,
+        );
         let serving = state.clone();
         tokio::spawn(async move {
             lakegate::app::serve(listener, serving, std::future::pending())
@@ -361,6 +385,60 @@ impl TestApp {
     /// A raw connection pool to the same database, for assertions on stored rows.
     pub fn pool(&self) -> sqlx::AnyPool {
         self.store.raw_pool_for_tests()
+    }
+}
+
+/// An emulated Databricks workspace over HTTPS (its own CA) with one confidential app whose
+/// redirect URL is `redirect`, reachable as `localhost:<port>`.
+pub struct Workspace {
+    pub emu: EmulatorHandle,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl Workspace {
+    pub async fn start() -> Workspace {
+        Self::start_with(EmulatorConfig::for_tests()).await
+    }
+
+    pub async fn start_with(config: EmulatorConfig) -> Workspace {
+        let config = EmulatorConfig {
+            tls: true,
+            advertise_host: Some("localhost".into()),
+            ..config
+        };
+        let emu = Emulator::start(config).await.unwrap();
+        let app = emu
+            .register_app(AppRequest {
+                name: Some("Lakegate".into()),
+                redirect_urls: Some(vec![
+                    "http://127.0.0.1/connections/oauth/databricks/callback".into(),
+                ]),
+                confidential: Some(true),
+                scopes: Some(vec!["all-apis".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        Workspace {
+            emu,
+            client_id: app.client_id,
+            client_secret: app.client_secret.unwrap(),
+        }
+    }
+
+    /// `localhost:<port>`, as an admin would paste it.
+    pub fn host(&self) -> String {
+        self.emu.host()
+    }
+
+    /// An egress guard that trusts the emulator's CA and lets loopback through for it.
+    pub fn egress(&self) -> Egress {
+        let policy = Policy {
+            extra_allowed_hosts: vec![HostPort::parse(&self.host()).unwrap()],
+            allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            insecure_http_hosts: vec![],
+        };
+        Egress::new(policy, self.emu.ca_pem.as_deref().map(str::as_bytes)).unwrap()
     }
 }
 

@@ -9,7 +9,7 @@ use lakegate::http::{Kind, M, RouteInfo};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Browser, TestApp, TestDb, anonymous};
+use crate::harness::{Browser, TestApp, TestDb, Workspace, anonymous};
 
 crate::on_both_backends!(every_route_enforces_its_policy_for_every_role_and_tenant);
 
@@ -41,6 +41,7 @@ enum Expect {
 }
 
 struct World {
+    ws: Workspace,
     app: TestApp,
     org_a: Org,
     viewer: User,
@@ -74,8 +75,46 @@ impl World {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Configures org A's Databricks integration (for routes that delete it).
+    async fn configure_org_a(&self) {
+        let deps = self.app.state.integration_deps();
+        let input = lakegate::integrations::service::SaveInput {
+            host: self.ws.host(),
+            client_id: self.ws.client_id.clone(),
+            client_secret: Some(lakegate::secret::Secret::new(self.ws.client_secret.clone())),
+            scopes: None,
+        };
+        let actor = lakegate::audit::Actor::cli(Some(self.org_a.id.clone()));
+        lakegate::integrations::service::save(&deps, 0, &actor, &self.org_a.id, input)
+            .await
+            .unwrap();
+    }
+
     /// A fresh object for the route's `{id}` (requests may delete it), and who owns it.
-    async fn fixture(&self, path: &str) -> Option<(String, Owner)> {
+    async fn fixture(&self, route: &RouteInfo) -> Option<(String, Owner)> {
+        let path = route.path;
+        let deletes_integration = matches!(
+            (route.method, path),
+            (M::Delete, "/api/v1/integrations/databricks-oauth-u2m")
+                | (
+                    M::Post,
+                    "/settings/advanced/integrations/databricks-oauth-u2m/delete"
+                )
+        );
+        if deletes_integration {
+            // Org A has one to delete; the other org has none, so its admin must get 404
+            // (and must not reach org A's).
+            self.configure_org_a().await;
+            let _ = self
+                .app
+                .store
+                .delete_integration(
+                    &self.other_admin.org_id,
+                    lakegate::integrations::DATABRICKS_U2M,
+                )
+                .await;
+            return Some((String::new(), Owner::OrgA));
+        }
         if !path.contains('{') {
             return None;
         }
@@ -149,6 +188,18 @@ impl World {
             (Kind::Api, M::Post, "/api/v1/tokens") => {
                 Body::Json(json!({"name": "m", "scopes": ["connections:read"]}))
             }
+            (Kind::Api, M::Put, "/api/v1/integrations/databricks-oauth-u2m") => Body::Json(
+                json!({"host": self.ws.host(), "client_id": self.ws.client_id, "client_secret": self.ws.client_secret}),
+            ),
+            (Kind::Page, M::Post, "/settings/advanced/integrations/databricks-oauth-u2m") => {
+                Body::Form(vec![
+                    ("client_id".into(), self.ws.client_id.clone()),
+                    ("client_secret".into(), self.ws.client_secret.clone()),
+                    ("host".into(), self.ws.host()),
+                    ("scopes".into(), "all-apis offline_access".into()),
+                    ("csrf_token".into(), csrf.into()),
+                ])
+            }
             (Kind::Api, _, _) => Body::None,
             (Kind::Page, M::Post, "/settings/users") => Body::Form(vec![
                 ("email".into(), format!("page{n}@a.test")),
@@ -179,9 +230,14 @@ fn intended_access(route: &RouteInfo) -> Access {
         (
             M::Get,
             "/healthz" | "/readyz" | "/metrics" | "/api/openapi.json" | "/static/app.css"
-            | "/login",
+            | "/static/app.js" | "/login",
         ) => Public,
         (M::Post, "/login") => Public,
+        (M::Get, "/api/v1/integrations") => Admin,
+        (M::Get | M::Put | M::Delete, "/api/v1/integrations/databricks-oauth-u2m") => Admin,
+        (M::Get, "/settings/advanced/integrations") => Admin,
+        (M::Get | M::Post, "/settings/advanced/integrations/databricks-oauth-u2m") => Admin,
+        (M::Post, "/settings/advanced/integrations/databricks-oauth-u2m/delete") => Admin,
         (M::Post, "/logout") => User(None),
         (M::Get, "/api/v1/me") => User(None),
         (M::Get | M::Post, "/api/v1/users") => Admin,
@@ -227,7 +283,8 @@ async fn send(
 }
 
 async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) {
-    let app = TestApp::spawn(db).await;
+    let ws = Workspace::start().await;
+    let app = TestApp::spawn_with(db, Some(&ws)).await;
     let org_a = app.org("org-a").await;
     let org_b = app.org("org-b").await;
     let world = World {
@@ -245,6 +302,7 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
             .await,
         org_a,
         app,
+        ws,
         counter: Default::default(),
     };
     let (_, table) = lakegate::http::router(world.app.state.clone());
@@ -262,10 +320,10 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
                 if via_token && (route.kind == Kind::Page || who == Who::Anonymous) {
                     continue;
                 }
-                let fixture = world.fixture(route.path).await;
+                let fixture = world.fixture(route).await;
                 let path = match &fixture {
-                    Some((id, _)) => route.path.replace("{id}", id),
-                    None => route.path.to_owned(),
+                    Some((id, _)) if route.path.contains("{id}") => route.path.replace("{id}", id),
+                    _ => route.path.to_owned(),
                 };
                 let expect = world.expect(route, who, fixture.as_ref().map(|(_, o)| o));
                 let (client, csrf) = match world.user(who) {

@@ -1,6 +1,7 @@
 //! JSON API handlers under `/api/v1`. Thin: parse, call the service, shape the answer.
 
 pub mod audit;
+pub mod integrations;
 mod me;
 mod tokens;
 mod users;
@@ -15,4 +16,5 @@ pub fn register(reg: &mut Registry) {
     users::register(reg);
     tokens::register(reg);
     audit::register(reg);
+    integrations::register(reg);
 }

@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
 mod home;
+mod integrations;
 mod login;
 mod settings;
 
@@ -17,6 +18,7 @@ pub fn register(reg: &mut Registry) {
     login::register(reg);
     home::register(reg);
     settings::register(reg);
+    integrations::register(reg);
 }
 
 /// What the layout shows about the signed-in user.

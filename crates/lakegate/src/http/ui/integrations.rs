@@ -1,0 +1,223 @@
+//! Settings › Advanced › Integrations: the list, and the Databricks OAuth U2M form.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Nav, error_page, render};
+use crate::app::AppState;
+use crate::auth::{Access, Principal};
+use crate::http::api::integrations::IntegrationView;
+use crate::http::error::{ApiError, ApiForm, ApiQuery};
+use crate::http::guard::{Audit, Auth};
+use crate::http::routes::{Kind, M, Registry};
+use crate::integrations::service::{self, SaveInput};
+use crate::integrations::{DATABRICKS_U2M, DEFAULT_SCOPES, KINDS};
+use crate::secret::Secret;
+
+pub fn register(reg: &mut Registry) {
+    reg.add(
+        M::Get,
+        "/settings/advanced/integrations",
+        Kind::Page,
+        Access::Admin,
+        "Integrations",
+        list,
+    );
+    reg.add(
+        M::Get,
+        "/settings/advanced/integrations/databricks-oauth-u2m",
+        Kind::Page,
+        Access::Admin,
+        "Databricks OAuth U2M form",
+        form,
+    );
+    reg.add(
+        M::Post,
+        "/settings/advanced/integrations/databricks-oauth-u2m",
+        Kind::Page,
+        Access::Admin,
+        "Save the Databricks OAuth U2M integration",
+        save,
+    );
+    reg.add(
+        M::Post,
+        "/settings/advanced/integrations/databricks-oauth-u2m/delete",
+        Kind::Page,
+        Access::Admin,
+        "Delete the Databricks OAuth U2M integration",
+        delete,
+    );
+}
+
+struct Row {
+    kind: &'static str,
+    name: &'static str,
+    description: &'static str,
+    configured: bool,
+    host: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "integrations.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    rows: Vec<Row>,
+    message: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+struct Flash {
+    ok: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(f): ApiQuery<Flash>,
+) -> Response {
+    let row = match state.store.integration(&p.org.id, DATABRICKS_U2M).await {
+        Ok(r) => r,
+        Err(e) => return error_page(e.into()),
+    };
+    let rows = KINDS
+        .iter()
+        .map(|k| Row {
+            kind: k.id,
+            name: k.name,
+            description: k.description,
+            configured: row.is_some(),
+            host: row.as_ref().map(|r| r.host.clone()),
+        })
+        .collect();
+    let message = match f.ok.as_deref() {
+        Some("saved") => Some(
+            "The Databricks integration is saved. Users of this organization can now create Databricks OAuth U2M connections.",
+        ),
+        Some("deleted") => Some("The Databricks integration was deleted."),
+        _ => None,
+    };
+    render(
+        StatusCode::OK,
+        &ListPage {
+            nav: Nav::of(&p),
+            rows,
+            message,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "integration_form.html")]
+struct FormPage {
+    nav: Option<Nav>,
+    csrf: String,
+    redirect_url: String,
+    configured: bool,
+    secret_set: bool,
+    secret_updated_at: Option<String>,
+    client_id: String,
+    host: String,
+    scopes: String,
+    error: Option<String>,
+}
+
+/// The form, prefilled from what is stored or what was just submitted (never the secret).
+fn form_page(
+    state: &AppState,
+    p: &Principal,
+    view: &IntegrationView,
+    submitted: Option<&SaveForm>,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let nav = Nav::of(p);
+    let page = FormPage {
+        csrf: nav.as_ref().map(|n| n.csrf.clone()).unwrap_or_default(),
+        nav,
+        redirect_url: crate::integrations::redirect_url(&state.web.public_url),
+        configured: view.configured,
+        secret_set: view.client_secret_set,
+        secret_updated_at: view.secret_updated_at.clone(),
+        client_id: submitted.map_or_else(
+            || view.client_id.clone().unwrap_or_default(),
+            |s| s.client_id.clone(),
+        ),
+        host: submitted.map_or_else(|| view.host.clone().unwrap_or_default(), |s| s.host.clone()),
+        scopes: submitted.map_or_else(
+            || view.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.into()),
+            |s| s.scopes.clone(),
+        ),
+        error,
+    };
+    render(status, &page)
+}
+
+async fn current(state: &AppState, p: &Principal) -> Result<IntegrationView, ApiError> {
+    let row = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
+    Ok(IntegrationView::new(state, row.as_ref()))
+}
+
+async fn form(State(state): State<AppState>, Auth(p): Auth) -> Response {
+    match current(&state, &p).await {
+        Ok(view) => form_page(&state, &p, &view, None, StatusCode::OK, None),
+        Err(e) => error_page(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    host: String,
+    #[serde(default)]
+    scopes: String,
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    form: Result<ApiForm<SaveForm>, ApiError>,
+) -> Response {
+    let ApiForm(f) = match form {
+        Ok(f) => f,
+        Err(e) => return error_page(e),
+    };
+    let input = SaveInput {
+        host: f.host.clone(),
+        client_id: f.client_id.clone(),
+        client_secret: Some(f.client_secret.clone())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
+        scopes: Some(f.scopes.clone()),
+    };
+    match service::save(
+        &state.integration_deps(),
+        state.now(),
+        &actor,
+        &p.org.id,
+        input,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
+        Err(e) => {
+            let e = ApiError::from(e);
+            match current(&state, &p).await {
+                Ok(view) => form_page(&state, &p, &view, Some(&f), e.status, Some(e.message)),
+                Err(e) => error_page(e),
+            }
+        }
+    }
+}
+
+async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {
+    match service::delete(&state.store, state.now(), &actor, &p.org.id).await {
+        Ok(()) => Redirect::to("/settings/advanced/integrations?ok=deleted").into_response(),
+        Err(e) => error_page(e.into()),
+    }
+}

@@ -127,11 +127,14 @@ pub fn open_with(
         .map_err(|_| CryptoError::Decrypt)
 }
 
+/// An unwrapped data key, wiped on drop.
+type DataKey = Zeroizing<[u8; 32]>;
+
 /// The master key, the org data keys it wraps, and a cache of unwrapped ones.
 pub struct Keyring {
     master: MasterKey,
     kek_id: String,
-    cache: Mutex<HashMap<(String, String), Zeroizing<[u8; 32]>>>,
+    cache: Mutex<HashMap<(String, String), DataKey>>,
 }
 
 impl std::fmt::Debug for Keyring {

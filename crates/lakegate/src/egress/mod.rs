@@ -182,12 +182,12 @@ impl Egress {
             }
         }
         // IP literals never reach the resolver, so they are judged here.
-        if let Some(ip) = literal_ip(url) {
-            if !self.policy.address_allowed(ip) {
-                return Err(EgressError::Refused(format!(
-                    "{ip} is not an address Lakegate may connect to"
-                )));
-            }
+        if let Some(ip) = literal_ip(url)
+            && !self.policy.address_allowed(ip)
+        {
+            return Err(EgressError::Refused(format!(
+                "{ip} is not an address Lakegate may connect to"
+            )));
         }
         if !self
             .policy

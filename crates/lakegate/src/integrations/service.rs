@@ -82,18 +82,18 @@ pub async fn save(
     let host =
         WorkspaceHost::parse(&input.host, d.egress.policy()).map_err(IntegrationError::Invalid)?;
     let client_id = check_client_id(&input.client_id)?;
-    let scopes = parse_scopes(
-        input
-            .scopes
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or(DEFAULT_SCOPES),
-    )
-    .map_err(IntegrationError::Invalid)?;
     if let Some(s) = &input.client_secret {
         check_secret(s)?;
     }
     let existing = d.store.integration(org_id, DATABRICKS_U2M).await?;
+    // Omitted scopes keep what is stored (or the default on first save).
+    let requested = input.scopes.as_deref().filter(|s| !s.trim().is_empty());
+    let scopes = parse_scopes(
+        requested
+            .or(existing.as_ref().map(|e| e.scopes.as_str()))
+            .unwrap_or(DEFAULT_SCOPES),
+    )
+    .map_err(IntegrationError::Invalid)?;
     if existing.is_none() && input.client_secret.is_none() {
         return Err(IntegrationError::SecretRequired);
     }

@@ -284,3 +284,115 @@ fn migrate_applies_and_reports() {
     assert!(stdout(&out).contains("migrations applied"));
     assert!(cli.dir.path().join("lakegate.db").exists());
 }
+
+#[tokio::test]
+async fn integration_set_show_and_delete_never_print_the_secret() {
+    let ws = crate::harness::Workspace::start().await;
+    let cli = Cli::new();
+    let ca = cli.dir.path().join("ca.pem");
+    std::fs::write(&ca, ws.emu.ca_pem.clone().unwrap()).unwrap();
+    let host = ws.host();
+    let secret = ws.client_secret.clone();
+    let client_id = ws.client_id.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let run = |args: &[&str], stdin: Option<&str>| {
+            let mut cmd = cli.cmd();
+            cmd.env("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS", &host)
+                .env("LAKEGATE_EGRESS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128")
+                .env("LAKEGATE_EGRESS_EXTRA_CA_FILE", &ca)
+                .env("LAKEGATE_PUBLIC_URL", "https://lakegate.example.com")
+                .args(args);
+            match stdin {
+                Some(input) => {
+                    let mut child = cmd
+                        .stdin(Stdio::piped())
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    child
+                        .stdin
+                        .take()
+                        .unwrap()
+                        .write_all(input.as_bytes())
+                        .unwrap();
+                    child.wait_with_output().unwrap()
+                }
+                None => cmd.output().unwrap(),
+            }
+        };
+        assert!(
+            run(&["org", "create", "--slug", "acme", "--name", "Acme"], None)
+                .status
+                .success()
+        );
+        let set = run(
+            &[
+                "integration",
+                "set",
+                "databricks-oauth-u2m",
+                "--org",
+                "acme",
+                "--host",
+                &host,
+                "--client-id",
+                &client_id,
+                "--client-secret-file",
+                "-",
+            ],
+            Some(&format!("{secret}\n")),
+        );
+        let show = run(
+            &[
+                "integration",
+                "show",
+                "databricks-oauth-u2m",
+                "--org",
+                "acme",
+            ],
+            None,
+        );
+        let delete = run(
+            &[
+                "integration",
+                "delete",
+                "databricks-oauth-u2m",
+                "--org",
+                "acme",
+            ],
+            None,
+        );
+        let again = run(
+            &[
+                "integration",
+                "show",
+                "databricks-oauth-u2m",
+                "--org",
+                "acme",
+            ],
+            None,
+        );
+        (set, show, delete, again)
+    })
+    .await
+    .unwrap();
+    let (set, show, delete, again) = out;
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(
+        stdout(&show).contains("client_secret_set\ttrue"),
+        "{}",
+        stdout(&show)
+    );
+    assert!(stdout(&show).contains(
+        "redirect_url\thttps://lakegate.example.com/connections/oauth/databricks/callback"
+    ));
+    assert!(delete.status.success(), "{}", stderr(&delete));
+    assert!(!again.status.success());
+    assert!(stderr(&again).contains("not configured"));
+    for o in [&set, &show, &delete, &again] {
+        assert!(
+            !stdout(o).contains(&ws.client_secret) && !stderr(o).contains(&ws.client_secret),
+            "the secret was printed"
+        );
+    }
+}

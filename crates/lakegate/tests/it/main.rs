@@ -10,6 +10,8 @@ mod bad_input;
 mod canary;
 mod cli;
 mod csrf;
+mod egress;
+mod integrations;
 mod route_matrix;
 mod sessions;
 mod store_contract;

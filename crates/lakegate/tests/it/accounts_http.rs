@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::harness::TestApp;
 
 async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
-    let body: Value = reqwest::Client::new()
+    let body: Value = crate::harness::http()
         .get(app.url("/api/v1/audit?limit=1000"))
         .bearer_auth(token)
         .send()
@@ -33,7 +33,7 @@ async fn every_admin_action_writes_exactly_one_audit_event() {
         .user_with(&org, "admin@acme.test", Role::Admin, false)
         .await;
     let (token, _) = app.token(&admin, &[Scope::Admin]).await;
-    let c = reqwest::Client::new();
+    let c = crate::harness::http();
     let before = audit_actions(&app, &token).await.len();
 
     let created: Value = c
@@ -146,7 +146,7 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     assert_eq!(listed[0]["last_used_at"], Value::Null);
 
     // The token works, records its use, and cannot mint a broader token.
-    let c = reqwest::Client::new();
+    let c = crate::harness::http();
     assert_eq!(
         c.get(app.url("/api/v1/me"))
             .bearer_auth(&secret)
@@ -289,14 +289,18 @@ async fn readiness_fails_when_migrations_are_pending() {
         .await
         .unwrap();
     let app = TestApp::spawn(&db).await;
-    let resp = reqwest::get(app.url("/readyz")).await.unwrap();
+    let resp = crate::harness::http()
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]
 async fn client_request_ids_are_kept_only_when_well_formed() {
     let app = TestApp::sqlite().await;
-    let c = reqwest::Client::new();
+    let c = crate::harness::http();
     let kept = c
         .get(app.url("/healthz"))
         .header("x-request-id", "abc-123")
@@ -390,7 +394,7 @@ async fn the_token_page_shows_a_new_token_once() {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect();
     assert_eq!(
-        reqwest::Client::new()
+        crate::harness::http()
             .get(app.url("/api/v1/me"))
             .bearer_auth(&token)
             .send()

@@ -245,7 +245,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() {
     let users = app.count("users").await;
     let audit = app.count("audit_events").await;
     let tokens = app.count("api_tokens").await;
-    let client = reqwest::Client::new();
+    let client = crate::harness::http();
     for c in cases {
         let mut req = client
             .request(c.method, app.url(&c.path))
@@ -279,7 +279,7 @@ async fn invalid_bearer_tokens_are_401_with_a_clear_code() {
         "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
         "lgp_missing_scheme",
     ] {
-        let resp = reqwest::Client::new()
+        let resp = crate::harness::http()
             .get(app.url("/api/v1/me"))
             .header("authorization", value)
             .send()

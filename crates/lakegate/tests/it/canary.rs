@@ -104,7 +104,7 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
             "/api/v1/audit",
             "/api/v1/tokens",
         ] {
-            let r = reqwest::Client::new()
+            let r = crate::harness::http()
                 .get(app.url(path))
                 .bearer_auth(bearer)
                 .send()

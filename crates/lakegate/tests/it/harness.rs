@@ -246,7 +246,7 @@ impl TestApp {
         let mut headers = reqwest::header::HeaderMap::new();
         let value = format!("{}={}", self.state.web.session_cookie(), cookie.expose());
         headers.insert(reqwest::header::COOKIE, value.parse().unwrap());
-        let client = reqwest::Client::builder()
+        let client = http_builder()
             .default_headers(headers)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -332,7 +332,7 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> Result<Browser, reqwest::StatusCode> {
-        let client = reqwest::Client::builder()
+        let client = http_builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -465,9 +465,21 @@ pub fn hidden_field(page: &str, name: &str) -> String {
     page[start..].split('"').next().unwrap().to_owned()
 }
 
+/// A reqwest builder. The workspace unifies reqwest's features, so rustls needs its crypto
+/// provider installed before any client is built.
+pub fn http_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
+/// A default client.
+pub fn http() -> reqwest::Client {
+    http_builder().build().unwrap()
+}
+
 /// A client without cookies or redirects.
 pub fn anonymous() -> reqwest::Client {
-    reqwest::Client::builder()
+    http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

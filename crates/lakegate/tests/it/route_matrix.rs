@@ -340,7 +340,7 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
                             format!("Bearer {token}").parse().unwrap(),
                         );
                         (
-                            reqwest::Client::builder()
+                            crate::harness::http_builder()
                                 .default_headers(h)
                                 .build()
                                 .unwrap(),

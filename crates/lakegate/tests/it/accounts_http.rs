@@ -130,15 +130,7 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     assert_ne!(hash, secret);
     assert!(secret.starts_with(&prefix) && prefix.len() < 16);
 
-    let listed: Value = b
-        .client
-        .get(b.url("/api/v1/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = b.get_json("/api/v1/tokens").await;
     assert!(
         listed[0].get("token").is_none(),
         "listing never shows the secret"
@@ -156,15 +148,7 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
             .status(),
         StatusCode::OK
     );
-    let listed: Value = b
-        .client
-        .get(b.url("/api/v1/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = b.get_json("/api/v1/tokens").await;
     assert!(listed[0]["last_used_at"].is_string());
     let escalate = c
         .post(app.url("/api/v1/tokens"))
@@ -343,26 +327,10 @@ async fn admin_pages_render_and_viewers_see_no_admin_menu() {
         );
     }
     let v = app.session_for(&viewer).await;
-    let home = v
-        .client
-        .get(v.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = v.page("/").await;
     assert!(!home.contains("href=\"/settings/users\""));
     assert!(!home.contains("href=\"/settings/activity\""));
-    assert_eq!(
-        v.client
-            .get(v.url("/settings/users"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(v.status("/settings/users").await, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -403,14 +371,6 @@ async fn the_token_page_shows_a_new_token_once() {
             .status(),
         StatusCode::OK
     );
-    let again = b
-        .client
-        .get(b.url("/settings/api-tokens"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = b.page("/settings/api-tokens").await;
     assert!(!again.contains(&token));
 }

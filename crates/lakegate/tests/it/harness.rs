@@ -453,6 +453,50 @@ impl Browser {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// GET `path` and return the body as text.
+    pub async fn page(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// GET `path` and return the body as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// GET `path` and return only the status.
+    pub async fn status(&self, path: &str) -> reqwest::StatusCode {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// POST a form to `path` (the caller adds `csrf_token` when it wants one).
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 /// The value of `<input type="hidden" name="NAME" value="...">` in a page.

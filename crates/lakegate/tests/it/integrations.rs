@@ -49,16 +49,7 @@ async fn put(b: &Browser, body: Value) -> reqwest::Response {
 }
 
 async fn audit_actions(s: &Setup) -> Vec<Value> {
-    let body: Value = s
-        .admin
-        .client
-        .get(s.admin.url("/api/v1/audit?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = s.admin.get_json("/api/v1/audit?limit=1000").await;
     body["events"]
         .as_array()
         .unwrap()
@@ -106,16 +97,7 @@ async fn an_admin_saves_the_integration_against_the_emulator_over_https() {
         .unwrap();
     assert_eq!(secret.expose(), s.ws.client_secret);
 
-    let listed: Value = s
-        .admin
-        .client
-        .get(s.admin.url("/api/v1/integrations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = s.admin.get_json("/api/v1/integrations").await;
     assert_eq!(listed[0]["kind"], "databricks-oauth-u2m");
     assert_eq!(listed[0]["configured"], true);
     let events = audit_actions(&s).await;
@@ -620,31 +602,13 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
 #[tokio::test]
 async fn the_admin_page_walks_the_seed_steps() {
     let s = setup().await;
-    let list = s
-        .admin
-        .client
-        .get(s.admin.url("/settings/advanced/integrations"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = s.admin.page("/settings/advanced/integrations").await;
     assert!(list.contains("OAuth U2M connections to Databricks"));
     assert!(list.contains(">Add</a>"));
     let form = s
         .admin
-        .client
-        .get(
-            s.admin
-                .url("/settings/advanced/integrations/databricks-oauth-u2m"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page("/settings/advanced/integrations/databricks-oauth-u2m")
+        .await;
     let redirect = format!("{}/connections/oauth/databricks/callback", s.app.base);
     assert!(
         form.contains(&format!(
@@ -707,29 +671,14 @@ async fn the_admin_page_walks_the_seed_steps() {
     );
     let list = s
         .admin
-        .client
-        .get(s.admin.url("/settings/advanced/integrations?ok=saved"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page("/settings/advanced/integrations?ok=saved")
+        .await;
     assert!(list.contains("Configured"));
     assert!(list.contains(">Edit</a>"));
     let edit = s
         .admin
-        .client
-        .get(
-            s.admin
-                .url("/settings/advanced/integrations/databricks-oauth-u2m"),
-        )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page("/settings/advanced/integrations/databricks-oauth-u2m")
+        .await;
     assert!(
         !edit.contains(&s.ws.client_secret),
         "the stored secret is never shown"
@@ -774,38 +723,13 @@ async fn non_admins_see_no_integrations_menu() {
         .user_with(&s.org, "ed@acme.test", Role::Editor, false)
         .await;
     let e = s.app.session_for(&editor).await;
-    let home = e
-        .client
-        .get(e.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let home = e.page("/").await;
     assert!(!home.contains("/settings/advanced/integrations"));
     assert_eq!(
-        e.client
-            .get(e.url("/settings/advanced/integrations"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        e.status("/settings/advanced/integrations").await,
         StatusCode::FORBIDDEN
     );
-    assert_eq!(
-        e.client.get(e.url(PATH)).send().await.unwrap().status(),
-        StatusCode::FORBIDDEN
-    );
-    let admin_home = s
-        .admin
-        .client
-        .get(s.admin.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(e.status(PATH).await, StatusCode::FORBIDDEN);
+    let admin_home = s.admin.page("/").await;
     assert!(admin_home.contains("/settings/advanced/integrations"));
 }

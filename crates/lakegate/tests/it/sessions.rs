@@ -8,12 +8,7 @@ use reqwest::StatusCode;
 use crate::harness::{LIFE, PASSWORD, TestApp, hidden_field};
 
 async fn me_status(b: &crate::harness::Browser) -> StatusCode {
-    b.client
-        .get(b.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    b.status("/api/v1/me").await
 }
 
 #[tokio::test]

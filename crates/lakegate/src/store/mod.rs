@@ -8,6 +8,7 @@
 mod accounts;
 mod api_tokens;
 mod audit;
+mod connections;
 mod integrations;
 mod keys;
 mod postgres;
@@ -17,6 +18,7 @@ mod sqlite;
 pub use accounts::NewUser;
 pub use api_tokens::{ApiTokenRow, NewApiToken};
 pub use audit::{AuditFilter, AuditRow, NewAuditEvent};
+pub use connections::{ConnectionRow, CredentialRow, FlowRow, TicketRow};
 pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
 pub use sessions::SessionRow;

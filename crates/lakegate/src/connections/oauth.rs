@@ -1,0 +1,258 @@
+//! The OAuth client half of a sign-in: PKCE, the authorization URL, the code exchange and
+//! the checks on what the token endpoint answers.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::crypto::random;
+use crate::egress::{self, Egress, EgressError};
+use crate::secret::Secret;
+
+/// RFC 7636 S256: BASE64URL(SHA256(ASCII(verifier))).
+pub fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// A PKCE verifier: 256 random bits, 43 characters of the unreserved alphabet.
+pub fn new_verifier() -> Secret {
+    Secret::new(random::token(""))
+}
+
+/// The authorization request, built only from stored integration values.
+pub fn authorize_url(
+    authorization_endpoint: &str,
+    client_id: &str,
+    redirect_uri: &str,
+    scopes: &str,
+    state: &str,
+    challenge: &str,
+) -> Option<Url> {
+    let mut url = Url::parse(authorization_endpoint).ok()?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", scopes)
+        .append_pair("state", state)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256");
+    Some(url)
+}
+
+/// Tokens from a successful exchange or refresh.
+#[derive(Debug)]
+pub struct Tokens {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_in: i64,
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    /// The token endpoint said no, with its OAuth error code.
+    #[error("{code}")]
+    Rejected { code: String, description: String },
+    #[error("the token endpoint answered something that is not a valid token response: {0}")]
+    Invalid(&'static str),
+    #[error("the Databricks app connection must allow the offline_access scope")]
+    NoRefreshToken,
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// Longest access-token lifetime Lakegate believes (Databricks allows a day at most).
+const MAX_EXPIRES_IN: i64 = 7 * 24 * 3600;
+
+/// Checks a token endpoint answer (status and body) and extracts the tokens.
+pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenError> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| TokenError::Invalid("not JSON"))?;
+    if !(200..300).contains(&status) || v.get("error").is_some() {
+        let text = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        return Err(TokenError::Rejected {
+            code: text("error"),
+            description: text("error_description"),
+        });
+    }
+    let access = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or(TokenError::Invalid("no access_token"))?;
+    let token_type = v
+        .get("token_type")
+        .and_then(Value::as_str)
+        .ok_or(TokenError::Invalid("no token_type"))?;
+    if !token_type.eq_ignore_ascii_case("bearer") {
+        return Err(TokenError::Invalid("token_type is not Bearer"));
+    }
+    // Databricks sends a number; some servers send a string. Both are accepted.
+    let expires_in = match v.get("expires_in") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or(TokenError::Invalid("expires_in is not a whole number"))?,
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| TokenError::Invalid("expires_in is not a number"))?,
+        None => return Err(TokenError::Invalid("no expires_in")),
+        Some(_) => return Err(TokenError::Invalid("expires_in is not a number")),
+    };
+    if !(1..=MAX_EXPIRES_IN).contains(&expires_in) {
+        return Err(TokenError::Invalid("expires_in is out of range"));
+    }
+    let refresh_token = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+    let scope = v.get("scope").and_then(Value::as_str).map(str::to_owned);
+    Ok(Tokens {
+        access_token: Secret::new(access),
+        refresh_token,
+        expires_in,
+        scope,
+    })
+}
+
+/// Posts a token request (client secret in the body, as Databricks advertises).
+pub async fn token_request(
+    egress: &Egress,
+    token_endpoint: &str,
+    form: &[(&str, &str)],
+) -> Result<Tokens, TokenError> {
+    let url = Url::parse(token_endpoint)
+        .map_err(|_| TokenError::Transport("the stored token endpoint is not a URL".into()))?;
+    let resp = egress
+        .send(egress::Request {
+            max_bytes: 64 * 1024,
+            ..egress::Request::post_form(&url, form)
+        })
+        .await
+        .map_err(|e| match e {
+            EgressError::TooLarge { .. } => TokenError::Invalid("oversized"),
+            other => TokenError::Transport(other.to_string()),
+        })?;
+    parse_token_response(resp.status, &resp.body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_the_rfc_7636_test_vector() {
+        assert_eq!(
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn verifiers_are_long_random_and_unreserved() {
+        let a = new_verifier();
+        let b = new_verifier();
+        assert_ne!(a.expose(), b.expose());
+        assert!((43..=128).contains(&a.expose().len()));
+        assert!(
+            a.expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+    }
+
+    #[test]
+    fn the_authorize_url_carries_every_parameter() {
+        let u = authorize_url(
+            "https://h.cloud.databricks.com/oidc/v1/authorize",
+            "cid",
+            "https://lg/cb",
+            "all-apis offline_access",
+            "st",
+            "ch",
+        )
+        .unwrap();
+        let q: std::collections::HashMap<_, _> = u.query_pairs().into_owned().collect();
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["redirect_uri"], "https://lg/cb");
+        assert_eq!(q["scope"], "all-apis offline_access");
+        assert_eq!(q["code_challenge_method"], "S256");
+    }
+
+    fn parse(body: &str) -> Result<Tokens, TokenError> {
+        parse_token_response(200, body.as_bytes())
+    }
+
+    #[test]
+    fn token_responses_are_checked() {
+        let ok = parse(r#"{"access_token":"a","token_type":"Bearer","expires_in":3600,"refresh_token":"r","scope":"all-apis"}"#).unwrap();
+        assert_eq!(
+            (ok.expires_in, ok.refresh_token.unwrap().expose()),
+            (3600, "r")
+        );
+        assert_eq!(
+            parse(r#"{"access_token":"a","token_type":"bearer","expires_in":"3600"}"#)
+                .unwrap()
+                .expires_in,
+            3600
+        );
+        for (body, why) in [
+            ("<html>", "not JSON"),
+            (
+                r#"{"token_type":"Bearer","expires_in":3600}"#,
+                "no access_token",
+            ),
+            (
+                r#"{"access_token":"","token_type":"Bearer","expires_in":3600}"#,
+                "no access_token",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"MAC","expires_in":3600}"#,
+                "Bearer",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer"}"#,
+                "no expires_in",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":0}"#,
+                "out of range",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":99999999999}"#,
+                "out of range",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":"soon"}"#,
+                "not a number",
+            ),
+            (
+                r#"{"access_token":"a","token_type":"Bearer","expires_in":12.5}"#,
+                "whole number",
+            ),
+        ] {
+            let err = parse(body).unwrap_err().to_string();
+            assert!(err.contains(why), "{body}: {err}");
+        }
+        let rejected = parse_token_response(
+            401,
+            br#"{"error":"invalid_client","error_description":"bad"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            rejected,
+            TokenError::Rejected {
+                code: "invalid_client".into(),
+                description: "bad".into()
+            }
+        );
+    }
+}

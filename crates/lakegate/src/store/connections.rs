@@ -1,0 +1,343 @@
+//! Connections, credentials, sign-in tickets and OAuth flows.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreError, StoreResult, classify};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub org_id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub provider: String,
+    pub auth: String,
+    pub integration_id: String,
+    pub host: String,
+    pub warehouse_id: Option<String>,
+    pub catalog: Option<String>,
+    pub schema_name: Option<String>,
+    pub shared: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct CredentialRow {
+    pub id: String,
+    pub connection_id: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub integration_id: String,
+    pub integration_generation: i64,
+    pub host: String,
+    pub access_token_enc: Vec<u8>,
+    pub refresh_token_enc: Vec<u8>,
+    pub scopes: String,
+    pub databricks_user_id: String,
+    pub databricks_user_name: String,
+    pub access_expires_at: i64,
+    pub refresh_issued_at: i64,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TicketRow {
+    pub ticket_hash: String,
+    pub user_id: String,
+    pub connection_id: String,
+    pub return_path: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct FlowRow {
+    pub state_hash: String,
+    pub browser_hash: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub connection_id: String,
+    pub integration_id: String,
+    pub integration_generation: i64,
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub verifier_enc: Vec<u8>,
+    pub return_path: String,
+    pub expires_at: i64,
+    pub created_at: i64,
+}
+
+macro_rules! select_connections {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, schema_name, \
+             shared, created_at, updated_at FROM connections ",
+            $tail
+        )
+    };
+}
+
+macro_rules! select_credentials {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, connection_id, user_id, org_id, integration_id, integration_generation, host, access_token_enc, \
+             refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, refresh_issued_at, \
+             status, status_reason, version, created_at, updated_at FROM credentials ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO connections (id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, \
+               schema_name, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&c.id)
+        .bind(&c.org_id)
+        .bind(&c.owner_id)
+        .bind(&c.name)
+        .bind(&c.provider)
+        .bind(&c.auth)
+        .bind(&c.integration_id)
+        .bind(&c.host)
+        .bind(&c.warehouse_id)
+        .bind(&c.catalog)
+        .bind(&c.schema_name)
+        .bind(c.shared)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// A connection of `org_id`; other orgs' connections are `None`.
+    pub async fn connection(&self, org_id: &str, id: &str) -> StoreResult<Option<ConnectionRow>> {
+        Ok(
+            sqlx::query_as::<_, ConnectionRow>(select_connections!(
+                "WHERE org_id = $1 AND id = $2"
+            ))
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?,
+        )
+    }
+
+    /// Connections `user_id` may see: their own and those shared with the org.
+    pub async fn visible_connections(
+        &self,
+        org_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Vec<ConnectionRow>> {
+        Ok(sqlx::query_as::<_, ConnectionRow>(select_connections!(
+            "WHERE org_id = $1 AND (owner_id = $2 OR shared = 1) ORDER BY name, id"
+        ))
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6 \
+             WHERE org_id = $7 AND id = $8",
+        )
+        .bind(&c.name)
+        .bind(&c.warehouse_id)
+        .bind(&c.catalog)
+        .bind(&c.schema_name)
+        .bind(c.shared)
+        .bind(c.updated_at)
+        .bind(&c.org_id)
+        .bind(&c.id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    /// Deletes a connection with every credential, ticket and flow under it.
+    pub async fn delete_connection(&self, org_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM connections WHERE org_id = $1 AND id = $2")
+            .bind(org_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
+        }
+    }
+
+    pub async fn credential(
+        &self,
+        connection_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<CredentialRow>> {
+        Ok(sqlx::query_as::<_, CredentialRow>(select_credentials!(
+            "WHERE connection_id = $1 AND user_id = $2"
+        ))
+        .bind(connection_id)
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Stores a user's credential for a connection, replacing any previous one in one
+    /// statement (a reconnect never leaves the user with half of each).
+    pub async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO credentials (id, connection_id, user_id, org_id, integration_id, integration_generation, host, \
+               access_token_enc, refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, \
+               refresh_issued_at, status, status_reason, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+             ON CONFLICT (connection_id, user_id) DO UPDATE SET id = excluded.id, integration_id = excluded.integration_id, \
+               integration_generation = excluded.integration_generation, host = excluded.host, \
+               access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc, \
+               scopes = excluded.scopes, databricks_user_id = excluded.databricks_user_id, \
+               databricks_user_name = excluded.databricks_user_name, access_expires_at = excluded.access_expires_at, \
+               refresh_issued_at = excluded.refresh_issued_at, status = excluded.status, status_reason = excluded.status_reason, \
+               version = credentials.version + 1, updated_at = excluded.updated_at",
+        )
+        .bind(&c.id)
+        .bind(&c.connection_id)
+        .bind(&c.user_id)
+        .bind(&c.org_id)
+        .bind(&c.integration_id)
+        .bind(c.integration_generation)
+        .bind(&c.host)
+        .bind(&c.access_token_enc)
+        .bind(&c.refresh_token_enc)
+        .bind(&c.scopes)
+        .bind(&c.databricks_user_id)
+        .bind(&c.databricks_user_name)
+        .bind(c.access_expires_at)
+        .bind(c.refresh_issued_at)
+        .bind(&c.status)
+        .bind(&c.status_reason)
+        .bind(c.version)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    pub async fn delete_credential(&self, connection_id: &str, user_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM credentials WHERE connection_id = $1 AND user_id = $2")
+            .bind(connection_id)
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Removes every credential of a user (disabled or deleted users).
+    pub async fn delete_user_credentials(&self, user_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+            .bind(user_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Removes every credential issued under an org's integration (it was deleted).
+    pub async fn delete_integration_credentials(
+        &self,
+        org_id: &str,
+        integration_id: &str,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2")
+            .bind(org_id)
+            .bind(integration_id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    pub async fn create_ticket(&self, t: &TicketRow) -> StoreResult<()> {
+        sqlx::query("INSERT INTO sign_in_tickets (ticket_hash, user_id, connection_id, return_path, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&t.ticket_hash)
+            .bind(&t.user_id)
+            .bind(&t.connection_id)
+            .bind(&t.return_path)
+            .bind(t.expires_at)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Consumes a ticket: at most one caller ever gets it back.
+    pub async fn take_ticket(&self, ticket_hash: &str) -> StoreResult<Option<TicketRow>> {
+        Ok(sqlx::query_as::<_, TicketRow>(
+            "DELETE FROM sign_in_tickets WHERE ticket_hash = $1 RETURNING ticket_hash, user_id, connection_id, return_path, expires_at",
+        )
+        .bind(ticket_hash)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn create_flow(&self, f: &FlowRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_flows (state_hash, browser_hash, user_id, org_id, connection_id, integration_id, \
+               integration_generation, issuer, token_endpoint, verifier_enc, return_path, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&f.state_hash)
+        .bind(&f.browser_hash)
+        .bind(&f.user_id)
+        .bind(&f.org_id)
+        .bind(&f.connection_id)
+        .bind(&f.integration_id)
+        .bind(f.integration_generation)
+        .bind(&f.issuer)
+        .bind(&f.token_endpoint)
+        .bind(&f.verifier_enc)
+        .bind(&f.return_path)
+        .bind(f.expires_at)
+        .bind(f.created_at)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// Consumes a flow by its state: single use, whichever replica gets the callback.
+    pub async fn take_flow(&self, state_hash: &str) -> StoreResult<Option<FlowRow>> {
+        Ok(sqlx::query_as::<_, FlowRow>(
+            "DELETE FROM oauth_flows WHERE state_hash = $1 RETURNING state_hash, browser_hash, user_id, org_id, connection_id, \
+             integration_id, integration_generation, issuer, token_endpoint, verifier_enc, return_path, expires_at, created_at",
+        )
+        .bind(state_hash)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Drops expired tickets and flows.
+    pub async fn delete_stale_flows(&self, now: i64) -> StoreResult<()> {
+        sqlx::query("DELETE FROM oauth_flows WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM sign_in_tickets WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,5 +1,122 @@
 //! Connections: configuration an owner creates (optionally shared with the org) and, per
 //! user, a credential obtained by signing in to Databricks. Nobody ever uses another
-//! user's credential.
+//! user's credential — not the owner, not an admin.
 
+pub mod flow;
 pub mod oauth;
+pub mod service;
+
+use crate::accounts::Role;
+use crate::auth::Principal;
+use crate::crypto::envelope::{Binding, CryptoError};
+use crate::integrations::service::IntegrationError;
+use crate::store::{ConnectionRow, CredentialRow, IntegrationRow, StoreError};
+use crate::warehouse::databricks::DatabricksError;
+
+pub use service::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("connection not found")]
+    NotFound,
+    #[error(
+        "OAuth U2M connections to Databricks are not configured for this organization: ask an administrator to configure them"
+    )]
+    NoIntegration,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("you have not signed in to Databricks on this connection yet")]
+    NotSignedIn,
+    #[error("sign in again: {0}")]
+    ReauthRequired(String),
+    #[error(transparent)]
+    Databricks(#[from] DatabricksError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Integration(#[from] IntegrationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where a credential's ciphertexts belong.
+pub fn credential_binding<'a>(
+    org_id: &'a str,
+    credential_id: &'a str,
+    column: &'a str,
+) -> Binding<'a> {
+    Binding {
+        org_id,
+        table: "credentials",
+        row_id: credential_id,
+        column,
+    }
+}
+
+/// What a caller wants to do with a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// See it in lists and details.
+    See,
+    /// Sign in to it and use one's own credential on it.
+    Use,
+    /// Rename, share, configure or delete it.
+    Manage,
+}
+
+/// Owners use and manage their connections; everyone uses shared ones; admins see and
+/// manage every connection of their org but use only their own or shared ones.
+pub fn allowed(p: &Principal, c: &ConnectionRow, purpose: Purpose) -> bool {
+    let owner = c.owner_id == p.user.id;
+    let admin = p.user.role == Role::Admin;
+    let shared = c.shared != 0;
+    match purpose {
+        Purpose::See => owner || shared || admin,
+        Purpose::Use => owner || shared,
+        Purpose::Manage => owner || admin,
+    }
+}
+
+/// A credential's state as the user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CredentialStatus {
+    NotSignedIn,
+    Active,
+    ReauthRequired { reason: String },
+    Revoked,
+}
+
+/// Derives the status: a credential issued under another host or client id is void.
+pub fn status_of(
+    cred: Option<&CredentialRow>,
+    integration: Option<&IntegrationRow>,
+) -> CredentialStatus {
+    let Some(c) = cred else {
+        return CredentialStatus::NotSignedIn;
+    };
+    match (c.status.as_str(), integration) {
+        (_, None) => CredentialStatus::ReauthRequired {
+            reason: "the Databricks integration was removed".into(),
+        },
+        ("active", Some(i))
+            if i.id != c.integration_id
+                || i.generation != c.integration_generation
+                || i.host != c.host =>
+        {
+            CredentialStatus::ReauthRequired {
+                reason: "the administrator changed the Databricks integration".into(),
+            }
+        }
+        ("active", _) => CredentialStatus::Active,
+        ("revoked", _) => CredentialStatus::Revoked,
+        (_, _) => CredentialStatus::ReauthRequired {
+            reason: c
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "Databricks refused the stored tokens".into()),
+        },
+    }
+}

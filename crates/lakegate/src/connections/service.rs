@@ -1,0 +1,318 @@
+//! Creating, reading, changing and deleting connections, and using one's own credential.
+
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::audit::{self, Actor, Event};
+use crate::auth::Principal;
+use crate::integrations::DATABRICKS_U2M;
+use crate::secret::Secret;
+use crate::store::{ConnectionRow, CredentialRow};
+use crate::warehouse::databricks::{Identity, Workspace};
+
+use super::{ConnectionError, CredentialStatus, Purpose, allowed, credential_binding, status_of};
+
+fn check_name(name: &str) -> Result<String, ConnectionError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+        return Err(ConnectionError::Invalid(
+            "the connection name must be 1-100 printable characters".into(),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+/// Creates a Databricks OAuth U2M connection owned by the caller.
+pub async fn create(
+    state: &AppState,
+    p: &Principal,
+    actor: &Actor,
+    name: &str,
+    shared: bool,
+) -> Result<ConnectionRow, ConnectionError> {
+    let name = check_name(name)?;
+    let integration = state
+        .store
+        .integration(&p.org.id, DATABRICKS_U2M)
+        .await?
+        .ok_or(ConnectionError::NoIntegration)?;
+    let now = state.now();
+    let row = ConnectionRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: p.org.id.clone(),
+        owner_id: p.user.id.clone(),
+        name,
+        provider: "databricks".into(),
+        auth: "oauth-u2m".into(),
+        integration_id: integration.id,
+        host: integration.host,
+        warehouse_id: None,
+        catalog: None,
+        schema_name: None,
+        shared: i64::from(shared),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_connection(&row).await?;
+    audit::record(
+        &state.store,
+        actor,
+        now,
+        Event::success("connection.create", row.id.clone())
+            .with("name", row.name.clone())
+            .with("shared", shared),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// A connection the caller may use for `purpose`; anything else is "not found".
+pub async fn load(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    purpose: Purpose,
+) -> Result<ConnectionRow, ConnectionError> {
+    let c = state
+        .store
+        .connection(&p.org.id, id)
+        .await?
+        .ok_or(ConnectionError::NotFound)?;
+    if allowed(p, &c, purpose) {
+        Ok(c)
+    } else {
+        Err(ConnectionError::NotFound)
+    }
+}
+
+/// Changes to a connection; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub name: Option<String>,
+    pub warehouse_id: Option<String>,
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    pub shared: Option<bool>,
+}
+
+pub async fn update(
+    state: &AppState,
+    p: &Principal,
+    actor: &Actor,
+    id: &str,
+    patch: Patch,
+) -> Result<ConnectionRow, ConnectionError> {
+    let before = load(state, p, id, Purpose::Manage).await?;
+    let mut after = before.clone();
+    if let Some(n) = &patch.name {
+        after.name = check_name(n)?;
+    }
+    let opt = |v: Option<String>, current: Option<String>| match v {
+        None => current,
+        Some(s) if s.trim().is_empty() => None,
+        Some(s) => Some(s.trim().to_owned()),
+    };
+    after.warehouse_id = opt(patch.warehouse_id, after.warehouse_id);
+    after.catalog = opt(patch.catalog, after.catalog);
+    after.schema_name = opt(patch.schema, after.schema_name);
+    if let Some(s) = patch.shared {
+        after.shared = i64::from(s);
+    }
+    for v in [&after.warehouse_id, &after.catalog, &after.schema_name]
+        .into_iter()
+        .flatten()
+    {
+        if v.len() > 255 || v.chars().any(char::is_control) {
+            return Err(ConnectionError::Invalid(
+                "warehouse, catalog and schema must be at most 255 printable characters".into(),
+            ));
+        }
+    }
+    after.updated_at = state.now();
+    state.store.update_connection(&after).await?;
+    let action = match (before.shared, after.shared) {
+        (0, 1) => "connection.share",
+        (1, 0) => "connection.unshare",
+        _ => "connection.update",
+    };
+    audit::record(
+        &state.store,
+        actor,
+        after.updated_at,
+        Event::success(action, after.id.clone()),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Deletes a connection and every credential on it.
+pub async fn delete(
+    state: &AppState,
+    p: &Principal,
+    actor: &Actor,
+    id: &str,
+) -> Result<(), ConnectionError> {
+    let c = load(state, p, id, Purpose::Manage).await?;
+    state.store.delete_connection(&p.org.id, &c.id).await?;
+    audit::record(
+        &state.store,
+        actor,
+        state.now(),
+        Event::success("connection.delete", c.id).with("name", c.name),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes the caller's own credential on a connection.
+pub async fn disconnect(
+    state: &AppState,
+    p: &Principal,
+    actor: &Actor,
+    id: &str,
+) -> Result<(), ConnectionError> {
+    let c = load(state, p, id, Purpose::Use).await?;
+    if !state.store.delete_credential(&c.id, &p.user.id).await? {
+        return Err(ConnectionError::NotSignedIn);
+    }
+    audit::record(
+        &state.store,
+        actor,
+        state.now(),
+        Event::success("connection.disconnect", c.id),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The caller's credential on a connection, with its status (never the tokens).
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialView {
+    #[serde(flatten)]
+    pub status: CredentialStatus,
+    pub databricks_user_name: Option<String>,
+    pub databricks_user_id: Option<String>,
+    pub scopes: Option<String>,
+    pub access_expires_at: Option<i64>,
+    pub signed_in_at: Option<i64>,
+}
+
+pub async fn credential_view(
+    state: &AppState,
+    p: &Principal,
+    c: &ConnectionRow,
+) -> Result<CredentialView, ConnectionError> {
+    let cred = state.store.credential(&c.id, &p.user.id).await?;
+    let integration = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
+    Ok(CredentialView {
+        status: status_of(cred.as_ref(), integration.as_ref()),
+        databricks_user_name: cred.as_ref().map(|c| c.databricks_user_name.clone()),
+        databricks_user_id: cred.as_ref().map(|c| c.databricks_user_id.clone()),
+        scopes: cred.as_ref().map(|c| c.scopes.clone()),
+        access_expires_at: cred.as_ref().map(|c| c.access_expires_at),
+        signed_in_at: cred.as_ref().map(|c| c.refresh_issued_at),
+    })
+}
+
+/// The caller's own usable access token for a connection and the workspace base URL.
+/// (Refreshing an expiring token is the token lifecycle's job; until it runs, an expired
+/// access token asks the user to sign in again.)
+pub async fn access_token(
+    state: &AppState,
+    p: &Principal,
+    c: &ConnectionRow,
+) -> Result<(Secret, String, CredentialRow), ConnectionError> {
+    let cred = state
+        .store
+        .credential(&c.id, &p.user.id)
+        .await?
+        .ok_or(ConnectionError::NotSignedIn)?;
+    let integration = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
+    match status_of(Some(&cred), integration.as_ref()) {
+        CredentialStatus::Active => {}
+        CredentialStatus::ReauthRequired { reason } => {
+            return Err(ConnectionError::ReauthRequired(reason));
+        }
+        CredentialStatus::Revoked | CredentialStatus::NotSignedIn => {
+            return Err(ConnectionError::NotSignedIn);
+        }
+    }
+    // Databricks refuses tokens within 30 s of expiry; keep a margin.
+    if state.now() >= cred.access_expires_at - 60 {
+        return Err(ConnectionError::ReauthRequired(
+            "the access token expired".into(),
+        ));
+    }
+    let plain = state
+        .keyring
+        .open(
+            &state.store,
+            credential_binding(&cred.org_id, &cred.id, "access_token"),
+            &cred.access_token_enc,
+        )
+        .await?;
+    let token = Secret::new(
+        String::from_utf8(plain.to_vec())
+            .map_err(|_| crate::crypto::envelope::CryptoError::Malformed)?,
+    );
+    let base = integration.map(|i| {
+        url::Url::parse(&i.token_endpoint)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| format!("https://{}", i.host))
+    });
+    Ok((token, base.unwrap_or_default(), cred))
+}
+
+/// The result of **Test connection**.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub ok: bool,
+    pub identity: Option<Identity>,
+    pub warehouse: Option<String>,
+    pub warehouse_state: Option<String>,
+    pub select_one: Option<bool>,
+    pub problems: Vec<String>,
+}
+
+/// Identity, warehouse state and `SELECT 1`, as the caller.
+pub async fn test(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<TestReport, ConnectionError> {
+    let c = load(state, p, id, Purpose::Use).await?;
+    let (token, base, _) = access_token(state, p, &c).await?;
+    let ws = Workspace::new(&state.egress, &base);
+    let mut report = TestReport {
+        ok: false,
+        identity: None,
+        warehouse: c.warehouse_id.clone(),
+        warehouse_state: None,
+        select_one: None,
+        problems: vec![],
+    };
+    match ws.me(token.expose()).await {
+        Ok(identity) => report.identity = Some(identity),
+        Err(e) => report.problems.push(format!("identity: {e}")),
+    }
+    match &c.warehouse_id {
+        None => report
+            .problems
+            .push("pick a SQL warehouse for this connection".into()),
+        Some(w) => {
+            match ws.warehouse(token.expose(), w).await {
+                Ok(wh) => report.warehouse_state = Some(wh.state),
+                Err(e) => report.problems.push(format!("warehouse: {e}")),
+            }
+            match ws.select_one(token.expose(), w).await {
+                Ok(()) => report.select_one = Some(true),
+                Err(e) => {
+                    report.select_one = Some(false);
+                    report.problems.push(format!("SELECT 1: {e}"));
+                }
+            }
+        }
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}

@@ -69,7 +69,9 @@ const MAX_EXPIRES_IN: i64 = 7 * 24 * 3600;
 
 /// Checks a token endpoint answer (status and body) and extracts the tokens.
 pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenError> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| TokenError::Invalid("not JSON"))?;
+    // An error page from a gateway is not JSON; judge it by its status.
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let v = parsed.clone().unwrap_or(Value::Null);
     if !(200..300).contains(&status) || v.get("error").is_some() {
         let text = |k: &str| {
             v.get(k)
@@ -77,10 +79,20 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenErr
                 .unwrap_or_default()
                 .to_owned()
         };
+        // Gateways and overloaded servers answer without an OAuth error code.
+        let code = match (text("error"), status) {
+            (c, _) if !c.is_empty() => c,
+            (_, 429 | 503) => "temporarily_unavailable".to_owned(),
+            (_, s) if s >= 500 => "server_error".to_owned(),
+            _ => "invalid_request".to_owned(),
+        };
         return Err(TokenError::Rejected {
-            code: text("error"),
+            code,
             description: text("error_description"),
         });
+    }
+    if parsed.is_none() {
+        return Err(TokenError::Invalid("not JSON"));
     }
     let access = v
         .get("access_token")

@@ -198,6 +198,9 @@ pub async fn delete(
         .integration(org_id, DATABRICKS_U2M)
         .await?
         .ok_or(IntegrationError::NotConfigured)?;
+    let purged = store
+        .delete_integration_credentials(org_id, &existing.id)
+        .await?;
     store.delete_integration(org_id, DATABRICKS_U2M).await?;
     audit::record(
         store,
@@ -205,7 +208,8 @@ pub async fn delete(
         now,
         Event::success("integration.delete", existing.id)
             .with("kind", DATABRICKS_U2M)
-            .with("host", existing.host),
+            .with("host", existing.host)
+            .with("credentials_purged", purged),
     )
     .await?;
     Ok(())

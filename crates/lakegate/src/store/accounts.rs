@@ -217,10 +217,13 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         if user.disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-                .bind(&user.id)
-                .execute(&mut *tx)
-                .await?;
+            // A disabled user keeps no way in and no Databricks credentials.
+            for sql in [
+                "DELETE FROM sessions WHERE user_id = $1",
+                "DELETE FROM credentials WHERE user_id = $1",
+            ] {
+                sqlx::query(sql).bind(&user.id).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! JSON API handlers under `/api/v1`. Thin: parse, call the service, shape the answer.
 
 pub mod audit;
+pub mod connections;
 pub mod integrations;
 mod me;
 mod tokens;
@@ -17,4 +18,5 @@ pub fn register(reg: &mut Registry) {
     tokens::register(reg);
     audit::register(reg);
     integrations::register(reg);
+    connections::register(reg);
 }

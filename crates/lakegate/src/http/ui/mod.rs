@@ -1,8 +1,10 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
+mod connections;
 mod home;
 mod integrations;
 mod login;
+mod oauth_flow;
 mod settings;
 
 use askama::Template;
@@ -19,6 +21,8 @@ pub fn register(reg: &mut Registry) {
     home::register(reg);
     settings::register(reg);
     integrations::register(reg);
+    connections::register(reg);
+    oauth_flow::register(reg);
 }
 
 /// What the layout shows about the signed-in user.

@@ -1,0 +1,488 @@
+//! Connection pages: the list, New connection, and a connection's page (identity, status,
+//! pickers, Test connection, Reconnect, Disconnect, Delete).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{Nav, error_page, render};
+use crate::accounts::Role;
+use crate::app::AppState;
+use crate::auth::{Access, Principal, Scope};
+use crate::connections::flow::{self, Failure};
+use crate::connections::{self, ConnectionError, CredentialStatus, Patch, Purpose, TestReport};
+use crate::http::error::{ApiError, ApiQuery};
+use crate::http::guard::{Audit, Auth};
+use crate::http::routes::{Kind, M, Registry};
+use crate::integrations::DATABRICKS_U2M;
+use crate::store::ConnectionRow;
+use crate::warehouse::databricks::Workspace;
+
+pub fn register(reg: &mut Registry) {
+    let read = Access::User(Some(Scope::ConnectionsRead));
+    let write = Access::User(Some(Scope::ConnectionsWrite));
+    reg.add(
+        M::Get,
+        "/connections",
+        Kind::Page,
+        read,
+        "Connections",
+        list,
+    );
+    reg.add(
+        M::Get,
+        "/connections/new",
+        Kind::Page,
+        write,
+        "New connection",
+        new_form,
+    );
+    reg.add(
+        M::Post,
+        "/connections/new",
+        Kind::Page,
+        write,
+        "Create a connection and sign in",
+        create,
+    );
+    reg.add(
+        M::Get,
+        "/connections/{id}",
+        Kind::Page,
+        read,
+        "A connection",
+        detail,
+    );
+    reg.add(
+        M::Post,
+        "/connections/{id}/sign-in",
+        Kind::Page,
+        read,
+        "Sign in (or reconnect) to Databricks",
+        sign_in,
+    );
+    reg.add(
+        M::Post,
+        "/connections/{id}/disconnect",
+        Kind::Page,
+        read,
+        "Disconnect me",
+        disconnect,
+    );
+    reg.add(
+        M::Post,
+        "/connections/{id}/settings",
+        Kind::Page,
+        write,
+        "Warehouse, defaults and sharing",
+        settings,
+    );
+    reg.add(
+        M::Post,
+        "/connections/{id}/test",
+        Kind::Page,
+        Access::User(Some(Scope::QueriesRun)),
+        "Test connection",
+        test,
+    );
+    reg.add(
+        M::Post,
+        "/connections/{id}/delete",
+        Kind::Page,
+        write,
+        "Delete a connection",
+        delete,
+    );
+}
+
+fn page_error(e: ConnectionError) -> Response {
+    error_page(ApiError::from(e))
+}
+
+fn status_text(s: &CredentialStatus) -> String {
+    match s {
+        CredentialStatus::NotSignedIn => "not signed in".into(),
+        CredentialStatus::Active => "active".into(),
+        CredentialStatus::ReauthRequired { reason } => format!("sign in again: {reason}"),
+        CredentialStatus::Revoked => "revoked".into(),
+    }
+}
+
+struct ListRow {
+    id: String,
+    name: String,
+    host: String,
+    shared: bool,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "connections.html")]
+struct ListPage {
+    nav: Option<Nav>,
+    rows: Vec<ListRow>,
+    can_create: bool,
+}
+
+async fn list(State(state): State<AppState>, Auth(p): Auth) -> Response {
+    let conns = match state.store.visible_connections(&p.org.id, &p.user.id).await {
+        Ok(c) => c,
+        Err(e) => return error_page(e.into()),
+    };
+    let mut rows = Vec::new();
+    for c in conns {
+        let status = match connections::credential_view(&state, &p, &c).await {
+            Ok(v) => status_text(&v.status),
+            Err(e) => return page_error(e),
+        };
+        rows.push(ListRow {
+            id: c.id,
+            name: c.name,
+            host: c.host,
+            shared: c.shared != 0,
+            status,
+        });
+    }
+    render(
+        StatusCode::OK,
+        &ListPage {
+            nav: Nav::of(&p),
+            rows,
+            can_create: p.may(Scope::ConnectionsWrite),
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "connection_new.html")]
+struct NewPage {
+    nav: Option<Nav>,
+    csrf: String,
+    configured: bool,
+    is_admin: bool,
+    host: String,
+    name: String,
+    error: Option<String>,
+}
+
+fn csrf_of(nav: &Option<Nav>) -> String {
+    nav.as_ref().map(|n| n.csrf.clone()).unwrap_or_default()
+}
+
+async fn new_page(
+    state: &AppState,
+    p: &Principal,
+    status: StatusCode,
+    name: String,
+    error: Option<String>,
+) -> Response {
+    let integration = match state.store.integration(&p.org.id, DATABRICKS_U2M).await {
+        Ok(i) => i,
+        Err(e) => return error_page(e.into()),
+    };
+    let nav = Nav::of(p);
+    render(
+        status,
+        &NewPage {
+            csrf: csrf_of(&nav),
+            nav,
+            configured: integration.is_some(),
+            is_admin: p.user.role == Role::Admin,
+            host: integration.map(|i| i.host).unwrap_or_default(),
+            name,
+            error,
+        },
+    )
+}
+
+async fn new_form(State(state): State<AppState>, Auth(p): Auth) -> Response {
+    new_page(&state, &p, StatusCode::OK, String::new(), None).await
+}
+
+fn form_fields(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field(form: &[(String, String)], key: &str) -> Option<String> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+/// Sends the browser to a fresh sign-in for `conn`.
+async fn to_sign_in(state: &AppState, p: &Principal, conn: &ConnectionRow) -> Response {
+    match flow::ticket(state, &p.user, conn, &format!("/connections/{}", conn.id)).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => page_error(e),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = form_fields(&body);
+    let name = field(&form, "name").unwrap_or_default();
+    let shared = field(&form, "shared").is_some();
+    match connections::create(&state, &p, &actor, &name, shared).await {
+        Ok(conn) => to_sign_in(&state, &p, &conn).await,
+        Err(e) => {
+            let e = ApiError::from(e);
+            new_page(&state, &p, e.status, name, Some(e.message)).await
+        }
+    }
+}
+
+struct Choice {
+    id: String,
+    name: String,
+    state: String,
+    selected: bool,
+}
+
+struct Named {
+    name: String,
+    selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "connection.html")]
+struct DetailPage {
+    nav: Option<Nav>,
+    csrf: String,
+    id: String,
+    name: String,
+    host: String,
+    shared: bool,
+    identity: Option<String>,
+    status: String,
+    notice: Option<String>,
+    error: Option<String>,
+    can_manage: bool,
+    can_share: bool,
+    can_test: bool,
+    warehouses: Vec<Choice>,
+    catalogs: Vec<Named>,
+    schemas: Vec<Named>,
+    warehouse_label: String,
+    catalog_label: String,
+    schema_label: String,
+    test: Option<TestReport>,
+}
+
+#[derive(Deserialize, Default)]
+struct DetailQuery {
+    signin: Option<String>,
+    changed: Option<String>,
+    saved: Option<String>,
+}
+
+/// Fixed messages chosen by code; nothing from the URL is echoed.
+fn notice_for(q: &DetailQuery) -> (Option<String>, Option<String>) {
+    if q.saved.is_some() {
+        return (Some("Saved.".into()), None);
+    }
+    match q.signin.as_deref() {
+        Some("ok") if q.changed.is_some() => (
+            Some("Signed in to Databricks — as a different Databricks user than before.".into()),
+            None,
+        ),
+        Some("ok") => (Some("Signed in to Databricks.".into()), None),
+        Some(code) => (None, Failure::parse(code).map(|f| f.message().to_owned())),
+        None => (None, None),
+    }
+}
+
+async fn detail_page(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    q: DetailQuery,
+    test: Option<TestReport>,
+    error: Option<String>,
+) -> Response {
+    let conn = match connections::load(state, p, id, Purpose::See).await {
+        Ok(c) => c,
+        Err(e) => return page_error(e),
+    };
+    let cred = match connections::credential_view(state, p, &conn).await {
+        Ok(v) => v,
+        Err(e) => return page_error(e),
+    };
+    let (notice, mut err) = notice_for(&q);
+    if error.is_some() {
+        err = error;
+    }
+    let mut warehouses = Vec::new();
+    let mut catalogs = Vec::new();
+    let mut schemas = Vec::new();
+    if cred.status == CredentialStatus::Active {
+        // The pickers list what this user may see in Databricks, with their own token.
+        match connections::access_token(state, p, &conn).await {
+            Ok((token, base, _)) => {
+                let ws = Workspace::new(&state.egress, &base);
+                match ws.warehouses(token.expose()).await {
+                    Ok(list) => {
+                        warehouses = list
+                            .into_iter()
+                            .map(|w| Choice {
+                                selected: conn.warehouse_id.as_deref() == Some(w.id.as_str()),
+                                id: w.id,
+                                name: w.name,
+                                state: w.state,
+                            })
+                            .collect()
+                    }
+                    Err(e) => err = err.or(Some(format!("Could not list warehouses: {e}"))),
+                }
+                if let Ok(names) = ws.catalogs(token.expose()).await {
+                    catalogs = names
+                        .into_iter()
+                        .map(|n| Named {
+                            selected: conn.catalog.as_deref() == Some(n.as_str()),
+                            name: n,
+                        })
+                        .collect();
+                }
+                if let Some(cat) = &conn.catalog
+                    && let Ok(names) = ws.schemas(token.expose(), cat).await
+                {
+                    schemas = names
+                        .into_iter()
+                        .map(|n| Named {
+                            selected: conn.schema_name.as_deref() == Some(n.as_str()),
+                            name: n,
+                        })
+                        .collect();
+                }
+            }
+            Err(e) => err = err.or(Some(e.to_string())),
+        }
+    }
+    let nav = Nav::of(p);
+    let can_manage =
+        connections::allowed(p, &conn, Purpose::Manage) && p.may(Scope::ConnectionsWrite);
+    render(
+        status,
+        &DetailPage {
+            csrf: csrf_of(&nav),
+            nav,
+            id: conn.id.clone(),
+            name: conn.name.clone(),
+            host: conn.host.clone(),
+            shared: conn.shared != 0,
+            identity: cred.databricks_user_name.clone(),
+            status: status_text(&cred.status),
+            notice,
+            error: err,
+            can_manage,
+            can_share: can_manage,
+            can_test: p.may(Scope::QueriesRun),
+            warehouses,
+            catalogs,
+            schemas,
+            warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
+            catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
+            schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),
+            test,
+        },
+    )
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    q: Result<ApiQuery<DetailQuery>, ApiError>,
+) -> Response {
+    let q = q.map(|ApiQuery(q)| q).unwrap_or_default();
+    detail_page(&state, &p, &id, StatusCode::OK, q, None, None).await
+}
+
+async fn sign_in(State(state): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Response {
+    match connections::load(&state, &p, &id, Purpose::Use).await {
+        Ok(conn) => to_sign_in(&state, &p, &conn).await,
+        Err(e) => page_error(e),
+    }
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> Response {
+    match connections::disconnect(&state, &p, &actor, &id).await {
+        Ok(()) | Err(ConnectionError::NotSignedIn) => {
+            Redirect::to(&format!("/connections/{id}")).into_response()
+        }
+        Err(e) => page_error(e),
+    }
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let form = form_fields(&body);
+    let patch = Patch {
+        name: None,
+        warehouse_id: Some(field(&form, "warehouse_id").unwrap_or_default()),
+        catalog: Some(field(&form, "catalog").unwrap_or_default()),
+        schema: Some(field(&form, "schema").unwrap_or_default()),
+        shared: Some(field(&form, "shared").is_some()),
+    };
+    match connections::update(&state, &p, &actor, &id, patch).await {
+        Ok(_) => Redirect::to(&format!("/connections/{id}?saved=1")).into_response(),
+        Err(e) => page_error(e),
+    }
+}
+
+async fn test(State(state): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Response {
+    match connections::test(&state, &p, &id).await {
+        Ok(report) => {
+            detail_page(
+                &state,
+                &p,
+                &id,
+                StatusCode::OK,
+                DetailQuery::default(),
+                Some(report),
+                None,
+            )
+            .await
+        }
+        Err(ConnectionError::NotFound) => page_error(ConnectionError::NotFound),
+        Err(e) => {
+            let e = ApiError::from(e);
+            detail_page(
+                &state,
+                &p,
+                &id,
+                e.status,
+                DetailQuery::default(),
+                None,
+                Some(e.message),
+            )
+            .await
+        }
+    }
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> Response {
+    match connections::delete(&state, &p, &actor, &id).await {
+        Ok(()) => Redirect::to("/connections").into_response(),
+        Err(e) => page_error(e),
+    }
+}

@@ -1,0 +1,142 @@
+//! The browser half of a sign-in: `/start` binds the flow to this browser and sends it to
+//! Databricks; `/callback` is the redirect URL admins register. Both answer `no-store`
+//! and `no-referrer`, and the callback redirects at once so no URL with a code stays in
+//! the history.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Access;
+use crate::connections::flow::{self, Outcome};
+use crate::crypto::random;
+use crate::http::error::{ApiError, ApiQuery};
+use crate::http::guard::MaybeAuth;
+use crate::http::routes::{Kind, M, Registry};
+
+pub fn register(reg: &mut Registry) {
+    reg.add(
+        M::Get,
+        flow::START_PATH,
+        Kind::Page,
+        Access::Public,
+        "Start a Databricks sign-in (opens a one-time link)",
+        start,
+    );
+    reg.add(
+        M::Get,
+        crate::integrations::CALLBACK_PATH,
+        Kind::Page,
+        Access::Public,
+        "Databricks OAuth redirect URL",
+        callback,
+    );
+}
+
+fn browser_cookie(state: &AppState) -> &'static str {
+    if state.web.secure_cookies() {
+        "__Host-lakegate_oauth"
+    } else {
+        "lakegate_oauth"
+    }
+}
+
+fn private(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+fn rejected(message: &str) -> Response {
+    private(super::error_page(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "sign_in_rejected",
+        message,
+    )))
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    ticket: String,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    q: Result<ApiQuery<StartQuery>, ApiError>,
+) -> Response {
+    let Ok(ApiQuery(q)) = q else {
+        return rejected(
+            "This sign-in link is incomplete. Start the sign-in again from the connection page.",
+        );
+    };
+    // One browser-binding value per browser; the flow stores only its hash.
+    let binding = jar
+        .get(browser_cookie(&state))
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 40)
+        .unwrap_or_else(|| random::token(""));
+    match flow::begin(&state, &q.ticket, &binding).await {
+        Ok(url) => {
+            let cookie = Cookie::build((browser_cookie(&state), binding))
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .secure(state.web.secure_cookies())
+                .max_age(time::Duration::seconds(flow::FLOW_TTL_SECONDS))
+                .build();
+            private((jar.add(cookie), Redirect::to(url.as_str())).into_response())
+        }
+        Err(e) => rejected(e.0),
+    }
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    MaybeAuth(p): MaybeAuth,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let browser = jar
+        .get(browser_cookie(&state))
+        .map(|c| c.value().to_owned());
+    let session_user = p.as_ref().map(|p| p.user.id.clone());
+    match flow::finish(
+        &state,
+        query.as_deref().unwrap_or_default(),
+        browser.as_deref(),
+        session_user.as_deref(),
+    )
+    .await
+    {
+        Ok(Outcome::SignedIn {
+            return_path,
+            identity_changed,
+            ..
+        }) => {
+            let sep = if return_path.contains('?') { '&' } else { '?' };
+            let changed = if identity_changed { "&changed=1" } else { "" };
+            private(Redirect::to(&format!("{return_path}{sep}signin=ok{changed}")).into_response())
+        }
+        Ok(Outcome::Failed {
+            return_path,
+            failure,
+            ..
+        }) => {
+            let sep = if return_path.contains('?') { '&' } else { '?' };
+            private(
+                Redirect::to(&format!("{return_path}{sep}signin={}", failure.code()))
+                    .into_response(),
+            )
+        }
+        Err(e) => rejected(e.0),
+    }
+}

@@ -231,6 +231,34 @@ impl TestApp {
         }
     }
 
+    /// A second replica: same store, same master key and egress, same public URL, its own port.
+    pub async fn spawn_replica(first: &TestApp) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = first.clock.clone();
+        let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
+        let state = AppState::new(
+            first.store.clone(),
+            Arc::new(clock.clone()),
+            web,
+            first.state.keyring.clone(),
+            first.state.egress.clone(),
+        );
+        let serving = state.clone();
+        tokio::spawn(async move {
+            lakegate::app::serve(listener, serving, std::future::pending())
+                .await
+                .unwrap();
+        });
+        TestApp {
+            base,
+            clock,
+            store: first.store.clone(),
+            state,
+            _db: None,
+        }
+    }
+
     pub async fn sqlite() -> TestApp {
         let db = TestDb::new(Backend::Sqlite).await.unwrap();
         let mut app = Self::spawn(&db).await;
@@ -424,6 +452,56 @@ impl Workspace {
             client_id: app.client_id,
             client_secret: app.client_secret.unwrap(),
         }
+    }
+
+    /// Registers a fresh app whose only redirect URL is `app`'s callback, and uses it.
+    pub fn register_for(&mut self, app: &TestApp) {
+        let registered = self
+            .emu
+            .register_app(AppRequest {
+                name: Some("Lakegate".into()),
+                redirect_urls: Some(vec![format!(
+                    "{}/connections/oauth/databricks/callback",
+                    app.base
+                )]),
+                confidential: Some(true),
+                scopes: Some(vec!["all-apis".into()]),
+                ..Default::default()
+            })
+            .unwrap();
+        self.client_id = registered.client_id;
+        self.client_secret = registered.client_secret.unwrap();
+    }
+
+    /// Saves this workspace as `org`'s Databricks integration in `app`.
+    pub async fn configure(&self, app: &TestApp, org: &Org) {
+        let input = lakegate::integrations::service::SaveInput {
+            host: self.host(),
+            client_id: self.client_id.clone(),
+            client_secret: Some(Secret::new(self.client_secret.clone())),
+            scopes: None,
+        };
+        let actor = Actor::cli(Some(org.id.clone()));
+        lakegate::integrations::service::save(
+            &app.state.integration_deps(),
+            app.clock_now(),
+            &actor,
+            &org.id,
+            input,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A browser for the emulator's own pages (trusts its CA, follows no redirects).
+    pub fn browser(&self) -> reqwest::Client {
+        let ca =
+            reqwest::Certificate::from_pem(self.emu.ca_pem.as_deref().unwrap().as_bytes()).unwrap();
+        http_builder()
+            .tls_certs_merge([ca])
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
     }
 
     /// `localhost:<port>`, as an admin would paste it.

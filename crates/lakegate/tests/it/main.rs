@@ -9,6 +9,7 @@ mod accounts_http;
 mod bad_input;
 mod canary;
 mod cli;
+mod connections;
 mod csrf;
 mod egress;
 mod integrations;

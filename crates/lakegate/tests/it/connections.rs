@@ -1,0 +1,680 @@
+//! User connections via Databricks OAuth U2M: the sign-in journey against the emulator
+//! over HTTPS, every way a callback can be wrong (the emulator's counters prove no token
+//! request was made), per-user identities on shared connections, reconnect, replicas.
+
+use lakegate::accounts::{Org, Role};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::harness::{Browser, PASSWORD, TestApp, TestDb, Workspace, hidden_field};
+
+struct Setup {
+    app: TestApp,
+    ws: Workspace,
+    org: Org,
+    _db: TestDb,
+}
+
+async fn setup() -> Setup {
+    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let mut ws = Workspace::start().await;
+    let app = TestApp::spawn_with(&db, Some(&ws)).await;
+    ws.register_for(&app);
+    let org = app.org("acme").await;
+    ws.configure(&app, &org).await;
+    Setup {
+        app,
+        ws,
+        org,
+        _db: db,
+    }
+}
+
+impl Setup {
+    async fn user(&self, email: &str, role: Role) -> Browser {
+        self.app.user(&self.org, email, role).await;
+        self.app.browser(&self.org, email).await
+    }
+
+    async fn connection(&self, b: &Browser, shared: bool) -> String {
+        let resp = b
+            .client
+            .post(b.url("/api/v1/connections"))
+            .header("x-csrf-token", &b.csrf)
+            .json(&json!({"name": "Sales", "provider": "databricks", "auth": "oauth-u2m", "shared": shared}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Asks for a sign-in link and opens it: returns the Databricks authorize URL.
+    async fn start(&self, b: &Browser, conn: &str) -> url::Url {
+        let link: Value = b
+            .client
+            .post(b.url(&format!("/api/v1/connections/{conn}/sign-in")))
+            .header("x-csrf-token", &b.csrf)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resp = b
+            .client
+            .get(link["sign_in_url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+        url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
+    }
+
+    /// Signs in on the emulator's pages; returns the callback URL Databricks redirects to.
+    async fn consent(
+        &self,
+        authorize: &url::Url,
+        email: &str,
+        password: &str,
+        allow: bool,
+    ) -> String {
+        let emu = self.ws.browser();
+        let page = emu
+            .get(authorize.as_str())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let request = hidden_field(&page, "request");
+        let login = emu
+            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/login")
+            .form(&[
+                ("request", request.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), StatusCode::OK);
+        let decision = if allow { "allow" } else { "deny" };
+        let done = emu
+            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/consent")
+            .form(&[("request", request.as_str()), ("decision", decision)])
+            .send()
+            .await
+            .unwrap();
+        done.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// The whole journey; returns where the callback sent the browser.
+    async fn sign_in(&self, b: &Browser, conn: &str, email: &str, password: &str) -> String {
+        let authorize = self.start(b, conn).await;
+        let callback = self.consent(&authorize, email, password, true).await;
+        let resp = b.client.get(&callback).send().await.unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            resp.text().await.unwrap_or_default()
+        );
+        resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    fn token_calls(&self) -> u64 {
+        self.ws.emu.counters().token_calls_authorization_code
+    }
+}
+
+fn state_of(authorize: &url::Url) -> String {
+    authorize
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_green() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    let authorize = s.start(&b, &conn).await;
+    let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
+    assert_eq!(
+        authorize.origin().ascii_serialization(),
+        format!("https://{}", s.ws.host())
+    );
+    assert_eq!(
+        q["redirect_uri"],
+        format!("{}/connections/oauth/databricks/callback", s.app.base)
+    );
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["scope"], "all-apis offline_access");
+    assert!(q["state"].len() >= 43, "at least 256 bits of state");
+    let callback = s
+        .consent(&authorize, "alice@example.com", "alice", true)
+        .await;
+    let resp = b.client.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/connections/{conn}?signin=ok")
+    );
+
+    let page = b.page(&format!("/connections/{conn}?signin=ok")).await;
+    assert!(
+        page.contains("Signed in as <strong id=\"databricks-identity\">alice@example.com</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("renews automatically"));
+    assert!(
+        page.contains("Starter Warehouse"),
+        "the warehouse picker lists what alice sees"
+    );
+
+    let settings = b
+        .post_form(
+            &format!("/connections/{conn}/settings"),
+            &[
+                ("warehouse_id", "abcdef1234567890"),
+                ("catalog", "samples"),
+                ("schema", ""),
+                ("csrf_token", &b.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(settings.status(), StatusCode::SEE_OTHER);
+    let tested = b
+        .post_form(
+            &format!("/connections/{conn}/test"),
+            &[("csrf_token", &b.csrf)],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tested.contains("Connection works: signed in as alice@example.com"),
+        "{tested}"
+    );
+
+    let cred: Value = b
+        .get_json(&format!("/api/v1/connections/{conn}/credential"))
+        .await;
+    assert_eq!(cred["status"], "active");
+    assert_eq!(cred["databricks_user_name"], "alice@example.com");
+    assert!(cred.get("access_token").is_none() && !cred.to_string().contains("doau"));
+    let row = s
+        .app
+        .store
+        .credential(
+            &conn,
+            &s.app
+                .store
+                .user_by_email(&s.org.id, "ed@acme.test")
+                .await
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&row.refresh_token_enc).contains("doau"),
+        "tokens are encrypted at rest"
+    );
+    let catalogs: Value = b
+        .get_json(&format!("/api/v1/connections/{conn}/catalogs"))
+        .await;
+    assert_eq!(catalogs["names"], json!(["main", "samples"]));
+    let tables: Value = b
+        .get_json(&format!(
+            "/api/v1/connections/{conn}/catalogs/samples/schemas/tpch/tables"
+        ))
+        .await;
+    assert_eq!(
+        tables["tables"].as_array().unwrap().len(),
+        4,
+        "every page followed"
+    );
+    assert_eq!(s.token_calls(), 1);
+}
+
+#[tokio::test]
+async fn bad_callbacks_are_refused_without_any_token_request() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    let callback = |q: &str| format!("{}/connections/oauth/databricks/callback?{q}", s.app.base);
+
+    // Unknown, missing and duplicated parameters: an error page, nothing else.
+    for q in [
+        "code=x&state=unknown",
+        "code=x",
+        "",
+        "code=a&code=b&state=s",
+    ] {
+        let resp = b.client.get(callback(q)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{q}");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+    }
+
+    // A valid state presented by another browser.
+    let authorize = s.start(&b, &conn).await;
+    let state = state_of(&authorize);
+    let other = crate::harness::anonymous();
+    let stolen = other
+        .get(callback(&format!("code=whatever&state={state}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(stolen.text().await.unwrap().contains("another browser"));
+    let replay = b
+        .client
+        .get(callback(&format!("code=whatever&state={state}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replay.status(),
+        StatusCode::BAD_REQUEST,
+        "the flow was consumed by the first attempt"
+    );
+
+    // Both code and error, a foreign issuer, an expired flow.
+    let a = s.start(&b, &conn).await;
+    let both = b
+        .client
+        .get(callback(&format!(
+            "code=c&error=access_denied&state={}",
+            state_of(&a)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        both.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("signin=malformed")
+    );
+    let a = s.start(&b, &conn).await;
+    let iss = b
+        .client
+        .get(callback(&format!(
+            "code=c&state={}&iss=https%3A%2F%2Fevil.example%2Foidc",
+            state_of(&a)
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        iss.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("signin=issuer_mismatch")
+    );
+    let a = s.start(&b, &conn).await;
+    s.app.clock.advance(601);
+    let late = b
+        .client
+        .get(callback(&format!("code=c&state={}", state_of(&a))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+
+    assert_eq!(s.token_calls(), 0, "not one token request");
+    assert!(
+        s.app
+            .store
+            .credential(
+                &conn,
+                &s.app
+                    .store
+                    .user_by_email(&s.org.id, "ed@acme.test")
+                    .await
+                    .unwrap()
+                    .id
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn cancelling_consent_says_sign_in_cancelled() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    let authorize = s.start(&b, &conn).await;
+    let callback = s
+        .consent(&authorize, "alice@example.com", "alice", false)
+        .await;
+    let resp = b.client.get(&callback).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/connections/{conn}?signin=cancelled")
+    );
+    let page = b
+        .page(&format!("/connections/{conn}?signin=cancelled"))
+        .await;
+    assert!(page.contains("Sign-in cancelled"));
+    assert_eq!(s.token_calls(), 0);
+    let events: Value = s.admin_audit().await;
+    assert!(events.to_string().contains("\"reason\":\"cancelled\""));
+}
+
+impl Setup {
+    async fn admin_audit(&self) -> Value {
+        let admin = self
+            .app
+            .user_with(
+                &self.org,
+                &format!("audit{}@acme.test", uuid::Uuid::new_v4().simple()),
+                Role::Admin,
+                false,
+            )
+            .await;
+        let a = self.app.session_for(&admin).await;
+        a.get_json("/api/v1/audit?action=connection.sign_in").await
+    }
+}
+
+#[tokio::test]
+async fn two_users_on_a_shared_connection_each_use_their_own_identity() {
+    let s = setup().await;
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    let vi = s.user("vi@acme.test", Role::Viewer).await;
+    let conn = s.connection(&ed, true).await;
+    s.sign_in(&ed, &conn, "alice@example.com", "alice").await;
+    s.sign_in(&vi, &conn, "bob@example.com", "bob").await;
+    let alice: Value = ed
+        .get_json(&format!("/api/v1/connections/{conn}/catalogs"))
+        .await;
+    let bob: Value = vi
+        .get_json(&format!("/api/v1/connections/{conn}/catalogs"))
+        .await;
+    assert_eq!(alice["names"], json!(["main", "samples"]));
+    assert_eq!(
+        bob["names"],
+        json!(["samples"]),
+        "bob's grants, not alice's"
+    );
+    assert_eq!(
+        vi.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["databricks_user_name"],
+        "bob@example.com"
+    );
+    // Viewers use shared connections but cannot create or share them.
+    let create = vi
+        .client
+        .post(vi.url("/api/v1/connections"))
+        .header("x-csrf-token", &vi.csrf)
+        .json(&json!({"name": "x", "provider": "databricks", "auth": "oauth-u2m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::FORBIDDEN);
+    // Disconnecting one user leaves the other's credential alone.
+    let d = vi
+        .client
+        .delete(vi.url(&format!("/api/v1/connections/{conn}/credential")))
+        .header("x-csrf-token", &vi.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        vi.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "not_signed_in"
+    );
+    assert_eq!(
+        ed.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn private_connections_are_invisible_to_others_and_other_orgs() {
+    let s = setup().await;
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    let other = s.user("ed2@acme.test", Role::Editor).await;
+    let conn = s.connection(&ed, false).await;
+    assert_eq!(
+        other.status(&format!("/api/v1/connections/{conn}")).await,
+        StatusCode::NOT_FOUND
+    );
+    let list: Value = other.get_json("/api/v1/connections").await;
+    assert_eq!(list, json!([]));
+    let org_b = s.app.org("beta").await;
+    s.app.user(&org_b, "admin@beta.test", Role::Admin).await;
+    let foreign = s.app.browser(&org_b, "admin@beta.test").await;
+    assert_eq!(
+        foreign.status(&format!("/api/v1/connections/{conn}")).await,
+        StatusCode::NOT_FOUND
+    );
+    let sign_in = foreign
+        .client
+        .post(foreign.url(&format!("/api/v1/connections/{conn}/sign-in")))
+        .header("x-csrf-token", &foreign.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reconnecting_as_another_databricks_user_is_flagged() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    assert_eq!(
+        s.sign_in(&b, &conn, "alice@example.com", "alice").await,
+        format!("/connections/{conn}?signin=ok")
+    );
+    let again = s.sign_in(&b, &conn, "bob@example.com", "bob").await;
+    assert_eq!(again, format!("/connections/{conn}?signin=ok&changed=1"));
+    assert!(
+        b.page(&again)
+            .await
+            .contains("as a different Databricks user")
+    );
+    assert_eq!(
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["databricks_user_name"],
+        "bob@example.com"
+    );
+}
+
+#[tokio::test]
+async fn a_flow_started_on_one_replica_finishes_on_another() {
+    let s = setup().await;
+    let replica = TestApp::spawn_replica(&s.app).await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    let authorize = s.start(&b, &conn).await;
+    let callback = s
+        .consent(&authorize, "alice@example.com", "alice", true)
+        .await;
+    let on_replica = callback.replace(&s.app.base, &replica.base);
+    assert_ne!(on_replica, callback);
+    let resp = b.client.get(&on_replica).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["location"],
+        format!("/connections/{conn}?signin=ok")
+    );
+    assert_eq!(
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "active"
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_failures_become_actionable_messages() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    let fault = |body: Value| {
+        let url = s.ws.emu.base_url.clone() + "/emulator/control/faults";
+        let client = s.ws.browser();
+        async move { client.post(url).json(&body).send().await.unwrap() }
+    };
+    for (body, code) in [
+        (
+            json!({"target": "token", "kind": "malformed"}),
+            "invalid_response",
+        ),
+        (
+            json!({"target": "token", "kind": "status", "status": 503}),
+            "temporarily_unavailable",
+        ),
+        (
+            json!({"target": "token", "kind": "status", "status": 500}),
+            "server_error",
+        ),
+        (json!({"target": "token", "kind": "reset"}), "unreachable"),
+    ] {
+        fault(body).await;
+        let authorize = s.start(&b, &conn).await;
+        let callback = s
+            .consent(&authorize, "alice@example.com", "alice", true)
+            .await;
+        let resp = b.client.get(&callback).send().await.unwrap();
+        assert_eq!(
+            resp.headers()["location"],
+            format!("/connections/{conn}?signin={code}"),
+            "{code}"
+        );
+    }
+    // A wrong client secret: the admin must update the integration.
+    let input = lakegate::integrations::service::SaveInput {
+        host: s.ws.host(),
+        client_id: s.ws.client_id.clone(),
+        client_secret: Some(lakegate::secret::Secret::new("wrong-secret")),
+        scopes: None,
+    };
+    let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
+    lakegate::integrations::service::save(
+        &s.app.state.integration_deps(),
+        s.app.clock_now(),
+        &actor,
+        &s.org.id,
+        input,
+    )
+    .await
+    .unwrap();
+    let authorize = s.start(&b, &conn).await;
+    let callback = s
+        .consent(&authorize, "alice@example.com", "alice", true)
+        .await;
+    let resp = b.client.get(&callback).send().await.unwrap();
+    let to = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.ends_with("signin=invalid_client"), "{to}");
+    assert!(b.page(&to).await.contains(
+        "the client secret was rejected — ask your administrator to update the integration"
+    ));
+}
+
+#[tokio::test]
+async fn integration_changes_and_user_offboarding_void_credentials() {
+    let s = setup().await;
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    s.sign_in(&b, &conn, "alice@example.com", "alice").await;
+    // A new client id: credentials under the old pair are void.
+    let deps = s.app.state.integration_deps();
+    let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
+    let input = lakegate::integrations::service::SaveInput {
+        host: s.ws.host(),
+        client_id: "another-client".into(),
+        client_secret: None,
+        scopes: None,
+    };
+    lakegate::integrations::service::save(&deps, s.app.clock_now(), &actor, &s.org.id, input)
+        .await
+        .unwrap();
+    let cred = b
+        .get_json(&format!("/api/v1/connections/{conn}/credential"))
+        .await;
+    assert_eq!(cred["status"], "reauth_required");
+    assert_eq!(
+        cred["reason"],
+        "the administrator changed the Databricks integration"
+    );
+    let use_it = b
+        .status(&format!("/api/v1/connections/{conn}/warehouses"))
+        .await;
+    assert_eq!(use_it, StatusCode::CONFLICT, "the old token is never sent");
+
+    // Deleting the integration purges credentials; disabling a user too.
+    s.ws.configure(&s.app, &s.org).await;
+    s.sign_in(&b, &conn, "alice@example.com", "alice").await;
+    lakegate::integrations::service::delete(&s.app.store, s.app.clock_now(), &actor, &s.org.id)
+        .await
+        .unwrap();
+    assert_eq!(s.app.count("credentials").await, 0);
+    s.ws.configure(&s.app, &s.org).await;
+    s.sign_in(&b, &conn, "alice@example.com", "alice").await;
+    let user = s
+        .app
+        .store
+        .user_by_email(&s.org.id, "ed@acme.test")
+        .await
+        .unwrap();
+    let patch = lakegate::accounts::service::UserPatch {
+        disabled: Some(true),
+        ..Default::default()
+    };
+    lakegate::accounts::service::update_user(
+        &s.app.store,
+        s.app.clock_now(),
+        &actor,
+        &s.org.id,
+        &user.id,
+        patch,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.app.count("credentials").await, 0);
+    let _ = PASSWORD;
+}
+
+#[tokio::test]
+async fn new_connection_page_asks_for_an_admin_when_unconfigured() {
+    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn(&db).await;
+    let org = app.org("acme").await;
+    app.user(&org, "ed@acme.test", Role::Editor).await;
+    let b = app.browser(&org, "ed@acme.test").await;
+    let page = b.page("/connections/new").await;
+    assert!(page.contains("ask an administrator") || page.contains("Ask an administrator"));
+    let create = b
+        .client
+        .post(b.url("/api/v1/connections"))
+        .header("x-csrf-token", &b.csrf)
+        .json(&json!({"name": "x", "provider": "databricks", "auth": "oauth-u2m"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        create.json::<Value>().await.unwrap()["error"]["code"],
+        "integration_not_configured"
+    );
+}

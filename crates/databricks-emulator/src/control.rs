@@ -39,6 +39,8 @@ pub enum FaultKind {
     Malformed,
     /// Drop the connection mid-response.
     Reset,
+    /// Answer normally but leave `refresh_token` out (as for an app without offline_access).
+    OmitRefreshToken,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,7 +68,15 @@ impl Faults {
     }
     /// Takes one use of the first fault for `target`.
     fn take(&mut self, target: Target) -> Option<FaultKind> {
-        let pos = self.queue.iter().position(|f| f.target == target)?;
+        self.take_if(target, |_| true)
+    }
+
+    /// Takes one use of the first fault for `target` that `pred` accepts.
+    fn take_if(&mut self, target: Target, pred: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
+        let pos = self
+            .queue
+            .iter()
+            .position(|f| f.target == target && pred(&f.kind))?;
         let f = self.queue.get_mut(pos)?;
         let kind = f.kind.clone();
         f.count = f.count.saturating_sub(1);
@@ -77,9 +87,16 @@ impl Faults {
     }
 }
 
+/// Whether the next token response should leave out its refresh token.
+pub fn omit_refresh_token(s: &Shared) -> bool {
+    lock(&s.faults)
+        .take_if(Target::Token, |k| matches!(k, FaultKind::OmitRefreshToken))
+        .is_some()
+}
+
 /// Applies the next fault for `target`, if any: `Some(response)` replaces the real answer.
 pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
-    let kind = lock(&s.faults).take(target)?;
+    let kind = lock(&s.faults).take_if(target, |k| !matches!(k, FaultKind::OmitRefreshToken))?;
     match kind {
         FaultKind::Delay { ms } => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -113,6 +130,8 @@ pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
             )
                 .into_response(),
         ),
+        // Applied by the token endpoint itself, after the real answer is built.
+        FaultKind::OmitRefreshToken => None,
         FaultKind::Reset => {
             let failing = futures_util::stream::once(async {
                 Err::<axum::body::Bytes, _>(std::io::Error::other("injected reset"))

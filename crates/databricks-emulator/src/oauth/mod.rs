@@ -350,7 +350,12 @@ async fn token(
     };
     drop(o);
     match result {
-        Ok(set) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(set)).into_response(),
+        Ok(mut set) => {
+            if control::omit_refresh_token(&s) {
+                set.refresh_token = None;
+            }
+            ([(header::CACHE_CONTROL, "no-store")], axum::Json(set)).into_response()
+        }
         Err(e) => token_error(&s, e),
     }
 }

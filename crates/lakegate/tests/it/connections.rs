@@ -549,6 +549,10 @@ async fn token_endpoint_failures_become_actionable_messages() {
             "server_error",
         ),
         (json!({"target": "token", "kind": "reset"}), "unreachable"),
+        (
+            json!({"target": "token", "kind": "omit_refresh_token"}),
+            "no_refresh_token",
+        ),
     ] {
         fault(body).await;
         let authorize = s.start(&b, &conn).await;

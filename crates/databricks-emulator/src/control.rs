@@ -67,10 +67,6 @@ impl Faults {
         self.queue.push_back(f);
     }
     /// Takes one use of the first fault for `target`.
-    fn take(&mut self, target: Target) -> Option<FaultKind> {
-        self.take_if(target, |_| true)
-    }
-
     /// Takes one use of the first fault for `target` that `pred` accepts.
     fn take_if(&mut self, target: Target, pred: impl Fn(&FaultKind) -> bool) -> Option<FaultKind> {
         let pos = self

@@ -64,6 +64,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub keyring: Arc<Keyring>,
     pub egress: Egress,
+    /// Identifies this process in refresh leases.
+    pub instance_id: Arc<str>,
+    pub refresh_flight: Arc<crate::connections::refresh::SingleFlight>,
 }
 
 impl AppState {
@@ -83,6 +86,8 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             keyring,
             egress,
+            instance_id: Arc::from(uuid::Uuid::new_v4().to_string()),
+            refresh_flight: Arc::default(),
         }
     }
 

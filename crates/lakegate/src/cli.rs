@@ -485,6 +485,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         egress,
     );
     tokio::spawn(sweep_sessions(store.clone(), clock, life));
+    tokio::spawn(refresh_tokens(
+        state.clone(),
+        config.token_keepalive_seconds,
+    ));
     tracing::info!(listen = %config.listen, public_url = %public_url, backend = ?store.backend(), "lakegate is serving");
     crate::app::serve(listener, state, shutdown_signal()).await?;
     store.close().await;
@@ -503,6 +507,22 @@ async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
             .await
         {
             tracing::warn!(error = %e, "session sweep failed");
+        }
+    }
+}
+
+/// The background refresher: every 30 s, renew access tokens about to expire and keep idle
+/// refresh tokens alive. Every replica runs it; the store lease keeps refreshes single.
+async fn refresh_tokens(state: AppState, keepalive_seconds: i64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let n = crate::connections::refresh::refresh_due(&state, keepalive_seconds, 4).await;
+        if n > 0 {
+            tracing::info!(refreshed = n, "background token refresh");
+        }
+        if let Err(e) = state.store.delete_stale_flows(state.now()).await {
+            tracing::warn!(error = %e, "could not sweep expired sign-in flows");
         }
     }
 }

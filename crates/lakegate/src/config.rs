@@ -50,6 +50,7 @@ struct FileConfig {
     log_level: Option<String>,
     session_idle_minutes: Option<i64>,
     session_absolute_minutes: Option<i64>,
+    token_keepalive_hours: Option<i64>,
     #[serde(default)]
     egress: FileEgress,
 }
@@ -87,6 +88,9 @@ pub struct Config {
     pub log_level: String,
     pub session_idle_seconds: i64,
     pub session_absolute_seconds: i64,
+    /// Refresh an idle credential's tokens after this long, so the refresh token never
+    /// reaches its idle lifetime.
+    pub token_keepalive_seconds: i64,
     pub egress: EgressConfig,
 }
 
@@ -195,8 +199,18 @@ impl Config {
             raw.session_absolute_minutes,
             7 * 24 * 60,
         )?;
+        let keepalive_hours = int_override(env, "LAKEGATE_TOKEN_KEEPALIVE_HOURS")?
+            .or(raw.token_keepalive_hours)
+            .unwrap_or(24);
+        if !(1..=24 * 89).contains(&keepalive_hours) {
+            return Err(ConfigError::Invalid {
+                key: "token_keepalive_hours",
+                expected: format!("hours between 1 and 2136, got {keepalive_hours}"),
+            });
+        }
         let egress = egress_config(raw.egress)?;
         Ok(Config {
+            token_keepalive_seconds: keepalive_hours * 3600,
             egress,
             public_url,
             listen,

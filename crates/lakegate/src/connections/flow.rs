@@ -478,6 +478,7 @@ async fn complete(
         version: 1,
         created_at: now,
         updated_at: now,
+        lease_until: None,
     };
     state
         .store

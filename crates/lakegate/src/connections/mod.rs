@@ -4,6 +4,7 @@
 
 pub mod flow;
 pub mod oauth;
+pub mod refresh;
 pub mod service;
 
 use crate::accounts::Role;

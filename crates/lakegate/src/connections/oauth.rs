@@ -55,7 +55,11 @@ pub struct Tokens {
 pub enum TokenError {
     /// The token endpoint said no, with its OAuth error code.
     #[error("{code}")]
-    Rejected { code: String, description: String },
+    Rejected {
+        code: String,
+        description: String,
+        retry_after: Option<i64>,
+    },
     #[error("the token endpoint answered something that is not a valid token response: {0}")]
     Invalid(&'static str),
     #[error("the Databricks app connection must allow the offline_access scope")]
@@ -89,6 +93,7 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenErr
         return Err(TokenError::Rejected {
             code,
             description: text("error_description"),
+            retry_after: None,
         });
     }
     if parsed.is_none() {
@@ -153,7 +158,21 @@ pub async fn token_request(
             EgressError::TooLarge { .. } => TokenError::Invalid("oversized"),
             other => TokenError::Transport(other.to_string()),
         })?;
-    parse_token_response(resp.status, &resp.body)
+    let retry_after = resp
+        .headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    parse_token_response(resp.status, &resp.body).map_err(|e| match e {
+        TokenError::Rejected {
+            code, description, ..
+        } => TokenError::Rejected {
+            code,
+            description,
+            retry_after,
+        },
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -263,7 +282,8 @@ mod tests {
             rejected,
             TokenError::Rejected {
                 code: "invalid_client".into(),
-                description: "bad".into()
+                description: "bad".into(),
+                retry_after: None
             }
         );
     }

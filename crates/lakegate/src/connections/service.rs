@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use crate::store::{ConnectionRow, CredentialRow};
 use crate::warehouse::databricks::{Identity, Workspace};
 
-use super::{ConnectionError, CredentialStatus, Purpose, allowed, credential_binding, status_of};
+use super::{ConnectionError, CredentialStatus, Purpose, allowed, status_of};
 
 fn check_name(name: &str) -> Result<String, ConnectionError> {
     let n = name.trim();
@@ -214,53 +214,15 @@ pub async fn credential_view(
     })
 }
 
-/// The caller's own usable access token for a connection and the workspace base URL.
-/// (Refreshing an expiring token is the token lifecycle's job; until it runs, an expired
-/// access token asks the user to sign in again.)
+/// The caller's own access token for a connection (refreshed when it runs short) and the
+/// workspace base URL. Never another user's.
 pub async fn access_token(
     state: &AppState,
     p: &Principal,
     c: &ConnectionRow,
 ) -> Result<(Secret, String, CredentialRow), ConnectionError> {
-    let cred = state
-        .store
-        .credential(&c.id, &p.user.id)
-        .await?
-        .ok_or(ConnectionError::NotSignedIn)?;
-    let integration = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
-    match status_of(Some(&cred), integration.as_ref()) {
-        CredentialStatus::Active => {}
-        CredentialStatus::ReauthRequired { reason } => {
-            return Err(ConnectionError::ReauthRequired(reason));
-        }
-        CredentialStatus::Revoked | CredentialStatus::NotSignedIn => {
-            return Err(ConnectionError::NotSignedIn);
-        }
-    }
-    // Databricks refuses tokens within 30 s of expiry; keep a margin.
-    if state.now() >= cred.access_expires_at - 60 {
-        return Err(ConnectionError::ReauthRequired(
-            "the access token expired".into(),
-        ));
-    }
-    let plain = state
-        .keyring
-        .open(
-            &state.store,
-            credential_binding(&cred.org_id, &cred.id, "access_token"),
-            &cred.access_token_enc,
-        )
-        .await?;
-    let token = Secret::new(
-        String::from_utf8(plain.to_vec())
-            .map_err(|_| crate::crypto::envelope::CryptoError::Malformed)?,
-    );
-    let base = integration.map(|i| {
-        url::Url::parse(&i.token_endpoint)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_else(|_| format!("https://{}", i.host))
-    });
-    Ok((token, base.unwrap_or_default(), cred))
+    let fresh = super::refresh::fresh_token(state, &c.id, &p.user.id, &p.org.id, 60).await?;
+    Ok((fresh.token, fresh.base_url, fresh.credential))
 }
 
 /// The result of **Test connection**.

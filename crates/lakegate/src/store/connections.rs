@@ -43,6 +43,8 @@ pub struct CredentialRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    #[sqlx(default)]
+    pub lease_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -86,7 +88,7 @@ macro_rules! select_credentials {
         concat!(
             "SELECT id, connection_id, user_id, org_id, integration_id, integration_generation, host, access_token_enc, \
              refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, refresh_issued_at, \
-             status, status_reason, version, created_at, updated_at FROM credentials ",
+             status, status_reason, version, created_at, updated_at, lease_until FROM credentials ",
             $tail
         )
     };
@@ -210,7 +212,8 @@ impl Store {
                scopes = excluded.scopes, databricks_user_id = excluded.databricks_user_id, \
                databricks_user_name = excluded.databricks_user_name, access_expires_at = excluded.access_expires_at, \
                refresh_issued_at = excluded.refresh_issued_at, status = excluded.status, status_reason = excluded.status_reason, \
-               version = credentials.version + 1, updated_at = excluded.updated_at",
+               version = credentials.version + 1, updated_at = excluded.updated_at, lease_owner = NULL, \
+               lease_until = NULL, failures = 0, next_attempt_at = NULL",
         )
         .bind(&c.id)
         .bind(&c.connection_id)

@@ -8,18 +8,22 @@ use serde_json::{Value, json};
 
 use crate::harness::{Browser, PASSWORD, TestApp, TestDb, Workspace, hidden_field};
 
-struct Setup {
-    app: TestApp,
-    ws: Workspace,
-    org: Org,
+pub struct Setup {
+    pub app: TestApp,
+    pub ws: Workspace,
+    pub org: Org,
     _db: TestDb,
 }
 
-async fn setup() -> Setup {
+pub async fn setup() -> Setup {
+    setup_with(databricks_emulator::TokenPolicy::default()).await
+}
+
+pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
     let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
     let mut ws = Workspace::start().await;
     let app = TestApp::spawn_with(&db, Some(&ws)).await;
-    ws.register_for(&app);
+    ws.register_for_with(&app, policy);
     let org = app.org("acme").await;
     ws.configure(&app, &org).await;
     Setup {
@@ -31,12 +35,12 @@ async fn setup() -> Setup {
 }
 
 impl Setup {
-    async fn user(&self, email: &str, role: Role) -> Browser {
+    pub async fn user(&self, email: &str, role: Role) -> Browser {
         self.app.user(&self.org, email, role).await;
         self.app.browser(&self.org, email).await
     }
 
-    async fn connection(&self, b: &Browser, shared: bool) -> String {
+    pub async fn connection(&self, b: &Browser, shared: bool) -> String {
         let resp = b
             .client
             .post(b.url("/api/v1/connections"))
@@ -53,7 +57,7 @@ impl Setup {
     }
 
     /// Asks for a sign-in link and opens it: returns the Databricks authorize URL.
-    async fn start(&self, b: &Browser, conn: &str) -> url::Url {
+    pub async fn start(&self, b: &Browser, conn: &str) -> url::Url {
         let link: Value = b
             .client
             .post(b.url(&format!("/api/v1/connections/{conn}/sign-in")))
@@ -77,7 +81,7 @@ impl Setup {
     }
 
     /// Signs in on the emulator's pages; returns the callback URL Databricks redirects to.
-    async fn consent(
+    pub async fn consent(
         &self,
         authorize: &url::Url,
         email: &str,
@@ -116,7 +120,7 @@ impl Setup {
     }
 
     /// The whole journey; returns where the callback sent the browser.
-    async fn sign_in(&self, b: &Browser, conn: &str, email: &str, password: &str) -> String {
+    pub async fn sign_in(&self, b: &Browser, conn: &str, email: &str, password: &str) -> String {
         let authorize = self.start(b, conn).await;
         let callback = self.consent(&authorize, email, password, true).await;
         let resp = b.client.get(&callback).send().await.unwrap();
@@ -129,7 +133,7 @@ impl Setup {
         resp.headers()["location"].to_str().unwrap().to_owned()
     }
 
-    fn token_calls(&self) -> u64 {
+    pub fn token_calls(&self) -> u64 {
         self.ws.emu.counters().token_calls_authorization_code
     }
 }

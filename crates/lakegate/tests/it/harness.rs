@@ -456,6 +456,11 @@ impl Workspace {
 
     /// Registers a fresh app whose only redirect URL is `app`'s callback, and uses it.
     pub fn register_for(&mut self, app: &TestApp) {
+        self.register_for_with(app, databricks_emulator::TokenPolicy::default());
+    }
+
+    /// The same, with a token policy (rotation, lifetimes).
+    pub fn register_for_with(&mut self, app: &TestApp, policy: databricks_emulator::TokenPolicy) {
         let registered = self
             .emu
             .register_app(AppRequest {
@@ -466,6 +471,7 @@ impl Workspace {
                 )]),
                 confidential: Some(true),
                 scopes: Some(vec!["all-apis".into()]),
+                token_access_policy: Some(policy),
                 ..Default::default()
             })
             .unwrap();

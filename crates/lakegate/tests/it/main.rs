@@ -13,6 +13,7 @@ mod connections;
 mod csrf;
 mod egress;
 mod integrations;
+mod refresh;
 mod route_matrix;
 mod sessions;
 mod store_contract;

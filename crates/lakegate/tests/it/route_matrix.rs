@@ -303,6 +303,7 @@ fn intended_access(route: &RouteInfo) -> Access {
             User(Some(Scope::ConnectionsRead))
         }
         (M::Post, "/api/v1/connections/{id}/test") => User(Some(Scope::QueriesRun)),
+        (M::Post, "/api/v1/connections/{id}/access-token") => User(Some(Scope::TokensVend)),
         (
             M::Get,
             "/api/v1/connections/{id}/warehouses"

@@ -82,6 +82,14 @@ pub fn register(reg: &mut Registry) {
     );
     reg.add(
         M::Post,
+        "/api/v1/connections/{id}/access-token",
+        Kind::Api,
+        Access::User(Some(Scope::TokensVend)),
+        "A fresh access token from my own credential, for another service to call Databricks",
+        access_token,
+    );
+    reg.add(
+        M::Post,
         "/api/v1/connections/{id}/test",
         Kind::Api,
         Access::User(Some(Scope::QueriesRun)),
@@ -448,4 +456,56 @@ async fn tables(
         .await
         .map_err(upstream)?;
     Ok(ApiJson(Tables { tables }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct VendBody {
+    min_remaining_seconds: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Vended {
+    access_token: String,
+    token_type: &'static str,
+    expires_at: String,
+    host: String,
+}
+
+/// Token vending: a fresh access token from the caller's own credential, for another
+/// service of the platform to call Databricks as this user.
+async fn access_token(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<ApiJson<Vended>> {
+    let b: VendBody = if body.iter().all(u8::is_ascii_whitespace) {
+        VendBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let min = b.min_remaining_seconds.unwrap_or(300);
+    if !(0..=3000).contains(&min) {
+        return Err(ApiError::bad_request(
+            "min_remaining_seconds must be between 0 and 3000",
+        ));
+    }
+    let c = connections::load(&state, &p, &id, Purpose::Use).await?;
+    let fresh =
+        connections::refresh::fresh_token(&state, &c.id, &p.user.id, &p.org.id, min).await?;
+    if fresh.expires_at - state.now() < min {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "token_unavailable",
+            "no access token with that much time left is available yet; try again shortly",
+        ));
+    }
+    Ok(ApiJson(Vended {
+        access_token: fresh.token.expose().to_owned(),
+        token_type: "Bearer",
+        expires_at: rfc3339(fresh.expires_at),
+        host: fresh.credential.host,
+    }))
 }

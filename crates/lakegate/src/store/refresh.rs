@@ -1,0 +1,154 @@
+//! The refresh protocol's storage: a portable compare-and-set lease, the fenced write of a
+//! refreshed token pair, failure bookkeeping, and the due list of the background refresher.
+
+use super::{Store, StoreResult};
+
+/// A refreshed token pair, written only by the lease holder at the version it read.
+pub struct Refreshed<'a> {
+    pub id: &'a str,
+    pub version: i64,
+    pub lease_owner: &'a str,
+    pub access_token_enc: &'a [u8],
+    pub refresh_token_enc: &'a [u8],
+    pub access_expires_at: i64,
+    pub refresh_issued_at: i64,
+    pub now: i64,
+}
+
+impl Store {
+    /// Takes the refresh lease on a credential unless another live lease holds it.
+    pub async fn try_lease(
+        &self,
+        id: &str,
+        owner: &str,
+        until: i64,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credentials SET lease_owner = $1, lease_until = $2 \
+             WHERE id = $3 AND status = 'active' AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(id)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE credentials SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Stores the new access token and the (possibly rotated) refresh token in one
+    /// statement, fenced by version and lease: false when the row changed or vanished.
+    pub async fn store_refreshed(&self, r: &Refreshed<'_>) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credentials SET access_token_enc = $1, refresh_token_enc = $2, access_expires_at = $3, \
+               refresh_issued_at = $4, version = version + 1, lease_owner = NULL, lease_until = NULL, failures = 0, \
+               next_attempt_at = NULL, updated_at = $5 \
+             WHERE id = $6 AND version = $7 AND lease_owner = $8 AND status = 'active'",
+        )
+        .bind(r.access_token_enc)
+        .bind(r.refresh_token_enc)
+        .bind(r.access_expires_at)
+        .bind(r.refresh_issued_at)
+        .bind(r.now)
+        .bind(r.id)
+        .bind(r.version)
+        .bind(r.lease_owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks a credential as needing a new sign-in; true only for the call that changed it.
+    pub async fn mark_reauth(
+        &self,
+        id: &str,
+        version: i64,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credentials SET status = 'reauth_required', status_reason = $1, lease_owner = NULL, lease_until = NULL, \
+               updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND status = 'active'",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .bind(version)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a transient failure and when to try again.
+    pub async fn note_refresh_failure(
+        &self,
+        id: &str,
+        owner: &str,
+        next_attempt_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE credentials SET failures = failures + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(next_attempt_at)
+        .bind(id)
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// (failures, next_attempt_at) of a credential.
+    pub async fn refresh_backoff(&self, id: &str) -> StoreResult<(i64, Option<i64>)> {
+        let row: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT failures, next_attempt_at FROM credentials WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.unwrap_or((0, None)))
+    }
+
+    /// Active credentials whose access token expires before `expiring_before`, or whose
+    /// refresh token was issued before `idle_before` (keep-alive), not leased or backing off.
+    pub async fn due_credentials(
+        &self,
+        now: i64,
+        expiring_before: i64,
+        idle_before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT connection_id, user_id FROM credentials \
+             WHERE status = 'active' AND (access_expires_at <= $1 OR refresh_issued_at <= $2) \
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $3) AND (lease_until IS NULL OR lease_until <= $3) \
+             ORDER BY access_expires_at LIMIT $4",
+        )
+        .bind(expiring_before)
+        .bind(idle_before)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Flags an integration whose client credentials Databricks rejected; true when it changed.
+    pub async fn flag_integration(&self, id: &str, status: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE integrations SET status = $1 WHERE id = $2 AND status <> $1")
+                .bind(status)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

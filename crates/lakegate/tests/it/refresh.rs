@@ -1,0 +1,422 @@
+//! The token lifecycle: refresh before expiry, one refresh per expiry across tasks and
+//! replicas, rotated refresh tokens persisted, and the error taxonomy (dead refresh token,
+//! rejected client, transient trouble) — against the emulator's strict rotation.
+
+use databricks_emulator::TokenPolicy;
+use lakegate::accounts::Role;
+use lakegate::auth::Scope;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::connections::{Setup, setup, setup_with};
+use crate::harness::{Browser, TestApp};
+
+fn strict_rotation() -> TokenPolicy {
+    TokenPolicy {
+        enable_single_use_refresh_tokens: true,
+        ..TokenPolicy::default()
+    }
+}
+
+/// Moves both clocks: Lakegate's (deciding when to refresh) and the emulator's (expiring tokens).
+fn advance(s: &Setup, seconds: i64) {
+    s.app.clock.advance(seconds);
+    s.ws.emu.advance_clock(seconds);
+}
+
+async fn signed_in(s: &Setup) -> (Browser, String) {
+    let b = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    s.sign_in(&b, &conn, "alice@example.com", "alice").await;
+    (b, conn)
+}
+
+async fn ids(s: &Setup) -> (String, String) {
+    let user = s
+        .app
+        .store
+        .user_by_email(&s.org.id, "ed@acme.test")
+        .await
+        .unwrap();
+    (user.id, s.org.id.clone())
+}
+
+#[tokio::test]
+async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
+    let s = setup_with(strict_rotation()).await;
+    let (b, conn) = signed_in(&s).await;
+    for round in 1..=3u64 {
+        advance(&s, 3600 - 200);
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::OK,
+            "round {round}"
+        );
+        let c = s.ws.emu.counters();
+        assert_eq!(
+            (
+                c.token_calls_refresh_token,
+                c.refresh_rotations,
+                c.reuse_detections
+            ),
+            (round, round, 0),
+            "round {round}"
+        );
+    }
+    // A token with plenty of time left is not refreshed again.
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 3);
+}
+
+#[tokio::test]
+async fn concurrent_callers_in_two_replicas_share_one_refresh() {
+    let s = setup_with(strict_rotation()).await;
+    let (_b, conn) = signed_in(&s).await;
+    let replica = TestApp::spawn_replica(&s.app).await;
+    let (user_id, org_id) = ids(&s).await;
+    advance(&s, 3600 - 120);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let state = if i % 2 == 0 {
+            s.app.state.clone()
+        } else {
+            replica.state.clone()
+        };
+        let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
+        tasks.spawn(async move {
+            lakegate::connections::refresh::fresh_token(&state, &conn, &user_id, &org_id, 60)
+                .await
+                .map(|f| f.token.expose().to_owned())
+        });
+    }
+    let mut tokens = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        tokens.push(r.unwrap().expect("every caller gets a token"));
+    }
+    tokens.dedup();
+    assert_eq!(tokens.len(), 1, "everyone got the same, new access token");
+    let c = s.ws.emu.counters();
+    assert_eq!(
+        (c.token_calls_refresh_token, c.reuse_detections),
+        (1, 0),
+        "one refresh, no reuse of a rotated token"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    s.ws.browser()
+        .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
+        .json(&json!({"target": "token", "kind": "omit_refresh_token"}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        advance(&s, 3600 - 200);
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 2);
+}
+
+async fn dead_token(s: &Setup) -> (Browser, String) {
+    let (b, conn) = signed_in(s).await;
+    let (user_id, _) = ids(s).await;
+    // Kill the stored refresh token at the emulator, as if it had expired or been revoked.
+    let cred = s
+        .app
+        .store
+        .credential(&conn, &user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let rt = s
+        .app
+        .state
+        .keyring
+        .open(
+            &s.app.store,
+            lakegate::connections::credential_binding(&cred.org_id, &cred.id, "refresh_token"),
+            &cred.refresh_token_enc,
+        )
+        .await
+        .unwrap();
+    let kill =
+        s.ws.browser()
+            .post(s.ws.emu.base_url.clone() + "/emulator/control/refresh-tokens/kill")
+            .json(&json!({"refresh_token": String::from_utf8(rt.to_vec()).unwrap()}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(kill.status(), StatusCode::NO_CONTENT);
+    (b, conn)
+}
+
+#[tokio::test]
+async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
+    let s = setup().await;
+    let (b, conn) = dead_token(&s).await;
+    advance(&s, 3600 - 200);
+    let resp = b
+        .client
+        .get(b.url(&format!("/api/v1/connections/{conn}/warehouses")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"]["code"],
+        "reauth_required"
+    );
+    let cred = b
+        .get_json(&format!("/api/v1/connections/{conn}/credential"))
+        .await;
+    assert_eq!(cred["status"], "reauth_required");
+    assert!(
+        cred["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Refresh token is invalid"),
+        "{cred}"
+    );
+    // No more attempts: later uses do not call the token endpoint again.
+    for _ in 0..3 {
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::CONFLICT
+        );
+    }
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
+    let page = b.page(&format!("/connections/{conn}")).await;
+    assert!(page.contains("sign in again"), "the page says so");
+    let admin = s
+        .app
+        .user_with(&s.org, "admin@acme.test", Role::Admin, false)
+        .await;
+    let a = s.app.session_for(&admin).await;
+    let events = a
+        .get_json("/api/v1/audit?action=credential.reauth_required")
+        .await;
+    assert_eq!(
+        events["events"].as_array().unwrap().len(),
+        1,
+        "one notification"
+    );
+    // Reconnect fixes it.
+    assert!(
+        s.sign_in(&b, &conn, "alice@example.com", "alice")
+            .await
+            .ends_with("signin=ok")
+    );
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn rejected_client_credentials_flag_the_integration_not_the_users() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    let input = lakegate::integrations::service::SaveInput {
+        host: s.ws.host(),
+        client_id: s.ws.client_id.clone(),
+        client_secret: Some(lakegate::secret::Secret::new("not-the-secret")),
+        scopes: None,
+    };
+    let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
+    lakegate::integrations::service::save(
+        &s.app.state.integration_deps(),
+        s.app.clock_now(),
+        &actor,
+        &s.org.id,
+        input,
+    )
+    .await
+    .unwrap();
+    advance(&s, 3600 - 200);
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::CONFLICT
+    );
+    let integration = s
+        .app
+        .store
+        .integration(&s.org.id, lakegate::integrations::DATABRICKS_U2M)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.status, "client_rejected");
+    assert_eq!(
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "active",
+        "no re-auth storm"
+    );
+}
+
+#[tokio::test]
+async fn transient_failures_back_off_and_keep_serving_the_current_token() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    s.ws.browser()
+        .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
+        .json(&json!({"target": "token", "kind": "status", "status": 503, "retry_after": 40}))
+        .send()
+        .await
+        .unwrap();
+    advance(&s, 3600 - 200);
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK,
+        "the current token still works"
+    );
+    // (The emulator counts only token calls that got past its fault injection.)
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 0);
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.ws.emu.counters().token_calls_refresh_token,
+        0,
+        "no retry before the backoff (Retry-After 40 s) ends"
+    );
+    assert_eq!(
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "active",
+        "not marked broken"
+    );
+    advance(&s, 60);
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.ws.emu.counters().token_calls_refresh_token,
+        1,
+        "retried after the backoff, and succeeded"
+    );
+}
+
+#[tokio::test]
+async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    let gone = s.connection(&b, false).await;
+    s.sign_in(&b, &gone, "alice@example.com", "alice").await;
+    let d = b
+        .client
+        .delete(b.url(&format!("/api/v1/connections/{gone}")))
+        .header("x-csrf-token", &b.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        lakegate::connections::refresh::refresh_due(&s.app.state, 86_400, 4).await,
+        0,
+        "nothing is due yet"
+    );
+    advance(&s, 3600 - 100);
+    assert_eq!(
+        lakegate::connections::refresh::refresh_due(&s.app.state, 86_400, 4).await,
+        1
+    );
+    assert_eq!(
+        s.ws.emu.counters().token_calls_refresh_token,
+        1,
+        "the deleted connection's credential went with it"
+    );
+    let _ = conn;
+}
+
+#[tokio::test]
+async fn tokens_are_vended_only_from_the_callers_own_credential() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    let editor = s
+        .app
+        .store
+        .user_by_email(&s.org.id, "ed@acme.test")
+        .await
+        .unwrap();
+    let (vend, _) = s.app.token(&editor, &[Scope::TokensVend]).await;
+    let (read_only, _) = s.app.token(&editor, &[Scope::ConnectionsRead]).await;
+    let http = crate::harness::http();
+    let url = format!("{}/api/v1/connections/{conn}/access-token", s.app.base);
+    let got: Value = http
+        .post(&url)
+        .bearer_auth(&vend)
+        .json(&json!({"min_remaining_seconds": 600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(got.get("error").is_none(), "{got}");
+    assert_eq!(got["token_type"], "Bearer");
+    assert_eq!(got["host"], s.ws.host());
+    let me =
+        s.ws.browser()
+            .get(s.ws.emu.base_url.clone() + "/api/2.0/preview/scim/v2/Me")
+            .bearer_auth(got["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        me.json::<Value>().await.unwrap()["userName"],
+        "alice@example.com"
+    );
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth(&read_only)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let other = s
+        .app
+        .user_with(&s.org, "ed2@acme.test", Role::Editor, false)
+        .await;
+    let (other_vend, _) = s.app.token(&other, &[Scope::TokensVend]).await;
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth(&other_vend)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND,
+        "a private connection of someone else"
+    );
+    let bad = http
+        .post(&url)
+        .bearer_auth(&vend)
+        .json(&json!({"min_remaining_seconds": 99999}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let _ = b;
+}

@@ -97,6 +97,16 @@ pub async fn save(
     if existing.is_none() && input.client_secret.is_none() {
         return Err(IntegrationError::SecretRequired);
     }
+    // A client secret is only ever sent to the host it was entered for.
+    if existing
+        .as_ref()
+        .is_some_and(|e| e.host != host.to_string())
+        && input.client_secret.is_none()
+    {
+        return Err(IntegrationError::Invalid(
+            "enter the client secret again when changing the host: a secret is never sent to a host it was not entered for".into(),
+        ));
+    }
     let endpoints = discovery::discover(d.egress, &host).await?;
 
     let id = existing

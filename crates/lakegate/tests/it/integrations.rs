@@ -259,9 +259,24 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
     )
     .await
     .unwrap();
-    let moved = service::save(&deps, 2, &actor, &org.id, save(second.host(), None))
+    let without_secret = service::save(&deps, 2, &actor, &org.id, save(second.host(), None))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        without_secret
+            .to_string()
+            .contains("enter the client secret again"),
+        "{without_secret}"
+    );
+    let moved = service::save(
+        &deps,
+        2,
+        &actor,
+        &org.id,
+        save(second.host(), Some(&second.client_secret)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         moved.generation, 2,
         "credentials under the old host are void"

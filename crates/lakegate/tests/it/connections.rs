@@ -12,7 +12,7 @@ pub struct Setup {
     pub app: TestApp,
     pub ws: Workspace,
     pub org: Org,
-    _db: TestDb,
+    _db: Option<TestDb>,
 }
 
 pub async fn setup() -> Setup {
@@ -21,8 +21,15 @@ pub async fn setup() -> Setup {
 
 pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
     let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let mut s = setup_on(&db, policy).await;
+    s._db = Some(db);
+    s
+}
+
+/// A workspace, an app on `db`, an org with the integration configured.
+pub async fn setup_on(db: &TestDb, policy: databricks_emulator::TokenPolicy) -> Setup {
     let mut ws = Workspace::start().await;
-    let app = TestApp::spawn_with(&db, Some(&ws)).await;
+    let app = TestApp::spawn_with(db, Some(&ws)).await;
     ws.register_for_with(&app, policy);
     let org = app.org("acme").await;
     ws.configure(&app, &org).await;
@@ -30,7 +37,7 @@ pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
         app,
         ws,
         org,
-        _db: db,
+        _db: None,
     }
 }
 

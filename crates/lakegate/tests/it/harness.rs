@@ -83,6 +83,8 @@ pub fn postgres_url() -> Option<String> {
 pub struct TestDb {
     pub store: Store,
     pub backend: Backend,
+    /// The URL the store was opened with, so a replica can open its own pool.
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     schema: Option<(String, String)>,
 }
@@ -98,6 +100,7 @@ impl TestDb {
                 Some(TestDb {
                     store,
                     backend,
+                    url,
                     _dir: Some(dir),
                     schema: None,
                 })
@@ -117,6 +120,7 @@ impl TestDb {
                 Some(TestDb {
                     store,
                     backend,
+                    url,
                     _dir: None,
                     schema: Some((base, schema)),
                 })
@@ -226,6 +230,36 @@ impl TestApp {
             base,
             clock,
             store: db.store.clone(),
+            state,
+            _db: None,
+        }
+    }
+
+    /// A replica with its own connection pool on `db` (as a separate process would have),
+    /// the same master key, egress and public URL, and its own port.
+    pub async fn spawn_replica_on(db: &TestDb, first: &TestApp) -> TestApp {
+        let store = Store::connect(&db.url).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = first.clock.clone();
+        let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
+        let state = AppState::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            web,
+            first.state.keyring.clone(),
+            first.state.egress.clone(),
+        );
+        let serving = state.clone();
+        tokio::spawn(async move {
+            lakegate::app::serve(listener, serving, std::future::pending())
+                .await
+                .unwrap();
+        });
+        TestApp {
+            base,
+            clock,
+            store,
             state,
             _db: None,
         }

@@ -10,7 +10,7 @@ use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
-use crate::http::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// Settings the HTTP layer derives from the config.
@@ -67,6 +67,8 @@ pub struct AppState {
     /// Identifies this process in refresh leases.
     pub instance_id: Arc<str>,
     pub refresh_flight: Arc<crate::connections::refresh::SingleFlight>,
+    /// Token vending per user: 600 a minute.
+    pub vend_limiter: Arc<crate::auth::login_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -88,6 +90,7 @@ impl AppState {
             egress,
             instance_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             refresh_flight: Arc::default(),
+            vend_limiter: Arc::new(crate::auth::login_limit::RateLimiter::new(60, 600)),
         }
     }
 

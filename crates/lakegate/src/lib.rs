@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod egress;
 pub mod http;
 pub mod integrations;
+pub mod metrics;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -75,6 +75,29 @@ impl LoginLimiter {
     }
 }
 
+/// A fixed-window limit on one kind of request per key (e.g. token vending per user).
+#[derive(Debug)]
+pub struct RateLimiter {
+    window_seconds: i64,
+    limit: u32,
+    counts: Mutex<HashMap<String, Window>>,
+}
+
+impl RateLimiter {
+    pub fn new(window_seconds: i64, limit: u32) -> Self {
+        RateLimiter {
+            window_seconds,
+            limit,
+            counts: Mutex::default(),
+        }
+    }
+
+    /// Counts a request for `key`; refuses once the window's limit is reached.
+    pub fn check(&self, key: &str, now: i64) -> Result<(), RetryAfter> {
+        bump(&self.counts, key, now, self.window_seconds, self.limit).map_or(Ok(()), Err)
+    }
+}
+
 fn current<'m>(
     m: &'m mut HashMap<String, Window>,
     key: &str,
@@ -154,6 +177,16 @@ mod tests {
         }
         assert!(l.check("ip", "d", 1).is_err());
         assert!(l.check("other-ip", "d", 1).is_ok());
+    }
+
+    #[test]
+    fn a_rate_limiter_counts_per_key_and_window() {
+        let r = RateLimiter::new(60, 2);
+        assert!(r.check("a", 0).is_ok());
+        assert!(r.check("a", 1).is_ok());
+        assert_eq!(r.check("a", 2), Err(RetryAfter(58)));
+        assert!(r.check("b", 2).is_ok());
+        assert!(r.check("a", 60).is_ok());
     }
 
     #[test]

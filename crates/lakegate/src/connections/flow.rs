@@ -413,6 +413,7 @@ async fn complete(
         ("client_id", integration.client_id.as_str()),
         ("client_secret", secret.expose()),
     ];
+    state.metrics.token_call(&integration.host);
     // The endpoint recorded when the flow started, never one taken from the callback.
     let tokens = oauth::token_request(&state.egress, &flow.token_endpoint, &form)
         .await

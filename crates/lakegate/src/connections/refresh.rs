@@ -94,6 +94,8 @@ pub async fn fresh_token(
     min_remaining: i64,
 ) -> Result<Fresh, ConnectionError> {
     let need = LEAD_SECONDS.max(min_remaining);
+    // Measured only to report how long callers waited for a refresh.
+    let started = std::time::Instant::now();
     // Two rounds: a peer may rotate while we wait, and then we simply use its tokens.
     for _ in 0..2 {
         let (cred, integration) = current(state, connection_id, user_id, org_id).await?;
@@ -108,7 +110,10 @@ pub async fn fresh_token(
             return usable(state, cred, &integration).await;
         }
         match refresh_once(state, cred, &integration, need).await? {
-            Some(fresh) => return Ok(fresh),
+            Some(fresh) => {
+                state.metrics.time_to_fresh(started.elapsed().as_secs_f64());
+                return Ok(fresh);
+            }
             None => continue,
         }
     }
@@ -210,6 +215,7 @@ async fn refresh_once(
         ("client_id", integration.client_id.as_str()),
         ("client_secret", secret.expose()),
     ];
+    state.metrics.token_call(&integration.host);
     let attempt = tokio::time::timeout(
         TOKEN_TIMEOUT,
         oauth::token_request(&state.egress, &integration.token_endpoint, &form),
@@ -258,8 +264,17 @@ async fn refresh_once(
                 .await?;
             if !written {
                 // Fenced: the credential was replaced, disconnected or deleted meanwhile.
+                state.metrics.refresh("fenced", "none");
                 return Err(ConnectionError::NotSignedIn);
             }
+            state.metrics.refresh(
+                "success",
+                if rotated {
+                    "rotated"
+                } else {
+                    "kept_refresh_token"
+                },
+            );
             let expires_at = now + tokens.expires_in;
             Ok(Some(Fresh {
                 token: tokens.access_token,
@@ -275,21 +290,28 @@ async fn refresh_once(
         }) => match code.as_str() {
             // Databricks says `invalid_request` "Refresh token is invalid" for dead tokens.
             "invalid_grant" | "invalid_request" => {
+                state.metrics.refresh("reauth", &code);
                 dead_refresh_token(state, &cred, &description).await
             }
             "invalid_client" | "unauthorized_client" => {
+                state.metrics.refresh("client_rejected", &code);
                 state.store.release_lease(&cred.id, owner).await?;
                 client_rejected(state, integration).await?;
                 Err(ConnectionError::ReauthRequired(
                     "Databricks rejected the integration's client credentials — an administrator must update the client secret".into(),
                 ))
             }
-            _ => transient(state, &cred, integration, failures, retry_after).await,
+            _ => {
+                state.metrics.refresh("transient", &code);
+                transient(state, &cred, integration, failures, retry_after).await
+            }
         },
-        Err(TokenError::Invalid(_) | TokenError::Transport(_)) => {
+        Err(TokenError::Invalid(_) | TokenError::NoRefreshToken) => {
+            state.metrics.refresh("transient", "invalid_response");
             transient(state, &cred, integration, failures, None).await
         }
-        Err(TokenError::NoRefreshToken) => {
+        Err(TokenError::Transport(_)) => {
+            state.metrics.refresh("transient", "transport");
             transient(state, &cred, integration, failures, None).await
         }
     }

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod error;
 mod guard;
-pub mod metrics;
 mod observe;
 mod openapi;
 mod routes;

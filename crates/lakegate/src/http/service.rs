@@ -73,6 +73,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Ok(counts) = state.store.credential_status_counts().await {
+        state.metrics.set_credentials(&counts);
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -152,3 +152,14 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// How many credentials are in each status (for the metrics gauge).
+    pub async fn credential_status_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM credentials GROUP BY status ORDER BY status",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

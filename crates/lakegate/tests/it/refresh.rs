@@ -505,3 +505,32 @@ async fn a_hundred_concurrent_callers_make_one_token_call() {
     assert_eq!(tokens.len(), 1, "all got the same token");
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
 }
+
+#[tokio::test]
+async fn refreshes_token_calls_and_credentials_show_in_metrics() {
+    let s = setup_with(strict_rotation()).await;
+    let (b, conn) = signed_in(&s).await;
+    advance(&s, 3600 - 200);
+    assert_eq!(
+        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+            .await,
+        StatusCode::OK
+    );
+    let metrics = crate::harness::http()
+        .get(s.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "lakegate_token_refreshes_total{outcome=\"success\",reason=\"rotated\"} 1".to_owned(),
+        format!("lakegate_token_calls_total{{host=\"{}\"}} 2", s.ws.host()),
+        "lakegate_credentials{status=\"active\"} 1".to_owned(),
+        "lakegate_token_time_to_fresh_seconds_count 1".to_owned(),
+    ] {
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
+    assert!(!metrics.contains("doau"), "no token in metrics");
+}

@@ -492,9 +492,14 @@ async fn access_token(
             "min_remaining_seconds must be between 0 and 3000",
         ));
     }
+    state
+        .vend_limiter
+        .check(&p.user.id, state.now())
+        .map_err(|r| ApiError::rate_limited(r.0))?;
     let c = connections::load(&state, &p, &id, Purpose::Use).await?;
     let fresh =
         connections::refresh::fresh_token(&state, &c.id, &p.user.id, &p.org.id, min).await?;
+    state.metrics.vended();
     if fresh.expires_at - state.now() < min {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -371,6 +371,7 @@ async fn integration(config: &Config, cmd: IntegrationCommand) -> anyhow::Result
                 client_id,
                 client_secret,
                 scopes,
+                lifetimes: None,
             };
             let row = crate::integrations::service::save(
                 &deps,
@@ -488,6 +489,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tokio::spawn(refresh_tokens(
         state.clone(),
         config.token_keepalive_seconds,
+        config.reconsent_warning_seconds,
     ));
     tracing::info!(listen = %config.listen, public_url = %public_url, backend = ?store.backend(), "lakegate is serving");
     crate::app::serve(listener, state, shutdown_signal()).await?;
@@ -513,7 +515,7 @@ async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
 
 /// The background refresher: every 30 s, renew access tokens about to expire and keep idle
 /// refresh tokens alive. Every replica runs it; the store lease keeps refreshes single.
-async fn refresh_tokens(state: AppState, keepalive_seconds: i64) {
+async fn refresh_tokens(state: AppState, keepalive_seconds: i64, warning_seconds: i64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         tick.tick().await;
@@ -521,6 +523,7 @@ async fn refresh_tokens(state: AppState, keepalive_seconds: i64) {
         if n > 0 {
             tracing::info!(refreshed = n, "background token refresh");
         }
+        crate::connections::refresh::warn_due(&state, warning_seconds).await;
         if let Err(e) = state.store.delete_stale_flows(state.now()).await {
             tracing::warn!(error = %e, "could not sweep expired sign-in flows");
         }

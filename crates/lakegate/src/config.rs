@@ -51,6 +51,7 @@ struct FileConfig {
     session_idle_minutes: Option<i64>,
     session_absolute_minutes: Option<i64>,
     token_keepalive_hours: Option<i64>,
+    reconsent_warning_hours: Option<i64>,
     #[serde(default)]
     egress: FileEgress,
 }
@@ -91,6 +92,8 @@ pub struct Config {
     /// Refresh an idle credential's tokens after this long, so the refresh token never
     /// reaches its idle lifetime.
     pub token_keepalive_seconds: i64,
+    /// Warn users this long before the absolute session lifetime forces a new sign-in.
+    pub reconsent_warning_seconds: i64,
     pub egress: EgressConfig,
 }
 
@@ -208,9 +211,19 @@ impl Config {
                 expected: format!("hours between 1 and 2136, got {keepalive_hours}"),
             });
         }
+        let warning_hours = int_override(env, "LAKEGATE_RECONSENT_WARNING_HOURS")?
+            .or(raw.reconsent_warning_hours)
+            .unwrap_or(72);
+        if !(1..=24 * 90).contains(&warning_hours) {
+            return Err(ConfigError::Invalid {
+                key: "reconsent_warning_hours",
+                expected: format!("hours between 1 and 2160, got {warning_hours}"),
+            });
+        }
         let egress = egress_config(raw.egress)?;
         Ok(Config {
             token_keepalive_seconds: keepalive_hours * 3600,
+            reconsent_warning_seconds: warning_hours * 3600,
             egress,
             public_url,
             listen,

@@ -480,6 +480,10 @@ async fn complete(
         created_at: now,
         updated_at: now,
         lease_until: None,
+        session_started_at: now,
+        last_used_at: Some(now),
+        last_refresh_at: None,
+        warned_at: None,
     };
     state
         .store

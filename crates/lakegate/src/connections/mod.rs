@@ -121,3 +121,26 @@ pub fn status_of(
         },
     }
 }
+
+/// When a credential's access token renews, and when its user must sign in again at the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub access_renews_at: i64,
+    /// The earlier of the refresh token's lifetime and the absolute session lifetime.
+    pub sign_in_needed_by: i64,
+    /// The absolute session lifetime's end, when the integration has one.
+    pub forced_reconsent_at: Option<i64>,
+}
+
+/// Deadlines from the stored times and the lifetimes the admin entered. Pure.
+pub fn deadlines(cred: &CredentialRow, integration: &IntegrationRow) -> Deadlines {
+    let idle_end = cred.refresh_issued_at + integration.refresh_ttl_minutes * 60;
+    let forced = integration
+        .absolute_lifetime_minutes
+        .map(|m| cred.session_started_at + m * 60);
+    Deadlines {
+        access_renews_at: cred.access_expires_at - refresh::LEAD_SECONDS,
+        sign_in_needed_by: forced.map_or(idle_end, |f| f.min(idle_end)),
+        forced_reconsent_at: forced,
+    }
+}

@@ -496,3 +496,43 @@ async fn keepalive_hint(
         _ => 0,
     }
 }
+
+/// Warns users (one audit event each, and a banner on their connection page) when the
+/// absolute session lifetime will force a new sign-in within `warning_seconds`.
+pub async fn warn_due(state: &AppState, warning_seconds: i64) -> usize {
+    let now = state.now();
+    let Ok(rows) = state.store.unwarned_credentials(500).await else {
+        return 0;
+    };
+    let mut warned = 0;
+    for (id, connection_id, user_id, org_id, session_started_at) in rows {
+        let Ok(Some(integration)) = state.store.integration(&org_id, DATABRICKS_U2M).await else {
+            continue;
+        };
+        let Some(minutes) = integration.absolute_lifetime_minutes else {
+            continue;
+        };
+        let forced_at = session_started_at + minutes * 60;
+        if now < forced_at - warning_seconds {
+            continue;
+        }
+        if state.store.mark_warned(&id, now).await.unwrap_or(false) {
+            let actor = Actor {
+                org_id: Some(org_id.clone()),
+                label: "system:refresher".into(),
+                client_ip: None,
+                request_id: None,
+            };
+            let event = Event::success("credential.reauth_soon", connection_id)
+                .with("user_id", user_id)
+                .with("sign_in_needed_by", crate::clock::rfc3339(forced_at));
+            if audit::record(&state.store, &actor, now, event)
+                .await
+                .is_ok()
+            {
+                warned += 1;
+            }
+        }
+    }
+    warned
+}

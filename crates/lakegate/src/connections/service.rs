@@ -195,6 +195,12 @@ pub struct CredentialView {
     pub scopes: Option<String>,
     pub access_expires_at: Option<i64>,
     pub signed_in_at: Option<i64>,
+    /// When the access token will be renewed.
+    pub access_renews_at: Option<String>,
+    /// The latest moment the user must sign in again.
+    pub sign_in_needed_by: Option<String>,
+    /// The absolute session lifetime ends soon: the user has been warned.
+    pub reconsent_soon: bool,
 }
 
 pub async fn credential_view(
@@ -204,13 +210,20 @@ pub async fn credential_view(
 ) -> Result<CredentialView, ConnectionError> {
     let cred = state.store.credential(&c.id, &p.user.id).await?;
     let integration = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
+    let limits = cred
+        .as_ref()
+        .zip(integration.as_ref())
+        .map(|(c, i)| super::deadlines(c, i));
     Ok(CredentialView {
         status: status_of(cred.as_ref(), integration.as_ref()),
         databricks_user_name: cred.as_ref().map(|c| c.databricks_user_name.clone()),
         databricks_user_id: cred.as_ref().map(|c| c.databricks_user_id.clone()),
         scopes: cred.as_ref().map(|c| c.scopes.clone()),
         access_expires_at: cred.as_ref().map(|c| c.access_expires_at),
-        signed_in_at: cred.as_ref().map(|c| c.refresh_issued_at),
+        signed_in_at: cred.as_ref().map(|c| c.session_started_at),
+        access_renews_at: limits.map(|d| crate::clock::rfc3339(d.access_renews_at)),
+        sign_in_needed_by: limits.map(|d| crate::clock::rfc3339(d.sign_in_needed_by)),
+        reconsent_soon: cred.as_ref().is_some_and(|c| c.warned_at.is_some()),
     })
 }
 
@@ -222,6 +235,11 @@ pub async fn access_token(
     c: &ConnectionRow,
 ) -> Result<(Secret, String, CredentialRow), ConnectionError> {
     let fresh = super::refresh::fresh_token(state, &c.id, &p.user.id, &p.org.id, 60).await?;
+    // Recently used credentials are refreshed ahead of expiry by the background refresher.
+    state
+        .store
+        .touch_credential_use(&fresh.credential.id, state.now())
+        .await?;
     Ok((fresh.token, fresh.base_url, fresh.credential))
 }
 

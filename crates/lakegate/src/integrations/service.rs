@@ -32,6 +32,40 @@ pub struct SaveInput {
     pub client_id: String,
     pub client_secret: Option<Secret>,
     pub scopes: Option<String>,
+    /// As configured on the Databricks app connection; `None` keeps what is stored.
+    pub lifetimes: Option<TokenLifetimes>,
+}
+
+/// The refresh-token lifetime and absolute session lifetime of the Databricks app
+/// connection, which Lakegate cannot read from Databricks and uses to show deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    pub refresh_ttl_minutes: i64,
+    pub absolute_lifetime_minutes: Option<i64>,
+}
+
+/// Databricks' defaults: refresh tokens live 7 days, no absolute limit.
+pub const DEFAULT_LIFETIMES: TokenLifetimes = TokenLifetimes {
+    refresh_ttl_minutes: 10_080,
+    absolute_lifetime_minutes: None,
+};
+
+pub fn check_lifetimes(l: TokenLifetimes) -> Result<TokenLifetimes, IntegrationError> {
+    if !(5..=129_600).contains(&l.refresh_ttl_minutes) {
+        return Err(IntegrationError::Invalid(
+            "the refresh token lifetime must be between 5 and 129600 minutes (90 days)".into(),
+        ));
+    }
+    match l.absolute_lifetime_minutes {
+        Some(a) if a < l.refresh_ttl_minutes => Err(IntegrationError::Invalid(
+            "the absolute session lifetime must not be shorter than the refresh token lifetime"
+                .into(),
+        )),
+        Some(a) if a > 5_256_000 => Err(IntegrationError::Invalid(
+            "the absolute session lifetime is too long".into(),
+        )),
+        _ => Ok(l),
+    }
 }
 
 /// The parts that do I/O.
@@ -107,6 +141,15 @@ pub async fn save(
             "enter the client secret again when changing the host: a secret is never sent to a host it was not entered for".into(),
         ));
     }
+    let lifetimes = match input.lifetimes {
+        Some(l) => check_lifetimes(l)?,
+        None => existing
+            .as_ref()
+            .map_or(DEFAULT_LIFETIMES, |e| TokenLifetimes {
+                refresh_ttl_minutes: e.refresh_ttl_minutes,
+                absolute_lifetime_minutes: e.absolute_lifetime_minutes,
+            }),
+    };
     let endpoints = discovery::discover(d.egress, &host).await?;
 
     let id = existing
@@ -151,6 +194,8 @@ pub async fn save(
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         updated_at: now,
         updated_by: actor.label.clone(),
+        refresh_ttl_minutes: lifetimes.refresh_ttl_minutes,
+        absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
     };
     d.store.save_integration(&row).await?;
     audit::record(

@@ -45,6 +45,14 @@ pub struct CredentialRow {
     pub updated_at: i64,
     #[sqlx(default)]
     pub lease_until: Option<i64>,
+    #[sqlx(default)]
+    pub session_started_at: i64,
+    #[sqlx(default)]
+    pub last_used_at: Option<i64>,
+    #[sqlx(default)]
+    pub last_refresh_at: Option<i64>,
+    #[sqlx(default)]
+    pub warned_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -88,7 +96,8 @@ macro_rules! select_credentials {
         concat!(
             "SELECT id, connection_id, user_id, org_id, integration_id, integration_generation, host, access_token_enc, \
              refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, refresh_issued_at, \
-             status, status_reason, version, created_at, updated_at, lease_until FROM credentials ",
+             status, status_reason, version, created_at, updated_at, lease_until, session_started_at, last_used_at, \
+             last_refresh_at, warned_at FROM credentials ",
             $tail
         )
     };
@@ -204,8 +213,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO credentials (id, connection_id, user_id, org_id, integration_id, integration_generation, host, \
                access_token_enc, refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, \
-               refresh_issued_at, status, status_reason, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+               refresh_issued_at, status, status_reason, version, created_at, updated_at, session_started_at, last_used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $19) \
              ON CONFLICT (connection_id, user_id) DO UPDATE SET id = excluded.id, integration_id = excluded.integration_id, \
                integration_generation = excluded.integration_generation, host = excluded.host, \
                access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc, \
@@ -213,7 +222,8 @@ impl Store {
                databricks_user_name = excluded.databricks_user_name, access_expires_at = excluded.access_expires_at, \
                refresh_issued_at = excluded.refresh_issued_at, status = excluded.status, status_reason = excluded.status_reason, \
                version = credentials.version + 1, updated_at = excluded.updated_at, lease_owner = NULL, \
-               lease_until = NULL, failures = 0, next_attempt_at = NULL",
+               lease_until = NULL, failures = 0, next_attempt_at = NULL, session_started_at = excluded.session_started_at, \
+               last_used_at = excluded.last_used_at, last_refresh_at = NULL, warned_at = NULL",
         )
         .bind(&c.id)
         .bind(&c.connection_id)

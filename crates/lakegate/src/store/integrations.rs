@@ -22,13 +22,16 @@ pub struct IntegrationRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub updated_by: String,
+    pub refresh_ttl_minutes: i64,
+    pub absolute_lifetime_minutes: Option<i64>,
 }
 
 macro_rules! select_integrations {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
-             token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by FROM integrations ",
+             token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, refresh_ttl_minutes, \
+             absolute_lifetime_minutes FROM integrations ",
             $tail
         )
     };
@@ -53,13 +56,15 @@ impl Store {
     pub async fn save_integration(&self, r: &IntegrationRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
-               authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+               authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
+               refresh_ttl_minutes, absolute_lifetime_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
              ON CONFLICT (org_id, kind) DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
                client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
                authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
                generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
-               updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+               updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
+               refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes",
         )
         .bind(&r.id)
         .bind(&r.org_id)
@@ -77,6 +82,8 @@ impl Store {
         .bind(r.created_at)
         .bind(r.updated_at)
         .bind(&r.updated_by)
+        .bind(r.refresh_ttl_minutes)
+        .bind(r.absolute_lifetime_minutes)
         .execute(self.pool())
         .await
         .map_err(classify)?;

@@ -52,7 +52,7 @@ impl Store {
         let done = sqlx::query(
             "UPDATE credentials SET access_token_enc = $1, refresh_token_enc = $2, access_expires_at = $3, \
                refresh_issued_at = $4, version = version + 1, lease_owner = NULL, lease_until = NULL, failures = 0, \
-               next_attempt_at = NULL, updated_at = $5 \
+               next_attempt_at = NULL, updated_at = $5, last_refresh_at = $5 \
              WHERE id = $6 AND version = $7 AND lease_owner = $8 AND status = 'active'",
         )
         .bind(r.access_token_enc)
@@ -118,8 +118,9 @@ impl Store {
         Ok(row.unwrap_or((0, None)))
     }
 
-    /// Active credentials whose access token expires before `expiring_before`, or whose
-    /// refresh token was issued before `idle_before` (keep-alive), not leased or backing off.
+    /// Credentials to refresh in the background: recently used ones whose access token
+    /// expires before `expiring_before` (refresh-ahead), and idle ones not refreshed since
+    /// `idle_before` (keep-alive) — none leased or backing off.
     pub async fn due_credentials(
         &self,
         now: i64,
@@ -129,7 +130,9 @@ impl Store {
     ) -> StoreResult<Vec<(String, String)>> {
         Ok(sqlx::query_as(
             "SELECT connection_id, user_id FROM credentials \
-             WHERE status = 'active' AND (access_expires_at <= $1 OR refresh_issued_at <= $2) \
+             WHERE status = 'active' \
+               AND ((access_expires_at > $3 AND access_expires_at <= $1 AND last_used_at >= $3 - 3600) \
+                    OR COALESCE(last_refresh_at, refresh_issued_at) <= $2) \
                AND (next_attempt_at IS NULL OR next_attempt_at <= $3) AND (lease_until IS NULL OR lease_until <= $3) \
              ORDER BY access_expires_at LIMIT $4",
         )
@@ -139,6 +142,43 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
+    }
+
+    /// Notes that the user used the credential (at most every five minutes).
+    pub async fn touch_credential_use(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1 - 300)")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Active credentials not yet warned of a coming re-consent (id, connection, user, org,
+    /// session start).
+    pub async fn unwarned_credentials(
+        &self,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String, String, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, connection_id, user_id, org_id, session_started_at FROM credentials \
+             WHERE status = 'active' AND warned_at IS NULL ORDER BY session_started_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records the warning; true for the one call that did.
+    pub async fn mark_warned(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE credentials SET warned_at = $1 WHERE id = $2 AND warned_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Flags an integration whose client credentials Databricks rejected; true when it changed.

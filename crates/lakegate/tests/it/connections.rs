@@ -583,6 +583,7 @@ async fn token_endpoint_failures_become_actionable_messages() {
         client_id: s.ws.client_id.clone(),
         client_secret: Some(lakegate::secret::Secret::new("wrong-secret")),
         scopes: None,
+        lifetimes: None,
     };
     let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
     lakegate::integrations::service::save(
@@ -620,6 +621,7 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
         client_id: "another-client".into(),
         client_secret: None,
         scopes: None,
+        lifetimes: None,
     };
     lakegate::integrations::service::save(&deps, s.app.clock_now(), &actor, &s.org.id, input)
         .await

@@ -520,6 +520,7 @@ impl Workspace {
             client_id: self.client_id.clone(),
             client_secret: Some(Secret::new(self.client_secret.clone())),
             scopes: None,
+            lifetimes: None,
         };
         let actor = Actor::cli(Some(org.id.clone()));
         lakegate::integrations::service::save(

@@ -249,6 +249,7 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
         client_id: first.client_id.clone(),
         client_secret: secret.map(lakegate::secret::Secret::new),
         scopes: None,
+        lifetimes: None,
     };
     service::save(
         &deps,
@@ -425,6 +426,7 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
             client_id: "client".into(),
             client_secret: Some(lakegate::secret::Secret::new("secret")),
             scopes: None,
+            lifetimes: None,
         };
         let err = service::save(&deps, 1, &actor, &org.id, input)
             .await
@@ -518,6 +520,7 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
                 org.slug
             ))),
             scopes: None,
+            lifetimes: None,
         };
         service::save(
             &deps,

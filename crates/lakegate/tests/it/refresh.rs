@@ -235,6 +235,7 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
         client_id: s.ws.client_id.clone(),
         client_secret: Some(lakegate::secret::Secret::new("not-the-secret")),
         scopes: None,
+        lifetimes: None,
     };
     let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
     lakegate::integrations::service::save(

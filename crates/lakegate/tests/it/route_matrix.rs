@@ -85,6 +85,7 @@ impl World {
             client_id: self.ws.client_id.clone(),
             client_secret: Some(lakegate::secret::Secret::new(self.ws.client_secret.clone())),
             scopes: None,
+            lifetimes: None,
         };
         let actor = lakegate::audit::Actor::cli(Some(self.org_a.id.clone()));
         lakegate::integrations::service::save(&deps, 0, &actor, &self.org_a.id, input)

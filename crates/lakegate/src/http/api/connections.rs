@@ -500,6 +500,10 @@ async fn access_token(
     let fresh =
         connections::refresh::fresh_token(&state, &c.id, &p.user.id, &p.org.id, min).await?;
     state.metrics.vended();
+    state
+        .store
+        .touch_credential_use(&fresh.credential.id, state.now())
+        .await?;
     if fresh.expires_at - state.now() < min {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -9,7 +9,9 @@ use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::integrations::discovery::DiscoveryError;
-use crate::integrations::service::{self, IntegrationError, SaveInput};
+use crate::integrations::service::{
+    self, DEFAULT_LIFETIMES, IntegrationError, SaveInput, TokenLifetimes,
+};
 use crate::integrations::{DATABRICKS_U2M, KINDS, redirect_url};
 use crate::secret::Secret;
 use crate::store::IntegrationRow;
@@ -64,6 +66,8 @@ pub struct IntegrationView {
     pub status: &'static str,
     pub updated_at: Option<String>,
     pub updated_by: Option<String>,
+    pub refresh_token_lifetime_minutes: i64,
+    pub absolute_session_lifetime_minutes: Option<i64>,
 }
 
 impl IntegrationView {
@@ -86,6 +90,11 @@ impl IntegrationView {
             },
             updated_at: row.map(|r| rfc3339(r.updated_at)),
             updated_by: row.map(|r| r.updated_by.clone()),
+            refresh_token_lifetime_minutes: row
+                .map_or(DEFAULT_LIFETIMES.refresh_ttl_minutes, |r| {
+                    r.refresh_ttl_minutes
+                }),
+            absolute_session_lifetime_minutes: row.and_then(|r| r.absolute_lifetime_minutes),
         }
     }
 }
@@ -150,6 +159,21 @@ struct PutBody {
     client_id: String,
     client_secret: Option<String>,
     scopes: Option<String>,
+    /// As configured on the Databricks app connection (default 10080, i.e. 7 days).
+    refresh_token_lifetime_minutes: Option<i64>,
+    /// 0 or absent: none.
+    absolute_session_lifetime_minutes: Option<i64>,
+}
+
+/// Lifetimes from a request: `None` when neither was given (keep what is stored).
+pub fn lifetimes_from(refresh: Option<i64>, absolute: Option<i64>) -> Option<TokenLifetimes> {
+    if refresh.is_none() && absolute.is_none() {
+        return None;
+    }
+    Some(TokenLifetimes {
+        refresh_ttl_minutes: refresh.unwrap_or(DEFAULT_LIFETIMES.refresh_ttl_minutes),
+        absolute_lifetime_minutes: absolute.filter(|a| *a > 0),
+    })
 }
 
 async fn put(
@@ -166,6 +190,10 @@ async fn put(
             .filter(|s| !s.is_empty())
             .map(Secret::new),
         scopes: body.scopes,
+        lifetimes: lifetimes_from(
+            body.refresh_token_lifetime_minutes,
+            body.absolute_session_lifetime_minutes,
+        ),
     };
     let row = service::save(
         &state.integration_deps(),

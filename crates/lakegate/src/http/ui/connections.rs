@@ -270,6 +270,9 @@ struct DetailPage {
     catalog_label: String,
     schema_label: String,
     test: Option<TestReport>,
+    renews_at: Option<String>,
+    sign_in_by: Option<String>,
+    reconsent_soon: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +391,12 @@ async fn detail_page(
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),
             test,
+            renews_at: cred
+                .access_renews_at
+                .clone()
+                .filter(|_| cred.status == CredentialStatus::Active),
+            sign_in_by: cred.sign_in_needed_by.clone(),
+            reconsent_soon: cred.reconsent_soon,
         },
     )
 }

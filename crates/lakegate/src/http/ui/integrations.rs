@@ -121,6 +121,8 @@ struct FormPage {
     client_id: String,
     host: String,
     scopes: String,
+    refresh_ttl: String,
+    absolute_lifetime: String,
     error: Option<String>,
 }
 
@@ -150,6 +152,18 @@ fn form_page(
             || view.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.into()),
             |s| s.scopes.clone(),
         ),
+        refresh_ttl: submitted.map_or_else(
+            || view.refresh_token_lifetime_minutes.to_string(),
+            |s| s.refresh_ttl.clone(),
+        ),
+        absolute_lifetime: submitted.map_or_else(
+            || {
+                view.absolute_session_lifetime_minutes
+                    .map(|m| m.to_string())
+                    .unwrap_or_default()
+            },
+            |s| s.absolute_lifetime.clone(),
+        ),
         error,
     };
     render(status, &page)
@@ -175,6 +189,20 @@ struct SaveForm {
     host: String,
     #[serde(default)]
     scopes: String,
+    #[serde(default)]
+    refresh_ttl: String,
+    #[serde(default)]
+    absolute_lifetime: String,
+}
+
+/// A number field of the form: empty is "not given".
+fn minutes(text: &str, label: &str) -> Result<Option<i64>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(|_| {
+            ApiError::bad_request(format!("{label} must be a whole number of minutes"))
+        }),
+    }
 }
 
 async fn save(
@@ -187,6 +215,18 @@ async fn save(
         Ok(f) => f,
         Err(e) => return error_page(e),
     };
+    let lifetimes = match (
+        minutes(&f.refresh_ttl, "The refresh token lifetime"),
+        minutes(&f.absolute_lifetime, "The absolute session lifetime"),
+    ) {
+        (Ok(r), Ok(a)) => crate::http::api::integrations::lifetimes_from(r, a.or(Some(0))),
+        (Err(e), _) | (_, Err(e)) => {
+            return match current(&state, &p).await {
+                Ok(view) => form_page(&state, &p, &view, Some(&f), e.status, Some(e.message)),
+                Err(e) => error_page(e),
+            };
+        }
+    };
     let input = SaveInput {
         host: f.host.clone(),
         client_id: f.client_id.clone(),
@@ -194,6 +234,7 @@ async fn save(
             .filter(|s| !s.is_empty())
             .map(Secret::new),
         scopes: Some(f.scopes.clone()),
+        lifetimes,
     };
     match service::save(
         &state.integration_deps(),

@@ -69,6 +69,8 @@ pub struct AppState {
     pub refresh_flight: Arc<crate::connections::refresh::SingleFlight>,
     /// Token vending per user: 600 a minute.
     pub vend_limiter: Arc<crate::auth::login_limit::RateLimiter>,
+    /// Crash points for tests (never armed in production).
+    pub failpoints: Arc<crate::failpoint::Failpoints>,
 }
 
 impl AppState {
@@ -91,6 +93,7 @@ impl AppState {
             instance_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             refresh_flight: Arc::default(),
             vend_limiter: Arc::new(crate::auth::login_limit::RateLimiter::new(60, 600)),
+            failpoints: Arc::default(),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod crypto;
 pub mod egress;
+pub mod failpoint;
 pub mod http;
 pub mod integrations;
 pub mod metrics;

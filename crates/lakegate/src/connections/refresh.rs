@@ -227,6 +227,12 @@ async fn refresh_once(
         ))
     });
     let now = state.now();
+    if state.failpoints.hit("refresh:after_token_response") {
+        // As if the process died here: the answer is lost and the lease stays held.
+        return Err(ConnectionError::Invalid(
+            "failpoint refresh:after_token_response".into(),
+        ));
+    }
     match result {
         Ok(tokens) => {
             let rotated = tokens.refresh_token.is_some();
@@ -266,6 +272,12 @@ async fn refresh_once(
                 // Fenced: the credential was replaced, disconnected or deleted meanwhile.
                 state.metrics.refresh("fenced", "none");
                 return Err(ConnectionError::NotSignedIn);
+            }
+            if state.failpoints.hit("refresh:after_commit") {
+                // As if the process died after storing: the next caller finds the new pair.
+                return Err(ConnectionError::Invalid(
+                    "failpoint refresh:after_commit".into(),
+                ));
             }
             state.metrics.refresh(
                 "success",

@@ -535,3 +535,252 @@ async fn refreshes_token_calls_and_credentials_show_in_metrics() {
     }
     assert!(!metrics.contains("doau"), "no token in metrics");
 }
+
+mod lifecycle {
+    use super::*;
+    use lakegate::connections::refresh::{refresh_due, warn_due};
+
+    const HOUR: i64 = 3600;
+
+    async fn status(b: &Browser, conn: &str) -> String {
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A browser session started now (days of simulated time outlive any session).
+    async fn browser_now(s: &Setup) -> Browser {
+        let user = s
+            .app
+            .store
+            .user_by_email(&s.org.id, "ed@acme.test")
+            .await
+            .unwrap();
+        s.app.session_for(&user).await
+    }
+
+    #[tokio::test]
+    async fn an_idle_credential_is_kept_alive_across_three_days() {
+        // Refresh tokens that die after one idle day; Lakegate refreshes idle credentials every 12 h.
+        let s = setup_with(TokenPolicy {
+            refresh_token_ttl_in_minutes: 1440,
+            ..strict_rotation()
+        })
+        .await;
+        let (_b, conn) = signed_in(&s).await;
+        for _ in 0..12 {
+            advance(&s, 6 * HOUR);
+            refresh_due(&s.app.state, 12 * HOUR, 4).await;
+        }
+        assert_eq!(
+            s.ws.emu.counters().token_calls_refresh_token,
+            6,
+            "one keep-alive every 12 hours"
+        );
+        let b = browser_now(&s).await;
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::OK,
+            "alive after 3 days"
+        );
+        // Control: without keep-alive, the refresh token dies after a day of idleness.
+        advance(&s, 25 * HOUR);
+        let b = browser_now(&s).await;
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status(&b, &conn).await, "reauth_required");
+    }
+
+    #[tokio::test]
+    async fn the_absolute_lifetime_warns_once_then_requires_sign_in() {
+        let policy = TokenPolicy {
+            refresh_token_ttl_in_minutes: 1440,
+            absolute_session_lifetime_in_minutes: Some(4320),
+            ..strict_rotation()
+        };
+        let s = setup_with(policy).await;
+        // The admin copies the app connection's lifetimes into the integration.
+        let input = lakegate::integrations::service::SaveInput {
+            host: s.ws.host(),
+            client_id: s.ws.client_id.clone(),
+            client_secret: None,
+            scopes: None,
+            lifetimes: Some(lakegate::integrations::service::TokenLifetimes {
+                refresh_ttl_minutes: 1440,
+                absolute_lifetime_minutes: Some(4320),
+            }),
+        };
+        let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
+        lakegate::integrations::service::save(
+            &s.app.state.integration_deps(),
+            s.app.clock_now(),
+            &actor,
+            &s.org.id,
+            input,
+        )
+        .await
+        .unwrap();
+        let (b, conn) = signed_in(&s).await;
+        let cred = b
+            .get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await;
+        assert!(cred["sign_in_needed_by"].is_string());
+        let mut warnings = 0;
+        for hour in (6..=66).step_by(6) {
+            advance(&s, 6 * HOUR);
+            refresh_due(&s.app.state, 12 * HOUR, 4).await;
+            warnings += warn_due(&s.app.state, 12 * HOUR).await;
+            assert_eq!(warnings, usize::from(hour >= 60), "hour {hour}");
+        }
+        let b = browser_now(&s).await;
+        assert_eq!(status(&b, &conn).await, "active");
+        let page = b.page(&format!("/connections/{conn}")).await;
+        assert!(
+            page.contains("reconsent-warning"),
+            "a banner on the connection page"
+        );
+        let admin = s
+            .app
+            .user_with(&s.org, "admin@acme.test", Role::Admin, false)
+            .await;
+        let events = s
+            .app
+            .session_for(&admin)
+            .await
+            .get_json("/api/v1/audit?action=credential.reauth_soon")
+            .await;
+        assert_eq!(
+            events["events"].as_array().unwrap().len(),
+            1,
+            "one audit event"
+        );
+        advance(&s, 7 * HOUR);
+        let b = browser_now(&s).await;
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(&b, &conn).await,
+            "reauth_required",
+            "after the absolute lifetime"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_transient_fault_ever_requires_a_new_sign_in() {
+        let s = setup_with(strict_rotation()).await;
+        let (b, conn) = signed_in(&s).await;
+        let (user_id, org_id) = ids(&s).await;
+        for fault in [
+            json!({"target": "token", "kind": "status", "status": 429, "retry_after": 5}),
+            json!({"target": "token", "kind": "status", "status": 500}),
+            json!({"target": "token", "kind": "status", "status": 502}),
+            json!({"target": "token", "kind": "status", "status": 503}),
+            json!({"target": "token", "kind": "malformed"}),
+            json!({"target": "token", "kind": "reset"}),
+        ] {
+            s.ws.browser()
+                .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
+                .json(&fault)
+                .send()
+                .await
+                .unwrap();
+            advance(&s, 3600 - 200);
+            let _ = lakegate::connections::refresh::fresh_token(
+                &s.app.state,
+                &conn,
+                &user_id,
+                &org_id,
+                60,
+            )
+            .await;
+            assert_eq!(status(&b, &conn).await, "active", "{fault}");
+            // Past any backoff; then a clean refresh renews the token.
+            advance(&s, 150);
+            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+                .await
+                .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        }
+        assert_eq!(s.ws.emu.counters().reuse_detections, 0);
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_token_response_ends_in_reauth_never_active_but_dead() {
+        let s = setup_with(strict_rotation()).await;
+        let (b, conn) = signed_in(&s).await;
+        let (user_id, org_id) = ids(&s).await;
+        advance(&s, 3600 - 200);
+        s.app.state.failpoints.arm("refresh:after_token_response");
+        assert!(
+            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+                .await
+                .is_err()
+        );
+        // The rotated refresh token was lost with the "process"; the old one is now a reuse.
+        advance(&s, 31);
+        let next =
+            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+                .await;
+        assert!(next.is_err());
+        assert_eq!(
+            status(&b, &conn).await,
+            "reauth_required",
+            "it says so instead of pretending to work"
+        );
+    }
+
+    #[tokio::test]
+    async fn with_a_grace_window_a_crash_after_the_token_response_recovers() {
+        let s = setup_with(TokenPolicy {
+            reuse_grace_seconds: 120,
+            ..strict_rotation()
+        })
+        .await;
+        let (b, conn) = signed_in(&s).await;
+        let (user_id, org_id) = ids(&s).await;
+        advance(&s, 3600 - 200);
+        s.app.state.failpoints.arm("refresh:after_token_response");
+        assert!(
+            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+                .await
+                .is_err()
+        );
+        advance(&s, 31);
+        lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+            .await
+            .unwrap();
+        assert_eq!(status(&b, &conn).await, "active");
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_commit_leaves_a_working_credential() {
+        let s = setup_with(strict_rotation()).await;
+        let (b, conn) = signed_in(&s).await;
+        let (user_id, org_id) = ids(&s).await;
+        advance(&s, 3600 - 200);
+        s.app.state.failpoints.arm("refresh:after_commit");
+        assert!(
+            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+                .await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.ws.emu.counters().token_calls_refresh_token,
+            1,
+            "the stored pair is used, no second refresh"
+        );
+    }
+}

@@ -445,6 +445,41 @@ async fn transient(
         .map_err(|_| transient_error())
 }
 
+/// Concurrent background refreshes per workspace host.
+pub const PER_HOST_CONCURRENCY: usize = 4;
+/// Background refreshes started per second per workspace host.
+pub const PER_HOST_PER_SECOND: u32 = 20;
+
+/// Bounds the background refresher's load on one workspace: concurrency and start rate.
+struct HostGate {
+    permits: Arc<tokio::sync::Semaphore>,
+    interval: Duration,
+    next_start: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl HostGate {
+    fn new(concurrency: usize, per_second: u32) -> Self {
+        HostGate {
+            permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))),
+            interval: Duration::from_secs(1) / per_second.max(1),
+            next_start: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for a slot and for this host's next start time.
+    async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        let start = {
+            let mut next = self.next_start.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + self.interval;
+            start
+        };
+        tokio::time::sleep_until(start).await;
+        Some(permit)
+    }
+}
+
 /// One pass of the background refresher: refreshes credentials that expire within the lead
 /// time or whose refresh token has been idle for `keepalive_seconds`, `concurrency` at a time.
 pub async fn refresh_due(state: &AppState, keepalive_seconds: i64, concurrency: usize) -> usize {
@@ -467,12 +502,19 @@ pub async fn refresh_due(state: &AppState, keepalive_seconds: i64, concurrency: 
         }
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    // Each workspace gets a bounded share: a few refreshes at once, and a start rate cap.
+    let mut hosts: HashMap<String, Arc<HostGate>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for (connection_id, user_id) in due {
+    for (connection_id, user_id, host) in due {
         let state = state.clone();
         let permits = permits.clone();
+        let gate = hosts
+            .entry(host)
+            .or_insert_with(|| Arc::new(HostGate::new(PER_HOST_CONCURRENCY, PER_HOST_PER_SECOND)))
+            .clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.ok()?;
+            let _host_permit = gate.enter().await?;
             let (user, _) = state.store.user_with_org(&user_id).await.ok()?;
             // Keep-alive refreshes need the token renewed even when it has time left.
             let need = LEAD_SECONDS + keepalive_hint(&state, &connection_id, &user_id, keepalive_seconds).await;
@@ -502,7 +544,10 @@ async fn keepalive_hint(
     keepalive_seconds: i64,
 ) -> i64 {
     match state.store.credential(connection_id, user_id).await {
-        Ok(Some(c)) if c.refresh_issued_at <= state.now() - keepalive_seconds => {
+        Ok(Some(c))
+            if c.last_refresh_at.unwrap_or(c.refresh_issued_at)
+                <= state.now() - keepalive_seconds =>
+        {
             c.access_expires_at - state.now() + 1
         }
         _ => 0,

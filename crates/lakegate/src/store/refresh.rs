@@ -127,9 +127,9 @@ impl Store {
         expiring_before: i64,
         idle_before: i64,
         limit: i64,
-    ) -> StoreResult<Vec<(String, String)>> {
+    ) -> StoreResult<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
-            "SELECT connection_id, user_id FROM credentials \
+            "SELECT connection_id, user_id, host FROM credentials \
              WHERE status = 'active' \
                AND ((access_expires_at > $3 AND access_expires_at <= $1 AND last_used_at >= $3 - 3600) \
                     OR COALESCE(last_refresh_at, refresh_issued_at) <= $2) \

@@ -160,6 +160,44 @@ impl EmulatorHandle {
         account::register(&self.shared, req)
     }
 
+    /// Issues tokens for `email` on `client_id` without the browser dance (benchmarks and
+    /// load tools that need many signed-in users).
+    pub fn mint_tokens(
+        &self,
+        client_id: &str,
+        email: &str,
+        scope: &str,
+    ) -> Result<crate::oauth::model::TokenSet, String> {
+        let s = &self.shared;
+        let now = s.clock.now();
+        let verifier = "benchmark-verifier-benchmark-verifier-benchmark-verifier";
+        let challenge = crate::oauth::model::s256(verifier);
+        let mut o = lock(&s.oauth);
+        let app = o.apps.get(client_id).cloned().ok_or("unknown client")?;
+        let redirect = app.redirect_urls.first().cloned().unwrap_or_default();
+        let scopes = scope.split_whitespace().map(str::to_owned).collect();
+        let code = o.issue_code(
+            client_id,
+            &redirect,
+            email,
+            scopes,
+            &challenge,
+            now,
+            s.config.code_ttl_seconds,
+        );
+        o.redeem_code(
+            &app,
+            &code,
+            Some(&redirect),
+            Some(verifier),
+            now,
+            &s.signer,
+            &s.issuer(),
+            |e| s.user_facts(e),
+        )
+        .map_err(|e| format!("{e:?}"))
+    }
+
     /// Moves the emulator's clock forward.
     pub fn advance_clock(&self, seconds: i64) {
         self.shared.clock.advance(seconds);

@@ -304,10 +304,24 @@ async fn token(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    if let Some(resp) = control::inject(&s, Target::Token).await {
+    {
+        let mut o = lock(&s.oauth);
+        o.counters.token_in_flight += 1;
+        o.counters.token_in_flight_peak = o
+            .counters
+            .token_in_flight_peak
+            .max(o.counters.token_in_flight);
+    }
+    let resp = token_inner(&s, &headers, &body).await;
+    lock(&s.oauth).counters.token_in_flight -= 1;
+    resp
+}
+
+async fn token_inner(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    if let Some(resp) = control::inject(s, Target::Token).await {
         return resp;
     }
-    let f = form(&body);
+    let f = form(body);
     let grant_type = f.get("grant_type").map(String::as_str).unwrap_or_default();
     {
         let mut o = lock(&s.oauth);
@@ -317,7 +331,7 @@ async fn token(
             _ => o.counters.token_calls_other += 1,
         }
     }
-    let (client_id, secret) = client_credentials(&headers, &f);
+    let (client_id, secret) = client_credentials(headers, &f);
     let now = s.clock.now();
     let issuer = s.issuer();
     let facts = |email: &str| s.user_facts(email);
@@ -325,7 +339,7 @@ async fn token(
     let app =
         match o.authenticate_client(client_id.as_deref().unwrap_or_default(), secret.as_deref()) {
             Ok(app) => app.clone(),
-            Err(e) => return token_error(&s, e),
+            Err(e) => return token_error(s, e),
         };
     let result = match grant_type {
         "authorization_code" => match f.get("code") {
@@ -351,12 +365,12 @@ async fn token(
     drop(o);
     match result {
         Ok(mut set) => {
-            if control::omit_refresh_token(&s) {
+            if control::omit_refresh_token(s) {
                 set.refresh_token = None;
             }
             ([(header::CACHE_CONTROL, "no-store")], axum::Json(set)).into_response()
         }
-        Err(e) => token_error(&s, e),
+        Err(e) => token_error(s, e),
     }
 }
 

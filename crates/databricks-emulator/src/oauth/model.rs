@@ -118,6 +118,9 @@ pub struct Counters {
     pub codes_issued: u64,
     pub codes_redeemed: u64,
     pub rest_calls: u64,
+    /// Token requests being answered right now, and the most seen at once.
+    pub token_in_flight: u64,
+    pub token_in_flight_peak: u64,
 }
 
 /// A successful token response.

@@ -446,9 +446,9 @@ async fn transient(
 }
 
 /// Concurrent background refreshes per workspace host.
-pub const PER_HOST_CONCURRENCY: usize = 4;
+pub const PER_HOST_CONCURRENCY: usize = 8;
 /// Background refreshes started per second per workspace host.
-pub const PER_HOST_PER_SECOND: u32 = 20;
+pub const PER_HOST_PER_SECOND: u32 = 50;
 
 /// Bounds the background refresher's load on one workspace: concurrency and start rate.
 struct HostGate {
@@ -483,6 +483,38 @@ impl HostGate {
 /// One pass of the background refresher: refreshes credentials that expire within the lead
 /// time or whose refresh token has been idle for `keepalive_seconds`, `concurrency` at a time.
 pub async fn refresh_due(state: &AppState, keepalive_seconds: i64, concurrency: usize) -> usize {
+    let limits = RefresherLimits {
+        concurrency,
+        ..RefresherLimits::default()
+    };
+    refresh_due_with(state, keepalive_seconds, limits).await
+}
+
+/// How hard the background refresher may push.
+#[derive(Debug, Clone, Copy)]
+pub struct RefresherLimits {
+    pub concurrency: usize,
+    pub per_host_concurrency: usize,
+    pub per_host_per_second: u32,
+}
+
+impl Default for RefresherLimits {
+    fn default() -> Self {
+        RefresherLimits {
+            concurrency: 16,
+            per_host_concurrency: PER_HOST_CONCURRENCY,
+            per_host_per_second: PER_HOST_PER_SECOND,
+        }
+    }
+}
+
+/// [`refresh_due`] with explicit limits (benchmarks and tuning).
+pub async fn refresh_due_with(
+    state: &AppState,
+    keepalive_seconds: i64,
+    limits: RefresherLimits,
+) -> usize {
+    let concurrency = limits.concurrency;
     let now = state.now();
     let jitter = rand::rng().random_range(0..60);
     let due = match state
@@ -510,7 +542,12 @@ pub async fn refresh_due(state: &AppState, keepalive_seconds: i64, concurrency: 
         let permits = permits.clone();
         let gate = hosts
             .entry(host)
-            .or_insert_with(|| Arc::new(HostGate::new(PER_HOST_CONCURRENCY, PER_HOST_PER_SECOND)))
+            .or_insert_with(|| {
+                Arc::new(HostGate::new(
+                    limits.per_host_concurrency,
+                    limits.per_host_per_second,
+                ))
+            })
             .clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.ok()?;

@@ -1,0 +1,490 @@
+//! Lakegate benchmarks, against the Databricks emulator, in one process:
+//!
+//! * `vending`: token-vending throughput and p50/p99 latency with N concurrent clients,
+//!   next to a bare route (`/healthz`) of the same server in the same run;
+//! * `storm`: N credentials expiring within the same minute — time until all are fresh
+//!   through the background refresher, peak concurrent token calls at the emulator, and the
+//!   time a plain client hammering the token endpoint at the same concurrency needs.
+//!
+//! `cargo run --release -p lakegate-bench -- vending` / `-- storm` (see docs/PERFORMANCE.md).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle};
+use lakegate::accounts::{Org, Role, User};
+use lakegate::app::{AppState, WebSettings};
+use lakegate::audit::Actor;
+use lakegate::auth::{Principal, Scope, Via};
+use lakegate::clock::{Clock, SystemClock};
+use lakegate::connections::refresh::{RefresherLimits, refresh_due_with};
+use lakegate::egress::{Egress, HostPort, Policy};
+use lakegate::secret::Secret;
+use lakegate::store::{CredentialRow, Store};
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Token vending throughput and latency, with /healthz of the same server as baseline.
+    Vending {
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// A refresh storm: credentials that all expire within the same minute.
+    Storm {
+        #[arg(long, default_value_t = 2000)]
+        credentials: usize,
+        /// Background refresher: concurrent refreshes per workspace host.
+        #[arg(long, default_value_t = 8)]
+        per_host_concurrency: usize,
+        /// Background refresher: refreshes started per second per workspace host.
+        #[arg(long, default_value_t = 50)]
+        per_host_per_second: u32,
+    },
+}
+
+struct World {
+    emu: EmulatorHandle,
+    state: AppState,
+    base: String,
+    client_id: String,
+    org: Org,
+    user: User,
+    _dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let emu = Emulator::start(EmulatorConfig {
+        advertise_host: Some("localhost".into()),
+        ..EmulatorConfig::for_tests()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("bench.db").display()
+    ))
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let host = emu.host();
+    let policy = Policy {
+        extra_allowed_hosts: vec![HostPort::parse(&host).unwrap()],
+        insecure_http_hosts: vec![HostPort::parse(&host).unwrap()],
+        allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+    };
+    let key = base64_key();
+    let (master, _) = lakegate::crypto::master_key::MasterKeySource::Value(Secret::new(key))
+        .load(false)
+        .unwrap();
+    let life = lakegate::auth::session::Lifetimes {
+        idle_seconds: 3600,
+        absolute_seconds: 36_000,
+    };
+    let mut state = AppState::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        WebSettings::new(base.parse().unwrap(), life),
+        Arc::new(lakegate::crypto::envelope::Keyring::new(master)),
+        Egress::new(policy, None).unwrap(),
+    );
+    // Measure the vending path itself, not the per-user limit in front of it.
+    state.vend_limiter = Arc::new(lakegate::auth::login_limit::RateLimiter::new(60, u32::MAX));
+    let serving = state.clone();
+    tokio::spawn(async move {
+        lakegate::app::serve(listener, serving, std::future::pending())
+            .await
+            .unwrap()
+    });
+    let app = emu
+        .register_app(AppRequest {
+            name: Some("Lakegate bench".into()),
+            redirect_urls: Some(vec![format!(
+                "{base}/connections/oauth/databricks/callback"
+            )]),
+            confidential: Some(true),
+            scopes: Some(vec!["all-apis".into()]),
+            ..Default::default()
+        })
+        .unwrap();
+    let now = SystemClock.now();
+    let org =
+        lakegate::accounts::service::create_org(&store, now, &Actor::cli(None), "bench", "Bench")
+            .await
+            .unwrap();
+    let input = lakegate::accounts::service::NewUserInput {
+        email: "bench@example.com".into(),
+        display_name: None,
+        role: Role::Editor,
+        password: None,
+    };
+    let user = lakegate::accounts::service::create_user(
+        &store,
+        now,
+        &Actor::cli(Some(org.id.clone())),
+        &org,
+        input,
+    )
+    .await
+    .unwrap();
+    let save = lakegate::integrations::service::SaveInput {
+        host: format!("http://{host}"),
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.clone().map(Secret::new),
+        scopes: None,
+        lifetimes: None,
+    };
+    lakegate::integrations::service::save(
+        &state.integration_deps(),
+        now,
+        &Actor::cli(Some(org.id.clone())),
+        &org.id,
+        save,
+    )
+    .await
+    .unwrap();
+    World {
+        emu,
+        state,
+        base,
+        client_id: app.client_id,
+        org,
+        user,
+        _dir: dir,
+    }
+}
+
+fn base64_key() -> String {
+    let bytes: Vec<u8> = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .copied()
+        .collect();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+}
+
+/// `n` connections of the bench user, each with a credential minted at the emulator.
+async fn connections(w: &World, n: usize, expires_in: i64) -> Vec<(String, String)> {
+    let principal = Principal {
+        user: w.user.clone(),
+        org: w.org.clone(),
+        via: Via::Session {
+            id_hash: String::new(),
+            csrf_token: String::new(),
+        },
+    };
+    let actor = Actor::cli(Some(w.org.id.clone()));
+    let integration = w
+        .state
+        .store
+        .integration(&w.org.id, lakegate::integrations::DATABRICKS_U2M)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut out = Vec::new();
+    for i in 0..n {
+        let conn =
+            lakegate::connections::create(&w.state, &principal, &actor, &format!("c{i}"), false)
+                .await
+                .unwrap();
+        let tokens = w
+            .emu
+            .mint_tokens(&w.client_id, "alice@example.com", "all-apis offline_access")
+            .unwrap();
+        let now = SystemClock.now();
+        let id = uuid::Uuid::now_v7().to_string();
+        let seal = |col: &'static str, v: &str| {
+            let id = id.clone();
+            let v = v.to_owned();
+            let state = w.state.clone();
+            let org = w.org.id.clone();
+            async move {
+                state
+                    .keyring
+                    .seal(
+                        &state.store,
+                        lakegate::connections::credential_binding(&org, &id, col),
+                        v.as_bytes(),
+                        now,
+                    )
+                    .await
+                    .unwrap()
+            }
+        };
+        let rt = tokens.refresh_token.clone().unwrap();
+        let cred = CredentialRow {
+            id: id.clone(),
+            connection_id: conn.id.clone(),
+            user_id: w.user.id.clone(),
+            org_id: w.org.id.clone(),
+            integration_id: integration.id.clone(),
+            integration_generation: integration.generation,
+            host: integration.host.clone(),
+            access_token_enc: seal("access_token", &tokens.access_token).await,
+            refresh_token_enc: seal("refresh_token", &rt).await,
+            scopes: tokens.scope.clone(),
+            databricks_user_id: "1".into(),
+            databricks_user_name: "alice@example.com".into(),
+            access_expires_at: now + expires_in,
+            refresh_issued_at: now,
+            status: "active".into(),
+            status_reason: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            lease_until: None,
+            session_started_at: now,
+            last_used_at: Some(now),
+            last_refresh_at: None,
+            warned_at: None,
+        };
+        w.state.store.put_credential(&cred).await.unwrap();
+        out.push((conn.id, rt));
+    }
+    out
+}
+
+/// Runs `workers` loops of `call` for `seconds`; returns (requests per second, p50 ms, p99 ms).
+async fn load<F, Fut>(workers: usize, seconds: u64, call: F) -> (f64, f64, f64)
+where
+    F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..workers {
+        let call = call.clone();
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = w;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                assert!(call(i).await, "a request failed");
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                i += workers;
+            }
+            lat
+        });
+    }
+    let mut all: Vec<f64> = Vec::new();
+    while let Some(l) = tasks.join_next().await {
+        all.extend(l.unwrap());
+    }
+    all.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (all.len() as f64 / seconds as f64, pct(0.5), pct(0.99))
+}
+
+async fn vending(connections_n: usize, seconds: u64) {
+    let w = world().await;
+    let conns: Vec<String> = connections(&w, connections_n, 3600)
+        .await
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let req = lakegate::auth::api_token::NewToken {
+        name: "bench",
+        scopes: vec![Scope::TokensVend],
+        ttl_days: Some(1),
+    };
+    let (token, _) = lakegate::auth::api_token::create(
+        &w.state.store,
+        SystemClock.now(),
+        &Actor::cli(Some(w.org.id.clone())),
+        &w.user,
+        req,
+    )
+    .await
+    .unwrap();
+    let token = token.expose().to_owned();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let base = w.base.clone();
+    let (h_rps, h50, h99) = {
+        let (http, base) = (http.clone(), base.clone());
+        load(connections_n, seconds, move |_| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                http.get(format!("{base}/healthz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        })
+        .await
+    };
+    let conns = Arc::new(conns);
+    let (v_rps, v50, v99) = load(connections_n, seconds, move |i| {
+        let (http, base, token, conns) = (http.clone(), base.clone(), token.clone(), conns.clone());
+        async move {
+            let c = &conns[i % conns.len()];
+            http.post(format!("{base}/api/v1/connections/{c}/access-token"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    println!(
+        "vending benchmark: {connections_n} concurrent clients over {connections_n} connections, {seconds} s each"
+    );
+    println!("| route | requests/s | p50 ms | p99 ms |");
+    println!("|---|---|---|---|");
+    println!("| GET /healthz (baseline) | {h_rps:.0} | {h50:.2} | {h99:.2} |");
+    println!("| POST /api/v1/connections/{{id}}/access-token | {v_rps:.0} | {v50:.2} | {v99:.2} |");
+    println!(
+        "ratio vending/baseline: throughput {:.2}, p50 {:.2}x, p99 {:.2}x",
+        v_rps / h_rps,
+        v50 / h50.max(1e-9),
+        v99 / h99.max(1e-9)
+    );
+}
+
+async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) {
+    let w = world().await;
+    let conns = connections(&w, n, 60).await;
+    let limits = RefresherLimits {
+        concurrency: 64,
+        per_host_concurrency,
+        per_host_per_second,
+    };
+    let before = w.emu.counters();
+    let started = Instant::now();
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        refresh_due_with(&w.state, 86_400, limits).await;
+        let fresh = fresh_count(&w).await;
+        if fresh >= n || passes > 10_000 {
+            break;
+        }
+    }
+    let lakegate_secs = started.elapsed().as_secs_f64();
+    let after = w.emu.counters();
+    let lakegate_calls = after.token_calls_refresh_token - before.token_calls_refresh_token;
+    let lakegate_peak = after.token_in_flight_peak;
+
+    // Baseline: a plain client refreshing the same tokens at the same concurrency, no limits.
+    let http = reqwest::Client::new();
+    let url = format!("{}/oidc/v1/token", w.emu.base_url);
+    let secret = {
+        let i = w
+            .state
+            .store
+            .integration(&w.org.id, lakegate::integrations::DATABRICKS_U2M)
+            .await
+            .unwrap()
+            .unwrap();
+        lakegate::integrations::service::client_secret(&w.state.store, &w.state.keyring, &i)
+            .await
+            .unwrap()
+            .expose()
+            .to_owned()
+    };
+    let rts = Arc::new(tokio::sync::Mutex::new(
+        conns.into_iter().map(|(_, rt)| rt).collect::<Vec<_>>(),
+    ));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..per_host_concurrency {
+        let (http, url, rts, secret, client_id) = (
+            http.clone(),
+            url.clone(),
+            rts.clone(),
+            secret.clone(),
+            w.client_id.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let Some(rt) = rts.lock().await.pop() else {
+                    return;
+                };
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", secret.as_str()),
+                ];
+                let ok = http
+                    .post(&url)
+                    .form(&form)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                assert!(ok, "baseline refresh failed");
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let baseline_secs = started.elapsed().as_secs_f64();
+    println!("refresh storm: {n} credentials expiring within one minute, one workspace host");
+    println!("| client | time until all fresh (s) | token calls | peak concurrent token calls |");
+    println!("|---|---|---|---|");
+    println!(
+        "| Lakegate background refresher ({per_host_concurrency} per host, {per_host_per_second}/s per host) | {lakegate_secs:.2} | {lakegate_calls} | {lakegate_peak} |"
+    );
+    println!(
+        "| plain client, {per_host_concurrency} concurrent, no rate cap (baseline) | {baseline_secs:.2} | {n} | {per_host_concurrency} |"
+    );
+    println!(
+        "ratio Lakegate/baseline time: {:.2} (the per-host start-rate cap alone needs {:.2} s)",
+        lakegate_secs / baseline_secs,
+        n as f64 / f64::from(per_host_per_second)
+    );
+}
+
+async fn fresh_count(w: &World) -> usize {
+    let now = SystemClock.now();
+    let mut fresh = 0;
+    for c in w
+        .state
+        .store
+        .visible_connections(&w.org.id, &w.user.id)
+        .await
+        .unwrap()
+    {
+        if let Ok(Some(cred)) = w.state.store.credential(&c.id, &w.user.id).await
+            && cred.access_expires_at > now + 600
+        {
+            fresh += 1;
+        }
+    }
+    fresh
+}
+
+#[tokio::main]
+async fn main() {
+    match Args::parse().what {
+        What::Vending {
+            connections,
+            seconds,
+        } => vending(connections, seconds).await,
+        What::Storm {
+            credentials,
+            per_host_concurrency,
+            per_host_per_second,
+        } => storm(credentials, per_host_concurrency, per_host_per_second).await,
+    }
+}

@@ -372,16 +372,13 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     };
     let before = w.emu.counters();
     let started = Instant::now();
+    // Every credential is due; passes end when none is left (checked once at the end).
     let mut passes = 0;
-    loop {
+    while refresh_due_with(&w.state, 86_400, limits).await > 0 && passes < 10_000 {
         passes += 1;
-        refresh_due_with(&w.state, 86_400, limits).await;
-        let fresh = fresh_count(&w).await;
-        if fresh >= n || passes > 10_000 {
-            break;
-        }
     }
     let lakegate_secs = started.elapsed().as_secs_f64();
+    assert_eq!(fresh_count(&w).await, n, "every credential is fresh");
     let after = w.emu.counters();
     let lakegate_calls = after.token_calls_refresh_token - before.token_calls_refresh_token;
     let lakegate_peak = after.token_in_flight_peak;
@@ -439,6 +436,9 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     }
     while tasks.join_next().await.is_some() {}
     let baseline_secs = started.elapsed().as_secs_f64();
+    // The emulator keeps the highest concurrency it has seen; Lakegate's run stayed at or
+    // below `lakegate_peak`, so a higher value now is the baseline's.
+    let baseline_peak = w.emu.counters().token_in_flight_peak.max(lakegate_peak);
     println!("refresh storm: {n} credentials expiring within one minute, one workspace host");
     println!("| client | time until all fresh (s) | token calls | peak concurrent token calls |");
     println!("|---|---|---|---|");

@@ -514,28 +514,61 @@ pub async fn refresh_due_with(
     keepalive_seconds: i64,
     limits: RefresherLimits,
 ) -> usize {
-    let concurrency = limits.concurrency;
-    let now = state.now();
-    let jitter = rand::rng().random_range(0..60);
-    let due = match state
-        .store
-        .due_credentials(
-            now,
-            now + LEAD_SECONDS + jitter,
-            now - keepalive_seconds,
-            200,
-        )
-        .await
-    {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list credentials due for refresh");
-            return 0;
+    // Batches until nothing new is due or the pass has used its time (the next tick follows).
+    let budget = std::time::Instant::now() + Duration::from_secs(25);
+    let mut attempted: std::collections::HashSet<(String, String)> =
+        std::collections::HashSet::new();
+    let mut hosts: HashMap<String, Arc<HostGate>> = HashMap::new();
+    let mut refreshed = 0;
+    while std::time::Instant::now() < budget {
+        let now = state.now();
+        let jitter = rand::rng().random_range(0..60);
+        let due = match state
+            .store
+            .due_credentials(
+                now,
+                now + LEAD_SECONDS + jitter,
+                now - keepalive_seconds,
+                BATCH,
+            )
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list credentials due for refresh");
+                break;
+            }
+        };
+        let full = due.len() as i64 == BATCH;
+        // A credential that stays due after an attempt (say, its client was rejected) is not retried in this pass.
+        let fresh: Vec<_> = due
+            .into_iter()
+            .filter(|(c, u, _)| attempted.insert((c.clone(), u.clone())))
+            .collect();
+        if fresh.is_empty() {
+            break;
         }
-    };
+        refreshed += refresh_batch(state, keepalive_seconds, limits, &mut hosts, fresh).await;
+        if !full {
+            break;
+        }
+    }
+    refreshed
+}
+
+/// Credentials the refresher takes per query.
+const BATCH: i64 = 200;
+
+async fn refresh_batch(
+    state: &AppState,
+    keepalive_seconds: i64,
+    limits: RefresherLimits,
+    hosts: &mut HashMap<String, Arc<HostGate>>,
+    due: Vec<(String, String, String)>,
+) -> usize {
+    let concurrency = limits.concurrency;
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     // Each workspace gets a bounded share: a few refreshes at once, and a start rate cap.
-    let mut hosts: HashMap<String, Arc<HostGate>> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     for (connection_id, user_id, host) in due {
         let state = state.clone();

@@ -446,7 +446,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
         "| Lakegate background refresher ({per_host_concurrency} per host, {per_host_per_second}/s per host) | {lakegate_secs:.2} | {lakegate_calls} | {lakegate_peak} |"
     );
     println!(
-        "| plain client, {per_host_concurrency} concurrent, no rate cap (baseline) | {baseline_secs:.2} | {n} | {per_host_concurrency} |"
+        "| plain client, {per_host_concurrency} concurrent, no rate cap (baseline) | {baseline_secs:.2} | {n} | {baseline_peak} |"
     );
     println!(
         "ratio Lakegate/baseline time: {:.2} (the per-host start-rate cap alone needs {:.2} s)",

@@ -440,7 +440,9 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     // The emulator keeps the highest concurrency it has seen; Lakegate's run stayed at or
     // below `lakegate_peak`, so a higher value now is the baseline's.
     let baseline_peak = w.emu.counters().token_in_flight_peak.max(lakegate_peak);
-    println!("refresh storm: {n} credentials all expiring in the same minute (5 min from now), one workspace host");
+    println!(
+        "refresh storm: {n} credentials all expiring in the same minute (5 min from now), one workspace host"
+    );
     println!("| client | time until all fresh (s) | token calls | peak concurrent token calls |");
     println!("|---|---|---|---|");
     println!(

@@ -42,6 +42,33 @@ pub async fn setup_on(db: &TestDb, policy: databricks_emulator::TokenPolicy) -> 
 }
 
 impl Setup {
+    /// Saves the org's integration on this workspace's host with `client_id`, an optional new
+    /// secret and optional lifetimes, as an admin would.
+    pub async fn save_integration(
+        &self,
+        client_id: &str,
+        secret: Option<&str>,
+        lifetimes: Option<lakegate::integrations::service::TokenLifetimes>,
+    ) {
+        let input = lakegate::integrations::service::SaveInput {
+            host: self.ws.host(),
+            client_id: client_id.to_owned(),
+            client_secret: secret.map(lakegate::secret::Secret::new),
+            scopes: None,
+            lifetimes,
+        };
+        let actor = lakegate::audit::Actor::cli(Some(self.org.id.clone()));
+        lakegate::integrations::service::save(
+            &self.app.state.integration_deps(),
+            self.app.clock_now(),
+            &actor,
+            &self.org.id,
+            input,
+        )
+        .await
+        .unwrap();
+    }
+
     pub async fn user(&self, email: &str, role: Role) -> Browser {
         self.app.user(&self.org, email, role).await;
         self.app.browser(&self.org, email).await
@@ -578,23 +605,8 @@ async fn token_endpoint_failures_become_actionable_messages() {
         );
     }
     // A wrong client secret: the admin must update the integration.
-    let input = lakegate::integrations::service::SaveInput {
-        host: s.ws.host(),
-        client_id: s.ws.client_id.clone(),
-        client_secret: Some(lakegate::secret::Secret::new("wrong-secret")),
-        scopes: None,
-        lifetimes: None,
-    };
-    let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
-    lakegate::integrations::service::save(
-        &s.app.state.integration_deps(),
-        s.app.clock_now(),
-        &actor,
-        &s.org.id,
-        input,
-    )
-    .await
-    .unwrap();
+    s.save_integration(&s.ws.client_id, Some("wrong-secret"), None)
+        .await;
     let authorize = s.start(&b, &conn).await;
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", true)
@@ -614,18 +626,8 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
     let conn = s.connection(&b, false).await;
     s.sign_in(&b, &conn, "alice@example.com", "alice").await;
     // A new client id: credentials under the old pair are void.
-    let deps = s.app.state.integration_deps();
     let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
-    let input = lakegate::integrations::service::SaveInput {
-        host: s.ws.host(),
-        client_id: "another-client".into(),
-        client_secret: None,
-        scopes: None,
-        lifetimes: None,
-    };
-    lakegate::integrations::service::save(&deps, s.app.clock_now(), &actor, &s.org.id, input)
-        .await
-        .unwrap();
+    s.save_integration("another-client", None, None).await;
     let cred = b
         .get_json(&format!("/api/v1/connections/{conn}/credential"))
         .await;

@@ -238,7 +238,15 @@ impl TestApp {
     /// A replica with its own connection pool on `db` (as a separate process would have),
     /// the same master key, egress and public URL, and its own port.
     pub async fn spawn_replica_on(db: &TestDb, first: &TestApp) -> TestApp {
-        let store = Store::connect(&db.url).await.unwrap();
+        Self::replica(Store::connect(&db.url).await.unwrap(), first).await
+    }
+
+    /// A second replica: same store, same master key and egress, same public URL, its own port.
+    pub async fn spawn_replica(first: &TestApp) -> TestApp {
+        Self::replica(first.store.clone(), first).await
+    }
+
+    async fn replica(store: Store, first: &TestApp) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = first.clock.clone();
@@ -260,34 +268,6 @@ impl TestApp {
             base,
             clock,
             store,
-            state,
-            _db: None,
-        }
-    }
-
-    /// A second replica: same store, same master key and egress, same public URL, its own port.
-    pub async fn spawn_replica(first: &TestApp) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let clock = first.clock.clone();
-        let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
-        let state = AppState::new(
-            first.store.clone(),
-            Arc::new(clock.clone()),
-            web,
-            first.state.keyring.clone(),
-            first.state.egress.clone(),
-        );
-        let serving = state.clone();
-        tokio::spawn(async move {
-            lakegate::app::serve(listener, serving, std::future::pending())
-                .await
-                .unwrap();
-        });
-        TestApp {
-            base,
-            clock,
-            store: first.store.clone(),
             state,
             _db: None,
         }
@@ -573,38 +553,24 @@ impl Browser {
         format!("{}{}", self.base, path)
     }
 
+    /// GET `path`.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
     /// GET `path` and return the body as text.
     pub async fn page(&self, path: &str) -> String {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.get(path).await.text().await.unwrap()
     }
 
     /// GET `path` and return the body as JSON.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get(path).await.json().await.unwrap()
     }
 
     /// GET `path` and return only the status.
     pub async fn status(&self, path: &str) -> reqwest::StatusCode {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .status()
+        self.get(path).await.status()
     }
 
     /// POST a form to `path` (the caller adds `csrf_token` when it wants one).

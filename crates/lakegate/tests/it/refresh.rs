@@ -230,23 +230,8 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
 async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
-    let input = lakegate::integrations::service::SaveInput {
-        host: s.ws.host(),
-        client_id: s.ws.client_id.clone(),
-        client_secret: Some(lakegate::secret::Secret::new("not-the-secret")),
-        scopes: None,
-        lifetimes: None,
-    };
-    let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
-    lakegate::integrations::service::save(
-        &s.app.state.integration_deps(),
-        s.app.clock_now(),
-        &actor,
-        &s.org.id,
-        input,
-    )
-    .await
-    .unwrap();
+    s.save_integration(&s.ws.client_id, Some("not-the-secret"), None)
+        .await;
     advance(&s, 3600 - 200);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
@@ -606,26 +591,12 @@ mod lifecycle {
         };
         let s = setup_with(policy).await;
         // The admin copies the app connection's lifetimes into the integration.
-        let input = lakegate::integrations::service::SaveInput {
-            host: s.ws.host(),
-            client_id: s.ws.client_id.clone(),
-            client_secret: None,
-            scopes: None,
-            lifetimes: Some(lakegate::integrations::service::TokenLifetimes {
-                refresh_ttl_minutes: 1440,
-                absolute_lifetime_minutes: Some(4320),
-            }),
+        let lifetimes = lakegate::integrations::service::TokenLifetimes {
+            refresh_ttl_minutes: 1440,
+            absolute_lifetime_minutes: Some(4320),
         };
-        let actor = lakegate::audit::Actor::cli(Some(s.org.id.clone()));
-        lakegate::integrations::service::save(
-            &s.app.state.integration_deps(),
-            s.app.clock_now(),
-            &actor,
-            &s.org.id,
-            input,
-        )
-        .await
-        .unwrap();
+        s.save_integration(&s.ws.client_id, None, Some(lifetimes))
+            .await;
         let (b, conn) = signed_in(&s).await;
         let cred = b
             .get_json(&format!("/api/v1/connections/{conn}/credential"))

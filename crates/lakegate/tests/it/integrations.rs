@@ -38,6 +38,16 @@ async fn setup() -> Setup {
     }
 }
 
+/// The org's stored integration row.
+async fn stored(s: &Setup, org_id: &str) -> lakegate::store::IntegrationRow {
+    s.app
+        .store
+        .integration(org_id, DATABRICKS_U2M)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn put(b: &Browser, body: Value) -> reqwest::Response {
     b.client
         .put(b.url(PATH))
@@ -80,13 +90,7 @@ async fn an_admin_saves_the_integration_against_the_emulator_over_https() {
         format!("{}/connections/oauth/databricks/callback", s.app.base)
     );
 
-    let row = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let row = stored(&s, &s.org.id).await;
     assert_eq!(
         row.token_endpoint,
         format!("https://{}/oidc/v1/token", s.ws.host())
@@ -130,24 +134,12 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
             .is_none()
     );
     assert_eq!(put(&s.admin, json!({"host": s.ws.host(), "client_id": s.ws.client_id, "client_secret": s.ws.client_secret})).await.status(), StatusCode::OK);
-    let before = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = stored(&s, &s.org.id).await;
 
     s.app.clock.advance(60);
     let edit = put(&s.admin, json!({"host": s.ws.host(), "client_id": s.ws.client_id, "scopes": "sql offline_access openid"})).await;
     assert_eq!(edit.status(), StatusCode::OK);
-    let after = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = stored(&s, &s.org.id).await;
     assert_eq!(
         after.client_secret_enc, before.client_secret_enc,
         "the secret was kept"
@@ -161,13 +153,7 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
 
     // A new secret only: credentials stay valid too.
     assert_eq!(put(&s.admin, json!({"host": s.ws.host(), "client_id": s.ws.client_id, "client_secret": "rotated-secret"})).await.status(), StatusCode::OK);
-    let rotated = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let rotated = stored(&s, &s.org.id).await;
     assert_eq!(rotated.generation, before.generation);
     assert_eq!(
         service::client_secret(&s.app.store, &s.app.state.keyring, &rotated)
@@ -187,13 +173,7 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
         .status(),
         StatusCode::OK
     );
-    let moved = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let moved = stored(&s, &s.org.id).await;
     assert_eq!(moved.generation, before.generation + 1);
 
     let events = audit_actions(&s).await;
@@ -532,20 +512,8 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
         .await
         .unwrap();
     }
-    let a = s
-        .app
-        .store
-        .integration(&s.org.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut b = s
-        .app
-        .store
-        .integration(&other.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    let a = stored(&s, &s.org.id).await;
+    let mut b = stored(&s, &other.id).await;
     assert_eq!(
         service::client_secret(&s.app.store, &s.app.state.keyring, &b)
             .await
@@ -560,13 +528,7 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
         .execute(&s.app.pool())
         .await
         .unwrap();
-    b = s
-        .app
-        .store
-        .integration(&other.id, DATABRICKS_U2M)
-        .await
-        .unwrap()
-        .unwrap();
+    b = stored(&s, &other.id).await;
     assert!(
         service::client_secret(&s.app.store, &s.app.state.keyring, &b)
             .await

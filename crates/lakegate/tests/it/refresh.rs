@@ -31,6 +31,16 @@ async fn signed_in(s: &Setup) -> (Browser, String) {
     (b, conn)
 }
 
+/// The entry point every caller uses: a token with at least a minute left.
+async fn fresh(
+    s: &Setup,
+    conn: &str,
+    user_id: &str,
+    org_id: &str,
+) -> Result<lakegate::connections::refresh::Fresh, lakegate::connections::ConnectionError> {
+    lakegate::connections::refresh::fresh_token(&s.app.state, conn, user_id, org_id, 60).await
+}
+
 async fn ids(s: &Setup) -> (String, String) {
     let user = s
         .app
@@ -676,7 +686,7 @@ mod lifecycle {
             assert_eq!(status(&b, &conn).await, "active", "{fault}");
             // Past any backoff; then a clean refresh renews the token.
             advance(&s, 150);
-            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
+            fresh(&s, &conn, &user_id, &org_id)
                 .await
                 .unwrap_or_else(|e| panic!("{fault}: {e}"));
         }
@@ -690,16 +700,10 @@ mod lifecycle {
         let (user_id, org_id) = ids(&s).await;
         advance(&s, 3600 - 200);
         s.app.state.failpoints.arm("refresh:after_token_response");
-        assert!(
-            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
-                .await
-                .is_err()
-        );
+        assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
         // The rotated refresh token was lost with the "process"; the old one is now a reuse.
         advance(&s, 31);
-        let next =
-            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
-                .await;
+        let next = fresh(&s, &conn, &user_id, &org_id).await;
         assert!(next.is_err());
         assert_eq!(
             status(&b, &conn).await,
@@ -719,15 +723,9 @@ mod lifecycle {
         let (user_id, org_id) = ids(&s).await;
         advance(&s, 3600 - 200);
         s.app.state.failpoints.arm("refresh:after_token_response");
-        assert!(
-            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
-                .await
-                .is_err()
-        );
+        assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
         advance(&s, 31);
-        lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
-            .await
-            .unwrap();
+        fresh(&s, &conn, &user_id, &org_id).await.unwrap();
         assert_eq!(status(&b, &conn).await, "active");
     }
 
@@ -738,11 +736,7 @@ mod lifecycle {
         let (user_id, org_id) = ids(&s).await;
         advance(&s, 3600 - 200);
         s.app.state.failpoints.arm("refresh:after_commit");
-        assert!(
-            lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user_id, &org_id, 60)
-                .await
-                .is_err()
-        );
+        assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
         assert_eq!(
             b.status(&format!("/api/v1/connections/{conn}/warehouses"))
                 .await,

@@ -29,9 +29,12 @@ pub enum Target {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
     /// Answer with this status (429 and 503 get Databricks' error bodies).
+    /// `error_code` and `message` replace the defaults, e.g. a 403 "Invalid access token.".
     Status {
         status: u16,
         retry_after: Option<u64>,
+        error_code: Option<String>,
+        message: Option<String>,
     },
     /// Wait this long, then answer normally.
     Delay { ms: u64 },
@@ -101,6 +104,8 @@ pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
         FaultKind::Status {
             status,
             retry_after,
+            error_code,
+            message,
         } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let code = match status.as_u16() {
@@ -110,7 +115,10 @@ pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
             };
             let mut resp = (
                 status,
-                Json(json!({"error_code": code, "message": format!("Injected fault: {status}")})),
+                Json(json!({
+                    "error_code": error_code.unwrap_or_else(|| code.to_owned()),
+                    "message": message.unwrap_or_else(|| format!("Injected fault: {status}")),
+                })),
             )
                 .into_response();
             if let Some(secs) = retry_after.and_then(|r| HeaderValue::from_str(&r.to_string()).ok())

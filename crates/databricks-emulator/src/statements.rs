@@ -288,7 +288,11 @@ async fn run(
         // The warehouse starts on the emulator clock; look again shortly.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (conn, handle) = match s.engine.connect() {
+    let owner = lock(&s.statements)
+        .get(&id)
+        .map(|r| r.owner.clone())
+        .unwrap_or_default();
+    let (conn, handle) = match s.engine.connect(&owner) {
         Ok(c) => c,
         Err(e) => return fail(&s, &id, e),
     };

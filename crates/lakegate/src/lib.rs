@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod http;
 pub mod integrations;
 pub mod metrics;
+pub mod queries;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -46,6 +46,8 @@ pub struct Metrics {
     credentials: Family<StatusLabel, prometheus_client::metrics::gauge::Gauge>,
     time_to_fresh: Histogram,
     vended: Counter,
+    queries: Family<StatusLabel, Counter>,
+    token_rejected: Counter,
 }
 
 impl Default for Metrics {
@@ -95,8 +97,22 @@ impl Default for Metrics {
             "Access tokens handed out by the token broker",
             vended.clone(),
         );
+        let queries = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "queries",
+            "Queries by how they ended (SUCCEEDED, FAILED, CANCELED, TIMED_OUT, ERROR)",
+            queries.clone(),
+        );
+        let token_rejected = Counter::default();
+        registry.register(
+            "token_rejected_retries",
+            "Databricks calls repeated once after Databricks rejected the access token",
+            token_rejected.clone(),
+        );
         Metrics {
             registry,
+            queries,
+            token_rejected,
             requests,
             latency,
             refreshes,
@@ -147,6 +163,18 @@ impl Metrics {
 
     pub fn vended(&self) {
         self.vended.inc();
+    }
+
+    pub fn query_finished(&self, state: &str) {
+        self.queries
+            .get_or_create(&StatusLabel {
+                status: state.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn token_rejected_retry(&self) {
+        self.token_rejected.inc();
     }
 
     /// Sets the credentials-by-status gauge (read from the store at scrape time).

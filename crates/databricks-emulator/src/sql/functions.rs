@@ -51,3 +51,11 @@ pub fn register(conn: &Connection) -> rusqlite::Result<()> {
     })?;
     Ok(())
 }
+
+/// `current_user()`: the email of the user running the statement.
+pub fn current_user(conn: &Connection, email: &str) -> rusqlite::Result<()> {
+    let email = email.to_owned();
+    conn.create_scalar_function("current_user", 0, FunctionFlags::SQLITE_UTF8, move |_| {
+        Ok(email.clone())
+    })
+}

@@ -102,9 +102,12 @@ impl Engine {
     }
 
     /// A connection for one statement, and the handle that interrupts it (cancel).
-    pub fn connect(&self) -> Result<(Connection, InterruptHandle), SqlError> {
+    /// A connection for one statement run by `user` (what `current_user()` answers).
+    pub fn connect(&self, user: &str) -> Result<(Connection, InterruptHandle), SqlError> {
         let conn =
             Self::open_with(&self.uris).map_err(|e| SqlError::new("INTERNAL_ERROR", e, "XX000"))?;
+        functions::current_user(&conn, user)
+            .map_err(|e| SqlError::new("INTERNAL_ERROR", e, "XX000"))?;
         let handle = conn.get_interrupt_handle();
         Ok((conn, handle))
     }

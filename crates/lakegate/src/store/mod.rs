@@ -12,6 +12,7 @@ mod connections;
 mod integrations;
 mod keys;
 mod postgres;
+mod queries;
 mod refresh;
 mod sessions;
 mod sqlite;
@@ -22,6 +23,7 @@ pub use audit::{AuditFilter, AuditRow, NewAuditEvent};
 pub use connections::{ConnectionRow, CredentialRow, FlowRow, TicketRow};
 pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
+pub use queries::{QueryOutcome, QueryRow};
 pub use refresh::Refreshed;
 pub use sessions::SessionRow;
 

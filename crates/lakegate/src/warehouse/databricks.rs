@@ -76,7 +76,7 @@ impl<'a> Workspace<'a> {
         }
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -99,7 +99,7 @@ impl<'a> Workspace<'a> {
         serde_json::from_slice(&resp.body).map_err(|_| DatabricksError::Malformed)
     }
 
-    async fn get(&self, path: &str, token: &str) -> Result<Value, DatabricksError> {
+    pub(super) async fn get(&self, path: &str, token: &str) -> Result<Value, DatabricksError> {
         self.call(reqwest::Method::GET, path, token, None).await
     }
 
@@ -224,7 +224,7 @@ fn names(items: Vec<Value>) -> Vec<String> {
         .collect()
 }
 
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

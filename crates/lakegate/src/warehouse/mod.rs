@@ -2,3 +2,5 @@
 //! Catalog listings, and statements. Every call goes through the egress guard.
 
 pub mod databricks;
+pub mod statements;
+pub mod values;

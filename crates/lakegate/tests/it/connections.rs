@@ -28,7 +28,23 @@ pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
 
 /// A workspace, an app on `db`, an org with the integration configured.
 pub async fn setup_on(db: &TestDb, policy: databricks_emulator::TokenPolicy) -> Setup {
-    let mut ws = Workspace::start().await;
+    setup_on_workspace(db, policy, Workspace::start().await).await
+}
+
+/// The same on a workspace emulated with `config`.
+pub async fn setup_emulating(config: databricks_emulator::EmulatorConfig) -> Setup {
+    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let ws = Workspace::start_with(config).await;
+    let mut s = setup_on_workspace(&db, databricks_emulator::TokenPolicy::default(), ws).await;
+    s._db = Some(db);
+    s
+}
+
+async fn setup_on_workspace(
+    db: &TestDb,
+    policy: databricks_emulator::TokenPolicy,
+    mut ws: Workspace,
+) -> Setup {
     let app = TestApp::spawn_with(db, Some(&ws)).await;
     ws.register_for_with(&app, policy);
     let org = app.org("acme").await;
@@ -165,6 +181,26 @@ impl Setup {
             resp.text().await.unwrap_or_default()
         );
         resp.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Moves both clocks: Lakegate's (deciding when to refresh) and the emulator's (expiring
+    /// tokens, starting warehouses).
+    pub fn advance(&self, seconds: i64) {
+        self.app.clock.advance(seconds);
+        self.ws.emu.advance_clock(seconds);
+    }
+
+    /// Sends a control request to the emulator.
+    pub async fn control(&self, path: &str, body: Value) {
+        let resp = self
+            .ws
+            .browser()
+            .post(self.ws.emu.base_url.clone() + path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
     }
 
     pub fn token_calls(&self) -> u64 {

@@ -13,6 +13,7 @@ mod connections;
 mod csrf;
 mod egress;
 mod integrations;
+mod queries;
 mod refresh;
 mod route_matrix;
 mod sessions;

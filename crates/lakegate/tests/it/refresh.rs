@@ -18,12 +18,6 @@ fn strict_rotation() -> TokenPolicy {
     }
 }
 
-/// Moves both clocks: Lakegate's (deciding when to refresh) and the emulator's (expiring tokens).
-fn advance(s: &Setup, seconds: i64) {
-    s.app.clock.advance(seconds);
-    s.ws.emu.advance_clock(seconds);
-}
-
 async fn signed_in(s: &Setup) -> (Browser, String) {
     let b = s.user("ed@acme.test", Role::Editor).await;
     let conn = s.connection(&b, false).await;
@@ -56,7 +50,7 @@ async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
     let s = setup_with(strict_rotation()).await;
     let (b, conn) = signed_in(&s).await;
     for round in 1..=3u64 {
-        advance(&s, 3600 - 200);
+        s.advance(3600 - 200);
         assert_eq!(
             b.status(&format!("/api/v1/connections/{conn}/warehouses"))
                 .await,
@@ -89,7 +83,7 @@ async fn concurrent_callers_in_two_replicas_share_one_refresh() {
     let (_b, conn) = signed_in(&s).await;
     let replica = TestApp::spawn_replica(&s.app).await;
     let (user_id, org_id) = ids(&s).await;
-    advance(&s, 3600 - 120);
+    s.advance(3600 - 120);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..12 {
         let state = if i % 2 == 0 {
@@ -129,7 +123,7 @@ async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
         .await
         .unwrap();
     for _ in 0..2 {
-        advance(&s, 3600 - 200);
+        s.advance(3600 - 200);
         assert_eq!(
             b.status(&format!("/api/v1/connections/{conn}/warehouses"))
                 .await,
@@ -176,7 +170,7 @@ async fn dead_token(s: &Setup) -> (Browser, String) {
 async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
     let s = setup().await;
     let (b, conn) = dead_token(&s).await;
-    advance(&s, 3600 - 200);
+    s.advance(3600 - 200);
     let resp = b
         .client
         .get(b.url(&format!("/api/v1/connections/{conn}/warehouses")))
@@ -242,7 +236,7 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     let (b, conn) = signed_in(&s).await;
     s.save_integration(&s.ws.client_id, Some("not-the-secret"), None)
         .await;
-    advance(&s, 3600 - 200);
+    s.advance(3600 - 200);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
             .await,
@@ -274,7 +268,7 @@ async fn transient_failures_back_off_and_keep_serving_the_current_token() {
         .send()
         .await
         .unwrap();
-    advance(&s, 3600 - 200);
+    s.advance(3600 - 200);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
             .await,
@@ -299,7 +293,7 @@ async fn transient_failures_back_off_and_keep_serving_the_current_token() {
         "active",
         "not marked broken"
     );
-    advance(&s, 60);
+    s.advance(60);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
             .await,
@@ -331,7 +325,7 @@ async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
         0,
         "nothing is due yet"
     );
-    advance(&s, 3600 - 100);
+    s.advance(3600 - 100);
     assert_eq!(
         lakegate::connections::refresh::refresh_due(&s.app.state, 86_400, 4).await,
         1
@@ -439,7 +433,7 @@ mod stress {
             .and_then(|r| r.parse().ok())
             .unwrap_or(200);
         for round in 1..=rounds {
-            advance(&s, 3600 - 120);
+            s.advance(3600 - 120);
             let mut tasks = tokio::task::JoinSet::new();
             for i in 0..150 {
                 let state = replicas[i % 3].clone();
@@ -483,7 +477,7 @@ async fn a_hundred_concurrent_callers_make_one_token_call() {
     let s = setup_with(strict_rotation()).await;
     let (_b, conn) = signed_in(&s).await;
     let (user_id, org_id) = ids(&s).await;
-    advance(&s, 3600);
+    s.advance(3600);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..100 {
         let state = s.app.state.clone();
@@ -506,7 +500,7 @@ async fn a_hundred_concurrent_callers_make_one_token_call() {
 async fn refreshes_token_calls_and_credentials_show_in_metrics() {
     let s = setup_with(strict_rotation()).await;
     let (b, conn) = signed_in(&s).await;
-    advance(&s, 3600 - 200);
+    s.advance(3600 - 200);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
             .await,
@@ -566,7 +560,7 @@ mod lifecycle {
         .await;
         let (_b, conn) = signed_in(&s).await;
         for _ in 0..12 {
-            advance(&s, 6 * HOUR);
+            s.advance(6 * HOUR);
             refresh_due(&s.app.state, 12 * HOUR, 4).await;
         }
         assert_eq!(
@@ -582,7 +576,7 @@ mod lifecycle {
             "alive after 3 days"
         );
         // Control: without keep-alive, the refresh token dies after a day of idleness.
-        advance(&s, 25 * HOUR);
+        s.advance(25 * HOUR);
         let b = browser_now(&s).await;
         assert_eq!(
             b.status(&format!("/api/v1/connections/{conn}/warehouses"))
@@ -614,7 +608,7 @@ mod lifecycle {
         assert!(cred["sign_in_needed_by"].is_string());
         let mut warnings = 0;
         for hour in (6..=66).step_by(6) {
-            advance(&s, 6 * HOUR);
+            s.advance(6 * HOUR);
             refresh_due(&s.app.state, 12 * HOUR, 4).await;
             warnings += warn_due(&s.app.state, 12 * HOUR).await;
             assert_eq!(warnings, usize::from(hour >= 60), "hour {hour}");
@@ -641,7 +635,7 @@ mod lifecycle {
             1,
             "one audit event"
         );
-        advance(&s, 7 * HOUR);
+        s.advance(7 * HOUR);
         let b = browser_now(&s).await;
         assert_eq!(
             b.status(&format!("/api/v1/connections/{conn}/warehouses"))
@@ -674,7 +668,7 @@ mod lifecycle {
                 .send()
                 .await
                 .unwrap();
-            advance(&s, 3600 - 200);
+            s.advance(3600 - 200);
             let _ = lakegate::connections::refresh::fresh_token(
                 &s.app.state,
                 &conn,
@@ -685,7 +679,7 @@ mod lifecycle {
             .await;
             assert_eq!(status(&b, &conn).await, "active", "{fault}");
             // Past any backoff; then a clean refresh renews the token.
-            advance(&s, 150);
+            s.advance(150);
             fresh(&s, &conn, &user_id, &org_id)
                 .await
                 .unwrap_or_else(|e| panic!("{fault}: {e}"));
@@ -698,11 +692,11 @@ mod lifecycle {
         let s = setup_with(strict_rotation()).await;
         let (b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
-        advance(&s, 3600 - 200);
+        s.advance(3600 - 200);
         s.app.state.failpoints.arm("refresh:after_token_response");
         assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
         // The rotated refresh token was lost with the "process"; the old one is now a reuse.
-        advance(&s, 31);
+        s.advance(31);
         let next = fresh(&s, &conn, &user_id, &org_id).await;
         assert!(next.is_err());
         assert_eq!(
@@ -721,10 +715,10 @@ mod lifecycle {
         .await;
         let (b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
-        advance(&s, 3600 - 200);
+        s.advance(3600 - 200);
         s.app.state.failpoints.arm("refresh:after_token_response");
         assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
-        advance(&s, 31);
+        s.advance(31);
         fresh(&s, &conn, &user_id, &org_id).await.unwrap();
         assert_eq!(status(&b, &conn).await, "active");
     }
@@ -734,7 +728,7 @@ mod lifecycle {
         let s = setup_with(strict_rotation()).await;
         let (b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
-        advance(&s, 3600 - 200);
+        s.advance(3600 - 200);
         s.app.state.failpoints.arm("refresh:after_commit");
         assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
         assert_eq!(

@@ -183,6 +183,29 @@ impl World {
                     },
                 ))
             }
+            p if p.starts_with("/api/v1/queries/{id}") => {
+                let connection_id = self.private_connection().await;
+                let id = format!("query-{n}");
+                let row = lakegate::store::QueryRow {
+                    id: id.clone(),
+                    org_id: self.org_a.id.clone(),
+                    user_id: self.editor.id.clone(),
+                    connection_id,
+                    statement_id: format!("statement-{n}"),
+                    statement: "SELECT 1".into(),
+                    state: "RUNNING".into(),
+                    row_limit: None,
+                    timeout_seconds: 300,
+                    submitted_at: 0,
+                    finished_at: None,
+                    row_count: None,
+                    error_code: None,
+                    error_message: None,
+                };
+                self.app.store.insert_query(&row).await.unwrap();
+                // Queries are private to the user who ran them, admins included.
+                Some((id, Owner::EditorA))
+            }
             other => {
                 panic!("route {other} has a path parameter the matrix has no fixture for: add one")
             }
@@ -237,6 +260,9 @@ impl World {
             ),
             (Kind::Api, M::Patch, "/api/v1/connections/{id}") => {
                 Body::Json(json!({"name": "Renamed"}))
+            }
+            (Kind::Api, M::Post, "/api/v1/connections/{id}/queries") => {
+                Body::Json(json!({"statement": "SELECT 1"}))
             }
             (Kind::Page, M::Post, "/connections/new") => Body::Form(vec![
                 ("name".into(), format!("c{n}")),
@@ -305,6 +331,9 @@ fn intended_access(route: &RouteInfo) -> Access {
         }
         (M::Post, "/api/v1/connections/{id}/test") => User(Some(Scope::QueriesRun)),
         (M::Post, "/api/v1/connections/{id}/access-token") => User(Some(Scope::TokensVend)),
+        (M::Post, "/api/v1/connections/{id}/queries") => User(Some(Scope::QueriesRun)),
+        (M::Get, "/api/v1/queries" | "/api/v1/queries/{id}") => User(Some(Scope::QueriesRun)),
+        (M::Post, "/api/v1/queries/{id}/cancel") => User(Some(Scope::QueriesRun)),
         (
             M::Get,
             "/api/v1/connections/{id}/warehouses"

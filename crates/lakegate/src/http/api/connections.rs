@@ -152,6 +152,12 @@ impl From<ConnectionError> for ApiError {
             ConnectionError::Databricks(
                 DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_),
             ) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_denied", msg),
+            // Databricks refused the request itself (a bad warehouse id, an unknown option).
+            ConnectionError::Databricks(DatabricksError::Upstream { status, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_rejected", msg)
+            }
             ConnectionError::Databricks(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", msg)
             }

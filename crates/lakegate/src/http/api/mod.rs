@@ -4,6 +4,7 @@ pub mod audit;
 pub mod connections;
 pub mod integrations;
 mod me;
+pub mod queries;
 mod tokens;
 mod users;
 
@@ -19,4 +20,5 @@ pub fn register(reg: &mut Registry) {
     audit::register(reg);
     integrations::register(reg);
     connections::register(reg);
+    queries::register(reg);
 }

@@ -1,0 +1,270 @@
+//! `POST /api/v1/connections/{id}/queries`, `GET /api/v1/queries/{id}`, cancel and history.
+//! Thin: negotiate the format, call `queries::service`, shape or stream the answer.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{Access, Scope};
+use crate::clock::rfc3339;
+use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
+use crate::http::guard::Auth;
+use crate::http::routes::{Kind, M, Registry};
+use crate::queries::output::{self, Format};
+use crate::queries::service::{self, ResultSet, Running};
+use crate::queries::{QueryError, QueryRequest, validate};
+use crate::store::QueryRow;
+
+/// How long one request waits for a statement before answering 202 with the query id
+/// (below the server's 60 s request timeout).
+const WAIT_BUDGET: Duration = Duration::from_secs(50);
+
+pub fn register(reg: &mut Registry) {
+    let run = Access::User(Some(Scope::QueriesRun));
+    reg.add(
+        M::Post,
+        "/api/v1/connections/{id}/queries",
+        Kind::Api,
+        run,
+        "Run SQL as me: JSON, or NDJSON / CSV streamed (Accept); wait=false answers 202 with a query id",
+        run_query,
+    );
+    reg.add(
+        M::Get,
+        "/api/v1/queries",
+        Kind::Api,
+        run,
+        "My recent queries (statement, connection, duration, rows, outcome)",
+        history,
+    );
+    reg.add(
+        M::Get,
+        "/api/v1/queries/{id}",
+        Kind::Api,
+        run,
+        "State of my query; its result (Accept or ?format=json|ndjson|csv) once it succeeded",
+        show,
+    );
+    reg.add(
+        M::Post,
+        "/api/v1/queries/{id}/cancel",
+        Kind::Api,
+        run,
+        "Cancel my query on Databricks",
+        cancel,
+    );
+}
+
+impl From<QueryError> for ApiError {
+    fn from(e: QueryError) -> Self {
+        let msg = e.to_string();
+        match e {
+            QueryError::Invalid(m) => ApiError::bad_request(m),
+            QueryError::NotFound => ApiError::not_found("query"),
+            QueryError::Failed {
+                error_code,
+                sql_state,
+                ..
+            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_failed", msg)
+                .with("databricks_error_code", error_code)
+                .with("sql_state", sql_state),
+            QueryError::Canceled => ApiError::new(StatusCode::CONFLICT, "query_cancelled", msg),
+            QueryError::Expired => ApiError::new(StatusCode::GONE, "result_expired", msg),
+            QueryError::TimedOut(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "query_timeout", msg)
+            }
+            QueryError::Connection(c) => c.into(),
+            QueryError::Store(s) => s.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FormatParam {
+    format: Option<String>,
+}
+
+fn negotiate(headers: &HeaderMap, explicit: Option<&str>) -> ApiResult<Format> {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    Format::negotiate(accept, explicit).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not_acceptable",
+            "results come as application/json, application/x-ndjson or text/csv",
+        )
+    })
+}
+
+async fn run_query(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiQuery(f): ApiQuery<FormatParam>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<QueryRequest>,
+) -> ApiResult<Response> {
+    let format = negotiate(&headers, f.format.as_deref())?;
+    let spec = validate(body, format.streaming())?;
+    let mut running = service::submit(&state, &p, &id, &spec).await?;
+    if spec.wait {
+        service::wait(&state, &mut running, WAIT_BUDGET).await?;
+    }
+    answer(&state, running, format).await
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    ApiQuery(f): ApiQuery<FormatParam>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let format = negotiate(&headers, f.format.as_deref())?;
+    let running = service::resume(&state, &p, &id).await?;
+    answer(&state, running, format).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let outcome = service::cancel(&state, &p, &id).await?;
+    Ok(ApiJson(json!({"query_id": id, "state": outcome})).into_response())
+}
+
+/// A query still running: 202 and where to look next.
+fn pending(state: &AppState, r: &Running) -> Response {
+    let q = &r.query;
+    let body = json!({
+        "query_id": q.id,
+        "statement_id": q.statement_id,
+        "state": q.state,
+        "submitted_at": rfc3339(q.submitted_at),
+        "elapsed_seconds": state.now() - q.submitted_at,
+        "poll": format!("/api/v1/queries/{}", q.id),
+    });
+    let mut resp = (StatusCode::ACCEPTED, ApiJson(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/queries/{}", q.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+async fn answer(state: &AppState, r: Running, format: Format) -> ApiResult<Response> {
+    if !r.state().terminal() {
+        return Ok(pending(state, &r));
+    }
+    let set = service::results(r)?;
+    match format {
+        Format::Json => json_answer(set).await,
+        Format::Ndjson | Format::Csv => Ok(stream_answer(set, format)),
+    }
+}
+
+async fn json_answer(set: ResultSet) -> ApiResult<Response> {
+    let kinds = output::kinds(&set.columns);
+    let mut rows = Vec::new();
+    let mut chunks = set.chunks;
+    while let Some(chunk) = chunks.next().await {
+        rows.extend(output::json_rows(&kinds, &chunk?));
+    }
+    Ok(ApiJson(json!({
+        "query_id": set.query_id,
+        "statement_id": set.statement_id,
+        "state": "SUCCEEDED",
+        "columns": output::columns_json(&set.columns),
+        "row_count": rows.len(),
+        "truncated": set.truncated,
+        "rows": rows,
+    }))
+    .into_response())
+}
+
+/// Rows leave as chunks arrive. An error after the first byte can only end the stream: the
+/// response is then cut short (no final chunk), which HTTP clients report as an error.
+fn stream_answer(set: ResultSet, format: Format) -> Response {
+    let names = output::unique_names(&set.columns);
+    let kinds = output::kinds(&set.columns);
+    let header = (format == Format::Csv).then(|| Ok(Bytes::from(output::csv_header(&set.columns))));
+    let query_id = set.query_id.clone();
+    let rows = set.chunks.map_ok(move |rows| {
+        Bytes::from(match format {
+            Format::Ndjson => output::ndjson(&names, &kinds, &rows),
+            _ => output::csv(&rows),
+        })
+    });
+    let body = stream::iter(header)
+        .chain(rows)
+        .map_err(move |e: QueryError| {
+            tracing::warn!(query_id = %query_id, error = %e, "result stream ended early");
+            std::io::Error::other(e.to_string())
+        });
+    let mut resp = Response::new(Body::from_stream(body));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    let meta = [
+        ("lakegate-query-id", set.query_id.clone()),
+        ("lakegate-statement-id", set.statement_id),
+        ("lakegate-row-count", set.total_rows.to_string()),
+        ("lakegate-truncated", set.truncated.to_string()),
+    ];
+    for (name, value) in meta {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    if format == Format::Csv {
+        let disposition = format!("attachment; filename=\"query-{}.csv\"", set.query_id);
+        if let Ok(v) = HeaderValue::from_str(&disposition) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    resp
+}
+
+#[derive(Serialize)]
+struct HistoryEntry {
+    query_id: String,
+    connection_id: String,
+    statement: String,
+    state: String,
+    submitted_at: String,
+    duration_seconds: Option<i64>,
+    row_count: Option<i64>,
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+impl From<QueryRow> for HistoryEntry {
+    fn from(q: QueryRow) -> Self {
+        HistoryEntry {
+            duration_seconds: q.finished_at.map(|f| f - q.submitted_at),
+            submitted_at: rfc3339(q.submitted_at),
+            query_id: q.id,
+            connection_id: q.connection_id,
+            statement: q.statement,
+            state: q.state,
+            row_count: q.row_count,
+            error_code: q.error_code,
+            error_message: q.error_message,
+        }
+    }
+}
+
+async fn history(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Response> {
+    let rows = state.store.list_queries(&p.user.id, 100).await?;
+    let queries: Vec<HistoryEntry> = rows.into_iter().map(HistoryEntry::from).collect();
+    Ok(ApiJson(json!({ "queries": queries })).into_response())
+}

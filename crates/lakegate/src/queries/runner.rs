@@ -1,0 +1,140 @@
+//! Keeps a query's access token usable for as long as the query needs it.
+//!
+//! Before submitting, the token must outlive the statement's time limit (plus a margin);
+//! between polls and chunk fetches it is renewed when it runs short. When Databricks rejects
+//! it (401, or a 403 about the token) Lakegate forces one refresh and repeats that one call:
+//! a rejected submission was never accepted, so repeating it cannot run the statement twice.
+//! Any other 403 is a permission error and never leads to a refresh.
+
+use tokio::sync::Mutex;
+
+use crate::app::AppState;
+use crate::connections::ConnectionError;
+use crate::connections::refresh::{Fresh, fresh_token};
+use crate::secret::Secret;
+use crate::warehouse::databricks::{DatabricksError, Workspace};
+use crate::warehouse::statements::{Chunk, Statement, Submit};
+
+/// Time a token must have left for one more call.
+const PER_CALL_SECONDS: i64 = 60;
+/// Asking for more than this would refresh on every query; longer statements renew between polls.
+const MOST_UP_FRONT_SECONDS: i64 = 30 * 60;
+
+/// Whose token, on which connection.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub connection_id: String,
+    pub user_id: String,
+    pub org_id: String,
+}
+
+/// Runs one Databricks call with a usable token, repeating it once after a forced refresh
+/// if Databricks rejects the token. (A macro, not a closure-taking method: the futures of
+/// async closures cannot yet be promised `Send` for every lifetime.)
+macro_rules! with_token {
+    ($keeper:ident, |$ws:ident, $t:ident| $call:expr) => {{
+        let (token, expires_at, base) = $keeper.token().await?;
+        let $ws = Workspace::new(&$keeper.state.egress, &base);
+        let first = {
+            let $t = token.expose();
+            $call.await
+        };
+        match first {
+            Err(DatabricksError::TokenRejected(_)) => {
+                $keeper.state.metrics.token_rejected_retry();
+                $keeper.replace(expires_at).await?;
+                let (token, _, _) = $keeper.token().await?;
+                let $t = token.expose();
+                Ok($call.await?)
+            }
+            other => Ok(other?),
+        }
+    }};
+}
+
+pub struct TokenKeeper {
+    state: AppState,
+    holder: Holder,
+    current: Mutex<Fresh>,
+}
+
+/// How long a token must last before a statement with this time limit is submitted.
+pub fn up_front_seconds(timeout_seconds: i64) -> i64 {
+    (timeout_seconds + PER_CALL_SECONDS).min(MOST_UP_FRONT_SECONDS)
+}
+
+impl TokenKeeper {
+    pub async fn new(
+        state: &AppState,
+        holder: Holder,
+        min_remaining: i64,
+    ) -> Result<TokenKeeper, ConnectionError> {
+        let fresh = fresh_token(
+            state,
+            &holder.connection_id,
+            &holder.user_id,
+            &holder.org_id,
+            min_remaining,
+        )
+        .await?;
+        state
+            .store
+            .touch_credential_use(&fresh.credential.id, state.now())
+            .await?;
+        Ok(TokenKeeper {
+            state: state.clone(),
+            holder,
+            current: Mutex::new(fresh),
+        })
+    }
+
+    /// A token with at least a call's worth of time left, its expiry, and the workspace URL.
+    async fn token(&self) -> Result<(Secret, i64, String), ConnectionError> {
+        let mut cur = self.current.lock().await;
+        if cur.expires_at - self.state.now() < PER_CALL_SECONDS {
+            *cur = self.fetch(PER_CALL_SECONDS).await?;
+        }
+        Ok((cur.token.clone(), cur.expires_at, cur.base_url.clone()))
+    }
+
+    async fn fetch(&self, min_remaining: i64) -> Result<Fresh, ConnectionError> {
+        let h = &self.holder;
+        fresh_token(
+            &self.state,
+            &h.connection_id,
+            &h.user_id,
+            &h.org_id,
+            min_remaining,
+        )
+        .await
+    }
+
+    /// Replaces a token Databricks rejected, unless a peer already did.
+    async fn replace(&self, rejected_expires_at: i64) -> Result<(), ConnectionError> {
+        let mut cur = self.current.lock().await;
+        if cur.expires_at != rejected_expires_at {
+            return Ok(());
+        }
+        // Asking for more time than the rejected token had forces a refresh, while a token
+        // a peer stored meanwhile (which expires later) is taken as it is.
+        let need = rejected_expires_at - self.state.now() + 1;
+        *cur = self.fetch(need.max(PER_CALL_SECONDS)).await?;
+        Ok(())
+    }
+
+    pub async fn submit(&self, req: &Submit<'_>) -> Result<Statement, ConnectionError> {
+        with_token!(self, |ws, t| ws.submit(t, req))
+    }
+
+    pub async fn statement(&self, id: &str) -> Result<Statement, ConnectionError> {
+        with_token!(self, |ws, t| ws.statement(t, id))
+    }
+
+    pub async fn chunk(&self, id: &str, index: u64) -> Result<Chunk, ConnectionError> {
+        with_token!(self, |ws, t| ws.chunk(t, id, index))
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<(), ConnectionError> {
+        with_token!(self, |ws, t| ws.cancel(t, id))
+    }
+}

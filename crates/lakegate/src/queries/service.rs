@@ -1,0 +1,328 @@
+//! A query's life: submit as the caller, wait (polling with backoff) within a budget,
+//! resume from any replica by query id, cancel, and hand the result over chunk by chunk.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::connections::{self, Purpose};
+use crate::store::{QueryOutcome, QueryRow};
+use crate::warehouse::statements::{Column, State, Statement, Submit};
+
+use super::runner::{Holder, TokenKeeper, up_front_seconds};
+use super::{QueryError, QuerySpec};
+
+/// Chunks fetched at once while streaming; memory stays at about this many chunks.
+const CHUNK_FETCHES: usize = 4;
+/// Lakegate's own state for a query that outlived its time limit.
+pub const TIMED_OUT: &str = "TIMED_OUT";
+const CANCELED: &str = "CANCELED";
+
+/// A submitted query and the latest word from Databricks about it.
+pub struct Running {
+    pub query: QueryRow,
+    pub statement: Statement,
+    keeper: Arc<TokenKeeper>,
+}
+
+impl Running {
+    pub fn state(&self) -> State {
+        self.statement.status.state
+    }
+}
+
+/// Rows arrive as Databricks sends them: strings or nulls, one chunk at a time, in order.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// A successful result, ready to stream.
+pub struct ResultSet {
+    pub query_id: String,
+    pub statement_id: String,
+    pub columns: Vec<Column>,
+    pub truncated: bool,
+    pub total_rows: u64,
+    pub chunks: BoxStream<'static, Result<Rows, QueryError>>,
+}
+
+pub fn state_name(s: State) -> &'static str {
+    match s {
+        State::Pending => "PENDING",
+        State::Running => "RUNNING",
+        State::Succeeded => "SUCCEEDED",
+        State::Failed => "FAILED",
+        State::Canceled => CANCELED,
+        State::Closed => "CLOSED",
+    }
+}
+
+/// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` Databricks
+/// holds the answer up to 10 s, so short queries finish in one round trip.
+pub async fn submit(
+    state: &AppState,
+    p: &Principal,
+    connection_id: &str,
+    spec: &QuerySpec,
+) -> Result<Running, QueryError> {
+    let c = connections::load(state, p, connection_id, Purpose::Use).await?;
+    let warehouse_id = spec
+        .warehouse_id
+        .clone()
+        .or_else(|| c.warehouse_id.clone())
+        .ok_or_else(|| {
+            QueryError::Invalid(
+                "pick a SQL warehouse for this connection, or pass warehouse_id".into(),
+            )
+        })?;
+    let holder = Holder {
+        connection_id: c.id.clone(),
+        user_id: p.user.id.clone(),
+        org_id: p.org.id.clone(),
+    };
+    let keeper =
+        Arc::new(TokenKeeper::new(state, holder, up_front_seconds(spec.timeout_seconds)).await?);
+    let request = Submit {
+        warehouse_id: &warehouse_id,
+        statement: &spec.statement,
+        catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
+        schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
+        parameters: &spec.parameters,
+        row_limit: spec.row_limit,
+        wait_timeout: if spec.wait { "10s" } else { "0s" }.into(),
+        on_wait_timeout: "CONTINUE",
+        disposition: "INLINE",
+        format: "JSON_ARRAY",
+    };
+    let statement = keeper.submit(&request).await?;
+    let query = QueryRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: p.org.id.clone(),
+        user_id: p.user.id.clone(),
+        connection_id: c.id,
+        statement_id: statement.statement_id.clone(),
+        statement: spec.statement.clone(),
+        state: state_name(statement.status.state).into(),
+        row_limit: spec.row_limit.map(|n| n as i64),
+        timeout_seconds: spec.timeout_seconds,
+        submitted_at: state.now(),
+        finished_at: None,
+        row_count: None,
+        error_code: None,
+        error_message: None,
+    };
+    state.store.insert_query(&query).await?;
+    tracing::debug!(query_id = %query.id, statement_id = %query.statement_id, "query submitted");
+    let mut running = Running {
+        query,
+        statement,
+        keeper,
+    };
+    settle(state, &mut running).await?;
+    Ok(running)
+}
+
+/// The caller's query `id`, with its current state from Databricks.
+pub async fn resume(state: &AppState, p: &Principal, id: &str) -> Result<Running, QueryError> {
+    let mut running = reopen(state, p, id).await?;
+    poll(state, &mut running).await?;
+    Ok(running)
+}
+
+/// The caller's query, without asking Databricks yet. A query whose connection the caller
+/// may no longer use is refused like any other use of that connection.
+async fn reopen(state: &AppState, p: &Principal, id: &str) -> Result<Running, QueryError> {
+    let query = state
+        .store
+        .query(&p.user.id, id)
+        .await?
+        .ok_or(QueryError::NotFound)?;
+    if query.state == TIMED_OUT {
+        return Err(QueryError::TimedOut(query.timeout_seconds));
+    }
+    let c = connections::load(state, p, &query.connection_id, Purpose::Use).await?;
+    let holder = Holder {
+        connection_id: c.id,
+        user_id: p.user.id.clone(),
+        org_id: p.org.id.clone(),
+    };
+    let keeper = Arc::new(TokenKeeper::new(state, holder, 60).await?);
+    let statement = Statement {
+        statement_id: query.statement_id.clone(),
+        status: crate::warehouse::statements::Status {
+            state: State::Pending,
+            error: None,
+            sql_state: None,
+        },
+        manifest: None,
+        result: None,
+    };
+    Ok(Running {
+        query,
+        statement,
+        keeper,
+    })
+}
+
+/// Asks Databricks for the statement's state once.
+pub async fn poll(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
+    enforce_limit(state, r).await?;
+    let id = r.query.statement_id.clone();
+    r.statement = r.keeper.statement(&id).await?;
+    settle(state, r).await
+}
+
+/// Polls until the statement ends or `budget` (wall time this request may wait) runs out.
+pub async fn wait(state: &AppState, r: &mut Running, budget: Duration) -> Result<(), QueryError> {
+    let started = tokio::time::Instant::now();
+    let mut delay = Duration::from_millis(50);
+    while !r.state().terminal() {
+        if started.elapsed() + delay > budget {
+            return Ok(());
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 3 / 2).min(Duration::from_secs(2));
+        poll(state, r).await?;
+    }
+    Ok(())
+}
+
+/// Cancels the caller's query upstream; the outcome is CANCELED unless it had already ended.
+pub async fn cancel(state: &AppState, p: &Principal, id: &str) -> Result<String, QueryError> {
+    let r = reopen(state, p, id).await?;
+    if r.query.finished_at.is_some() {
+        return Ok(r.query.state);
+    }
+    let sid = r.query.statement_id.clone();
+    r.keeper.cancel(&sid).await?;
+    record(
+        state,
+        &r.query.id,
+        QueryOutcome {
+            state: CANCELED.into(),
+            finished_at: state.now(),
+            ..QueryOutcome::default()
+        },
+    )
+    .await?;
+    Ok(CANCELED.into())
+}
+
+/// Cancels and fails a query that ran past its time limit (on Lakegate's clock).
+async fn enforce_limit(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
+    let limit = r.query.timeout_seconds;
+    if r.query.finished_at.is_some() || state.now() < r.query.submitted_at + limit {
+        return Ok(());
+    }
+    let sid = r.query.statement_id.clone();
+    // Best effort: the statement may have ended on its own meanwhile.
+    if let Err(e) = r.keeper.cancel(&sid).await {
+        tracing::warn!(query_id = %r.query.id, error = %e, "cancelling a query past its time limit failed");
+    }
+    record(
+        state,
+        &r.query.id,
+        QueryOutcome {
+            state: TIMED_OUT.into(),
+            finished_at: state.now(),
+            error_code: Some("TIMED_OUT".into()),
+            error_message: Some(format!("ran longer than {limit} seconds")),
+            ..QueryOutcome::default()
+        },
+    )
+    .await?;
+    Err(QueryError::TimedOut(limit))
+}
+
+/// Records a terminal state the first time it is seen.
+async fn settle(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
+    let s = &r.statement;
+    r.query.state = state_name(s.status.state).into();
+    if !s.status.state.terminal() || r.query.finished_at.is_some() {
+        return Ok(());
+    }
+    let outcome = QueryOutcome {
+        state: r.query.state.clone(),
+        finished_at: state.now(),
+        row_count: s.manifest.as_ref().map(|m| m.total_row_count as i64),
+        error_code: s.status.error.as_ref().and_then(|e| e.error_code.clone()),
+        error_message: s.status.error.as_ref().and_then(|e| e.message.clone()),
+    };
+    r.query.finished_at = Some(outcome.finished_at);
+    r.query.row_count = outcome.row_count;
+    record(state, &r.query.id, outcome).await
+}
+
+async fn record(state: &AppState, id: &str, o: QueryOutcome) -> Result<(), QueryError> {
+    if state.store.finish_query(id, &o).await? {
+        state.metrics.query_finished(&o.state);
+    }
+    Ok(())
+}
+
+/// The result of a finished query, or the reason there is none.
+pub fn results(r: Running) -> Result<ResultSet, QueryError> {
+    let Running {
+        query,
+        statement,
+        keeper,
+    } = r;
+    match statement.status.state {
+        State::Succeeded => {}
+        State::Failed => {
+            let e =
+                statement
+                    .status
+                    .error
+                    .unwrap_or(crate::warehouse::statements::StatementError {
+                        error_code: None,
+                        message: None,
+                    });
+            return Err(QueryError::Failed {
+                error_code: e.error_code.unwrap_or_else(|| "UNKNOWN".into()),
+                message: e
+                    .message
+                    .unwrap_or_else(|| "the statement failed on Databricks".into()),
+                sql_state: statement.status.sql_state,
+            });
+        }
+        State::Canceled => return Err(QueryError::Canceled),
+        State::Closed => return Err(QueryError::Expired),
+        State::Pending | State::Running => {
+            return Err(QueryError::Invalid("the query has not finished yet".into()));
+        }
+    }
+    let manifest = statement.manifest.unwrap_or_default();
+    let total = manifest.total_chunk_count;
+    // Chunk 0 comes with the status; fetch it too if a server left it out.
+    let first = statement
+        .result
+        .filter(|c| total == 0 || !c.data_array.is_empty());
+    let from = u64::from(first.is_some());
+    let id = statement.statement_id.clone();
+    let rest = stream::iter(from..total)
+        .map(move |i| {
+            let keeper = keeper.clone();
+            let id = id.clone();
+            async move {
+                keeper
+                    .chunk(&id, i)
+                    .await
+                    .map(|c| c.data_array)
+                    .map_err(QueryError::from)
+            }
+        })
+        .buffered(CHUNK_FETCHES);
+    let chunks = stream::iter(first.map(|c| Ok(c.data_array)))
+        .chain(rest)
+        .boxed();
+    Ok(ResultSet {
+        query_id: query.id,
+        statement_id: statement.statement_id,
+        columns: manifest.columns().to_vec(),
+        truncated: manifest.truncated,
+        total_rows: manifest.total_row_count,
+        chunks,
+    })
+}

@@ -1,0 +1,106 @@
+//! Queries: Lakegate's id for a Databricks statement, its owner, and how it ended.
+
+use sqlx::FromRow;
+
+use super::{Store, StoreResult, classify};
+
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct QueryRow {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub connection_id: String,
+    pub statement_id: String,
+    pub statement: String,
+    pub state: String,
+    pub row_limit: Option<i64>,
+    pub timeout_seconds: i64,
+    pub submitted_at: i64,
+    pub finished_at: Option<i64>,
+    pub row_count: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// How a query ended.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutcome {
+    pub state: String,
+    pub finished_at: i64,
+    pub row_count: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+macro_rules! select_queries {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, org_id, user_id, connection_id, statement_id, statement, state, row_limit, \
+             timeout_seconds, submitted_at, finished_at, row_count, error_code, error_message \
+             FROM queries ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    pub async fn insert_query(&self, q: &QueryRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO queries (id, org_id, user_id, connection_id, statement_id, statement, state, \
+             row_limit, timeout_seconds, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&q.id)
+        .bind(&q.org_id)
+        .bind(&q.user_id)
+        .bind(&q.connection_id)
+        .bind(&q.statement_id)
+        .bind(&q.statement)
+        .bind(&q.state)
+        .bind(q.row_limit)
+        .bind(q.timeout_seconds)
+        .bind(q.submitted_at)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    /// `user_id`'s query; anyone else's is `None`.
+    pub async fn query(&self, user_id: &str, id: &str) -> StoreResult<Option<QueryRow>> {
+        Ok(
+            sqlx::query_as::<_, QueryRow>(select_queries!("WHERE id = $1 AND user_id = $2"))
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Records the outcome once; a query that already ended keeps its first outcome.
+    pub async fn finish_query(&self, id: &str, o: &QueryOutcome) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE queries SET state = $1, finished_at = $2, row_count = $3, error_code = $4, \
+             error_message = $5 WHERE id = $6 AND finished_at IS NULL",
+        )
+        .bind(&o.state)
+        .bind(o.finished_at)
+        .bind(o.row_count)
+        .bind(&o.error_code)
+        .bind(&o.error_message)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `user_id`'s most recent queries, newest first.
+    pub async fn list_queries(&self, user_id: &str, limit: i64) -> StoreResult<Vec<QueryRow>> {
+        Ok(sqlx::query_as::<_, QueryRow>(select_queries!(
+            "WHERE user_id = $1 ORDER BY submitted_at DESC, id DESC LIMIT $2"
+        ))
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

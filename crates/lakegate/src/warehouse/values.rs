@@ -1,0 +1,160 @@
+//! Turning Databricks' JSON_ARRAY values (always a string or null) into typed JSON, using
+//! the manifest's column types. Pure: no I/O.
+
+use serde_json::{Number, Value};
+
+use super::statements::Column;
+
+/// Integers beyond ±2^53 lose precision in JavaScript's numbers: send them as strings.
+const SAFE_INTEGER: i64 = (1 << 53) - 1;
+/// Decimal digits an f64 carries exactly through a decimal round trip.
+const SAFE_DIGITS: usize = 15;
+
+/// How one column's values are converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Boolean,
+    Integer,
+    Float,
+    Decimal,
+    Timestamp,
+    TimestampNtz,
+    /// ARRAY, MAP, STRUCT: Databricks sends them as JSON text.
+    Nested,
+    /// STRING, DATE (already ISO 8601), BINARY, INTERVAL and anything unknown.
+    Text,
+}
+
+impl Kind {
+    pub fn of(column: &Column) -> Kind {
+        match column.type_name.to_ascii_uppercase().as_str() {
+            "BOOLEAN" => Kind::Boolean,
+            "BYTE" | "SHORT" | "INT" | "LONG" => Kind::Integer,
+            "FLOAT" | "DOUBLE" => Kind::Float,
+            "DECIMAL" => Kind::Decimal,
+            "TIMESTAMP" => Kind::Timestamp,
+            "TIMESTAMP_NTZ" => Kind::TimestampNtz,
+            "ARRAY" | "MAP" | "STRUCT" => Kind::Nested,
+            _ => Kind::Text,
+        }
+    }
+}
+
+/// One value as typed JSON. Anything that does not parse as its type stays a string:
+/// Lakegate never invents or drops data.
+pub fn convert(kind: Kind, raw: Option<&str>) -> Value {
+    let Some(s) = raw else { return Value::Null };
+    let text = || Value::String(s.to_owned());
+    match kind {
+        Kind::Boolean => match s {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => text(),
+        },
+        Kind::Integer => match s.parse::<i64>() {
+            Ok(i) if i.abs() <= SAFE_INTEGER => Value::Number(i.into()),
+            _ => text(),
+        },
+        // NaN and ±Infinity have no JSON number form.
+        Kind::Float => s
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map_or_else(text, Value::Number),
+        Kind::Decimal if significant_digits(s) <= SAFE_DIGITS => s
+            .parse::<f64>()
+            .ok()
+            .and_then(Number::from_f64)
+            .map_or_else(text, Value::Number),
+        Kind::Decimal => text(),
+        Kind::Timestamp => Value::String(iso_timestamp(s, true)),
+        Kind::TimestampNtz => Value::String(iso_timestamp(s, false)),
+        Kind::Nested => serde_json::from_str(s).unwrap_or_else(|_| text()),
+        Kind::Text => text(),
+    }
+}
+
+fn significant_digits(s: &str) -> usize {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let trimmed = digits.trim_start_matches('0');
+    trimmed.len().max(1)
+}
+
+/// `2024-01-02 03:04:05[.fff]` or `2024-01-02T03:04:05[.fff][Z]` → ISO 8601 with a `T`,
+/// and `Z` for zoned timestamps (Databricks reports TIMESTAMP values in UTC).
+fn iso_timestamp(s: &str, zoned: bool) -> String {
+    let mut out = s.replacen(' ', "T", 1);
+    let has_zone = out.ends_with('Z') || out.get(19..).is_some_and(|t| t.contains(['+', '-']));
+    if zoned && !has_zone && out.len() >= 19 {
+        out.push('Z');
+    }
+    out
+}
+
+/// A row converted with the columns' kinds.
+pub fn convert_row(kinds: &[Kind], row: &[Option<String>]) -> Vec<Value> {
+    row.iter()
+        .enumerate()
+        .map(|(i, v)| convert(kinds.get(i).copied().unwrap_or(Kind::Text), v.as_deref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kind(t: &str) -> Kind {
+        Kind::of(&Column {
+            name: "c".into(),
+            type_name: t.into(),
+            type_text: t.to_lowercase(),
+        })
+    }
+
+    #[test]
+    fn numbers_become_numbers_unless_precision_would_be_lost() {
+        assert_eq!(convert(kind("INT"), Some("42")), json!(42));
+        assert_eq!(
+            convert(kind("LONG"), Some("-9007199254740991")),
+            json!(-9007199254740991i64)
+        );
+        assert_eq!(
+            convert(kind("LONG"), Some("9007199254740993")),
+            json!("9007199254740993")
+        );
+        assert_eq!(convert(kind("DOUBLE"), Some("2.5")), json!(2.5));
+        assert_eq!(convert(kind("DOUBLE"), Some("NaN")), json!("NaN"));
+        assert_eq!(convert(kind("DECIMAL"), Some("12.34")), json!(12.34));
+        assert_eq!(
+            convert(kind("DECIMAL"), Some("12345678901234567.89")),
+            json!("12345678901234567.89")
+        );
+    }
+
+    #[test]
+    fn booleans_times_nested_and_nulls() {
+        assert_eq!(convert(kind("BOOLEAN"), Some("true")), json!(true));
+        assert_eq!(convert(kind("BOOLEAN"), Some("maybe")), json!("maybe"));
+        assert_eq!(convert(kind("INT"), None), Value::Null);
+        assert_eq!(
+            convert(kind("DATE"), Some("2024-02-29")),
+            json!("2024-02-29")
+        );
+        assert_eq!(
+            convert(kind("TIMESTAMP"), Some("2024-02-29 10:11:12.5")),
+            json!("2024-02-29T10:11:12.5Z")
+        );
+        assert_eq!(
+            convert(kind("TIMESTAMP"), Some("2016-02-14T16:52:13.000Z")),
+            json!("2016-02-14T16:52:13.000Z")
+        );
+        assert_eq!(
+            convert(kind("TIMESTAMP_NTZ"), Some("2024-02-29 10:11:12")),
+            json!("2024-02-29T10:11:12")
+        );
+        assert_eq!(convert(kind("ARRAY"), Some("[1,2]")), json!([1, 2]));
+        assert_eq!(convert(kind("STRING"), Some("007")), json!("007"));
+        assert_eq!(convert(kind("INT"), Some("x")), json!("x"));
+    }
+}

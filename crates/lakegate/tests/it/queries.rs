@@ -1,0 +1,537 @@
+//! Running SQL through a connection against the emulator's Statement Execution API: every
+//! state path, the three encodings, parameters, token trouble while a statement runs, time
+//! limits, cancel, two users on one shared connection, and history.
+
+use databricks_emulator::{EmulatorConfig, WarehouseConfig};
+use lakegate::accounts::Role;
+use lakegate::auth::Scope;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::connections::{Setup, setup, setup_emulating};
+use crate::harness::Browser;
+
+pub const WAREHOUSE: &str = "abcdef1234567890";
+const TRIPS: &str = "SELECT trip_distance, fare_amount, pickup_zip, tpep_pickup_datetime \
+                     FROM samples.nyctaxi.trips ORDER BY tpep_pickup_datetime, trip_distance";
+
+/// An editor with a connection signed in as `email` and a warehouse picked.
+pub async fn ready(s: &Setup, who: &str, email: &str, password: &str) -> (Browser, String) {
+    let b = s.user(who, Role::Editor).await;
+    let conn = s.connection(&b, false).await;
+    s.sign_in(&b, &conn, email, password).await;
+    pick_warehouse(&b, &conn).await;
+    (b, conn)
+}
+
+async fn pick_warehouse(b: &Browser, conn: &str) {
+    let resp = b
+        .client
+        .patch(b.url(&format!("/api/v1/connections/{conn}")))
+        .header("x-csrf-token", &b.csrf)
+        .json(&json!({"warehouse_id": WAREHOUSE}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+pub async fn run(b: &Browser, conn: &str, body: Value, accept: &str) -> reqwest::Response {
+    b.client
+        .post(b.url(&format!("/api/v1/connections/{conn}/queries")))
+        .header("x-csrf-token", &b.csrf)
+        .header("accept", accept)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn run_json(b: &Browser, conn: &str, body: Value) -> (StatusCode, Value) {
+    let resp = run(b, conn, body, "application/json").await;
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn post(b: &Browser, path: &str) -> (StatusCode, Value) {
+    let resp = b
+        .client
+        .post(b.url(path))
+        .header("x-csrf-token", &b.csrf)
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.json().await.unwrap())
+}
+
+async fn get(b: &Browser, path: &str) -> (StatusCode, Value) {
+    let resp = b.get(path).await;
+    (resp.status(), resp.json().await.unwrap())
+}
+
+/// A workspace whose warehouse takes five minutes (emulator clock) to start once stopped,
+/// so a statement stays PENDING until the test moves the clock.
+async fn slow_start() -> Setup {
+    let mut config = EmulatorConfig::for_tests();
+    config.warehouses = vec![WarehouseConfig {
+        id: WAREHOUSE.into(),
+        name: "Starter Warehouse".into(),
+        state: "RUNNING".into(),
+        start_seconds: 300,
+    }];
+    setup_emulating(config).await
+}
+
+async fn stop_warehouse(s: &Setup) {
+    s.control(
+        &format!("/emulator/control/warehouses/{WAREHOUSE}/stop"),
+        json!({}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn nyctaxi_comes_back_typed_as_json_and_identical_as_ndjson_and_csv() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+
+    let (status, j) = run_json(&b, &conn, json!({"statement": TRIPS})).await;
+    assert_eq!(status, StatusCode::OK, "{j}");
+    assert_eq!(j["state"], "SUCCEEDED");
+    // 2,000 rows in chunks of 500: chunk 0 inline, three more fetched.
+    assert_eq!(j["row_count"], 2000);
+    assert_eq!(j["truncated"], false);
+    let types: Vec<&str> = j["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["DOUBLE", "DOUBLE", "INT", "TIMESTAMP"]);
+    let rows = j["rows"].as_array().unwrap();
+    assert!(rows[0][0].is_f64() && rows[0][1].is_f64() && rows[0][2].is_i64());
+    assert!(rows[0][3].as_str().unwrap().ends_with('Z'));
+
+    let resp = run(
+        &b,
+        &conn,
+        json!({"statement": TRIPS}),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    let text = resp.text().await.unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2000);
+    for (line, row) in lines.iter().zip(rows) {
+        assert_eq!(line["trip_distance"], row[0]);
+        assert_eq!(line["pickup_zip"], row[2]);
+        assert_eq!(line["tpep_pickup_datetime"], row[3]);
+    }
+
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"query-")
+    );
+    let csv = resp.text().await.unwrap();
+    let mut csv_lines = csv.lines();
+    assert_eq!(
+        csv_lines.next(),
+        Some("trip_distance,fare_amount,pickup_zip,tpep_pickup_datetime")
+    );
+    let csv_rows: Vec<&str> = csv_lines.collect();
+    assert_eq!(csv_rows.len(), 2000);
+    assert_eq!(
+        csv_rows[1999].split(',').nth(2).unwrap(),
+        rows[1999][2].to_string()
+    );
+}
+
+#[tokio::test]
+async fn zero_rows_row_limits_and_failed_statements() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+
+    let (status, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT trip_distance FROM samples.nyctaxi.trips WHERE 1 = 0"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{j}");
+    assert_eq!(j["row_count"], 0);
+    assert_eq!(j["rows"], json!([]));
+    assert_eq!(j["columns"][0]["name"], "trip_distance");
+    let resp = run(
+        &b,
+        &conn,
+        json!({"statement": "SELECT trip_distance FROM samples.nyctaxi.trips WHERE 1 = 0"}),
+        "text/csv",
+    )
+    .await;
+    assert_eq!(resp.text().await.unwrap(), "trip_distance\r\n");
+
+    let (status, j) = run_json(&b, &conn, json!({"statement": TRIPS, "row_limit": 7})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(j["row_count"], 7);
+    assert_eq!(j["truncated"], true);
+
+    // A statement that fails while running is HTTP 200 FAILED upstream: an error here.
+    let (status, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT * FROM samples.nyctaxi.nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+    assert_eq!(j["error"]["code"], "query_failed");
+    assert_eq!(j["error"]["sql_state"], "42P01");
+    assert!(j["error"]["databricks_error_code"].is_string());
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("TABLE_OR_VIEW_NOT_FOUND")
+    );
+
+    // Clear 4xx for bad input, before anything reaches Databricks.
+    let before = s.ws.emu.counters().rest_calls;
+    for bad in [
+        json!({"statement": ""}),
+        json!({"statement": "SELECT 1", "row_limit": 1_000_000}),
+        json!({"statement": "SELECT 1", "timeout_seconds": 0}),
+        json!({"statement": "SELECT 1", "parameters": [{"name": "a b", "value": 1}]}),
+        json!({"statement": "SELECT 1", "unknown": true}),
+    ] {
+        let (status, j) = run_json(&b, &conn, bad.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad} -> {j}");
+    }
+    let resp = run(&b, &conn, json!({"statement": "SELECT 1"}), "image/png").await;
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
+    assert_eq!(s.ws.emu.counters().rest_calls, before);
+}
+
+#[tokio::test]
+async fn parameters_of_each_type_reach_databricks_typed() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let (status, j) = run_json(
+        &b,
+        &conn,
+        json!({
+            "statement": "SELECT :i AS i, :d AS d, :s AS s, :day AS day, :nothing AS nada, \
+                          (SELECT count(*) FROM samples.nyctaxi.trips WHERE pickup_zip = :zip) AS n",
+            "parameters": [
+                {"name": "i", "value": 41},
+                {"name": "d", "value": "2.5", "type": "DOUBLE"},
+                {"name": "s", "value": "it's"},
+                {"name": "day", "value": "2016-02-14", "type": "DATE"},
+                {"name": "nothing", "value": null, "type": "INT"},
+                {"name": "zip", "value": 10001, "type": "INT"},
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{j}");
+    let row = &j["rows"][0];
+    assert_eq!(row[0], 41);
+    assert_eq!(row[1], 2.5);
+    assert_eq!(row[2], "it's");
+    assert_eq!(row[3], "2016-02-14");
+    assert_eq!(row[4], Value::Null);
+    assert!(row[5].is_i64());
+
+    // A missing parameter is Databricks' error, reported as such.
+    let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT :missing"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("UNBOUND_SQL_PARAMETER"),
+        "{j}"
+    );
+    // A value that is not its type.
+    let (status, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT :n", "parameters": [{"name": "n", "value": "x", "type": "INT"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+}
+
+#[tokio::test]
+async fn asynchronous_queries_poll_to_a_result_and_can_be_cancelled() {
+    let s = slow_start().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    stop_warehouse(&s).await;
+
+    let (status, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": TRIPS, "wait": false, "timeout_seconds": 3600}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{j}");
+    assert_eq!(j["state"], "PENDING");
+    let id = j["query_id"].as_str().unwrap().to_owned();
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(j["state"], "PENDING");
+
+    // The warehouse is up five minutes later; the statement runs and the result is there.
+    s.advance(301);
+    let mut polled = None;
+    for _ in 0..200 {
+        let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+        if status == StatusCode::OK {
+            polled = Some(j);
+            break;
+        }
+        assert_eq!(status, StatusCode::ACCEPTED);
+        tokio::task::yield_now().await;
+    }
+    let j = polled.expect("the query finished");
+    assert_eq!(j["row_count"], 2000);
+    // The same result, streamed on request.
+    let csv = b
+        .get(&format!("/api/v1/queries/{id}?format=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 2001);
+
+    // A second one is cancelled while its warehouse is still starting.
+    stop_warehouse(&s).await;
+    let (_, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
+    let id2 = j["query_id"].as_str().unwrap().to_owned();
+    let (status, j) = post(&b, &format!("/api/v1/queries/{id2}/cancel")).await;
+    assert_eq!(status, StatusCode::OK, "{j}");
+    assert_eq!(j["state"], "CANCELED");
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id2}")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{j}");
+    assert_eq!(j["error"]["code"], "query_cancelled");
+
+    // History: both, newest first, with outcomes and row counts; parameters never stored.
+    let (_, h) = get(&b, "/api/v1/queries").await;
+    let list = h["queries"].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["query_id"], id2.as_str());
+    assert_eq!(list[0]["state"], "CANCELED");
+    assert_eq!(list[1]["state"], "SUCCEEDED");
+    assert_eq!(list[1]["row_count"], 2000);
+    assert_eq!(list[1]["statement"], TRIPS);
+
+    // Someone else's query is not found, and cannot be cancelled.
+    let other = s.user("other@acme.test", Role::Editor).await;
+    assert_eq!(
+        get(&other, &format!("/api/v1/queries/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        post(&other, &format!("/api/v1/queries/{id}/cancel"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_query_past_its_time_limit_is_cancelled_upstream() {
+    let s = slow_start().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    stop_warehouse(&s).await;
+    let (_, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": TRIPS, "wait": false, "timeout_seconds": 60}),
+    )
+    .await;
+    let id = j["query_id"].as_str().unwrap().to_owned();
+    s.app.clock.advance(61);
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{j}");
+    assert_eq!(j["error"]["code"], "query_timeout");
+    // Upstream it was cancelled: even once the warehouse is up, it does not run.
+    let statement_id = s
+        .app
+        .store
+        .query(&user_id(&s, "ed@acme.test").await, &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .statement_id;
+    let token =
+        s.ws.emu
+            .mint_tokens(&s.ws.client_id, "alice@example.com", "all-apis")
+            .unwrap();
+    let upstream: Value =
+        s.ws.browser()
+            .get(format!(
+                "{}/api/2.0/sql/statements/{statement_id}",
+                s.ws.emu.base_url
+            ))
+            .bearer_auth(token.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(upstream["status"]["state"], "CANCELED");
+    let (_, h) = get(&b, "/api/v1/queries").await;
+    assert_eq!(h["queries"][0]["state"], "TIMED_OUT");
+}
+
+async fn user_id(s: &Setup, email: &str) -> String {
+    s.app
+        .store
+        .user_by_email(&s.org.id, email)
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls() {
+    let s = slow_start().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    stop_warehouse(&s).await;
+    let (_, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": TRIPS, "wait": false, "timeout_seconds": 4 * 3600}),
+    )
+    .await;
+    let id = j["query_id"].as_str().unwrap().to_owned();
+    // A service polls with an API token (a browser session would idle out meanwhile).
+    let user = s
+        .app
+        .store
+        .user_by_email(&s.org.id, "ed@acme.test")
+        .await
+        .unwrap();
+    let (token, _) = s.app.token(&user, &[Scope::QueriesRun]).await;
+    let refreshes = s.ws.emu.counters().token_calls_refresh_token;
+    // Two hours pass: the access token (one hour) is long dead when the statement finishes.
+    s.advance(2 * 3600);
+    let mut done = None;
+    for _ in 0..200 {
+        let resp = crate::harness::http()
+            .get(s.app.url(&format!("/api/v1/queries/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() != StatusCode::ACCEPTED {
+            done = Some((resp.status(), resp.json::<Value>().await.unwrap()));
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let (status, j) = done.expect("finished");
+    assert_eq!(status, StatusCode::OK, "{j}");
+    assert_eq!(j["row_count"], 2000);
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
+}
+
+#[tokio::test]
+async fn before_submitting_the_token_must_outlive_the_time_limit() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    // 20 minutes left on the token: enough for a 1-minute query, not for a 30-minute one.
+    s.advance(40 * 60);
+    let before = s.ws.emu.counters().token_calls_refresh_token;
+    let (status, _) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT 1 AS one", "timeout_seconds": 60}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, before);
+    let (status, _) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT 1 AS one", "timeout_seconds": 1800}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, before + 1);
+}
+
+#[tokio::test]
+async fn an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_refreshes() {
+    let s = slow_start().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    stop_warehouse(&s).await;
+    let (_, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
+    let id = j["query_id"].as_str().unwrap().to_owned();
+    let refreshes = s.ws.emu.counters().token_calls_refresh_token;
+    let submissions = statements_seen(&s).await;
+
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "rest", "kind": "status", "status": 403, "error_code": "403", "message": "Invalid access token."}),
+    )
+    .await;
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{j}");
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
+    // The poll was repeated, never the submission.
+    assert_eq!(statements_seen(&s).await, submissions);
+
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "rest", "kind": "status", "status": 403, "error_code": "PERMISSION_DENIED", "message": "User does not have CAN USE on warehouse."}),
+    )
+    .await;
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+    assert_eq!(j["error"]["code"], "databricks_denied");
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
+}
+
+/// Queries in the user's history (each is one accepted submission).
+async fn statements_seen(s: &Setup) -> i64 {
+    s.app.count("queries").await
+}
+
+#[tokio::test]
+async fn two_users_on_one_shared_connection_each_query_as_themselves() {
+    let s = setup().await;
+    let owner = s.user("ed@acme.test", Role::Editor).await;
+    let conn = s.connection(&owner, true).await;
+    pick_warehouse(&owner, &conn).await;
+    s.sign_in(&owner, &conn, "alice@example.com", "alice").await;
+    let colleague = s.user("cy@acme.test", Role::Editor).await;
+    s.sign_in(&colleague, &conn, "bob@example.com", "bob").await;
+
+    let me = json!({"statement": "SELECT current_user() AS me"});
+    let (_, a) = run_json(&owner, &conn, me.clone()).await;
+    let (_, c) = run_json(&colleague, &conn, me).await;
+    assert_eq!(a["rows"], json!([["alice@example.com"]]));
+    assert_eq!(c["rows"], json!([["bob@example.com"]]));
+
+    // Grants are Databricks' business: Alice may read TPC-H, Bob may not.
+    let tpch = json!({"statement": "SELECT count(*) AS n FROM samples.tpch.region"});
+    let (status, _) = run_json(&owner, &conn, tpch.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, j) = run_json(&colleague, &conn, tpch).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
+    assert_eq!(j["error"]["code"], "query_failed");
+
+    // A viewer may not run queries at all.
+    let viewer = s.user("vi@acme.test", Role::Viewer).await;
+    let (status, _) = run_json(&viewer, &conn, json!({"statement": "SELECT 1"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

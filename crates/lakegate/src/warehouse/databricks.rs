@@ -76,13 +76,15 @@ impl<'a> Workspace<'a> {
         }
     }
 
-    pub(super) async fn call(
+    /// One call; the answer parsed straight into `T` (no intermediate JSON tree, which
+    /// matters for result chunks of tens of thousands of rows).
+    pub(super) async fn call_as<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
         token: &str,
         body: Option<&Value>,
-    ) -> Result<Value, DatabricksError> {
+    ) -> Result<T, DatabricksError> {
         let url =
             Url::parse(&format!("{}{path}", self.base)).map_err(|_| DatabricksError::Malformed)?;
         let req = egress::Request {
@@ -97,6 +99,16 @@ impl<'a> Workspace<'a> {
             return Err(classify(resp.status, &resp.body));
         }
         serde_json::from_slice(&resp.body).map_err(|_| DatabricksError::Malformed)
+    }
+
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, DatabricksError> {
+        self.call_as(method, path, token, body).await
     }
 
     pub(super) async fn get(&self, path: &str, token: &str) -> Result<Value, DatabricksError> {

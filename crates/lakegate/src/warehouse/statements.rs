@@ -132,38 +132,28 @@ impl<'a> Workspace<'a> {
         req: &Submit<'_>,
     ) -> Result<Statement, DatabricksError> {
         let body = serde_json::to_value(req).map_err(|_| DatabricksError::Malformed)?;
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/api/2.0/sql/statements",
-                token,
-                Some(&body),
-            )
-            .await?;
-        serde_json::from_value(v).map_err(|_| DatabricksError::Malformed)
+        self.call_as(
+            reqwest::Method::POST,
+            "/api/2.0/sql/statements",
+            token,
+            Some(&body),
+        )
+        .await
     }
 
     pub async fn statement(&self, token: &str, id: &str) -> Result<Statement, DatabricksError> {
-        let v = self
-            .get(
-                &format!("/api/2.0/sql/statements/{}", super::databricks::encode(id)),
-                token,
-            )
-            .await?;
-        serde_json::from_value(v).map_err(|_| DatabricksError::Malformed)
+        let path = format!("/api/2.0/sql/statements/{}", super::databricks::encode(id));
+        self.call_as(reqwest::Method::GET, &path, token, None).await
     }
 
     pub async fn chunk(&self, token: &str, id: &str, index: u64) -> Result<Chunk, DatabricksError> {
-        let v = self
-            .get(
-                &format!(
-                    "/api/2.0/sql/statements/{}/result/chunks/{index}",
-                    super::databricks::encode(id)
-                ),
-                token,
-            )
+        let path = format!(
+            "/api/2.0/sql/statements/{}/result/chunks/{index}",
+            super::databricks::encode(id)
+        );
+        let chunk: Chunk = self
+            .call_as(reqwest::Method::GET, &path, token, None)
             .await?;
-        let chunk: Chunk = serde_json::from_value(v).map_err(|_| DatabricksError::Malformed)?;
         // Lakegate asks for INLINE only; links here would mean a server ignoring the request.
         if !chunk.external_links.is_empty() {
             return Err(DatabricksError::Malformed);

@@ -40,7 +40,7 @@ pub async fn setup_emulating(config: databricks_emulator::EmulatorConfig) -> Set
     s
 }
 
-async fn setup_on_workspace(
+pub async fn setup_on_workspace(
     db: &TestDb,
     policy: databricks_emulator::TokenPolicy,
     mut ws: Workspace,

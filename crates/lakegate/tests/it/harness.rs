@@ -444,12 +444,40 @@ impl Workspace {
     }
 
     pub async fn start_with(config: EmulatorConfig) -> Workspace {
-        let config = EmulatorConfig {
+        let emu = Emulator::start(Self::over_tls(config)).await.unwrap();
+        Self::around(emu)
+    }
+
+    /// The same, served from threads of its own (a runtime on a separate thread), so its
+    /// allocations are not counted by the allocation meter of the test's thread.
+    pub async fn start_isolated(config: EmulatorConfig) -> Workspace {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let config = Self::over_tls(config);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let _ = tx.send(Emulator::start(config).await.unwrap());
+                // Serve until the process ends.
+                std::future::pending::<()>().await;
+            });
+        });
+        Self::around(rx.await.unwrap())
+    }
+
+    fn over_tls(config: EmulatorConfig) -> EmulatorConfig {
+        EmulatorConfig {
             tls: true,
             advertise_host: Some("localhost".into()),
             ..config
-        };
-        let emu = Emulator::start(config).await.unwrap();
+        }
+    }
+
+    /// Registers Lakegate's app on a running emulator.
+    fn around(emu: EmulatorHandle) -> Workspace {
         let app = emu
             .register_app(AppRequest {
                 name: Some("Lakegate".into()),

@@ -3,6 +3,7 @@
 // Test code may panic: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod alloc_meter;
 mod harness;
 
 mod accounts_http;

@@ -535,3 +535,65 @@ async fn two_users_on_one_shared_connection_each_query_as_themselves() {
     let (status, _) = run_json(&viewer, &conn, json!({"statement": "SELECT 1"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile).
+async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize) {
+    // 2,000 trips squared, cut at `rows`: chunks of 20,000.
+    let statement = format!(
+        "SELECT a.trip_distance FROM samples.nyctaxi.trips a \
+         CROSS JOIN samples.nyctaxi.trips b LIMIT {rows}"
+    );
+    let meter = crate::alloc_meter::start();
+    let mut resp = run(
+        b,
+        conn,
+        json!({"statement": statement}),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["lakegate-row-count"],
+        rows.to_string().as_str()
+    );
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        lines += piece.iter().filter(|&&c| c == b'\n').count();
+        bytes += piece.len();
+    }
+    (lines, bytes, meter.peak_bytes())
+}
+
+/// A million rows stream through Lakegate in memory that does not grow with the result.
+#[tokio::test]
+async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
+    let mut config = EmulatorConfig::for_tests();
+    config.chunk_rows = 20_000;
+    let ws = crate::harness::Workspace::start_isolated(config).await;
+    let db = crate::harness::TestDb::new(lakegate::store::Backend::Sqlite)
+        .await
+        .unwrap();
+    let s = crate::connections::setup_on_workspace(
+        &db,
+        databricks_emulator::TokenPolicy::default(),
+        ws,
+    )
+    .await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+
+    let (small_lines, small_bytes, small_peak) = stream_metered(&b, &conn, 250_000).await;
+    let (lines, bytes, peak) = stream_metered(&b, &conn, 1_000_000).await;
+    eprintln!(
+        "NDJSON stream peak memory: 250,000 rows ({small_bytes} bytes) {small_peak} bytes; \
+         1,000,000 rows ({bytes} bytes) {peak} bytes"
+    );
+    assert_eq!((small_lines, lines), (250_000, 1_000_000));
+    // Four times the rows, not four times the memory: a few chunks are in flight at once,
+    // whatever the result size, and far less than the result itself.
+    assert!(
+        peak < small_peak * 2,
+        "memory grew with the result: {small_peak} -> {peak} bytes"
+    );
+    assert!(peak < bytes, "peak {peak} bytes vs a {bytes}-byte result");
+    db.cleanup().await;
+}

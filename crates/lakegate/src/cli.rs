@@ -41,6 +41,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP service (applies pending migrations first).
     Serve,
+    /// Try the whole journey locally: the Databricks emulator and Lakegate on loopback,
+    /// with a demo organization, users and the app connection's credentials printed.
+    Demo(crate::demo::DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Manage organizations.
@@ -174,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::Migrate => {
             let store = open_store(&config).await?;
             store.migrate().await.context("migrations failed")?;
@@ -188,7 +192,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The key ring over the master key, creating the key file on first use.
-fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
+pub(crate) fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
     let (key, loaded) = config.master_key.load(true)?;
     if let Loaded::Created(path) = loaded {
         tracing::warn!(path = %path.display(), "created a new master key file (mode 0600); back it up: without it stored secrets cannot be read");
@@ -201,7 +205,7 @@ fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
 }
 
 /// The guarded outbound client from the `[egress]` settings.
-fn build_egress(config: &Config) -> anyhow::Result<Egress> {
+pub(crate) fn build_egress(config: &Config) -> anyhow::Result<Egress> {
     let ca = match &config.egress.extra_ca_file {
         Some(path) => Some(
             std::fs::read(path)
@@ -222,7 +226,7 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Administrative commands migrate first, so a fresh install works in any order.
-async fn ready_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn ready_store(config: &Config) -> anyhow::Result<Store> {
     let store = open_store(config).await?;
     store.migrate().await.context("migrations failed")?;
     Ok(store)
@@ -456,6 +460,14 @@ fn read_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     crate::telemetry::init(config.log_format, &config.log_level);
+    serve_until(config, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` completes (logging must be initialised by the caller).
+pub(crate) async fn serve_until(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let public_url = config.require_public_url()?.clone();
     let keyring = Arc::new(load_keyring(&config)?);
     let egress = build_egress(&config)?;
@@ -492,7 +504,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.reconsent_warning_seconds,
     ));
     tracing::info!(listen = %config.listen, public_url = %public_url, backend = ?store.backend(), "lakegate is serving");
-    crate::app::serve(listener, state, shutdown_signal()).await?;
+    crate::app::serve(listener, state, shutdown).await?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -530,7 +542,7 @@ async fn refresh_tokens(state: AppState, keepalive_seconds: i64, warning_seconds
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

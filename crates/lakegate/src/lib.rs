@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod crypto;
+pub mod demo;
 pub mod egress;
 pub mod failpoint;
 pub mod http;

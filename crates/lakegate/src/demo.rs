@@ -1,0 +1,337 @@
+//! `lakegate demo`: the seed's whole journey on one machine. Starts the Databricks emulator
+//! and Lakegate on loopback with a SQLite store in a demo folder, creates the org `demo`
+//! with an admin, an analyst and a viewer, registers Lakegate's redirect URL as an app
+//! connection in the emulator, and prints the Client ID, Client Secret and Host an admin
+//! pastes on Settings › Advanced › Integrations.
+//!
+//! The emulator is linked only with the `demo` feature: production builds do not contain it.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Lakegate's port on 127.0.0.1.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The emulated Databricks workspace's port on 127.0.0.1.
+    #[arg(long, default_value_t = 8081)]
+    pub emulator_port: u16,
+    /// Where the demo keeps its store, keys and generated secrets.
+    #[arg(long, default_value = "data/demo")]
+    pub data_dir: PathBuf,
+    /// Start from scratch: delete the demo folder's previous contents first.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Also configure the Databricks integration, so users can go straight to connections.
+    #[arg(long)]
+    pub preconfigured: bool,
+    /// Serve the emulated workspace over HTTPS with a CA created for the demo (Lakegate
+    /// trusts it; your browser will warn about it). By default it is plain HTTP on loopback.
+    #[arg(long)]
+    pub emulator_tls: bool,
+}
+
+/// What a demo folder remembers between runs (mode 0600): the app connection's
+/// credentials and the users' passwords.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    client_id: String,
+    client_secret: String,
+    admin_password: String,
+    analyst_password: String,
+    viewer_password: String,
+}
+
+const REMEMBERED: &str = "demo.json";
+
+/// Empties the folder for `--fresh`, refusing anything that is not a demo folder.
+fn prepare(dir: &Path, fresh: bool) -> anyhow::Result<()> {
+    if fresh && dir.exists() {
+        let is_demo = dir.join(REMEMBERED).exists()
+            || std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
+        if !is_demo {
+            anyhow::bail!(
+                "refusing to empty {}: it is not a Lakegate demo folder (no {REMEMBERED}); pass another --data-dir",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Refuses early, and clearly, when a port is taken.
+fn check_port(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "port {port} is already in use (another Lakegate or demo?): start {what} on another port with {flag} <port>"
+        ),
+        Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{port} for {what}: {e}"),
+    }
+}
+
+#[cfg(not(feature = "demo"))]
+pub async fn run(_args: DemoArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build of lakegate has no demo (it is left out of production builds); run it with: cargo run --release -p lakegate --features demo -- demo"
+    )
+}
+
+#[cfg(feature = "demo")]
+pub use with_emulator::run;
+
+#[cfg(feature = "demo")]
+mod with_emulator {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use anyhow::Context;
+    use databricks_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy};
+
+    use super::{DemoArgs, REMEMBERED, Remembered, check_port, prepare};
+    use crate::accounts::service::{self, NewUserInput};
+    use crate::accounts::{Org, Role};
+    use crate::audit::Actor;
+    use crate::clock::{Clock, SystemClock};
+    use crate::config::Config;
+    use crate::crypto::random;
+    use crate::secret::Secret;
+    use crate::store::Store;
+
+    fn remember(dir: &Path) -> anyhow::Result<Remembered> {
+        let path = dir.join(REMEMBERED);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            return serde_json::from_str(&text).with_context(|| {
+                format!("{} is damaged; start over with --fresh", path.display())
+            });
+        }
+        let r = Remembered {
+            client_id: uuid::Uuid::new_v4().to_string(),
+            client_secret: random::token("dose"),
+            admin_password: password(),
+            analyst_password: password(),
+            viewer_password: password(),
+        };
+        write_private(&path, &serde_json::to_string_pretty(&r)?)?;
+        Ok(r)
+    }
+
+    /// 96 random bits, 16 URL-safe characters.
+    fn password() -> String {
+        random::token("").chars().take(16).collect()
+    }
+
+    fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        f.write_all(text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Lakegate's configuration for the demo, written where the user can read it.
+    fn lakegate_config(args: &DemoArgs, dir: &Path) -> anyhow::Result<Config> {
+        let host = format!("localhost:{}", args.emulator_port);
+        let tls = if args.emulator_tls {
+            format!("extra_ca_file = {:?}\n", dir.join("emulator-ca.pem"))
+        } else {
+            format!("insecure_http_hosts = [\"{host}\"]\n")
+        };
+        let text = format!(
+            "# Written by `lakegate demo` on every start.\n\
+             public_url = \"http://127.0.0.1:{port}\"\n\
+             listen = \"127.0.0.1:{port}\"\n\
+             data_dir = {dir:?}\n\
+             \n[egress]\n\
+             # The emulated workspace runs on loopback, which Lakegate refuses unless allowed.\n\
+             extra_allowed_hosts = [\"{host}\"]\n\
+             allowed_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n{tls}",
+            port = args.port,
+            dir = dir,
+        );
+        let path = dir.join("lakegate.toml");
+        std::fs::write(&path, text)?;
+        // The demo's own settings only: LAKEGATE_* variables meant for a real deployment
+        // must not leak into it.
+        Ok(Config::load(Some(&path), &HashMap::new())?)
+    }
+
+    fn emulator_config(args: &DemoArgs, dir: &Path, r: &Remembered) -> EmulatorConfig {
+        EmulatorConfig {
+            listen: format!("127.0.0.1:{}", args.emulator_port),
+            advertise_host: Some("localhost".into()),
+            tls: args.emulator_tls,
+            tls_ca_out: args
+                .emulator_tls
+                .then(|| dir.join("emulator-ca.pem").display().to_string()),
+            control: true,
+            apps: vec![AppConfig {
+                name: "Lakegate demo".into(),
+                client_id: r.client_id.clone(),
+                client_secret: Some(r.client_secret.clone()),
+                redirect_urls: vec![format!(
+                    "http://127.0.0.1:{}/connections/oauth/databricks/callback",
+                    args.port
+                )],
+                scopes: vec!["all-apis".into(), "offline_access".into()],
+                token_access_policy: TokenPolicy::default(),
+            }],
+            ..EmulatorConfig::default()
+        }
+    }
+
+    async fn ensure_user(
+        store: &Store,
+        org: &Org,
+        email: &str,
+        role: Role,
+        password: &str,
+    ) -> anyhow::Result<()> {
+        if store.user_by_email(&org.id, email).await.is_ok() {
+            return Ok(());
+        }
+        let input = NewUserInput {
+            email: email.into(),
+            display_name: None,
+            role,
+            password: Some(Secret::new(password)),
+        };
+        service::create_user(
+            store,
+            SystemClock.now(),
+            &Actor::cli(Some(org.id.clone())),
+            org,
+            input,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn accounts(store: &Store, r: &Remembered) -> anyhow::Result<Org> {
+        let org = match service::org_by_slug(store, "demo").await {
+            Ok(org) => org,
+            Err(_) => {
+                service::create_org(store, SystemClock.now(), &Actor::cli(None), "demo", "Demo")
+                    .await?
+            }
+        };
+        ensure_user(
+            store,
+            &org,
+            "admin@example.com",
+            Role::Admin,
+            &r.admin_password,
+        )
+        .await?;
+        ensure_user(
+            store,
+            &org,
+            "analyst@example.com",
+            Role::Editor,
+            &r.analyst_password,
+        )
+        .await?;
+        ensure_user(
+            store,
+            &org,
+            "viewer@example.com",
+            Role::Viewer,
+            &r.viewer_password,
+        )
+        .await?;
+        Ok(org)
+    }
+
+    pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+        check_port(args.port, "Lakegate", "--port")?;
+        check_port(args.emulator_port, "the emulator", "--emulator-port")?;
+        prepare(&args.data_dir, args.fresh)?;
+        let dir = std::path::absolute(&args.data_dir)?;
+        let remembered = remember(&dir)?;
+        let emulator = Emulator::start(emulator_config(&args, &dir, &remembered))
+            .await
+            .context("the Databricks emulator could not start")?;
+        let config = lakegate_config(&args, &dir)?;
+        crate::telemetry::init(config.log_format, &config.log_level);
+
+        let store = crate::cli::ready_store(&config).await?;
+        let org = accounts(&store, &remembered).await?;
+        let host = if args.emulator_tls {
+            emulator.host()
+        } else {
+            format!("http://{}", emulator.host())
+        };
+        if args.preconfigured {
+            let keyring = crate::cli::load_keyring(&config)?;
+            let egress = crate::cli::build_egress(&config)?;
+            let deps = crate::integrations::service::Deps {
+                store: &store,
+                keyring: &keyring,
+                egress: &egress,
+            };
+            let input = crate::integrations::service::SaveInput {
+                host: host.clone(),
+                client_id: remembered.client_id.clone(),
+                client_secret: Some(Secret::new(remembered.client_secret.clone())),
+                scopes: None,
+                lifetimes: None,
+            };
+            crate::integrations::service::save(
+                &deps,
+                SystemClock.now(),
+                &Actor::cli(Some(org.id.clone())),
+                &org.id,
+                input,
+            )
+            .await
+            .context("configuring the integration failed")?;
+        }
+        store.close().await;
+        print_banner(&args, &dir, &remembered, &host);
+        let served = crate::cli::serve_until(config, crate::cli::shutdown_signal()).await;
+        emulator.stop().await;
+        served
+    }
+
+    fn print_banner(args: &DemoArgs, dir: &Path, r: &Remembered, host: &str) {
+        let url = format!("http://127.0.0.1:{}", args.port);
+        let configured = if args.preconfigured {
+            "  The integration is already configured (--preconfigured): go to Connections.\n"
+                .to_owned()
+        } else {
+            format!(
+                "  As the admin, open Settings › Advanced › Integrations › Add on\n  \"OAuth U2M connections to Databricks\" and paste:\n\n\
+                 \x20   Client ID      {}\n\
+                 \x20   Client Secret  {}\n\
+                 \x20   Host           {host}\n",
+                r.client_id, r.client_secret
+            )
+        };
+        println!(
+            "\n  Lakegate demo: open {url}  (organization: demo)\n\n\
+             \x20   admin@example.com     {}   (admin)\n\
+             \x20   analyst@example.com   {}   (analyst)\n\
+             \x20   viewer@example.com    {}   (viewer)\n\n\
+             {configured}\n\
+             \x20 Databricks (emulated) at {host}: sign in there as alice@example.com / alice\n\
+             \x20 or bob@example.com / bob.\n\n\
+             \x20 Data, keys and these secrets: {} (run with --fresh to start over).\n\
+             \x20 Ctrl+C stops Lakegate and the emulator.\n",
+            r.admin_password,
+            r.analyst_password,
+            r.viewer_password,
+            dir.display()
+        );
+    }
+}

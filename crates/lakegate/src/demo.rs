@@ -6,7 +6,7 @@
 //!
 //! The emulator is linked only with the `demo` feature: production builds do not contain it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -33,49 +33,6 @@ pub struct DemoArgs {
     pub emulator_tls: bool,
 }
 
-/// What a demo folder remembers between runs (mode 0600): the app connection's
-/// credentials and the users' passwords.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Remembered {
-    client_id: String,
-    client_secret: String,
-    admin_password: String,
-    analyst_password: String,
-    viewer_password: String,
-}
-
-const REMEMBERED: &str = "demo.json";
-
-/// Empties the folder for `--fresh`, refusing anything that is not a demo folder.
-fn prepare(dir: &Path, fresh: bool) -> anyhow::Result<()> {
-    if fresh && dir.exists() {
-        let is_demo = dir.join(REMEMBERED).exists()
-            || std::fs::read_dir(dir)
-                .map(|mut d| d.next().is_none())
-                .unwrap_or(false);
-        if !is_demo {
-            anyhow::bail!(
-                "refusing to empty {}: it is not a Lakegate demo folder (no {REMEMBERED}); pass another --data-dir",
-                dir.display()
-            );
-        }
-        std::fs::remove_dir_all(dir)?;
-    }
-    std::fs::create_dir_all(dir)?;
-    Ok(())
-}
-
-/// Refuses early, and clearly, when a port is taken.
-fn check_port(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
-    match std::net::TcpListener::bind(("127.0.0.1", port)) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
-            "port {port} is already in use (another Lakegate or demo?): start {what} on another port with {flag} <port>"
-        ),
-        Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{port} for {what}: {e}"),
-    }
-}
-
 #[cfg(not(feature = "demo"))]
 pub async fn run(_args: DemoArgs) -> anyhow::Result<()> {
     anyhow::bail!(
@@ -94,7 +51,7 @@ mod with_emulator {
     use anyhow::Context;
     use databricks_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy};
 
-    use super::{DemoArgs, REMEMBERED, Remembered, check_port, prepare};
+    use super::DemoArgs;
     use crate::accounts::service::{self, NewUserInput};
     use crate::accounts::{Org, Role};
     use crate::audit::Actor;
@@ -103,6 +60,49 @@ mod with_emulator {
     use crate::crypto::random;
     use crate::secret::Secret;
     use crate::store::Store;
+
+    /// What a demo folder remembers between runs (mode 0600): the app connection's
+    /// credentials and the users' passwords.
+    #[derive(Debug, serde::Serialize, serde::Deserialize)]
+    struct Remembered {
+        client_id: String,
+        client_secret: String,
+        admin_password: String,
+        analyst_password: String,
+        viewer_password: String,
+    }
+
+    const REMEMBERED: &str = "demo.json";
+
+    /// Empties the folder for `--fresh`, refusing anything that is not a demo folder.
+    fn prepare(dir: &Path, fresh: bool) -> anyhow::Result<()> {
+        if fresh && dir.exists() {
+            let is_demo = dir.join(REMEMBERED).exists()
+                || std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+            if !is_demo {
+                anyhow::bail!(
+                    "refusing to empty {}: it is not a Lakegate demo folder (no {REMEMBERED}); pass another --data-dir",
+                    dir.display()
+                );
+            }
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        Ok(())
+    }
+
+    /// Refuses early, and clearly, when a port is taken.
+    fn check_port(port: u16, what: &str, flag: &str) -> anyhow::Result<()> {
+        match std::net::TcpListener::bind(("127.0.0.1", port)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+                "port {port} is already in use (another Lakegate or demo?): start {what} on another port with {flag} <port>"
+            ),
+            Err(e) => anyhow::bail!("cannot listen on 127.0.0.1:{port} for {what}: {e}"),
+        }
+    }
 
     fn remember(dir: &Path) -> anyhow::Result<Remembered> {
         let path = dir.join(REMEMBERED);

@@ -3,6 +3,7 @@
 //! user's credential — not the owner, not an admin.
 
 pub mod flow;
+pub mod keeper;
 pub mod oauth;
 pub mod refresh;
 pub mod service;

@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use crate::integrations::DATABRICKS_U2M;
 use crate::secret::Secret;
 use crate::store::{ConnectionRow, CredentialRow};
-use crate::warehouse::databricks::{Identity, Workspace};
+use crate::warehouse::databricks::Identity;
 
 use super::{ConnectionError, CredentialStatus, Purpose, allowed, status_of};
 
@@ -261,8 +261,7 @@ pub async fn test(
     id: &str,
 ) -> Result<TestReport, ConnectionError> {
     let c = load(state, p, id, Purpose::Use).await?;
-    let (token, base, _) = access_token(state, p, &c).await?;
-    let ws = Workspace::new(&state.egress, &base);
+    let keeper = super::keeper::TokenKeeper::for_caller(state, p, &c).await?;
     let mut report = TestReport {
         ok: false,
         identity: None,
@@ -271,7 +270,7 @@ pub async fn test(
         select_one: None,
         problems: vec![],
     };
-    match ws.me(token.expose()).await {
+    match keeper.me().await {
         Ok(identity) => report.identity = Some(identity),
         Err(e) => report.problems.push(format!("identity: {e}")),
     }
@@ -280,11 +279,11 @@ pub async fn test(
             .problems
             .push("pick a SQL warehouse for this connection".into()),
         Some(w) => {
-            match ws.warehouse(token.expose(), w).await {
+            match keeper.warehouse(w).await {
                 Ok(wh) => report.warehouse_state = Some(wh.state),
                 Err(e) => report.problems.push(format!("warehouse: {e}")),
             }
-            match ws.select_one(token.expose(), w).await {
+            match keeper.select_one(w).await {
                 Ok(()) => report.select_one = Some(true),
                 Err(e) => {
                     report.select_one = Some(false);

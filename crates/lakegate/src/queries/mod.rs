@@ -1,9 +1,8 @@
 //! Running SQL on a connection's warehouse as the signed-in user: what a query request may
-//! hold (here), the token handling around each Databricks call (`runner`), the lifecycle of
+//! hold (here), the lifecycle of
 //! a query (`service`) and the encodings results stream in (`output`).
 
 pub mod output;
-pub mod runner;
 pub mod service;
 
 use serde::Deserialize;

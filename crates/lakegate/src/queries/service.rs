@@ -12,8 +12,8 @@ use crate::connections::{self, Purpose};
 use crate::store::{QueryOutcome, QueryRow};
 use crate::warehouse::statements::{Column, State, Statement, Submit};
 
-use super::runner::{Holder, TokenKeeper, up_front_seconds};
 use super::{QueryError, QuerySpec};
+use crate::connections::keeper::{Holder, TokenKeeper, up_front_seconds};
 
 /// Chunks fetched at once while streaming; memory stays at about this many chunks.
 const CHUNK_FETCHES: usize = 4;

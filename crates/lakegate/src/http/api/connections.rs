@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::app::AppState;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
+use crate::connections::keeper::TokenKeeper;
 use crate::connections::{self, ConnectionError, CredentialView, Patch, Purpose, TestReport, flow};
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
-use crate::secret::Secret;
 use crate::store::ConnectionRow;
-use crate::warehouse::databricks::{DatabricksError, Warehouse, Workspace};
+use crate::warehouse::databricks::{DatabricksError, Warehouse};
 
 pub fn register(reg: &mut Registry) {
     let read = Access::User(Some(Scope::ConnectionsRead));
@@ -388,19 +388,10 @@ async fn test(
     Ok(ApiJson(connections::test(&state, &p, &id).await?))
 }
 
-/// The workspace and the caller's own access token for a connection they may use.
-async fn workspace<'a>(
-    state: &'a AppState,
-    p: &Principal,
-    id: &str,
-) -> ApiResult<(Workspace<'a>, Secret)> {
+/// Calls Databricks with the caller's own credential on a connection they may use.
+async fn keeper(state: &AppState, p: &Principal, id: &str) -> ApiResult<TokenKeeper> {
     let c = connections::load(state, p, id, Purpose::Use).await?;
-    let (token, base, _) = connections::access_token(state, p, &c).await?;
-    Ok((Workspace::new(&state.egress, &base), token))
-}
-
-fn upstream(e: DatabricksError) -> ApiError {
-    ConnectionError::from(e).into()
+    Ok(TokenKeeper::for_caller(state, p, &c).await?)
 }
 
 #[derive(Serialize)]
@@ -413,8 +404,7 @@ async fn warehouses(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Warehouses>> {
-    let (ws, token) = workspace(&state, &p, &id).await?;
-    let list = ws.warehouses(token.expose()).await.map_err(upstream)?;
+    let list = keeper(&state, &p, &id).await?.warehouses().await?;
     Ok(ApiJson(Warehouses { warehouses: list }))
 }
 
@@ -428,8 +418,7 @@ async fn catalogs(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<Names>> {
-    let (ws, token) = workspace(&state, &p, &id).await?;
-    let names = ws.catalogs(token.expose()).await.map_err(upstream)?;
+    let names = keeper(&state, &p, &id).await?.catalogs().await?;
     Ok(ApiJson(Names { names }))
 }
 
@@ -438,11 +427,7 @@ async fn schemas(
     Auth(p): Auth,
     Path((id, catalog)): Path<(String, String)>,
 ) -> ApiResult<ApiJson<Names>> {
-    let (ws, token) = workspace(&state, &p, &id).await?;
-    let names = ws
-        .schemas(token.expose(), &catalog)
-        .await
-        .map_err(upstream)?;
+    let names = keeper(&state, &p, &id).await?.schemas(&catalog).await?;
     Ok(ApiJson(Names { names }))
 }
 
@@ -456,11 +441,10 @@ async fn tables(
     Auth(p): Auth,
     Path((id, catalog, schema)): Path<(String, String, String)>,
 ) -> ApiResult<ApiJson<Tables>> {
-    let (ws, token) = workspace(&state, &p, &id).await?;
-    let tables = ws
-        .tables(token.expose(), &catalog, &schema)
-        .await
-        .map_err(upstream)?;
+    let tables = keeper(&state, &p, &id)
+        .await?
+        .tables(&catalog, &schema)
+        .await?;
     Ok(ApiJson(Tables { tables }))
 }
 

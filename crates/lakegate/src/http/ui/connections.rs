@@ -12,13 +12,13 @@ use crate::accounts::Role;
 use crate::app::AppState;
 use crate::auth::{Access, Principal, Scope};
 use crate::connections::flow::{self, Failure};
+use crate::connections::keeper::TokenKeeper;
 use crate::connections::{self, ConnectionError, CredentialStatus, Patch, Purpose, TestReport};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::integrations::DATABRICKS_U2M;
 use crate::store::ConnectionRow;
-use crate::warehouse::databricks::Workspace;
 
 pub fn register(reg: &mut Registry) {
     let read = Access::User(Some(Scope::ConnectionsRead));
@@ -324,10 +324,9 @@ async fn detail_page(
     let mut schemas = Vec::new();
     if cred.status == CredentialStatus::Active {
         // The pickers list what this user may see in Databricks, with their own token.
-        match connections::access_token(state, p, &conn).await {
-            Ok((token, base, _)) => {
-                let ws = Workspace::new(&state.egress, &base);
-                match ws.warehouses(token.expose()).await {
+        match TokenKeeper::for_caller(state, p, &conn).await {
+            Ok(keeper) => {
+                match keeper.warehouses().await {
                     Ok(list) => {
                         warehouses = list
                             .into_iter()
@@ -341,7 +340,7 @@ async fn detail_page(
                     }
                     Err(e) => err = err.or(Some(format!("Could not list warehouses: {e}"))),
                 }
-                if let Ok(names) = ws.catalogs(token.expose()).await {
+                if let Ok(names) = keeper.catalogs().await {
                     catalogs = names
                         .into_iter()
                         .map(|n| Named {
@@ -351,7 +350,7 @@ async fn detail_page(
                         .collect();
                 }
                 if let Some(cat) = &conn.catalog
-                    && let Ok(names) = ws.schemas(token.expose(), cat).await
+                    && let Ok(names) = keeper.schemas(cat).await
                 {
                     schemas = names
                         .into_iter()

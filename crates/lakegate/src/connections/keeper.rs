@@ -1,6 +1,7 @@
-//! Keeps a query's access token usable for as long as the query needs it.
+//! Calls Databricks as the user, keeping their access token usable for as long as the work
+//! needs it (one call, or a statement that runs for an hour).
 //!
-//! Before submitting, the token must outlive the statement's time limit (plus a margin);
+//! Before submitting a statement, the token must outlive its time limit (plus a margin);
 //! between polls and chunk fetches it is renewed when it runs short. When Databricks rejects
 //! it (401, or a 403 about the token) Lakegate forces one refresh and repeats that one call:
 //! a rejected submission was never accepted, so repeating it cannot run the statement twice.
@@ -9,10 +10,12 @@
 use tokio::sync::Mutex;
 
 use crate::app::AppState;
+use crate::auth::Principal;
 use crate::connections::ConnectionError;
 use crate::connections::refresh::{Fresh, fresh_token};
 use crate::secret::Secret;
-use crate::warehouse::databricks::{DatabricksError, Workspace};
+use crate::store::ConnectionRow;
+use crate::warehouse::databricks::{DatabricksError, Identity, Warehouse, Workspace};
 use crate::warehouse::statements::{Chunk, Statement, Submit};
 
 /// Time a token must have left for one more call.
@@ -64,6 +67,20 @@ pub fn up_front_seconds(timeout_seconds: i64) -> i64 {
 }
 
 impl TokenKeeper {
+    /// The caller's own credential on `c` (never another user's).
+    pub async fn for_caller(
+        state: &AppState,
+        p: &Principal,
+        c: &ConnectionRow,
+    ) -> Result<TokenKeeper, ConnectionError> {
+        let holder = Holder {
+            connection_id: c.id.clone(),
+            user_id: p.user.id.clone(),
+            org_id: p.org.id.clone(),
+        };
+        TokenKeeper::new(state, holder, PER_CALL_SECONDS).await
+    }
+
     pub async fn new(
         state: &AppState,
         holder: Holder,
@@ -136,5 +153,37 @@ impl TokenKeeper {
 
     pub async fn cancel(&self, id: &str) -> Result<(), ConnectionError> {
         with_token!(self, |ws, t| ws.cancel(t, id))
+    }
+
+    pub async fn me(&self) -> Result<Identity, ConnectionError> {
+        with_token!(self, |ws, t| ws.me(t))
+    }
+
+    pub async fn warehouses(&self) -> Result<Vec<Warehouse>, ConnectionError> {
+        with_token!(self, |ws, t| ws.warehouses(t))
+    }
+
+    pub async fn warehouse(&self, id: &str) -> Result<Warehouse, ConnectionError> {
+        with_token!(self, |ws, t| ws.warehouse(t, id))
+    }
+
+    pub async fn catalogs(&self) -> Result<Vec<String>, ConnectionError> {
+        with_token!(self, |ws, t| ws.catalogs(t))
+    }
+
+    pub async fn schemas(&self, catalog: &str) -> Result<Vec<String>, ConnectionError> {
+        with_token!(self, |ws, t| ws.schemas(t, catalog))
+    }
+
+    pub async fn tables(
+        &self,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<Vec<serde_json::Value>, ConnectionError> {
+        with_token!(self, |ws, t| ws.tables(t, catalog, schema))
+    }
+
+    pub async fn select_one(&self, warehouse_id: &str) -> Result<(), ConnectionError> {
+        with_token!(self, |ws, t| ws.select_one(t, warehouse_id))
     }
 }

@@ -97,7 +97,7 @@ function sqlConsole(root) {
       if (current !== me) return;
       if (polled.status === 202) { me.state = polled.data.state; continue; }
       if (polled.status !== 200) return fail(polled);
-      setProgress(`Finished in ${((Date.now() - me.started) / 1000).toFixed(1)} s`, false);
+      setProgress("Finished", false);
       show(polled.data, me.id);
       return finish();
     }

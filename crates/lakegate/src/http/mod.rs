@@ -44,7 +44,9 @@ pub fn router(state: AppState) -> (Router, Vec<RouteInfo>) {
         .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
+        // Not `no-referrer`: under it Chromium sends `Origin: null` on form POSTs, which the
+        // CSRF check must refuse. `same-origin` still gives other sites no referrer at all.
+        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
         .layer(header_layer(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",

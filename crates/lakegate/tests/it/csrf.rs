@@ -163,3 +163,25 @@ async fn login_form_needs_its_own_csrf_cookie_and_field() {
     );
     assert_eq!(app.count("sessions").await, 0);
 }
+
+/// Browsers send `Origin: null` on form POSTs from a page whose referrer policy is
+/// `no-referrer`, which the check above must refuse; so pages must use a policy under
+/// which our own forms carry our origin (found by the Chromium journey in `e2e/`).
+#[tokio::test]
+async fn pages_let_our_own_forms_carry_our_origin_and_a_null_origin_is_refused() {
+    let (app, b) = admin().await;
+    let resp = b.get("/settings/users").await;
+    assert_eq!(resp.headers()["referrer-policy"], "same-origin");
+    let users = app.count("users").await;
+    let resp = b
+        .client
+        .post(b.url("/api/v1/users"))
+        .header("x-csrf-token", &b.csrf)
+        .header("origin", "null")
+        .json(&new_user())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.count("users").await, users);
+}

@@ -1,0 +1,174 @@
+// The seed's journey as a person meets it, in headless Chromium against `lakegate demo`:
+// an admin configures the integration, an analyst connects as themselves, tests, queries
+// and downloads CSV; a viewer is kept out of admin settings; cancelled consent and a dead
+// refresh token say what happened and how to recover. Screenshots land in e2e/output/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { databricksConsent, launchBrowser, newContext, screenshot, signIn, startDemo } from "./demo.mjs";
+
+let demo;
+let browser;
+
+before(async () => {
+  demo = await startDemo();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  if (demo) {
+    const { code, signal } = await demo.stop();
+    // Ctrl+C stops Lakegate and the emulator cleanly.
+    assert.equal(signal, null, demo.output());
+    assert.equal(code, 0, demo.output());
+  }
+});
+
+test("the admin registers the Databricks OAuth app on Settings › Advanced › Integrations", async () => {
+  const context = await newContext(browser);
+  await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: demo.base });
+  const page = await signIn(context, demo.base, "admin@example.com", demo.admin);
+  await page.click("aside >> text=Integrations");
+  await page.waitForURL(`${demo.base}/settings/advanced/integrations`);
+  const row = page.locator("tr", { hasText: "OAuth U2M connections to Databricks" });
+  assert.match(await row.innerText(), /Not configured/);
+  await row.locator("text=Add").click();
+
+  // The exact redirect URL to register in Databricks, with a working Copy button.
+  const redirect = `${demo.base}/connections/oauth/databricks/callback`;
+  assert.equal((await page.locator("#redirect-url").innerText()).trim(), redirect);
+  await page.click("button[data-copy=redirect-url]");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), redirect);
+  await screenshot(page, "admin-integration-form");
+
+  await page.fill("#client_id", demo.clientId);
+  await page.fill("#client_secret", demo.clientSecret);
+  await page.fill("#host", demo.host);
+  await Promise.all([page.waitForURL(/\/settings\/advanced\/integrations(\?|$)/), page.click("form >> text=Save")]);
+  const saved = page.locator("tr", { hasText: "OAuth U2M connections to Databricks" });
+  assert.match(await saved.innerText(), /Configured/);
+  assert.match(await saved.innerText(), new RegExp(demo.host.replace(/^https?:\/\//, "")));
+  // The secret is write-only: it is never shown again.
+  assert.ok(!(await page.content()).includes(demo.clientSecret));
+  await screenshot(page, "admin-integration-configured");
+  await context.close();
+});
+
+test("a viewer cannot reach admin settings", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "viewer@example.com", demo.viewer);
+  assert.equal(await page.locator("aside >> text=Integrations").count(), 0);
+  const resp = await page.goto(`${demo.base}/settings/advanced/integrations`);
+  assert.equal(resp.status(), 403);
+  await screenshot(page, "viewer-forbidden");
+  await context.close();
+});
+
+/** New connection › Sign in with Databricks; returns the page on the emulator's consent. */
+async function newConnection(page, name, email, password, decision) {
+  await page.click("nav >> text=Connections");
+  await page.click("text=New connection");
+  assert.match(await page.locator(".crumbs").last().innerText(), /Databricks › OAuth U2M/);
+  await page.fill("#name", name);
+  await page.click("text=Sign in with Databricks");
+  await databricksConsent(page, email, password, decision);
+  return page;
+}
+
+test("the analyst connects as themselves, tests, runs a query and downloads CSV", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  await newConnection(page, "Taxi analysis", "alice@example.com", "alice", "allow");
+  await screenshot(page, "databricks-consent");
+  await Promise.all([page.waitForURL(/\/connections\/[^/]+\?signin=ok/), page.click("button[value=allow]")]);
+  assert.match(await page.locator("#databricks-identity").innerText(), /alice@example\.com/);
+
+  // Pick a warehouse and a catalog, then test.
+  await page.selectOption("#warehouse_id", { label: "Starter Warehouse (RUNNING)" });
+  await page.selectOption("#catalog", "samples");
+  await Promise.all([page.waitForURL(/saved=/), page.click("#settings-h ~ form >> text=Save")]);
+  await Promise.all([page.waitForLoadState("load"), page.click("text=Test connection")]);
+  const test = page.locator("#test-result");
+  assert.match(await test.getAttribute("class"), /notice/);
+  assert.match(await test.innerText(), /Connection works: signed in as alice@example\.com/);
+  await screenshot(page, "connection-tested");
+
+  // The console: Ctrl+Enter runs it; rows arrive; CSV downloads.
+  await page.fill("#sql", "SELECT tpep_pickup_datetime, trip_distance, fare_amount, pickup_zip\nFROM samples.nyctaxi.trips\nORDER BY tpep_pickup_datetime\nLIMIT 250");
+  await page.press("#sql", "Control+Enter");
+  await page.waitForSelector("#query-results:not([hidden])");
+  assert.match(await page.locator("#query-row-count").innerText(), /^250 rows/);
+  assert.equal(await page.locator("#result-table tbody tr").count(), 100);
+  assert.deepEqual(await page.locator("#result-table thead th").allInnerTexts(),
+    ["tpep_pickup_datetime", "trip_distance", "fare_amount", "pickup_zip"]);
+  assert.match(await page.locator("#page-info").innerText(), /Page 1 of 3/);
+  await page.click("#page-next");
+  assert.match(await page.locator("#page-info").innerText(), /Page 2 of 3/);
+  await page.click("#catalog-tree >> [aria-label='Open samples']");
+  await page.locator("#catalog-tree >> text=nyctaxi").waitFor();
+  assert.match(await page.locator("#query-progress").innerText(), /^Finished · \d+\.\d s$/);
+  await page.locator("#console").scrollIntoViewIfNeeded();
+  await screenshot(page, "sql-console");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
+  const csv = readFileSync(await download.path(), "utf8").split("\r\n").filter(Boolean);
+  assert.equal(csv[0], "tpep_pickup_datetime,trip_distance,fare_amount,pickup_zip");
+  assert.equal(csv.length, 251);
+
+  // The catalog tree opens down to columns and inserts names.
+  await page.fill("#sql", "");
+  await page.click("#catalog-tree >> [aria-label='Open nyctaxi']");
+  await page.click("#catalog-tree >> text=trips");
+  assert.equal(await page.inputValue("#sql"), "samples.nyctaxi.trips");
+
+  // A statement Databricks rejects shows its message.
+  await page.fill("#sql", "SELECT * FROM samples.nyctaxi.nope");
+  await page.click("#run-query");
+  await page.waitForSelector("#query-error:not([hidden])");
+  assert.match(await page.locator("#query-error").innerText(), /TABLE_OR_VIEW_NOT_FOUND/);
+  await context.close();
+});
+
+test("cancelling consent says the sign-in was cancelled", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  await newConnection(page, "Cancelled", "bob@example.com", "bob", "deny");
+  await Promise.all([page.waitForURL(/signin=cancelled/), page.click("button[value=deny]")]);
+  assert.match(await page.locator("p.error").innerText(), /Sign-in cancelled/);
+  await screenshot(page, "sign-in-cancelled");
+  await context.close();
+});
+
+test("a dead refresh token asks to sign in again, and Reconnect fixes it", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  await newConnection(page, "Revoked later", "bob@example.com", "bob", "allow");
+  await Promise.all([page.waitForURL(/signin=ok/), page.click("button[value=allow]")]);
+  const url = page.url().split("?")[0];
+
+  // Databricks revokes Bob's tokens (an admin action, or an expired session).
+  const revoked = await context.request.post(`${demo.emulator}/emulator/control/users/bob@example.com/revoke-tokens`);
+  assert.ok(revoked.ok());
+  await page.goto(url);
+  // The first use finds out: the page says so at once…
+  assert.ok(await page.locator("p.error", { hasText: "sign in again" }).count() > 0);
+  // …and from then on the credential itself is marked.
+  await page.goto(url);
+  assert.match(await page.locator("#credential-status").innerText(), /sign in again/);
+  await screenshot(page, "sign-in-again");
+
+  await page.click("text=Reconnect");
+  await databricksConsent(page, "bob@example.com", "bob", "allow");
+  await Promise.all([page.waitForURL(/signin=ok/), page.click("button[value=allow]")]);
+  assert.match(await page.locator("#credential-status").innerText(), /active/i);
+  assert.match(await page.locator("#databricks-identity").innerText(), /bob@example\.com/);
+  await context.close();
+});
+
+test("a second demo on a taken port says so", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const bin = process.env.LAKEGATE_BIN || new URL("../target/debug/lakegate", import.meta.url).pathname;
+  const r = spawnSync(bin, ["demo", "--port", String(demo.port), "--data-dir", "/nonexistent/never-created"], { encoding: "utf8" });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, new RegExp(`port ${demo.port} is already in use .*--port`));
+});

@@ -6,9 +6,16 @@
 //!   through the background refresher, peak concurrent token calls at the emulator, and the
 //!   time a plain client hammering the token endpoint at the same concurrency needs.
 //!
-//! `cargo run --release -p lakegate-bench -- vending` / `-- storm` (see docs/PERFORMANCE.md).
+//! * `queries`: the query API against the emulator's Statement API called directly (1-row
+//!   latency, 100,000-row throughput), and Lakegate's statement client against the
+//!   Databricks Python SDK reading the same result.
+//!
+//! `cargo run --release -p lakegate-bench -- vending` / `-- storm` / `-- queries` (see
+//! docs/PERFORMANCE.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod queries;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +58,19 @@ enum What {
         #[arg(long, default_value_t = 50)]
         per_host_per_second: u32,
     },
+    /// Queries: Lakegate's query API against the emulator's Statement API called directly,
+    /// and Lakegate's statement client against the Databricks Python SDK.
+    Queries {
+        /// Rows in samples.nyctaxi.trips (the large result).
+        #[arg(long, default_value_t = 100_000)]
+        rows: usize,
+        /// Repetitions of the 1-row query.
+        #[arg(long, default_value_t = 200)]
+        small: usize,
+        /// Repetitions of the large read (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        large: usize,
+    },
 }
 
 struct World {
@@ -64,10 +84,14 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(EmulatorConfig::for_tests()).await
+}
+
+async fn world_with(config: EmulatorConfig) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let emu = Emulator::start(EmulatorConfig {
         advertise_host: Some("localhost".into()),
-        ..EmulatorConfig::for_tests()
+        ..config
     })
     .await
     .unwrap();
@@ -294,16 +318,11 @@ where
     (all.len() as f64 / seconds as f64, pct(0.5), pct(0.99))
 }
 
-async fn vending(connections_n: usize, seconds: u64) {
-    let w = world().await;
-    let conns: Vec<String> = connections(&w, connections_n, 3600)
-        .await
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
+/// An API token of the bench user with one scope.
+async fn api_token(w: &World, scope: Scope) -> String {
     let req = lakegate::auth::api_token::NewToken {
         name: "bench",
-        scopes: vec![Scope::TokensVend],
+        scopes: vec![scope],
         ttl_days: Some(1),
     };
     let (token, _) = lakegate::auth::api_token::create(
@@ -315,7 +334,17 @@ async fn vending(connections_n: usize, seconds: u64) {
     )
     .await
     .unwrap();
-    let token = token.expose().to_owned();
+    token.expose().to_owned()
+}
+
+async fn vending(connections_n: usize, seconds: u64) {
+    let w = world().await;
+    let conns: Vec<String> = connections(&w, connections_n, 3600)
+        .await
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let token = api_token(&w, Scope::TokensVend).await;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -489,5 +518,6 @@ async fn main() {
             per_host_concurrency,
             per_host_per_second,
         } => storm(credentials, per_host_concurrency, per_host_per_second).await,
+        What::Queries { rows, small, large } => queries::run(rows, small, large).await,
     }
 }

@@ -121,6 +121,19 @@ test("the analyst connects as themselves, tests, runs a query and downloads CSV"
   await page.click("#catalog-tree >> text=trips");
   assert.equal(await page.inputValue("#sql"), "samples.nyctaxi.trips");
 
+  // A long one (the warehouse was stopped and takes a while to start) can be cancelled.
+  const stopped = await context.request.post(`${demo.emulator}/emulator/control/warehouses/abcdef1234567890/stop`);
+  assert.ok(stopped.ok());
+  await page.fill("#sql", "SELECT count(*) AS trips FROM samples.nyctaxi.trips");
+  await page.click("#run-query");
+  await page.locator("#query-progress", { hasText: "PENDING" }).waitFor();
+  assert.ok(await page.locator("#cancel-query").isVisible());
+  await page.click("#cancel-query");
+  await page.locator("#query-progress", { hasText: "Cancelled" }).waitFor();
+  assert.ok(await page.locator("#run-query").isEnabled());
+  await page.click("#query-history summary");
+  await page.locator("#query-history tbody tr", { hasText: "CANCELED" }).first().waitFor();
+
   // A statement Databricks rejects shows its message.
   await page.fill("#sql", "SELECT * FROM samples.nyctaxi.nope");
   await page.click("#run-query");

@@ -49,7 +49,7 @@ mod with_emulator {
     use std::path::Path;
 
     use anyhow::Context;
-    use databricks_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy};
+    use databricks_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy, WarehouseConfig};
 
     use super::DemoArgs;
     use crate::accounts::service::{self, NewUserInput};
@@ -186,6 +186,14 @@ mod with_emulator {
                 )],
                 scopes: vec!["all-apis".into(), "offline_access".into()],
                 token_access_policy: TokenPolicy::default(),
+            }],
+            // A stopped warehouse takes a while to start, as a real one does: queries wait
+            // (PENDING) meanwhile and can be cancelled.
+            warehouses: vec![WarehouseConfig {
+                id: "abcdef1234567890".into(),
+                name: "Starter Warehouse".into(),
+                state: "RUNNING".into(),
+                start_seconds: 20,
             }],
             ..EmulatorConfig::default()
         }

@@ -231,7 +231,7 @@ async fn parameters_of_each_type_reach_databricks_typed() {
             "parameters": [
                 {"name": "i", "value": 41},
                 {"name": "d", "value": "2.5", "type": "DOUBLE"},
-                {"name": "s", "value": "it's"},
+                {"name": "s", "value": "it's-p4r4m"},
                 {"name": "day", "value": "2016-02-14", "type": "DATE"},
                 {"name": "nothing", "value": null, "type": "INT"},
                 {"name": "zip", "value": 10001, "type": "INT"},
@@ -243,7 +243,10 @@ async fn parameters_of_each_type_reach_databricks_typed() {
     let row = &j["rows"][0];
     assert_eq!(row[0], 41);
     assert_eq!(row[1], 2.5);
-    assert_eq!(row[2], "it's");
+    assert_eq!(row[2], "it's-p4r4m");
+    // Neither parameter values nor statements are logged.
+    let logs = crate::harness::captured_logs();
+    assert!(!logs.contains("p4r4m") && !logs.contains(":nothing AS nada"));
     assert_eq!(row[3], "2016-02-14");
     assert_eq!(row[4], Value::Null);
     assert!(row[5].is_i64());
@@ -530,10 +533,15 @@ async fn two_users_on_one_shared_connection_each_query_as_themselves() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
     assert_eq!(j["error"]["code"], "query_failed");
 
-    // A viewer may not run queries at all.
+    // A viewer may sign in on the shared connection but not run queries: no console either.
     let viewer = s.user("vi@acme.test", Role::Viewer).await;
+    s.sign_in(&viewer, &conn, "bob@example.com", "bob").await;
     let (status, _) = run_json(&viewer, &conn, json!({"statement": "SELECT 1"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let page = viewer.page(&format!("/connections/{conn}")).await;
+    assert!(page.contains("bob@example.com") && !page.contains("id=\"console\""));
+    let page = colleague.page(&format!("/connections/{conn}")).await;
+    assert!(page.contains("id=\"console\"") && page.contains(&format!("data-connection=\"{conn}\"")));
 }
 
 /// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile).

@@ -541,11 +541,13 @@ async fn two_users_on_one_shared_connection_each_query_as_themselves() {
     let page = viewer.page(&format!("/connections/{conn}")).await;
     assert!(page.contains("bob@example.com") && !page.contains("id=\"console\""));
     let page = colleague.page(&format!("/connections/{conn}")).await;
-    assert!(page.contains("id=\"console\"") && page.contains(&format!("data-connection=\"{conn}\"")));
+    assert!(
+        page.contains("id=\"console\"") && page.contains(&format!("data-connection=\"{conn}\""))
+    );
 }
 
-/// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile).
-async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize) {
+/// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile, query id).
+async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize, String) {
     // 2,000 trips squared, cut at `rows`: chunks of 20,000.
     let statement = format!(
         "SELECT a.trip_distance FROM samples.nyctaxi.trips a \
@@ -564,12 +566,16 @@ async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, 
         resp.headers()["lakegate-row-count"],
         rows.to_string().as_str()
     );
+    let id = resp.headers()["lakegate-query-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let (mut lines, mut bytes) = (0usize, 0usize);
     while let Some(piece) = resp.chunk().await.unwrap() {
         lines += piece.iter().filter(|&&c| c == b'\n').count();
         bytes += piece.len();
     }
-    (lines, bytes, meter.peak_bytes())
+    (lines, bytes, meter.peak_bytes(), id)
 }
 
 /// A million rows stream through Lakegate in memory that does not grow with the result.
@@ -589,8 +595,8 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     .await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
 
-    let (small_lines, small_bytes, small_peak) = stream_metered(&b, &conn, 250_000).await;
-    let (lines, bytes, peak) = stream_metered(&b, &conn, 1_000_000).await;
+    let (small_lines, small_bytes, small_peak, _) = stream_metered(&b, &conn, 250_000).await;
+    let (lines, bytes, peak, id) = stream_metered(&b, &conn, 1_000_000).await;
     eprintln!(
         "NDJSON stream peak memory: 250,000 rows ({small_bytes} bytes) {small_peak} bytes; \
          1,000,000 rows ({bytes} bytes) {peak} bytes"
@@ -603,5 +609,11 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
         "memory grew with the result: {small_peak} -> {peak} bytes"
     );
     assert!(peak < bytes, "peak {peak} bytes vs a {bytes}-byte result");
+
+    // The same query fetched as JSON later is capped like any JSON answer.
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(j["row_count"], lakegate::queries::JSON_MAX_ROWS);
+    assert_eq!(j["truncated"], true);
     db.cleanup().await;
 }

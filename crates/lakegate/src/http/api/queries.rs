@@ -19,7 +19,7 @@ use crate::http::guard::Auth;
 use crate::http::routes::{Kind, M, Registry};
 use crate::queries::output::{self, Format};
 use crate::queries::service::{self, ResultSet, Running};
-use crate::queries::{QueryError, QueryRequest, validate};
+use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
 use crate::store::QueryRow;
 
 /// How long one request waits for a statement before answering 202 with the query id
@@ -170,12 +170,24 @@ async fn answer(state: &AppState, r: Running, format: Format) -> ApiResult<Respo
     }
 }
 
+/// The whole result as one JSON document. It is built in memory, so it never holds more
+/// than `JSON_MAX_ROWS` rows, also for a query that was submitted for streaming and is
+/// fetched as JSON later: beyond that it says `truncated` and stops fetching.
 async fn json_answer(set: ResultSet) -> ApiResult<Response> {
     let kinds = output::kinds(&set.columns);
+    let cap = JSON_MAX_ROWS as usize;
     let mut rows = Vec::new();
+    let mut truncated = set.truncated;
     let mut chunks = set.chunks;
     while let Some(chunk) = chunks.next().await {
-        rows.extend(output::json_rows(&kinds, &chunk?));
+        let chunk = chunk?;
+        let room = cap - rows.len();
+        if chunk.len() > room {
+            rows.extend(output::json_rows(&kinds, &chunk[..room]));
+            truncated = true;
+            break;
+        }
+        rows.extend(output::json_rows(&kinds, &chunk));
     }
     Ok(ApiJson(json!({
         "query_id": set.query_id,
@@ -183,7 +195,7 @@ async fn json_answer(set: ResultSet) -> ApiResult<Response> {
         "state": "SUCCEEDED",
         "columns": output::columns_json(&set.columns),
         "row_count": rows.len(),
-        "truncated": set.truncated,
+        "truncated": truncated,
         "rows": rows,
     }))
     .into_response())

@@ -92,6 +92,19 @@ async fn rest_faults_and_delays_apply_to_api_calls() {
         ws.get(&at, "/api/2.0/preview/scim/v2/Me").await.status(),
         StatusCode::OK
     );
+    // A status fault can carry Databricks' own words, e.g. a 403 about the token.
+    fault(
+        &ws,
+        json!({"target": "rest", "kind": "status", "status": 403, "error_code": "403", "message": "Invalid access token."}),
+    )
+    .await;
+    let resp = ws.get(&at, "/api/2.0/preview/scim/v2/Me").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error_code": "403", "message": "Invalid access token."})
+    );
 }
 
 #[tokio::test]

@@ -105,6 +105,15 @@ async fn results_differ_between_users_with_different_grants() {
             .unwrap()
             .starts_with("[INSUFFICIENT_PERMISSIONS]")
     );
+    // current_user() answers who runs the statement.
+    assert_eq!(
+        sql(&ws, &alice, "SELECT current_user() AS me").await["result"]["data_array"],
+        json!([["alice@example.com"]])
+    );
+    assert_eq!(
+        sql(&ws, &bob, "SELECT current_user() AS me").await["result"]["data_array"],
+        json!([["bob@example.com"]])
+    );
     // Both read the trips they share.
     assert_eq!(
         sql(&ws, &bob, "SELECT count(*) FROM samples.nyctaxi.trips").await["result"]["data_array"],

@@ -19,3 +19,4 @@ CREATE TABLE queries (
     error_message   TEXT
 );
 CREATE INDEX queries_user_idx ON queries(user_id, submitted_at);
+CREATE INDEX queries_unfinished_idx ON queries(submitted_at) WHERE finished_at IS NULL;

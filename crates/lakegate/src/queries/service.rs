@@ -148,8 +148,74 @@ async fn reopen(state: &AppState, p: &Principal, id: &str) -> Result<Running, Qu
         org_id: p.org.id.clone(),
     };
     let keeper = Arc::new(TokenKeeper::new(state, holder, 60).await?);
-    let statement = Statement {
-        statement_id: query.statement_id.clone(),
+    Ok(Running {
+        statement: placeholder(&query.statement_id),
+        query,
+        keeper,
+    })
+}
+
+/// Follows up on queries nobody is polling (every replica runs this in the background):
+/// records how those that ended ended, and cancels upstream those past their time limit, so
+/// a limit holds even when the client went away. Returns how many were looked at.
+pub async fn sweep_unfinished(state: &AppState, batch: i64) -> usize {
+    // Give clients a minute to poll themselves.
+    let rows = match state
+        .store
+        .unfinished_queries(state.now() - 60, batch)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list unfinished queries");
+            return 0;
+        }
+    };
+    let n = rows.len();
+    for query in rows {
+        let holder = Holder {
+            connection_id: query.connection_id.clone(),
+            user_id: query.user_id.clone(),
+            org_id: query.org_id.clone(),
+        };
+        let past_limit = state.now() >= query.submitted_at + query.timeout_seconds;
+        let keeper = match TokenKeeper::new(state, holder, 60).await {
+            Ok(k) => Arc::new(k),
+            Err(e) => {
+                // No usable credential (the user disconnected, or must sign in again): the
+                // query cannot be followed; once past its limit it is recorded as abandoned.
+                if past_limit {
+                    let outcome = QueryOutcome {
+                        state: "ABANDONED".into(),
+                        finished_at: state.now(),
+                        error_code: Some("ABANDONED".into()),
+                        error_message: Some(format!("could not be followed up: {e}")),
+                        ..QueryOutcome::default()
+                    };
+                    let _ = record(state, &query.id, outcome).await;
+                }
+                continue;
+            }
+        };
+        let mut running = Running {
+            statement: placeholder(&query.statement_id),
+            query,
+            keeper,
+        };
+        match poll(state, &mut running).await {
+            Ok(()) | Err(QueryError::TimedOut(_)) => {}
+            Err(e) => {
+                tracing::warn!(query_id = %running.query.id, error = %e, "could not follow up a query");
+            }
+        }
+    }
+    n
+}
+
+/// A statement not asked about yet.
+fn placeholder(statement_id: &str) -> Statement {
+    Statement {
+        statement_id: statement_id.to_owned(),
         status: crate::warehouse::statements::Status {
             state: State::Pending,
             error: None,
@@ -157,12 +223,7 @@ async fn reopen(state: &AppState, p: &Principal, id: &str) -> Result<Running, Qu
         },
         manifest: None,
         result: None,
-    };
-    Ok(Running {
-        query,
-        statement,
-        keeper,
-    })
+    }
 }
 
 /// Asks Databricks for the statement's state once.

@@ -93,6 +93,17 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Queries submitted before `before` that have no outcome yet, oldest first.
+    pub async fn unfinished_queries(&self, before: i64, limit: i64) -> StoreResult<Vec<QueryRow>> {
+        Ok(sqlx::query_as::<_, QueryRow>(select_queries!(
+            "WHERE finished_at IS NULL AND submitted_at < $1 ORDER BY submitted_at LIMIT $2"
+        ))
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// `user_id`'s most recent queries, newest first.
     pub async fn list_queries(&self, user_id: &str, limit: i64) -> StoreResult<Vec<QueryRow>> {
         Ok(sqlx::query_as::<_, QueryRow>(select_queries!(

@@ -373,24 +373,7 @@ async fn a_query_past_its_time_limit_is_cancelled_upstream() {
         .unwrap()
         .unwrap()
         .statement_id;
-    let token =
-        s.ws.emu
-            .mint_tokens(&s.ws.client_id, "alice@example.com", "all-apis")
-            .unwrap();
-    let upstream: Value =
-        s.ws.browser()
-            .get(format!(
-                "{}/api/2.0/sql/statements/{statement_id}",
-                s.ws.emu.base_url
-            ))
-            .bearer_auth(token.access_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert_eq!(upstream["status"]["state"], "CANCELED");
+    assert_eq!(upstream_state(&s, &statement_id).await, "CANCELED");
     let (_, h) = get(&b, "/api/v1/queries").await;
     assert_eq!(h["queries"][0]["state"], "TIMED_OUT");
 }
@@ -616,4 +599,84 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     assert_eq!(j["row_count"], lakegate::queries::JSON_MAX_ROWS);
     assert_eq!(j["truncated"], true);
     db.cleanup().await;
+}
+
+#[tokio::test]
+async fn queries_nobody_polls_are_followed_up_in_the_background() {
+    let s = slow_start().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let (_, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": "SELECT 1 AS one", "wait": false}),
+    )
+    .await;
+    let quick = j["query_id"].as_str().unwrap().to_owned();
+    stop_warehouse(&s).await;
+    let (_, j) = run_json(
+        &b,
+        &conn,
+        json!({"statement": TRIPS, "wait": false, "timeout_seconds": 120}),
+    )
+    .await;
+    let slow = j["query_id"].as_str().unwrap().to_owned();
+
+    // Within the first minute the clients are left to poll themselves.
+    assert_eq!(
+        lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await,
+        0
+    );
+    s.app.clock.advance(121);
+    assert!(lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await >= 1);
+
+    let (_, h) = get(&b, "/api/v1/queries").await;
+    let entry = |id: &str| {
+        h["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["query_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry(&quick)["state"], "SUCCEEDED");
+    assert_eq!(entry(&quick)["row_count"], 1);
+    assert_eq!(entry(&slow)["state"], "TIMED_OUT");
+    let user = user_id(&s, "ed@acme.test").await;
+    let statement_id = s
+        .app
+        .store
+        .query(&user, &slow)
+        .await
+        .unwrap()
+        .unwrap()
+        .statement_id;
+    assert_eq!(upstream_state(&s, &statement_id).await, "CANCELED");
+    // Nothing is left to follow up.
+    assert_eq!(
+        lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await,
+        0
+    );
+}
+
+/// The statement's state at the emulator, asked with a token of Alice's.
+async fn upstream_state(s: &Setup, statement_id: &str) -> String {
+    let token =
+        s.ws.emu
+            .mint_tokens(&s.ws.client_id, "alice@example.com", "all-apis")
+            .unwrap();
+    let upstream: Value =
+        s.ws.browser()
+            .get(format!(
+                "{}/api/2.0/sql/statements/{statement_id}",
+                s.ws.emu.base_url
+            ))
+            .bearer_auth(token.access_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    upstream["status"]["state"].as_str().unwrap().to_owned()
 }

@@ -680,3 +680,50 @@ async fn upstream_state(s: &Setup, statement_id: &str) -> String {
             .unwrap();
     upstream["status"]["state"].as_str().unwrap().to_owned()
 }
+
+mod replicas {
+    use super::*;
+    use crate::harness::{TestApp, TestDb};
+
+    crate::on_both_backends!(a_query_started_on_one_replica_is_polled_and_cancelled_on_another);
+
+    async fn a_query_started_on_one_replica_is_polled_and_cancelled_on_another(db: &TestDb) {
+        let s = crate::connections::setup_on(db, databricks_emulator::TokenPolicy::default()).await;
+        let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+        let replica = TestApp::spawn_replica_on(db, &s.app).await;
+        // The same browser (cookies are per host, not per port) talking to the other replica.
+        let on_replica = Browser {
+            client: b.client.clone(),
+            csrf: b.csrf.clone(),
+            base: replica.base.clone(),
+        };
+        let (status, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{j}");
+        let id = j["query_id"].as_str().unwrap().to_owned();
+        let mut answer = None;
+        for _ in 0..200 {
+            let (status, j) = get(&on_replica, &format!("/api/v1/queries/{id}")).await;
+            if status != StatusCode::ACCEPTED {
+                answer = Some((status, j));
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let (status, j) = answer.expect("finished");
+        assert_eq!(status, StatusCode::OK, "{j}");
+        assert_eq!(j["row_count"], 2000);
+
+        let (_, j) = run_json(
+            &b,
+            &conn,
+            json!({"statement": "SELECT 1 AS one", "wait": false}),
+        )
+        .await;
+        let id = j["query_id"].as_str().unwrap().to_owned();
+        let (status, j) = post(&on_replica, &format!("/api/v1/queries/{id}/cancel")).await;
+        assert_eq!(status, StatusCode::OK, "{j}");
+        let (_, h) = get(&b, "/api/v1/queries").await;
+        assert_eq!(h["queries"][0]["query_id"], id.as_str());
+        assert!(["CANCELED", "SUCCEEDED"].contains(&h["queries"][0]["state"].as_str().unwrap()));
+    }
+}

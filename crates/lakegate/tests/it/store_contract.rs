@@ -2,7 +2,8 @@
 
 use lakegate::accounts::Role;
 use lakegate::store::{
-    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, SessionRow, StoreError,
+    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, QueryOutcome, QueryRow, SessionRow,
+    StoreError,
 };
 
 use crate::harness::TestDb;
@@ -19,6 +20,7 @@ crate::on_both_backends!(
     audit_filters_by_org_time_action_actor_and_limit,
     audit_log_refuses_update_and_delete,
     count_admins_ignores_disabled_admins,
+    queries_are_private_finish_once_and_unfinished_ones_are_found,
 );
 
 async fn org(db: &TestDb, slug: &str) -> String {
@@ -409,4 +411,77 @@ async fn count_admins_ignores_disabled_admins(db: &TestDb) {
     admin.disabled = true;
     db.store.update_user(&admin, 2).await.unwrap();
     assert_eq!(db.store.count_admins(&a).await.unwrap(), 1);
+}
+
+fn query(id: &str, org_id: &str, user_id: &str, submitted_at: i64) -> QueryRow {
+    QueryRow {
+        id: id.into(),
+        org_id: org_id.into(),
+        user_id: user_id.into(),
+        connection_id: "c".into(),
+        statement_id: format!("s-{id}"),
+        statement: "SELECT 1".into(),
+        state: "PENDING".into(),
+        row_limit: Some(10),
+        timeout_seconds: 300,
+        submitted_at,
+        finished_at: None,
+        row_count: None,
+        error_code: None,
+        error_message: None,
+    }
+}
+
+async fn queries_are_private_finish_once_and_unfinished_ones_are_found(db: &TestDb) {
+    let o = org(db, "q").await;
+    let alice = user(db, &o, "a@q.test", Role::Editor).await;
+    let bob = user(db, &o, "b@q.test", Role::Editor).await;
+    for (id, at) in [("q1", 100), ("q2", 200), ("q3", 300)] {
+        db.store
+            .insert_query(&query(id, &o, &alice, at))
+            .await
+            .unwrap();
+    }
+    assert!(db.store.query(&alice, "q1").await.unwrap().is_some());
+    assert!(db.store.query(&bob, "q1").await.unwrap().is_none());
+
+    let done = QueryOutcome {
+        state: "SUCCEEDED".into(),
+        finished_at: 150,
+        row_count: Some(1),
+        ..QueryOutcome::default()
+    };
+    assert!(db.store.finish_query("q1", &done).await.unwrap());
+    // The first outcome stays.
+    let late = QueryOutcome {
+        state: "CANCELED".into(),
+        finished_at: 160,
+        ..QueryOutcome::default()
+    };
+    assert!(!db.store.finish_query("q1", &late).await.unwrap());
+    let q1 = db.store.query(&alice, "q1").await.unwrap().unwrap();
+    assert_eq!(
+        (q1.state.as_str(), q1.row_count, q1.finished_at),
+        ("SUCCEEDED", Some(1), Some(150))
+    );
+
+    let unfinished: Vec<String> = db
+        .store
+        .unfinished_queries(250, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(unfinished, ["q2"]);
+    let history: Vec<String> = db
+        .store
+        .list_queries(&alice, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.id)
+        .collect();
+    assert_eq!(history, ["q3", "q2"]);
+    assert!(db.store.list_queries(&bob, 10).await.unwrap().is_empty());
 }

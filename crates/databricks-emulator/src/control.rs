@@ -23,6 +23,8 @@ pub enum Target {
     Token,
     /// Every `/api/` call.
     Rest,
+    /// Downloads of EXTERNAL_LINKS results from the emulated cloud storage.
+    Storage,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,6 +18,7 @@ mod server;
 pub mod sql;
 mod state;
 mod statements;
+mod storage;
 mod tls;
 mod warehouses;
 

@@ -35,6 +35,7 @@ fn router(shared: Arc<Shared>) -> Router {
     let mut r = Router::new()
         .merge(crate::oauth::router())
         .merge(crate::rest::router(shared.clone()))
+        .merge(crate::storage::router())
         .merge(account::router(shared.clone()));
     if shared.config.control {
         r = r.merge(crate::control::router());

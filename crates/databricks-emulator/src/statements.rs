@@ -1,5 +1,6 @@
 //! SQL Statement Execution API 2.0: execute with wait/continue/cancel semantics, the
-//! asynchronous states, chunked INLINE JSON_ARRAY results, cancel, and expiry.
+//! asynchronous states, chunked JSON_ARRAY results — INLINE, or as EXTERNAL_LINKS to the
+//! emulated cloud storage (`storage.rs`) —, cancel, and expiry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ use crate::warehouses::WhState;
 const RESULT_TTL_SECONDS: i64 = 3600;
 /// Databricks caps INLINE results at 25 MiB.
 pub const INLINE_LIMIT_BYTES: usize = 25 * 1024 * 1024;
+/// …and EXTERNAL_LINKS results at 100 GiB.
+const EXTERNAL_LIMIT_BYTES: usize = 100 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StState {
@@ -59,6 +62,8 @@ pub struct StatementRecord {
     error: Option<SqlError>,
     interrupt: Option<Arc<InterruptHandle>>,
     done: watch::Sender<bool>,
+    /// Signs this statement's external links (EXTERNAL_LINKS only).
+    link_key: Option<String>,
 }
 
 impl StatementRecord {
@@ -99,6 +104,7 @@ struct ExecRequest {
 
 /// Validated execution options.
 struct Options {
+    external: bool,
     wait_seconds: u64,
     cancel_on_timeout: bool,
     row_limit: Option<usize>,
@@ -129,29 +135,35 @@ fn validate(r: &ExecRequest) -> Result<Options, Response> {
     };
     let disposition = r.disposition.as_deref().unwrap_or("INLINE");
     let format = r.format.as_deref().unwrap_or("JSON_ARRAY");
-    match (disposition, format) {
-        ("INLINE", "JSON_ARRAY") => {}
+    let external = match (disposition, format) {
+        ("INLINE", "JSON_ARRAY") => false,
         ("INLINE", "ARROW_STREAM" | "CSV") => {
             return bad("The ARROW_STREAM and CSV formats require disposition EXTERNAL_LINKS.");
         }
-        ("EXTERNAL_LINKS", "JSON_ARRAY" | "ARROW_STREAM" | "CSV") => {
+        ("EXTERNAL_LINKS", "JSON_ARRAY") => true,
+        ("EXTERNAL_LINKS", "ARROW_STREAM" | "CSV") => {
             return bad(
-                "disposition EXTERNAL_LINKS is not available on this (emulated) warehouse; use INLINE.",
+                "format ARROW_STREAM and CSV are not available on this (emulated) warehouse; use JSON_ARRAY.",
             );
         }
         ("INLINE" | "EXTERNAL_LINKS", _) => {
             return bad("format must be JSON_ARRAY, ARROW_STREAM or CSV.");
         }
         _ => return bad("disposition must be INLINE or EXTERNAL_LINKS."),
-    }
+    };
+    let cap = if external {
+        EXTERNAL_LIMIT_BYTES
+    } else {
+        INLINE_LIMIT_BYTES
+    };
     let row_limit = match r.row_limit {
         None => None,
         Some(n) if n >= 0 => Some(n as usize),
         Some(_) => return bad("row_limit must not be negative."),
     };
     let byte_limit = match r.byte_limit {
-        None => INLINE_LIMIT_BYTES,
-        Some(n) if n > 0 => (n as usize).min(INLINE_LIMIT_BYTES),
+        None => cap,
+        Some(n) if n > 0 => (n as usize).min(cap),
         Some(_) => return bad("byte_limit must be positive."),
     };
     if let Some(p) = r.parameters.iter().find(|p| p.name.is_empty()) {
@@ -161,6 +173,7 @@ fn validate(r: &ExecRequest) -> Result<Options, Response> {
         ));
     }
     Ok(Options {
+        external,
         wait_seconds,
         cancel_on_timeout,
         row_limit,
@@ -206,6 +219,7 @@ pub async fn execute(
         error: None,
         interrupt: None,
         done,
+        link_key: opts.external.then(crate::storage::new_link_key),
     };
     let catalog = req.catalog.as_deref().unwrap_or("main");
     let schema = req.schema.as_deref().unwrap_or("default");
@@ -374,13 +388,14 @@ fn unknown(id: &str) -> Response {
 
 fn respond(s: &Shared, c: &Caller, id: &str) -> Response {
     let chunk_rows = s.config.chunk_rows.max(1);
-    match with_record(s, c, id, |r| statement_json(id, r, chunk_rows)) {
+    let now = s.clock.now();
+    match with_record(s, c, id, |r| statement_json(s, id, r, chunk_rows, now)) {
         Some(v) => Json(v).into_response(),
         None => unknown(id),
     }
 }
 
-fn statement_json(id: &str, r: &StatementRecord, chunk_rows: usize) -> Value {
+fn statement_json(s: &Shared, id: &str, r: &StatementRecord, chunk_rows: usize, now: i64) -> Value {
     let mut status = json!({"state": r.state.name()});
     if let Some(e) = &r.error {
         status["error"] = json!({"error_code": e.error_code, "message": e.message});
@@ -413,18 +428,33 @@ fn statement_json(id: &str, r: &StatementRecord, chunk_rows: usize) -> Value {
         v["result"] = if chunk_count == 0 {
             json!({})
         } else {
-            chunk_json(id, result, 0, chunk_rows)
+            chunk_json(s, id, r, result, 0, chunk_rows, now)
         };
     }
     v
 }
 
-fn chunk_json(id: &str, result: &ResultSet, index: usize, chunk_rows: usize) -> Value {
+fn chunk_json(
+    s: &Shared,
+    id: &str,
+    r: &StatementRecord,
+    result: &ResultSet,
+    index: usize,
+    chunk_rows: usize,
+    now: i64,
+) -> Value {
     let total = result.rows.len();
     let offset = index * chunk_rows;
     let end = (offset + chunk_rows).min(total);
     let rows = result.rows.get(offset..end).unwrap_or_default();
-    let mut v = json!({"chunk_index": index, "row_offset": offset, "row_count": rows.len(), "data_array": rows});
+    let mut v = match &r.link_key {
+        // The rows wait in cloud storage behind a presigned link.
+        Some(key) => json!({"chunk_index": index, "row_offset": offset, "row_count": rows.len(),
+            "external_links": [crate::storage::link_json(&s.base_url, id, key, index, offset, rows.len(), now)]}),
+        None => {
+            json!({"chunk_index": index, "row_offset": offset, "row_count": rows.len(), "data_array": rows})
+        }
+    };
     if end < total {
         v["next_chunk_index"] = json!(index + 1);
         v["next_chunk_internal_link"] = json!(format!(
@@ -458,9 +488,10 @@ pub async fn chunk(
     let Ok(index) = index.parse::<usize>() else {
         return errors::invalid_parameter(format!("Invalid chunk index: {index}"));
     };
+    let now = s.clock.now();
     let answer = with_record(&s, &c, &id, |r| match (r.state, &r.result) {
         (StState::Succeeded, Some(result)) if index < result.rows.len().div_ceil(chunk_rows) => {
-            Ok(chunk_json(&id, result, index, chunk_rows))
+            Ok(chunk_json(&s, &id, r, result, index, chunk_rows, now))
         }
         (StState::Succeeded, _) => Err(errors::invalid_parameter(format!(
             "Chunk index {index} is out of range."
@@ -494,4 +525,26 @@ pub async fn cancel(
     }
     cancel_statement(&s, &id);
     Json(json!({})).into_response()
+}
+
+/// The rows of chunk `index` of a succeeded EXTERNAL_LINKS statement, with the key its links
+/// are signed with (for the storage endpoint, which has no caller to check: the link is the
+/// capability).
+pub fn external_chunk(
+    s: &Shared,
+    id: &str,
+    index: usize,
+) -> Option<(String, Vec<Vec<Option<String>>>)> {
+    let chunk_rows = s.config.chunk_rows.max(1);
+    let st = lock(&s.statements);
+    let r = st.get(id)?;
+    let key = r.link_key.clone()?;
+    let result = r
+        .result
+        .as_ref()
+        .filter(|_| r.state == StState::Succeeded)?;
+    let offset = index * chunk_rows;
+    let end = (offset + chunk_rows).min(result.rows.len());
+    let rows = result.rows.get(offset..end)?.to_vec();
+    Some((key, rows))
 }

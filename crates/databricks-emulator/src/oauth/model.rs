@@ -118,6 +118,10 @@ pub struct Counters {
     pub codes_issued: u64,
     pub codes_redeemed: u64,
     pub rest_calls: u64,
+    /// Downloads from the emulated cloud storage (EXTERNAL_LINKS), and how many of them
+    /// carried an Authorization header (a client leaking its token; refused).
+    pub storage_requests: u64,
+    pub storage_requests_with_authorization: u64,
     /// Token requests being answered right now, and the most seen at once.
     pub token_in_flight: u64,
     pub token_in_flight_peak: u64,

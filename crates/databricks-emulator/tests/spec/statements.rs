@@ -424,3 +424,119 @@ async fn databricks_functions_used_by_the_demo_work() {
     assert_eq!(row[2], "x");
     assert_eq!(row[3], "2016-01-01T00:00:00.000Z");
 }
+
+#[tokio::test]
+async fn external_links_serve_chunks_from_storage_that_refuses_authorization_headers() {
+    let ws = Ws::start().await;
+    let at = ws.alice().await;
+    let r = run(
+        &ws,
+        &at,
+        json!({"warehouse_id": WH, "wait_timeout": "30s", "disposition": "EXTERNAL_LINKS", "format": "JSON_ARRAY",
+               "statement": "SELECT trip_distance FROM samples.nyctaxi.trips ORDER BY tpep_pickup_datetime"}),
+    )
+    .await;
+    assert_eq!(r["status"]["state"], "SUCCEEDED");
+    assert_eq!(r["manifest"]["total_chunk_count"], 4);
+    assert!(
+        r["result"].get("data_array").is_none(),
+        "rows are in storage"
+    );
+    let link = r["result"]["external_links"][0].clone();
+    assert_eq!(link["chunk_index"], 0);
+    assert_eq!(link["row_count"], 500);
+    assert!(link["expiration"].is_string());
+    let url = link["external_link"].as_str().unwrap().to_owned();
+
+    // The link is the credential: no Authorization header, or S3 refuses.
+    let rows: Value = ws
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 500);
+    let with_auth = ws.http.get(&url).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(with_auth.status(), StatusCode::BAD_REQUEST);
+    assert!(with_auth.text().await.unwrap().contains("InvalidArgument"));
+    let counters = ws.emu.counters();
+    assert_eq!(
+        (
+            counters.storage_requests,
+            counters.storage_requests_with_authorization
+        ),
+        (2, 1)
+    );
+
+    // A tampered link is refused; later chunks come with their own links.
+    let tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    assert_eq!(
+        ws.http.get(&tampered).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let id = r["statement_id"].as_str().unwrap();
+    let c3: Value = ws
+        .get(
+            &at,
+            &format!("/api/2.0/sql/statements/{id}/result/chunks/3"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let url3 = c3["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows3: Value = ws
+        .http
+        .get(&url3)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows3.as_array().unwrap().len(), 500);
+
+    // Links expire after 15 minutes; asking for the chunk again gives a fresh one.
+    ws.emu.advance_clock(901);
+    let expired = ws.http.get(&url3).send().await.unwrap();
+    assert_eq!(expired.status(), StatusCode::FORBIDDEN);
+    assert!(
+        expired
+            .text()
+            .await
+            .unwrap()
+            .contains("Request has expired")
+    );
+    let again: Value = ws
+        .get(
+            &at,
+            &format!("/api/2.0/sql/statements/{id}/result/chunks/3"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = again["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        ws.http.get(fresh).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // Other formats stay unavailable here.
+    let resp = ws
+        .post(
+            &at,
+            "/api/2.0/sql/statements",
+            &json!({"warehouse_id": WH, "statement": "SELECT 1", "disposition": "EXTERNAL_LINKS", "format": "ARROW_STREAM"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}

@@ -16,7 +16,7 @@ use crate::connections::refresh::{Fresh, fresh_token};
 use crate::secret::Secret;
 use crate::store::ConnectionRow;
 use crate::warehouse::databricks::{DatabricksError, Identity, Warehouse, Workspace};
-use crate::warehouse::statements::{Chunk, Statement, Submit};
+use crate::warehouse::statements::{Chunk, Rows, Statement, Submit, download};
 
 /// Time a token must have left for one more call.
 const PER_CALL_SECONDS: i64 = 60;
@@ -149,6 +149,40 @@ impl TokenKeeper {
 
     pub async fn chunk(&self, id: &str, index: u64) -> Result<Chunk, ConnectionError> {
         with_token!(self, |ws, t| ws.chunk(t, id, index))
+    }
+
+    /// The rows of chunk `index`: inline, or downloaded from the chunk's external links.
+    /// `known` is the chunk if it is at hand (chunk 0 comes with the statement). A link
+    /// that no longer works (links expire after about 15 minutes) is replaced by asking
+    /// Databricks for the chunk again, once.
+    pub async fn chunk_rows(
+        &self,
+        id: &str,
+        index: u64,
+        known: Option<Chunk>,
+    ) -> Result<Rows, ConnectionError> {
+        let chunk = match known {
+            Some(c) => c,
+            None => self.chunk(id, index).await?,
+        };
+        if chunk.external_links.is_empty() {
+            return Ok(chunk.data_array);
+        }
+        match self.download_all(&chunk).await {
+            Err(ConnectionError::Databricks(DatabricksError::Storage(_))) => {
+                let again = self.chunk(id, index).await?;
+                self.download_all(&again).await
+            }
+            other => other,
+        }
+    }
+
+    async fn download_all(&self, chunk: &Chunk) -> Result<Rows, ConnectionError> {
+        let mut rows = Rows::new();
+        for link in &chunk.external_links {
+            rows.extend(download(&self.state.egress, link).await?);
+        }
+        Ok(rows)
     }
 
     pub async fn cancel(&self, id: &str) -> Result<(), ConnectionError> {

@@ -100,10 +100,22 @@ impl std::fmt::Debug for Egress {
 }
 
 /// A request to send: method, URL, headers and an optional form or JSON body.
+/// What a request is for, which decides the hosts it may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A workspace's API (and its token endpoint).
+    Workspace,
+    /// A presigned EXTERNAL_LINKS result in cloud storage: never with credentials of ours.
+    ResultStorage,
+}
+
 pub struct Request<'a> {
     pub method: reqwest::Method,
     pub url: &'a Url,
+    pub destination: Destination,
     pub bearer: Option<&'a str>,
+    /// Extra headers the server asked for (e.g. an external link's `http_headers`).
+    pub headers: &'a [(String, String)],
     pub form: Option<&'a [(&'a str, &'a str)]>,
     pub json: Option<&'a serde_json::Value>,
     pub timeout: Duration,
@@ -115,7 +127,9 @@ impl<'a> Request<'a> {
         Request {
             method: reqwest::Method::GET,
             url,
+            destination: Destination::Workspace,
             bearer: None,
+            headers: &[],
             form: None,
             json: None,
             timeout: DEFAULT_TIMEOUT,
@@ -162,6 +176,11 @@ impl Egress {
 
     /// Checks a URL against the policy without connecting.
     pub fn check(&self, url: &Url) -> Result<(), EgressError> {
+        self.check_for(url, Destination::Workspace)
+    }
+
+    /// Checks a URL for a destination against the policy without connecting.
+    pub fn check_for(&self, url: &Url, destination: Destination) -> Result<(), EgressError> {
         let host = url
             .host_str()
             .ok_or_else(|| EgressError::Refused("the URL has no host".into()))?
@@ -189,10 +208,12 @@ impl Egress {
                 "{ip} is not an address Lakegate may connect to"
             )));
         }
-        if !self
-            .policy
-            .host_allowed(host.trim_start_matches('[').trim_end_matches(']'), port)
-        {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let allowed = match destination {
+            Destination::Workspace => self.policy.host_allowed(bare, port),
+            Destination::ResultStorage => self.policy.result_storage_allowed(bare, port),
+        };
+        if !allowed {
             return Err(EgressError::Refused(format!(
                 "{} is not a Databricks workspace host and is not in egress.extra_allowed_hosts",
                 url.host_str().unwrap_or_default()
@@ -203,7 +224,13 @@ impl Egress {
 
     /// Sends a request through the guard and reads at most `max_bytes` of the answer.
     pub async fn send(&self, req: Request<'_>) -> Result<Response, EgressError> {
-        self.check(req.url)?;
+        self.check_for(req.url, req.destination)?;
+        // Storage gets no credentials of ours, whatever a server asks for.
+        if req.destination == Destination::ResultStorage && req.bearer.is_some() {
+            return Err(EgressError::Refused(
+                "no Authorization header goes to result storage".into(),
+            ));
+        }
         let host = req.url.host_str().unwrap_or_default().to_owned();
         let mut builder = self
             .client
@@ -211,6 +238,12 @@ impl Egress {
             .timeout(req.timeout);
         if let Some(token) = req.bearer {
             builder = builder.bearer_auth(token);
+        }
+        for (name, value) in req.headers {
+            let forbidden = ["authorization", "cookie", "host", "proxy-authorization"];
+            if !forbidden.contains(&name.to_ascii_lowercase().as_str()) {
+                builder = builder.header(name, value);
+            }
         }
         if let Some(form) = req.form {
             builder = builder.form(form);

@@ -58,6 +58,12 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// May Lakegate download a result from `host[:port]`? Cloud storage on the default port,
+    /// or any host it may talk to anyway.
+    pub fn result_storage_allowed(&self, host: &str, port: Option<u16>) -> bool {
+        (port.is_none() && is_result_storage_host(host)) || self.host_allowed(host, port)
+    }
+
     /// May Lakegate talk to `host[:port]` at all? Databricks workspaces on the default port,
     /// or what the operator listed.
     pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
@@ -82,6 +88,31 @@ impl Policy {
         let ip = canonical(ip);
         !is_special(ip) || self.allowed_cidrs.iter().any(|net| net.contains(&ip))
     }
+}
+
+/// Cloud object storage that Databricks' EXTERNAL_LINKS results point to (presigned URLs):
+/// S3 (`…s3…amazonaws.com`), Azure Blob and Data Lake storage, Google Cloud Storage.
+pub fn is_result_storage_host(host: &str) -> bool {
+    let ends = |suffix: &str| {
+        host.strip_suffix(suffix)
+            .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
+    };
+    let s3 = (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+        && host
+            .split('.')
+            .any(|label| label == "s3" || label.starts_with("s3-"));
+    let azure = [
+        "blob.core.windows.net",
+        "dfs.core.windows.net",
+        "blob.core.usgovcloudapi.net",
+        "dfs.core.usgovcloudapi.net",
+        "blob.core.chinacloudapi.cn",
+        "dfs.core.chinacloudapi.cn",
+    ]
+    .iter()
+    .any(|s| ends(s));
+    let gcs = host == "storage.googleapis.com" || ends("storage.googleapis.com");
+    s3 || azure || gcs
 }
 
 /// `host` ends, on a label boundary, in a Databricks suffix (and has a label before it).
@@ -144,6 +175,36 @@ fn special_v6(ip: Ipv6Addr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_storage_hosts_are_the_clouds_object_stores_only() {
+        for ok in [
+            "dbstorage-prod-abc.s3.us-west-2.amazonaws.com",
+            "s3.us-west-2.amazonaws.com",
+            "bucket.s3-fips.us-east-1.amazonaws.com",
+            "dbstoragexyz.blob.core.windows.net",
+            "dbstoragexyz.dfs.core.windows.net",
+            "storage.googleapis.com",
+            "bucket.storage.googleapis.com",
+        ] {
+            assert!(is_result_storage_host(ok), "{ok}");
+        }
+        for no in [
+            "ec2.us-west-2.amazonaws.com",
+            "evil.example.com",
+            "s3.amazonaws.com.evil.example",
+            "blob.core.windows.net",
+            "xblob.core.windows.net",
+            "googleapis.com",
+            "metadata.google.internal",
+        ] {
+            assert!(!is_result_storage_host(no), "{no}");
+        }
+        let p = Policy::default();
+        assert!(p.result_storage_allowed("bucket.s3.amazonaws.com", None));
+        assert!(!p.result_storage_allowed("bucket.s3.amazonaws.com", Some(8443)));
+        assert!(p.result_storage_allowed("dbc-1.cloud.databricks.com", None));
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -77,6 +77,9 @@ pub struct QuerySpec {
     pub row_limit: Option<u64>,
     pub timeout_seconds: i64,
     pub wait: bool,
+    /// Ask for EXTERNAL_LINKS: streamed answers may be far larger than Databricks' 25 MiB
+    /// INLINE cap; JSON answers (at most 100,000 rows) stay INLINE.
+    pub external_links: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +225,7 @@ pub fn validate(req: QueryRequest, streaming: bool) -> Result<QuerySpec, QueryEr
         row_limit,
         timeout_seconds,
         wait: req.wait.unwrap_or(true),
+        external_links: streaming,
     })
 }
 

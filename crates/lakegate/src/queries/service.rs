@@ -34,8 +34,7 @@ impl Running {
     }
 }
 
-/// Rows arrive as Databricks sends them: strings or nulls, one chunk at a time, in order.
-pub type Rows = Vec<Vec<Option<String>>>;
+pub use crate::warehouse::statements::Rows;
 
 /// A successful result, ready to stream.
 pub struct ResultSet {
@@ -92,7 +91,11 @@ pub async fn submit(
         row_limit: spec.row_limit,
         wait_timeout: if spec.wait { "10s" } else { "0s" }.into(),
         on_wait_timeout: "CONTINUE",
-        disposition: "INLINE",
+        disposition: if spec.external_links {
+            "EXTERNAL_LINKS"
+        } else {
+            "INLINE"
+        },
         format: "JSON_ARRAY",
     };
     let statement = keeper.submit(&request).await?;
@@ -356,27 +359,24 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
     }
     let manifest = statement.manifest.unwrap_or_default();
     let total = manifest.total_chunk_count;
-    // Chunk 0 comes with the status; fetch it too if a server left it out.
-    let first = statement
+    // Chunk 0 (rows or links) comes with the status; fetch it if a server left it out.
+    let mut first = statement
         .result
-        .filter(|c| total == 0 || !c.data_array.is_empty());
-    let from = u64::from(first.is_some());
+        .filter(|c| !c.data_array.is_empty() || !c.external_links.is_empty());
     let id = statement.statement_id.clone();
-    let rest = stream::iter(from..total)
+    let chunks = stream::iter(0..total)
         .map(move |i| {
             let keeper = keeper.clone();
             let id = id.clone();
+            let known = if i == 0 { first.take() } else { None };
             async move {
                 keeper
-                    .chunk(&id, i)
+                    .chunk_rows(&id, i, known)
                     .await
-                    .map(|c| c.data_array)
                     .map_err(QueryError::from)
             }
         })
-        .buffered(CHUNK_FETCHES);
-    let chunks = stream::iter(first.map(|c| Ok(c.data_array)))
-        .chain(rest)
+        .buffered(CHUNK_FETCHES)
         .boxed();
     Ok(ResultSet {
         query_id: query.id,

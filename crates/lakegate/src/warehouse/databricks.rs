@@ -20,6 +20,9 @@ pub enum DatabricksError {
     Upstream { status: u16, message: String },
     #[error("Databricks answered something Lakegate cannot read")]
     Malformed,
+    /// Cloud storage refused an EXTERNAL_LINKS download (403 usually: the link expired).
+    #[error("downloading a result from cloud storage failed with HTTP {0}")]
+    Storage(u16),
     #[error(transparent)]
     Egress(#[from] EgressError),
 }

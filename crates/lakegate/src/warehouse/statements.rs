@@ -2,9 +2,11 @@
 //! Wire types only; the deadline and token handling live in `queries::runner`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
+use url::Url;
 
 use super::databricks::{DatabricksError, Workspace};
+use crate::egress::{self, Destination, Egress};
 
 /// A statement's lifecycle state as Databricks reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -103,15 +105,64 @@ impl Manifest {
     }
 }
 
-/// One chunk of rows. Every value is a string or null, whatever the column type.
+/// Rows as Databricks sends them: every value a string or null, whatever the column type.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// One chunk: its rows inline, or links to them in cloud storage (EXTERNAL_LINKS).
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Chunk {
     #[serde(default)]
     pub chunk_index: u64,
     #[serde(default)]
-    pub data_array: Vec<Vec<Option<String>>>,
+    pub data_array: Rows,
     #[serde(default)]
-    pub external_links: Vec<Value>,
+    pub external_links: Vec<ExternalLink>,
+}
+
+/// A presigned URL to part of a result. The URL is the credential: nothing of ours goes with it.
+#[derive(Clone, Deserialize, Default)]
+pub struct ExternalLink {
+    #[serde(default)]
+    pub chunk_index: u64,
+    pub external_link: String,
+    #[serde(default)]
+    pub expiration: Option<String>,
+    #[serde(default)]
+    pub http_headers: std::collections::HashMap<String, String>,
+}
+
+impl std::fmt::Debug for ExternalLink {
+    // The URL carries a signature: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalLink")
+            .field("chunk_index", &self.chunk_index)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Downloads the rows behind an external link from cloud storage: through the egress guard
+/// (storage hosts only, public addresses, https), never with an Authorization header.
+pub async fn download(egress: &Egress, link: &ExternalLink) -> Result<Rows, DatabricksError> {
+    let url = Url::parse(&link.external_link).map_err(|_| DatabricksError::Malformed)?;
+    let headers: Vec<(String, String)> = link
+        .http_headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let resp = egress
+        .send(egress::Request {
+            destination: Destination::ResultStorage,
+            headers: &headers,
+            max_bytes: 256 * 1024 * 1024,
+            timeout: std::time::Duration::from_secs(120),
+            ..egress::Request::get(&url)
+        })
+        .await?;
+    if resp.status != 200 {
+        return Err(DatabricksError::Storage(resp.status));
+    }
+    serde_json::from_slice(&resp.body).map_err(|_| DatabricksError::Malformed)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,7 +171,7 @@ pub struct Statement {
     pub status: Status,
     #[serde(default)]
     pub manifest: Option<Manifest>,
-    /// Chunk 0, present once the statement succeeded (`{}` for zero rows).
+    /// Chunk 0 (rows or links), present once the statement succeeded (`{}` for zero rows).
     #[serde(default)]
     pub result: Option<Chunk>,
 }
@@ -151,14 +202,7 @@ impl<'a> Workspace<'a> {
             "/api/2.0/sql/statements/{}/result/chunks/{index}",
             super::databricks::encode(id)
         );
-        let chunk: Chunk = self
-            .call_as(reqwest::Method::GET, &path, token, None)
-            .await?;
-        // Lakegate asks for INLINE only; links here would mean a server ignoring the request.
-        if !chunk.external_links.is_empty() {
-            return Err(DatabricksError::Malformed);
-        }
-        Ok(chunk)
+        self.call_as(reqwest::Method::GET, &path, token, None).await
     }
 
     pub async fn cancel(&self, token: &str, id: &str) -> Result<(), DatabricksError> {

@@ -131,6 +131,9 @@ async fn nyctaxi_comes_back_typed_as_json_and_identical_as_ndjson_and_csv() {
         assert_eq!(line["pickup_zip"], row[2]);
         assert_eq!(line["tpep_pickup_datetime"], row[3]);
     }
+    let counters = s.ws.emu.counters();
+    assert_eq!(counters.storage_requests, 4, "one download per chunk");
+    assert_eq!(counters.storage_requests_with_authorization, 0);
 
     let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -580,6 +583,7 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
 
     let (small_lines, small_bytes, small_peak, _) = stream_metered(&b, &conn, 250_000).await;
     let (lines, bytes, peak, id) = stream_metered(&b, &conn, 1_000_000).await;
+    assert_eq!(s.ws.emu.counters().storage_requests_with_authorization, 0);
     eprintln!(
         "NDJSON stream peak memory: 250,000 rows ({small_bytes} bytes) {small_peak} bytes; \
          1,000,000 rows ({bytes} bytes) {peak} bytes"
@@ -726,4 +730,59 @@ mod replicas {
         assert_eq!(h["queries"][0]["query_id"], id.as_str());
         assert!(["CANCELED", "SUCCEEDED"].contains(&h["queries"][0]["state"].as_str().unwrap()));
     }
+}
+
+#[tokio::test]
+async fn an_expired_result_link_is_replaced_once() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "storage", "kind": "status", "status": 403, "error_code": "AccessDenied", "message": "Request has expired"}),
+    )
+    .await;
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap().lines().count(), 2001);
+    // Four chunks, one of them downloaded twice.
+    assert_eq!(s.ws.emu.counters().storage_requests, 5);
+
+    // Storage that keeps refusing ends the stream early rather than sending a partial
+    // result as if it were whole.
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "storage", "kind": "status", "status": 403, "count": 8}),
+    )
+    .await;
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.is_err(), "the body must end in an error");
+}
+
+/// Past Databricks' 25 MiB INLINE cap a result can only come through EXTERNAL_LINKS: the
+/// streamed formats ask for them, so size is no limit there.
+#[tokio::test]
+async fn results_beyond_the_inline_cap_stream_through_external_links() {
+    let mut config = EmulatorConfig::for_tests();
+    config.chunk_rows = 20_000;
+    let s = setup_emulating(config).await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let statement = "SELECT a.* FROM samples.nyctaxi.trips a \
+                     CROSS JOIN samples.nyctaxi.trips b LIMIT 300000";
+    let mut resp = run(
+        &b,
+        &conn,
+        json!({"statement": statement}),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        lines += piece.iter().filter(|&&c| c == b'\n').count();
+        bytes += piece.len();
+    }
+    assert_eq!(lines, 300_000);
+    // More than INLINE could ever carry (the emulator fails INLINE results past 25 MiB).
+    assert!(bytes > 25 * 1024 * 1024, "{bytes} bytes");
 }

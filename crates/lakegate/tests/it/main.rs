@@ -15,6 +15,7 @@ mod csrf;
 mod egress;
 mod integrations;
 mod queries;
+mod query_results;
 mod refresh;
 mod route_matrix;
 mod sessions;

@@ -1,0 +1,137 @@
+//! Large results: streamed in bounded memory (measured with the allocation meter), through
+//! EXTERNAL_LINKS past the 25 MiB INLINE cap, with expired links replaced, and JSON capped.
+
+use databricks_emulator::EmulatorConfig;
+use reqwest::StatusCode;
+
+use crate::connections::{setup, setup_emulating};
+use crate::harness::Browser;
+use crate::queries::{TRIPS, get, ready, run};
+use serde_json::json;
+/// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile, query id).
+async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize, String) {
+    // 2,000 trips squared, cut at `rows`: chunks of 20,000.
+    let statement = format!(
+        "SELECT a.trip_distance FROM samples.nyctaxi.trips a \
+         CROSS JOIN samples.nyctaxi.trips b LIMIT {rows}"
+    );
+    let meter = crate::alloc_meter::start();
+    let mut resp = run(
+        b,
+        conn,
+        json!({"statement": statement}),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["lakegate-row-count"],
+        rows.to_string().as_str()
+    );
+    let id = resp.headers()["lakegate-query-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        lines += piece.iter().filter(|&&c| c == b'\n').count();
+        bytes += piece.len();
+    }
+    (lines, bytes, meter.peak_bytes(), id)
+}
+
+/// A million rows stream through Lakegate in memory that does not grow with the result.
+#[tokio::test]
+async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
+    let mut config = EmulatorConfig::for_tests();
+    config.chunk_rows = 20_000;
+    let ws = crate::harness::Workspace::start_isolated(config).await;
+    let db = crate::harness::TestDb::new(lakegate::store::Backend::Sqlite)
+        .await
+        .unwrap();
+    let s = crate::connections::setup_on_workspace(
+        &db,
+        databricks_emulator::TokenPolicy::default(),
+        ws,
+    )
+    .await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+
+    let (small_lines, small_bytes, small_peak, _) = stream_metered(&b, &conn, 250_000).await;
+    let (lines, bytes, peak, id) = stream_metered(&b, &conn, 1_000_000).await;
+    assert_eq!(s.ws.emu.counters().storage_requests_with_authorization, 0);
+    eprintln!(
+        "NDJSON stream peak memory: 250,000 rows ({small_bytes} bytes) {small_peak} bytes; \
+         1,000,000 rows ({bytes} bytes) {peak} bytes"
+    );
+    assert_eq!((small_lines, lines), (250_000, 1_000_000));
+    // Four times the rows, not four times the memory: a few chunks are in flight at once,
+    // whatever the result size, and far less than the result itself.
+    assert!(
+        peak < small_peak * 2,
+        "memory grew with the result: {small_peak} -> {peak} bytes"
+    );
+    assert!(peak < bytes, "peak {peak} bytes vs a {bytes}-byte result");
+
+    // The same query fetched as JSON later is capped like any JSON answer.
+    let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(j["row_count"], lakegate::queries::JSON_MAX_ROWS);
+    assert_eq!(j["truncated"], true);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_expired_result_link_is_replaced_once() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "storage", "kind": "status", "status": 403, "error_code": "AccessDenied", "message": "Request has expired"}),
+    )
+    .await;
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.text().await.unwrap().lines().count(), 2001);
+    // Four chunks, one of them downloaded twice.
+    assert_eq!(s.ws.emu.counters().storage_requests, 5);
+
+    // Storage that keeps refusing ends the stream early rather than sending a partial
+    // result as if it were whole.
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "storage", "kind": "status", "status": 403, "count": 8}),
+    )
+    .await;
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.is_err(), "the body must end in an error");
+}
+
+/// Past Databricks' 25 MiB INLINE cap a result can only come through EXTERNAL_LINKS: the
+/// streamed formats ask for them, so size is no limit there.
+#[tokio::test]
+async fn results_beyond_the_inline_cap_stream_through_external_links() {
+    let mut config = EmulatorConfig::for_tests();
+    config.chunk_rows = 20_000;
+    let s = setup_emulating(config).await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let statement = "SELECT a.* FROM samples.nyctaxi.trips a \
+                     CROSS JOIN samples.nyctaxi.trips b LIMIT 300000";
+    let mut resp = run(
+        &b,
+        &conn,
+        json!({"statement": statement}),
+        "application/x-ndjson",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        lines += piece.iter().filter(|&&c| c == b'\n').count();
+        bytes += piece.len();
+    }
+    assert_eq!(lines, 300_000);
+    // More than INLINE could ever carry (the emulator fails INLINE results past 25 MiB).
+    assert!(bytes > 25 * 1024 * 1024, "{bytes} bytes");
+}

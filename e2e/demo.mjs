@@ -24,11 +24,10 @@ export function freePort() {
 }
 
 /** Runs `lakegate demo` with `args`; resolves once its banner is out and it answers. */
-export async function startDemo(extra = []) {
+export async function startDemo(extra = [], { dataDir = mkdtempSync(join(tmpdir(), "lakegate-e2e-")), fresh = true } = {}) {
   const port = await freePort();
   const emulatorPort = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), "lakegate-e2e-"));
-  const args = ["demo", "--fresh", "--data-dir", dataDir, "--port", String(port),
+  const args = ["demo", ...(fresh ? ["--fresh"] : []), "--data-dir", dataDir, "--port", String(port),
     "--emulator-port", String(emulatorPort), "--emulator-tls", ...extra];
   const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
   let out = "";
@@ -54,6 +53,7 @@ export async function startDemo(extra = []) {
   return {
     base,
     emulator,
+    dataDir,
     port,
     emulatorPort,
     output: () => out,

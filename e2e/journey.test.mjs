@@ -186,3 +186,32 @@ test("a second demo on a taken port says so", async () => {
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, new RegExp(`port ${demo.port} is already in use .*--port`));
 });
+
+test("with --preconfigured, users go straight to connections", async () => {
+  const ready = await startDemo(["--preconfigured"]);
+  const context = await newContext(browser);
+  try {
+    const page = await signIn(context, ready.base, "analyst@example.com", ready.analyst);
+    await newConnection(page, "Straight away", "alice@example.com", "alice", "allow");
+    await Promise.all([page.waitForURL(/signin=ok/), page.click("button[value=allow]")]);
+    assert.match(await page.locator("#databricks-identity").innerText(), /alice@example\.com/);
+  } finally {
+    await context.close();
+    const { code } = await ready.stop();
+    assert.equal(code, 0, ready.output());
+  }
+});
+
+test("a second run reuses the demo folder; --fresh starts over", async () => {
+  const first = await startDemo();
+  await first.stop();
+  const again = await startDemo([], { dataDir: first.dataDir, fresh: false });
+  await again.stop();
+  assert.equal(again.admin, first.admin);
+  assert.equal(again.clientId, first.clientId);
+  assert.equal(again.clientSecret, first.clientSecret);
+  const fresh = await startDemo([], { dataDir: first.dataDir, fresh: true });
+  await fresh.stop();
+  assert.notEqual(fresh.admin, first.admin);
+  assert.notEqual(fresh.clientId, first.clientId);
+});

@@ -122,9 +122,13 @@ mod with_emulator {
         Ok(r)
     }
 
-    /// 96 random bits, 16 URL-safe characters.
+    /// About 95 random bits as 16 letters and digits (nothing a shell or a form trips on).
     fn password() -> String {
-        random::token("").chars().take(16).collect()
+        random::token("")
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect()
     }
 
     fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {

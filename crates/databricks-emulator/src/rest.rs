@@ -70,6 +70,10 @@ pub fn router(s: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/api/2.1/unity-catalog/catalogs", get(catalogs))
         .route("/api/2.1/unity-catalog/schemas", get(schemas))
         .route("/api/2.1/unity-catalog/tables", get(tables_list))
+        .route(
+            "/api/2.0/sql/history/queries",
+            get(crate::statements::history),
+        )
         .route("/api/2.0/sql/statements", post(crate::statements::execute))
         .route("/api/2.0/sql/statements/", post(crate::statements::execute))
         .route(

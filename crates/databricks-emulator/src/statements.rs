@@ -56,6 +56,9 @@ impl StState {
 
 pub struct StatementRecord {
     owner: String,
+    /// The statement as submitted, and when (for the query history).
+    text: String,
+    submitted_at: i64,
     state: StState,
     finished_at: Option<i64>,
     result: Option<Arc<ResultSet>>,
@@ -213,6 +216,8 @@ pub async fn execute(
     let (done, _) = watch::channel(false);
     let mut record = StatementRecord {
         owner: c.email.clone(),
+        text: req.statement.clone().unwrap_or_default(),
+        submitted_at: now,
         state: StState::Pending,
         finished_at: None,
         result: None,
@@ -547,4 +552,35 @@ pub fn external_chunk(
     let end = (offset + chunk_rows).min(result.rows.len());
     let rows = result.rows.get(offset..end)?.to_vec();
     Some((key, rows))
+}
+
+/// `GET /api/2.0/sql/history/queries`: the caller's statements, newest first, with their
+/// text as submitted (where tags a client adds, e.g. in a comment, show up).
+pub async fn history(State(s): State<Arc<Shared>>, Extension(c): Extension<Caller>) -> Response {
+    if let Err(r) = c.require(Need::Sql) {
+        return r;
+    }
+    let st = lock(&s.statements);
+    let mut mine: Vec<(&String, &StatementRecord)> =
+        st.iter().filter(|(_, r)| r.owner == c.email).collect();
+    mine.sort_by_key(|(_, r)| std::cmp::Reverse(r.submitted_at));
+    let res: Vec<Value> = mine
+        .into_iter()
+        .map(|(id, r)| {
+            json!({
+                "query_id": id,
+                "query_text": r.text,
+                "user_name": r.owner,
+                "status": match r.state {
+                    StState::Pending => "QUEUED",
+                    StState::Running => "RUNNING",
+                    StState::Succeeded => "FINISHED",
+                    StState::Failed => "FAILED",
+                    StState::Canceled => "CANCELED",
+                },
+                "query_start_time_ms": r.submitted_at * 1000,
+            })
+        })
+        .collect();
+    Json(json!({"res": res, "has_next_page": false})).into_response()
 }

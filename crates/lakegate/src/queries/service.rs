@@ -57,6 +57,23 @@ pub fn state_name(s: State) -> &'static str {
     }
 }
 
+/// The statement with a provenance tag Databricks' query history shows: which Lakegate
+/// organization, connection and query sent it. Ids only — no names, emails or tokens. A
+/// trailing block comment on its own line cannot change what the statement does.
+pub fn tag(statement: &str, org_id: &str, connection_id: &str, query_id: &str) -> String {
+    let clean = |id: &str| -> String {
+        id.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect()
+    };
+    format!(
+        "{statement}\n/* lakegate org={} connection={} query={} */",
+        clean(org_id),
+        clean(connection_id),
+        clean(query_id)
+    )
+}
+
 /// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` Databricks
 /// holds the answer up to 10 s, so short queries finish in one round trip.
 pub async fn submit(
@@ -82,9 +99,11 @@ pub async fn submit(
     };
     let keeper =
         Arc::new(TokenKeeper::new(state, holder, up_front_seconds(spec.timeout_seconds)).await?);
+    let query_id = uuid::Uuid::now_v7().to_string();
+    let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
     let request = Submit {
         warehouse_id: &warehouse_id,
-        statement: &spec.statement,
+        statement: &tagged,
         catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
         schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
         parameters: &spec.parameters,
@@ -100,7 +119,7 @@ pub async fn submit(
     };
     let statement = keeper.submit(&request).await?;
     let query = QueryRow {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: query_id,
         org_id: p.org.id.clone(),
         user_id: p.user.id.clone(),
         connection_id: c.id,

@@ -590,26 +590,55 @@ async fn queries_nobody_polls_are_followed_up_in_the_background() {
     );
 }
 
-/// The statement's state at the emulator, asked with a token of Alice's.
-async fn upstream_state(s: &Setup, statement_id: &str) -> String {
+/// A GET on the emulator's REST API with a token of Alice's.
+async fn as_alice(s: &Setup, path: &str) -> Value {
     let token =
         s.ws.emu
             .mint_tokens(&s.ws.client_id, "alice@example.com", "all-apis")
             .unwrap();
-    let upstream: Value =
-        s.ws.browser()
-            .get(format!(
-                "{}/api/2.0/sql/statements/{statement_id}",
-                s.ws.emu.base_url
-            ))
-            .bearer_auth(token.access_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    upstream["status"]["state"].as_str().unwrap().to_owned()
+    s.ws.browser()
+        .get(format!("{}{path}", s.ws.emu.base_url))
+        .bearer_auth(token.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The statement's state at the emulator.
+async fn upstream_state(s: &Setup, statement_id: &str) -> String {
+    let v = as_alice(s, &format!("/api/2.0/sql/statements/{statement_id}")).await;
+    v["status"]["state"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn statements_carry_a_provenance_tag_into_the_databricks_query_history() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT 1 AS one"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let query_id = j["query_id"].as_str().unwrap();
+    let history = as_alice(&s, "/api/2.0/sql/history/queries").await;
+    let text = history["res"][0]["query_text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "SELECT 1 AS one\n/* lakegate org={} connection={conn} query={query_id} */",
+            s.org.id
+        )
+    );
+    assert!(!text.contains("ed@acme.test") && !text.contains("alice"));
+    // Lakegate's own history keeps the statement as the user wrote it.
+    let (_, h) = get(&b, "/api/v1/queries").await;
+    assert_eq!(h["queries"][0]["statement"], "SELECT 1 AS one");
+    // The tag is inert after a final semicolon or line comment too.
+    for statement in ["SELECT 2 AS two;", "SELECT 3 AS three -- the end"] {
+        let (status, j) = run_json(&b, &conn, json!({ "statement": statement })).await;
+        assert_eq!(status, StatusCode::OK, "{statement}: {j}");
+        assert_eq!(j["row_count"], 1);
+    }
 }
 
 mod replicas {

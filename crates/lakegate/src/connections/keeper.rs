@@ -55,6 +55,46 @@ macro_rules! with_token {
     }};
 }
 
+/// Attempts for a call Databricks may turn away while busy (429, 503): the first and three
+/// more, waiting about 0.25, 0.5 and 1 s between them.
+const BUSY_ATTEMPTS: u32 = 4;
+
+/// Databricks was too busy to take the call, so nothing happened and it may be repeated.
+/// `also_unavailable`: 502/503/504 and connection trouble count too — right for reads
+/// (polls, chunks), not for a submission whose answer was lost.
+fn busy(e: &ConnectionError, also_unavailable: bool) -> bool {
+    use crate::egress::EgressError;
+    match e {
+        ConnectionError::Databricks(DatabricksError::Upstream { status: 429, .. }) => true,
+        ConnectionError::Databricks(DatabricksError::Upstream { status, .. }) => {
+            also_unavailable && matches!(status, 502..=504)
+        }
+        ConnectionError::Databricks(DatabricksError::Egress(
+            EgressError::Timeout { .. } | EgressError::Connect { .. },
+        )) => also_unavailable,
+        _ => false,
+    }
+}
+
+/// Repeats `$call` (an expression producing a future) while Databricks is busy, with
+/// jittered exponential backoff; other outcomes return at once.
+macro_rules! while_busy {
+    ($reads:expr, $call:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $call.await {
+                Err(e) if attempt < BUSY_ATTEMPTS && busy(&e, $reads) => {
+                    let base = 250u64 << (attempt - 1);
+                    let jitter = rand::Rng::random_range(&mut rand::rng(), 0..base / 2);
+                    tokio::time::sleep(std::time::Duration::from_millis(base + jitter)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 pub struct TokenKeeper {
     state: AppState,
     holder: Holder,
@@ -139,16 +179,23 @@ impl TokenKeeper {
         Ok(())
     }
 
+    /// Submits a statement; repeated only when Databricks said 429 (it did not take it).
     pub async fn submit(&self, req: &Submit<'_>) -> Result<Statement, ConnectionError> {
-        with_token!(self, |ws, t| ws.submit(t, req))
+        while_busy!(false, async {
+            with_token!(self, |ws, t| ws.submit(t, req))
+        })
     }
 
     pub async fn statement(&self, id: &str) -> Result<Statement, ConnectionError> {
-        with_token!(self, |ws, t| ws.statement(t, id))
+        while_busy!(true, async {
+            with_token!(self, |ws, t| ws.statement(t, id))
+        })
     }
 
     pub async fn chunk(&self, id: &str, index: u64) -> Result<Chunk, ConnectionError> {
-        with_token!(self, |ws, t| ws.chunk(t, id, index))
+        while_busy!(true, async {
+            with_token!(self, |ws, t| ws.chunk(t, id, index))
+        })
     }
 
     /// The rows of chunk `index`: inline, or downloaded from the chunk's external links.

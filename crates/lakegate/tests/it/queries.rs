@@ -490,6 +490,56 @@ async fn an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
 }
 
+#[tokio::test]
+async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let refreshes = s.ws.emu.counters().token_calls_refresh_token;
+    // 429 on the submission: Databricks did not take it, so it is sent again.
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "rest", "kind": "status", "status": 429, "count": 2}),
+    )
+    .await;
+    let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT 1 AS one"})).await;
+    assert_eq!(status, StatusCode::OK, "{j}");
+
+    // 503s while polling and fetching: repeated, the result arrives whole.
+    let (_, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
+    let id = j["query_id"].as_str().unwrap().to_owned();
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "rest", "kind": "status", "status": 503, "count": 3}),
+    )
+    .await;
+    let mut done = None;
+    for _ in 0..200 {
+        let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
+        if status != StatusCode::ACCEPTED {
+            done = Some((status, j));
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let (status, j) = done.expect("finished");
+    assert_eq!(status, StatusCode::OK, "{j}");
+    assert_eq!(j["row_count"], 2000);
+
+    // A 503 on a submission may have come after Databricks took it: not repeated.
+    let before = statements_seen(&s).await;
+    s.control(
+        "/emulator/control/faults",
+        json!({"target": "rest", "kind": "status", "status": 503}),
+    )
+    .await;
+    let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT 1 AS one"})).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{j}");
+    assert_eq!(j["error"]["code"], "upstream_error");
+    assert_eq!(statements_seen(&s).await, before);
+    // None of it is a reason to refresh a token.
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes);
+}
+
 /// Queries in the user's history (each is one accepted submission).
 async fn statements_seen(s: &Setup) -> i64 {
     s.app.count("queries").await

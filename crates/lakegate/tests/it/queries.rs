@@ -540,6 +540,44 @@ async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes);
 }
 
+#[tokio::test]
+async fn tokens_and_link_signatures_never_reach_responses_or_logs() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let mut seen = String::new();
+    for (body, accept) in [
+        (json!({"statement": TRIPS}), "application/json"),
+        (json!({"statement": TRIPS}), "application/x-ndjson"),
+        (json!({"statement": TRIPS}), "text/csv"),
+        (
+            json!({"statement": "SELECT * FROM nope"}),
+            "application/json",
+        ),
+        (
+            json!({"statement": TRIPS, "wait": false}),
+            "application/json",
+        ),
+    ] {
+        let resp = run(&b, &conn, body, accept).await;
+        seen.push_str(&format!("{:?}\n", resp.headers()));
+        seen.push_str(&resp.text().await.unwrap());
+    }
+    for path in ["/api/v1/queries", &format!("/connections/{conn}")] {
+        seen.push_str(&b.page(path).await);
+    }
+    let user = user_id(&s, "ed@acme.test").await;
+    let fresh =
+        lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user, &s.org.id, 60)
+            .await
+            .unwrap();
+    let logs = crate::harness::captured_logs();
+    for haystack in [&seen, &logs] {
+        assert!(!haystack.contains(fresh.token.expose()));
+        assert!(!haystack.contains("X-Amz-Signature"));
+    }
+    assert!(s.ws.emu.counters().storage_requests > 0, "links were used");
+}
+
 /// Queries in the user's history (each is one accepted submission).
 async fn statements_seen(s: &Setup) -> i64 {
     s.app.count("queries").await

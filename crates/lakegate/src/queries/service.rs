@@ -14,6 +14,7 @@ use crate::warehouse::statements::{Column, State, Statement, Submit};
 
 use super::{QueryError, QuerySpec};
 use crate::connections::keeper::{Holder, TokenKeeper, up_front_seconds};
+pub use crate::warehouse::statements::Rows;
 
 /// Chunks fetched at once while streaming; memory stays at about this many chunks.
 const CHUNK_FETCHES: usize = 4;
@@ -33,8 +34,6 @@ impl Running {
         self.statement.status.state
     }
 }
-
-pub use crate::warehouse::statements::Rows;
 
 /// A successful result, ready to stream.
 pub struct ResultSet {
@@ -100,6 +99,8 @@ pub async fn submit(
     let keeper =
         Arc::new(TokenKeeper::new(state, holder, up_front_seconds(spec.timeout_seconds)).await?);
     let query_id = uuid::Uuid::now_v7().to_string();
+    // The time limit counts from the submission, not from its answer (which may wait 10 s).
+    let submitted_at = state.now();
     let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
     let request = Submit {
         warehouse_id: &warehouse_id,
@@ -128,7 +129,7 @@ pub async fn submit(
         state: state_name(statement.status.state).into(),
         row_limit: spec.row_limit.map(|n| n as i64),
         timeout_seconds: spec.timeout_seconds,
-        submitted_at: state.now(),
+        submitted_at,
         finished_at: None,
         row_count: None,
         error_code: None,

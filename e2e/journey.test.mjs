@@ -169,6 +169,9 @@ test("a dead refresh token asks to sign in again, and Reconnect fixes it", async
   // …and from then on the credential itself is marked.
   await page.goto(url);
   assert.match(await page.locator("#credential-status").innerText(), /sign in again/);
+  // Nothing on the page pretends the credential still works.
+  assert.doesNotMatch(await page.locator("main").innerText(), /renews automatically/);
+  assert.equal(await page.locator("#console").count(), 0);
   await screenshot(page, "sign-in-again");
 
   await page.click("text=Reconnect");
@@ -176,6 +179,7 @@ test("a dead refresh token asks to sign in again, and Reconnect fixes it", async
   await Promise.all([page.waitForURL(/signin=ok/), page.click("button[value=allow]")]);
   assert.match(await page.locator("#credential-status").innerText(), /active/i);
   assert.match(await page.locator("#databricks-identity").innerText(), /bob@example\.com/);
+  assert.equal(await page.locator("#console").count(), 1);
   await context.close();
 });
 

@@ -258,6 +258,8 @@ struct DetailPage {
     shared: bool,
     identity: Option<String>,
     status: String,
+    /// The credential works (not void, not waiting for a new sign-in).
+    active: bool,
     notice: Option<String>,
     error: Option<String>,
     can_manage: bool,
@@ -378,6 +380,7 @@ async fn detail_page(
             shared: conn.shared != 0,
             identity: cred.databricks_user_name.clone(),
             status: status_text(&cred.status),
+            active: cred.status == CredentialStatus::Active,
             notice,
             error: err,
             can_manage,

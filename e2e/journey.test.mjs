@@ -92,7 +92,11 @@ test("the analyst connects as themselves, tests, runs a query and downloads CSV"
   const test = page.locator("#test-result");
   assert.match(await test.getAttribute("class"), /notice/);
   assert.match(await test.innerText(), /Connection works: signed in as alice@example\.com/);
+  // Tall enough to show identity, pickers and the test result together.
+  await page.setViewportSize({ width: 1200, height: 1240 });
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, "connection-tested");
+  await page.setViewportSize({ width: 1200, height: 760 });
 
   // The console: Ctrl+Enter runs it; rows arrive; CSV downloads.
   await page.fill("#sql", "SELECT tpep_pickup_datetime, trip_distance, fare_amount, pickup_zip\nFROM samples.nyctaxi.trips\nORDER BY tpep_pickup_datetime\nLIMIT 250");

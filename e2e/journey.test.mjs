@@ -5,6 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { databricksConsent, launchBrowser, newContext, screenshot, signIn, startDemo } from "./demo.mjs";
 
 let demo;
@@ -222,4 +223,42 @@ test("a second run reuses the demo folder; --fresh starts over", async () => {
   await fresh.stop();
   assert.notEqual(fresh.admin, first.admin);
   assert.notEqual(fresh.clientId, first.clientId);
+});
+
+/** axe-core's violations on the page (its script injected past the page's CSP). */
+async function accessibilityViolations(page) {
+  const axe = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+  await page.addScriptTag({ path: axe });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return result.violations.map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+}
+
+test("the pages of the journey have no accessibility violations (axe-core)", async () => {
+  // Only this context bypasses CSP, to inject axe; the app's own pages never need it.
+  const context = await browser.newContext({ bypassCSP: true, ignoreHTTPSErrors: true, viewport: { width: 1200, height: 760 } });
+  const found = [];
+  const page = await context.newPage();
+  await page.goto(`${demo.base}/login`);
+  found.push(...(await accessibilityViolations(page)).map((v) => `/login ${v}`));
+  await page.close();
+  const admin = await signIn(context, demo.base, "admin@example.com", demo.admin);
+  const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
+    "/settings/users", "/settings/api-tokens", "/settings/activity", "/connections", "/connections/new"];
+  for (const path of pages) {
+    await admin.goto(`${demo.base}${path}`);
+    found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));
+  }
+  // A connection page with its console showing results.
+  await admin.click("nav >> text=Connections");
+  await newConnection(admin, "Accessible", "alice@example.com", "alice", "allow");
+  await Promise.all([admin.waitForURL(/signin=ok/), admin.click("button[value=allow]")]);
+  // (An earlier test stopped the warehouse: it may still be starting.)
+  await admin.selectOption("#warehouse_id", "abcdef1234567890");
+  await Promise.all([admin.waitForURL(/saved=/), admin.click("#settings-h ~ form >> text=Save")]);
+  await admin.fill("#sql", "SELECT trip_distance, fare_amount FROM samples.nyctaxi.trips LIMIT 5");
+  await admin.click("#run-query");
+  await admin.waitForSelector("#query-results:not([hidden])", { timeout: 60_000 });
+  found.push(...(await accessibilityViolations(admin)).map((v) => `connection page ${v}`));
+  await context.close();
+  assert.deepEqual(found, []);
 });

@@ -8,7 +8,9 @@ pub use names::{Email, Slug, validate_display_name, validate_org_name};
 use serde::{Deserialize, Serialize};
 
 /// What a user may do in their organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,

@@ -4,7 +4,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::Role;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum Scope {
     #[serde(rename = "connections:read")]
     ConnectionsRead,

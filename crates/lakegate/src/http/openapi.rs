@@ -1,10 +1,11 @@
 //! `/api/openapi.json`, generated from the route table: every JSON route with its method,
-//! summary, parameters and the security it requires.
+//! summary, parameters, the security it requires and, where it reads one, the JSON Schema of
+//! its request body (derived from the very type the handler deserializes).
 
 use axum::Json;
 use serde_json::{Map, Value, json};
 
-use super::routes::{Kind, M, Registry, RouteInfo};
+use super::routes::{Kind, M, Registry, RequestBody, RouteInfo};
 use crate::auth::Access;
 
 pub fn register(reg: &mut Registry) {
@@ -17,7 +18,7 @@ pub fn register(reg: &mut Registry) {
         summary: "This OpenAPI document",
     };
     table.push(me.clone());
-    let doc = document(&table);
+    let doc = document(&table, |r| reg.body_of(r).cloned());
     reg.add(
         me.method,
         me.path,
@@ -28,7 +29,7 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
-fn document(table: &[RouteInfo]) -> Value {
+fn document(table: &[RouteInfo], body_of: impl Fn(&RouteInfo) -> Option<RequestBody>) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for r in table.iter().filter(|r| r.kind == Kind::Api) {
         let params: Vec<Value> = r
@@ -47,13 +48,19 @@ fn document(table: &[RouteInfo]) -> Value {
         if let Some(obj) = responses.as_object_mut() {
             obj.insert("200".into(), json!({"description": "Success"}));
         }
-        let op = json!({
+        let mut op = json!({
             "summary": r.summary,
             "operationId": operation_id(r),
             "parameters": params,
             "security": security,
             "responses": responses,
         });
+        if let (Some(body), Some(obj)) = (body_of(r), op.as_object_mut()) {
+            obj.insert(
+                "requestBody".into(),
+                json!({"required": body.required, "content": {"application/json": {"schema": body.schema}}}),
+            );
+        }
         let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
         if let Some(obj) = entry.as_object_mut() {
             obj.insert(r.method.method().as_str().to_lowercase(), op);

@@ -55,6 +55,13 @@ pub enum Kind {
     Page,
 }
 
+/// A route's JSON request body, for the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct RequestBody {
+    pub schema: serde_json::Value,
+    pub required: bool,
+}
+
 /// One row of the route table.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
@@ -69,6 +76,9 @@ pub struct Registry {
     state: AppState,
     router: Router<AppState>,
     table: Vec<RouteInfo>,
+    /// JSON Schemas of request bodies, by route (for the OpenAPI document only; kept out of
+    /// `RouteInfo`, which the guard clones on every request).
+    bodies: Vec<((M, &'static str), RequestBody)>,
 }
 
 impl Registry {
@@ -77,6 +87,7 @@ impl Registry {
             state,
             router: Router::new(),
             table: Vec::new(),
+            bodies: Vec::new(),
         }
     }
 
@@ -117,6 +128,41 @@ impl Registry {
             access,
             summary,
         });
+    }
+
+    /// Declares the JSON body of the route added last, from the type its handler reads.
+    pub fn body<T: schemars::JsonSchema>(&mut self) {
+        self.declare_body::<T>(true);
+    }
+
+    /// The same for a body that may be left out.
+    pub fn optional_body<T: schemars::JsonSchema>(&mut self) {
+        self.declare_body::<T>(false);
+    }
+
+    fn declare_body<T: schemars::JsonSchema>(&mut self, required: bool) {
+        let Some(last) = self.table.last() else {
+            return;
+        };
+        // Inline every sub-schema: the document has no `$defs` for `$ref`s to point into.
+        let generator = schemars::generate::SchemaSettings::draft2020_12()
+            .with(|s| s.inline_subschemas = true)
+            .into_generator();
+        let mut schema =
+            serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or_default();
+        if let Some(obj) = schema.as_object_mut() {
+            obj.remove("$schema");
+        }
+        self.bodies
+            .push(((last.method, last.path), RequestBody { schema, required }));
+    }
+
+    /// The declared body schema of a route, if any.
+    pub fn body_of(&self, r: &RouteInfo) -> Option<&RequestBody> {
+        self.bodies
+            .iter()
+            .find(|((m, p), _)| *m == r.method && *p == r.path)
+            .map(|(_, s)| s)
     }
 
     /// The table so far (the OpenAPI route is added last and describes the others).

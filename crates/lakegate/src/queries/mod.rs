@@ -41,7 +41,7 @@ const PARAMETER_TYPES: [&str; 16] = [
 ];
 
 /// The body of `POST /api/v1/connections/{id}/queries`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     pub statement: String,
@@ -56,7 +56,7 @@ pub struct QueryRequest {
 }
 
 /// A parameter as clients send it: the value may be a JSON string, number, boolean or null.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParameterIn {
     pub name: String,

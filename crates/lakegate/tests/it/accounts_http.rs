@@ -255,6 +255,21 @@ async fn service_endpoints_answer() {
             .contains("admin")
     );
     assert!(doc["paths"]["/api/openapi.json"]["get"].is_object());
+    // Request bodies are described by the schema of the type the handler reads.
+    let body = &doc["paths"]["/api/v1/connections/{id}/queries"]["post"]["requestBody"];
+    assert_eq!(body["required"], true);
+    let schema = &body["content"]["application/json"]["schema"];
+    assert_eq!(schema["required"], json!(["statement"]));
+    assert_eq!(schema["additionalProperties"], false);
+    assert!(schema["properties"]["parameters"]["items"]["properties"]["name"].is_object());
+    let role = &doc["paths"]["/api/v1/users"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["properties"]["role"];
+    assert!(role.to_string().contains("viewer"), "{role}");
+    assert!(!doc.to_string().contains("#/$defs"), "sub-schemas are inlined");
+    assert_eq!(
+        doc["paths"]["/api/v1/connections/{id}/access-token"]["post"]["requestBody"]["required"],
+        false
+    );
     let page = c.get(app.url("/login")).send().await.unwrap();
     let headers = page.headers();
     assert_eq!(headers["x-frame-options"], "DENY");

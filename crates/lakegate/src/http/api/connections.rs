@@ -32,6 +32,7 @@ pub fn register(reg: &mut Registry) {
         "Create a Databricks OAuth U2M connection",
         create,
     );
+    reg.body::<CreateBody>();
     reg.add(
         M::Get,
         "/api/v1/connections/{id}",
@@ -48,6 +49,7 @@ pub fn register(reg: &mut Registry) {
         "Rename, share, or set warehouse, catalog and schema (owner or admin)",
         patch,
     );
+    reg.body::<PatchBody>();
     reg.add(
         M::Delete,
         "/api/v1/connections/{id}",
@@ -88,6 +90,7 @@ pub fn register(reg: &mut Registry) {
         "A fresh access token from my own credential, for another service to call Databricks",
         access_token,
     );
+    reg.optional_body::<VendBody>();
     reg.add(
         M::Post,
         "/api/v1/connections/{id}/test",
@@ -224,7 +227,7 @@ async fn list(
     Ok(ApiJson(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -272,7 +275,7 @@ async fn show(
     Ok(ApiJson(view(&state, &p, c).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
     name: Option<String>,
@@ -448,7 +451,7 @@ async fn tables(
     Ok(ApiJson(Tables { tables }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VendBody {
     min_remaining_seconds: Option<i64>,

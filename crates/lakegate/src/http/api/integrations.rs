@@ -41,6 +41,7 @@ pub fn register(reg: &mut Registry) {
         "Create or update the Databricks OAuth U2M integration",
         put,
     );
+    reg.body::<PutBody>();
     reg.add(
         M::Delete,
         "/api/v1/integrations/databricks-oauth-u2m",
@@ -152,7 +153,7 @@ async fn show(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
     Ok(ApiJson(IntegrationView::new(&state, row.as_ref())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PutBody {
     host: String,

@@ -36,6 +36,7 @@ pub fn register(reg: &mut Registry) {
         "Run SQL as me: JSON, or NDJSON / CSV streamed (Accept); wait=false answers 202 with a query id",
         run_query,
     );
+    reg.body::<crate::queries::QueryRequest>();
     reg.add(
         M::Get,
         "/api/v1/queries",

@@ -28,6 +28,7 @@ pub fn register(reg: &mut Registry) {
         "Create an API token (the secret is returned once)",
         create,
     );
+    reg.body::<CreateToken>();
     reg.add(
         M::Delete,
         "/api/v1/tokens/{id}",
@@ -82,7 +83,7 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateToken {
     name: String,

@@ -29,6 +29,7 @@ pub fn register(reg: &mut Registry) {
         "Create a user",
         create,
     );
+    reg.body::<CreateUser>();
     reg.add(
         M::Patch,
         "/api/v1/users/{id}",
@@ -37,6 +38,7 @@ pub fn register(reg: &mut Registry) {
         "Change a user's role, name or disabled flag",
         update,
     );
+    reg.body::<PatchUser>();
     reg.add(
         M::Delete,
         "/api/v1/users/{id}",
@@ -76,7 +78,7 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
     Ok(ApiJson(users.iter().map(UserView::from).collect()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     email: String,
@@ -102,7 +104,7 @@ async fn create(
     Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchUser {
     role: Option<Role>,

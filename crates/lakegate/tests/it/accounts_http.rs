@@ -265,7 +265,10 @@ async fn service_endpoints_answer() {
     let role = &doc["paths"]["/api/v1/users"]["post"]["requestBody"]["content"]["application/json"]
         ["schema"]["properties"]["role"];
     assert!(role.to_string().contains("viewer"), "{role}");
-    assert!(!doc.to_string().contains("#/$defs"), "sub-schemas are inlined");
+    assert!(
+        !doc.to_string().contains("#/$defs"),
+        "sub-schemas are inlined"
+    );
     assert_eq!(
         doc["paths"]["/api/v1/connections/{id}/access-token"]["post"]["requestBody"]["required"],
         false

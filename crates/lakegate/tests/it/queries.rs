@@ -336,6 +336,10 @@ async fn asynchronous_queries_poll_to_a_result_and_can_be_cancelled() {
     assert_eq!(list[1]["state"], "SUCCEEDED");
     assert_eq!(list[1]["row_count"], 2000);
     assert_eq!(list[1]["statement"], TRIPS);
+    // The same on the "My queries" page, with the connection's name.
+    let page = b.page("/queries").await;
+    assert!(page.contains("CANCELED") && page.contains(">Sales</a>"));
+    assert!(page.contains("SELECT trip_distance, fare_amount"));
 
     // Someone else's query is not found, and cannot be cancelled.
     let other = s.user("other@acme.test", Role::Editor).await;

@@ -342,6 +342,7 @@ fn intended_access(route: &RouteInfo) -> Access {
             | "/api/v1/connections/{id}/catalogs/{catalog}/schemas/{schema}/tables",
         ) => User(Some(Scope::ConnectionsRead)),
         (M::Get, "/connections" | "/connections/{id}") => User(Some(Scope::ConnectionsRead)),
+        (M::Get, "/queries") => User(Some(Scope::QueriesRun)),
         (M::Get | M::Post, "/connections/new") => User(Some(Scope::ConnectionsWrite)),
         (M::Post, "/connections/{id}/sign-in" | "/connections/{id}/disconnect") => {
             User(Some(Scope::ConnectionsRead))

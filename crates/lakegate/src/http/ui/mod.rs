@@ -5,6 +5,7 @@ mod home;
 mod integrations;
 mod login;
 mod oauth_flow;
+mod queries;
 mod settings;
 
 use askama::Template;
@@ -23,6 +24,7 @@ pub fn register(reg: &mut Registry) {
     integrations::register(reg);
     connections::register(reg);
     oauth_flow::register(reg);
+    queries::register(reg);
 }
 
 /// What the layout shows about the signed-in user.
@@ -31,6 +33,8 @@ pub struct Nav {
     pub org_name: String,
     pub role: &'static str,
     pub is_admin: bool,
+    /// May run queries (and so has a query history).
+    pub can_query: bool,
     pub csrf: String,
 }
 
@@ -45,6 +49,7 @@ impl Nav {
             org_name: p.org.name.clone(),
             role: p.user.role.as_str(),
             is_admin: p.user.role == Role::Admin,
+            can_query: p.may(crate::auth::Scope::QueriesRun),
             csrf,
         })
     }

@@ -498,6 +498,7 @@ pub(crate) async fn serve_until(
         egress,
     );
     tokio::spawn(sweep_sessions(store.clone(), clock, life));
+    tokio::spawn(follow_up_queries(state.clone()));
     tokio::spawn(refresh_tokens(
         state.clone(),
         config.token_keepalive_seconds,
@@ -525,8 +526,18 @@ async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
     }
 }
 
+/// Every minute, follow up queries nobody polls (their own task: a slow workspace must not
+/// hold up token refreshes).
+async fn follow_up_queries(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        crate::queries::service::sweep_unfinished(&state, 100).await;
+    }
+}
+
 /// The background refresher: every 30 s, renew access tokens about to expire and keep idle
-/// refresh tokens alive, and follow up queries nobody polls. Every replica runs it; the store lease keeps refreshes single.
+/// refresh tokens alive. Every replica runs it; the store lease keeps refreshes single.
 async fn refresh_tokens(state: AppState, keepalive_seconds: i64, warning_seconds: i64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
@@ -536,7 +547,6 @@ async fn refresh_tokens(state: AppState, keepalive_seconds: i64, warning_seconds
             tracing::info!(refreshed = n, "background token refresh");
         }
         crate::connections::refresh::warn_due(&state, warning_seconds).await;
-        crate::queries::service::sweep_unfinished(&state, 100).await;
         if let Err(e) = state.store.delete_stale_flows(state.now()).await {
             tracing::warn!(error = %e, "could not sweep expired sign-in flows");
         }

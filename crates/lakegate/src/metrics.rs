@@ -100,7 +100,7 @@ impl Default for Metrics {
         let queries = Family::<StatusLabel, Counter>::default();
         registry.register(
             "queries",
-            "Queries by how they ended (SUCCEEDED, FAILED, CANCELED, TIMED_OUT, ERROR)",
+            "Queries by how they ended (SUCCEEDED, FAILED, CANCELED, CLOSED, TIMED_OUT, ABANDONED)",
             queries.clone(),
         );
         let token_rejected = Counter::default();

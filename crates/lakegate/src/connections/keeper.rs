@@ -31,6 +31,17 @@ pub struct Holder {
     pub org_id: String,
 }
 
+impl Holder {
+    /// The caller's own credential on connection `c` (never another user's).
+    pub fn caller(p: &Principal, c: &ConnectionRow) -> Holder {
+        Holder {
+            connection_id: c.id.clone(),
+            user_id: p.user.id.clone(),
+            org_id: p.org.id.clone(),
+        }
+    }
+}
+
 /// Runs one Databricks call with a usable token, repeating it once after a forced refresh
 /// if Databricks rejects the token. (A macro, not a closure-taking method: the futures of
 /// async closures cannot yet be promised `Send` for every lifetime.)
@@ -113,12 +124,7 @@ impl TokenKeeper {
         p: &Principal,
         c: &ConnectionRow,
     ) -> Result<TokenKeeper, ConnectionError> {
-        let holder = Holder {
-            connection_id: c.id.clone(),
-            user_id: p.user.id.clone(),
-            org_id: p.org.id.clone(),
-        };
-        TokenKeeper::new(state, holder, PER_CALL_SECONDS).await
+        TokenKeeper::new(state, Holder::caller(p, c), PER_CALL_SECONDS).await
     }
 
     pub async fn new(

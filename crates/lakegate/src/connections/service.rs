@@ -6,8 +6,7 @@ use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
 use crate::integrations::DATABRICKS_U2M;
-use crate::secret::Secret;
-use crate::store::{ConnectionRow, CredentialRow};
+use crate::store::ConnectionRow;
 use crate::warehouse::databricks::Identity;
 
 use super::{ConnectionError, CredentialStatus, Purpose, allowed, status_of};
@@ -225,22 +224,6 @@ pub async fn credential_view(
         sign_in_needed_by: limits.map(|d| crate::clock::rfc3339(d.sign_in_needed_by)),
         reconsent_soon: cred.as_ref().is_some_and(|c| c.warned_at.is_some()),
     })
-}
-
-/// The caller's own access token for a connection (refreshed when it runs short) and the
-/// workspace base URL. Never another user's.
-pub async fn access_token(
-    state: &AppState,
-    p: &Principal,
-    c: &ConnectionRow,
-) -> Result<(Secret, String, CredentialRow), ConnectionError> {
-    let fresh = super::refresh::fresh_token(state, &c.id, &p.user.id, &p.org.id, 60).await?;
-    // Recently used credentials are refreshed ahead of expiry by the background refresher.
-    state
-        .store
-        .touch_credential_use(&fresh.credential.id, state.now())
-        .await?;
-    Ok((fresh.token, fresh.base_url, fresh.credential))
 }
 
 /// The result of **Test connection**.

@@ -91,13 +91,8 @@ pub async fn submit(
                 "pick a SQL warehouse for this connection, or pass warehouse_id".into(),
             )
         })?;
-    let holder = Holder {
-        connection_id: c.id.clone(),
-        user_id: p.user.id.clone(),
-        org_id: p.org.id.clone(),
-    };
-    let keeper =
-        Arc::new(TokenKeeper::new(state, holder, up_front_seconds(spec.timeout_seconds)).await?);
+    let need = up_front_seconds(spec.timeout_seconds);
+    let keeper = Arc::new(TokenKeeper::new(state, Holder::caller(p, &c), need).await?);
     let query_id = uuid::Uuid::now_v7().to_string();
     // The time limit counts from the submission, not from its answer (which may wait 10 s).
     let submitted_at = state.now();
@@ -165,12 +160,7 @@ async fn reopen(state: &AppState, p: &Principal, id: &str) -> Result<Running, Qu
         return Err(QueryError::TimedOut(query.timeout_seconds));
     }
     let c = connections::load(state, p, &query.connection_id, Purpose::Use).await?;
-    let holder = Holder {
-        connection_id: c.id,
-        user_id: p.user.id.clone(),
-        org_id: p.org.id.clone(),
-    };
-    let keeper = Arc::new(TokenKeeper::new(state, holder, 60).await?);
+    let keeper = Arc::new(TokenKeeper::for_caller(state, p, &c).await?);
     Ok(Running {
         statement: placeholder(&query.statement_id),
         query,

@@ -63,6 +63,20 @@ async fn post(b: &Browser, path: &str) -> (StatusCode, Value) {
     (resp.status(), resp.json().await.unwrap())
 }
 
+/// Polls the query until it is no longer running; its final status and body.
+async fn poll_until_done(b: &Browser, id: &str) -> (StatusCode, Value) {
+    // Each poll is a real round trip to Lakegate and the emulator; the bound only stops a
+    // query that never ends from hanging the test.
+    for _ in 0..200 {
+        let (status, j) = get(b, &format!("/api/v1/queries/{id}")).await;
+        if status != StatusCode::ACCEPTED {
+            return (status, j);
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("query {id} did not finish")
+}
+
 pub async fn get(b: &Browser, path: &str) -> (StatusCode, Value) {
     let resp = b.get(path).await;
     (resp.status(), resp.json().await.unwrap())
@@ -295,17 +309,8 @@ async fn asynchronous_queries_poll_to_a_result_and_can_be_cancelled() {
 
     // The warehouse is up five minutes later; the statement runs and the result is there.
     s.advance(301);
-    let mut polled = None;
-    for _ in 0..200 {
-        let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
-        if status == StatusCode::OK {
-            polled = Some(j);
-            break;
-        }
-        assert_eq!(status, StatusCode::ACCEPTED);
-        tokio::task::yield_now().await;
-    }
-    let j = polled.expect("the query finished");
+    let (status, j) = poll_until_done(&b, &id).await;
+    assert_eq!(status, StatusCode::OK, "{j}");
     assert_eq!(j["row_count"], 2000);
     // The same result, streamed on request.
     let csv = b
@@ -414,24 +419,23 @@ async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls(
         .await
         .unwrap();
     let (token, _) = s.app.token(&user, &[Scope::QueriesRun]).await;
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let service = Browser {
+        client: crate::harness::http_builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        csrf: String::new(),
+        base: s.app.base.clone(),
+    };
     let refreshes = s.ws.emu.counters().token_calls_refresh_token;
     // Two hours pass: the access token (one hour) is long dead when the statement finishes.
     s.advance(2 * 3600);
-    let mut done = None;
-    for _ in 0..200 {
-        let resp = crate::harness::http()
-            .get(s.app.url(&format!("/api/v1/queries/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        if resp.status() != StatusCode::ACCEPTED {
-            done = Some((resp.status(), resp.json::<Value>().await.unwrap()));
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let (status, j) = done.expect("finished");
+    let (status, j) = poll_until_done(&service, &id).await;
     assert_eq!(status, StatusCode::OK, "{j}");
     assert_eq!(j["row_count"], 2000);
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
@@ -516,16 +520,7 @@ async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
         json!({"target": "rest", "kind": "status", "status": 503, "count": 3}),
     )
     .await;
-    let mut done = None;
-    for _ in 0..200 {
-        let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
-        if status != StatusCode::ACCEPTED {
-            done = Some((status, j));
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let (status, j) = done.expect("finished");
+    let (status, j) = poll_until_done(&b, &id).await;
     assert_eq!(status, StatusCode::OK, "{j}");
     assert_eq!(j["row_count"], 2000);
 
@@ -582,9 +577,13 @@ async fn tokens_and_link_signatures_never_reach_responses_or_logs() {
     assert!(s.ws.emu.counters().storage_requests > 0, "links were used");
 }
 
-/// Queries in the user's history (each is one accepted submission).
-async fn statements_seen(s: &Setup) -> i64 {
-    s.app.count("queries").await
+/// Statements Databricks (the emulator) has executed for Alice: its own query history, so
+/// a repeated submission shows even when Lakegate recorded nothing.
+async fn statements_seen(s: &Setup) -> usize {
+    as_alice(s, "/api/2.0/sql/history/queries").await["res"]
+        .as_array()
+        .unwrap()
+        .len()
 }
 
 #[tokio::test]
@@ -752,16 +751,7 @@ mod replicas {
         let (status, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{j}");
         let id = j["query_id"].as_str().unwrap().to_owned();
-        let mut answer = None;
-        for _ in 0..200 {
-            let (status, j) = get(&on_replica, &format!("/api/v1/queries/{id}")).await;
-            if status != StatusCode::ACCEPTED {
-                answer = Some((status, j));
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        let (status, j) = answer.expect("finished");
+        let (status, j) = poll_until_done(&on_replica, &id).await;
         assert_eq!(status, StatusCode::OK, "{j}");
         assert_eq!(j["row_count"], 2000);
 

@@ -478,19 +478,7 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
         StatusCode::FORBIDDEN
     );
     let id = r["statement_id"].as_str().unwrap();
-    let c3: Value = ws
-        .get(
-            &at,
-            &format!("/api/2.0/sql/statements/{id}/result/chunks/3"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let url3 = c3["external_links"][0]["external_link"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let url3 = chunk_link(&ws, &at, id, 3).await;
     let rows3: Value = ws
         .http
         .get(&url3)
@@ -513,20 +501,10 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
             .unwrap()
             .contains("Request has expired")
     );
-    let again: Value = ws
-        .get(
-            &at,
-            &format!("/api/2.0/sql/statements/{id}/result/chunks/3"),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let fresh = again["external_links"][0]["external_link"]
-        .as_str()
-        .unwrap();
+    let fresh = chunk_link(&ws, &at, id, 3).await;
+    assert_ne!(fresh, url3);
     assert_eq!(
-        ws.http.get(fresh).send().await.unwrap().status(),
+        ws.http.get(&fresh).send().await.unwrap().status(),
         StatusCode::OK
     );
 
@@ -539,4 +517,21 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
         )
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+/// The external link Databricks gives now for chunk `index` of a statement.
+async fn chunk_link(ws: &Ws, token: &str, id: &str, index: u64) -> String {
+    let chunk: Value = ws
+        .get(
+            token,
+            &format!("/api/2.0/sql/statements/{id}/result/chunks/{index}"),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    chunk["external_links"][0]["external_link"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }

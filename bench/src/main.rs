@@ -27,8 +27,8 @@ use lakegate::app::{AppState, WebSettings};
 use lakegate::audit::Actor;
 use lakegate::auth::{Principal, Scope, Via};
 use lakegate::clock::{Clock, SystemClock};
-use lakegate::connections::refresh::{RefresherLimits, refresh_due_with};
 use lakegate::egress::{Egress, HostPort, Policy};
+use lakegate::jobs::refresher::{Limits as RefresherLimits, Refresher};
 use lakegate::secret::Secret;
 use lakegate::store::{CredentialRow, Store};
 
@@ -165,22 +165,24 @@ async fn world_with(config: EmulatorConfig) -> World {
     )
     .await
     .unwrap();
-    let save = lakegate::integrations::service::SaveInput {
+    let save = lakegate::integrations::SaveInput {
         host: format!("http://{host}"),
         client_id: app.client_id.clone(),
         client_secret: app.client_secret.clone().map(Secret::new),
         scopes: None,
         lifetimes: None,
     };
-    lakegate::integrations::service::save(
-        &state.integration_deps(),
-        now,
-        &Actor::cli(Some(org.id.clone())),
-        &org.id,
-        save,
-    )
-    .await
-    .unwrap();
+    state
+        .services
+        .integrations
+        .save(
+            &lakegate::providers::databricks::U2M,
+            &Actor::cli(Some(org.id.clone())),
+            &org.id,
+            save,
+        )
+        .await
+        .unwrap();
     World {
         emu,
         state,
@@ -216,16 +218,25 @@ async fn connections(w: &World, n: usize, expires_in: i64) -> Vec<(String, Strin
     let integration = w
         .state
         .store
-        .integration(&w.org.id, lakegate::integrations::DATABRICKS_U2M)
+        .integration(&w.org.id, "databricks-oauth-u2m")
         .await
         .unwrap()
         .unwrap();
     let mut out = Vec::new();
     for i in 0..n {
-        let conn =
-            lakegate::connections::create(&w.state, &principal, &actor, &format!("c{i}"), false)
-                .await
-                .unwrap();
+        let conn = w
+            .state
+            .services
+            .connections
+            .create(
+                &principal,
+                &actor,
+                &lakegate::providers::databricks::U2M,
+                &format!("c{i}"),
+                false,
+            )
+            .await
+            .unwrap();
         let tokens = w
             .emu
             .mint_tokens(&w.client_id, "alice@example.com", "all-apis offline_access")
@@ -266,7 +277,7 @@ async fn connections(w: &World, n: usize, expires_in: i64) -> Vec<(String, Strin
             databricks_user_name: "alice@example.com".into(),
             access_expires_at: now + expires_in,
             refresh_issued_at: now,
-            status: "active".into(),
+            status: lakegate::store::CredentialState::Active,
             status_reason: None,
             version: 1,
             created_at: now,
@@ -276,6 +287,8 @@ async fn connections(w: &World, n: usize, expires_in: i64) -> Vec<(String, Strin
             last_used_at: Some(now),
             last_refresh_at: None,
             warned_at: None,
+            failures: 0,
+            next_attempt_at: None,
         };
         w.state.store.put_credential(&cred).await.unwrap();
         out.push((conn.id, rt));
@@ -404,7 +417,13 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     let started = Instant::now();
     // Every credential is due; passes end when none is left (checked once at the end).
     let mut passes = 0;
-    while refresh_due_with(&w.state, 86_400, limits).await > 0 && passes < 10_000 {
+    let refresher = Refresher::new(
+        w.state.store.clone(),
+        w.state.clock.clone(),
+        w.state.services.tokens.clone(),
+        limits,
+    );
+    while refresher.pass(86_400).await > 0 && passes < 10_000 {
         passes += 1;
     }
     let lakegate_secs = started.elapsed().as_secs_f64();
@@ -420,7 +439,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
         let i = w
             .state
             .store
-            .integration(&w.org.id, lakegate::integrations::DATABRICKS_U2M)
+            .integration(&w.org.id, "databricks-oauth-u2m")
             .await
             .unwrap()
             .unwrap();

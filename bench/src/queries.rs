@@ -112,10 +112,17 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
     };
     let req = serde_json::from_value(json!({"statement": LARGE})).unwrap();
     let spec = lakegate::queries::validate(req, true).unwrap();
-    let mut running = lakegate::queries::service::submit(&w.state, &p, conn, &spec)
+    let mut running = w
+        .state
+        .services
+        .queries
+        .submit(&p, conn, &spec)
         .await
         .unwrap();
-    lakegate::queries::service::wait(&w.state, &mut running, std::time::Duration::from_secs(50))
+    w.state
+        .services
+        .queries
+        .wait(&mut running, std::time::Duration::from_secs(50))
         .await
         .unwrap();
     let mut set = lakegate::queries::service::results(running).unwrap();
@@ -182,10 +189,20 @@ pub async fn run(rows: usize, small: usize, large: usize) {
     row.warehouse_id = Some(WAREHOUSE.into());
     w.state.store.update_connection(&row).await.unwrap();
     let token = api_token(&w, Scope::QueriesRun).await;
-    let fresh =
-        lakegate::connections::refresh::fresh_token(&w.state, &conn, &w.user.id, &w.org.id, 60)
-            .await
-            .unwrap();
+    let fresh = w
+        .state
+        .services
+        .tokens
+        .fresh(
+            &lakegate::tokens::Holder {
+                connection_id: conn.clone(),
+                user_id: w.user.id.clone(),
+                org_id: w.org.id.clone(),
+            },
+            60,
+        )
+        .await
+        .unwrap();
     let at = fresh.token.expose().to_owned();
     let emu = w.emu.base_url.clone();
     let http = reqwest::Client::new();

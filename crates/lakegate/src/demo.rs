@@ -287,27 +287,28 @@ mod with_emulator {
         if args.preconfigured {
             let keyring = crate::cli::load_keyring(&config)?;
             let egress = crate::cli::build_egress(&config)?;
-            let deps = crate::integrations::service::Deps {
-                store: &store,
-                keyring: &keyring,
-                egress: &egress,
-            };
-            let input = crate::integrations::service::SaveInput {
+            let service = crate::integrations::IntegrationService::new(
+                store.clone(),
+                std::sync::Arc::new(keyring),
+                egress,
+                std::sync::Arc::new(SystemClock),
+            );
+            let input = crate::integrations::SaveInput {
                 host: host.clone(),
                 client_id: remembered.client_id.clone(),
                 client_secret: Some(Secret::new(remembered.client_secret.clone())),
                 scopes: None,
                 lifetimes: None,
             };
-            crate::integrations::service::save(
-                &deps,
-                SystemClock.now(),
-                &Actor::cli(Some(org.id.clone())),
-                &org.id,
-                input,
-            )
-            .await
-            .context("configuring the integration failed")?;
+            service
+                .save(
+                    &crate::providers::databricks::U2M,
+                    &Actor::cli(Some(org.id.clone())),
+                    &org.id,
+                    input,
+                )
+                .await
+                .context("configuring the integration failed")?;
         }
         store.close().await;
         print_banner(&args, &dir, &remembered, &host);

@@ -178,14 +178,14 @@ impl Metrics {
     }
 
     /// Sets the credentials-by-status gauge (read from the store at scrape time).
-    pub fn set_credentials(&self, counts: &[(String, i64)]) {
+    pub fn set_credentials(&self, counts: &[crate::store::StateCount]) {
         self.credentials.clear();
-        for (status, n) in counts {
+        for c in counts {
             self.credentials
                 .get_or_create(&StatusLabel {
-                    status: status.clone(),
+                    status: c.status.as_str().to_owned(),
                 })
-                .set(*n);
+                .set(c.count);
         }
     }
 

@@ -1,14 +1,25 @@
 //! Password login: throttled, with one answer for every kind of failure, and a fresh
 //! session on success (never a reused pre-login id).
 
+use std::sync::Arc;
+
 use crate::accounts::{Email, User};
-use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
-use crate::auth::login_limit::RetryAfter;
-use crate::auth::session;
+use crate::auth::login_limit::{LoginLimiter, RetryAfter};
+use crate::auth::session::{self, Lifetimes};
+use crate::clock::Clock;
 use crate::crypto::password;
 use crate::secret::Secret;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
+
+/// Password sign-in, with its throttle and the session lifetimes it issues.
+#[derive(Clone)]
+pub struct LoginService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<LoginLimiter>,
+    sessions: Lifetimes,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -31,79 +42,94 @@ pub struct LoginInput {
     pub request_id: Option<String>,
 }
 
-/// Checks the credentials; on success stores a new session and returns its cookie value.
-pub async fn login(state: &AppState, input: LoginInput) -> Result<(Secret, User), LoginError> {
-    let now = state.now();
-    let org_slug = input.org.trim().to_lowercase();
-    let email = Email::parse(&input.email)
-        .map(|e| e.as_str().to_owned())
-        .unwrap_or_default();
-    let account = format!("{org_slug}/{email}");
-    let ip = input.client_ip.clone().unwrap_or_else(|| "unknown".into());
-    state
-        .limiter
-        .check(&ip, &account, now)
-        .map_err(LoginError::Throttled)?;
-
-    let org = match state.store.org_by_slug(&org_slug).await {
-        Ok(org) => Some(org),
-        Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let found = match &org {
-        Some(org) => match state.store.user_for_login(&org.id, &email).await {
-            Ok(found) => Some(found),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        },
-        None => None,
-    };
-    let (user, hash) = match found {
-        Some((user, hash)) => (Some(user), hash),
-        None => (None, None),
-    };
-    // Always spend one verification, so timing does not reveal which part was wrong.
-    let ok =
-        password::verify(input.password, hash).await? && user.as_ref().is_some_and(|u| !u.disabled);
-    let actor = |org_id: Option<String>, label: String| Actor {
-        org_id,
-        label,
-        client_ip: input.client_ip.clone(),
-        request_id: input.request_id.clone(),
-    };
-    match (ok, user) {
-        (true, Some(user)) => {
-            state.limiter.succeeded(&account);
-            let (cookie, row) = session::new_session(&user.id, now, state.web.sessions);
-            state.store.create_session(&row).await?;
-            let who = actor(Some(user.org_id.clone()), format!("user:{}", user.id));
-            audit::record(
-                &state.store,
-                &who,
-                now,
-                Event::success("auth.login", user.id.clone()),
-            )
-            .await?;
-            Ok((cookie, user))
-        }
-        _ => {
-            state.limiter.failed(&account, now);
-            if let Some(org) = org {
-                let who = actor(Some(org.id), "anonymous".into());
-                audit::record(
-                    &state.store,
-                    &who,
-                    now,
-                    Event::failure("auth.login", None).with("email", email),
-                )
-                .await?;
-            }
-            Err(LoginError::BadCredentials)
+impl LoginService {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<LoginLimiter>,
+        sessions: Lifetimes,
+    ) -> Self {
+        LoginService {
+            store,
+            clock,
+            limiter,
+            sessions,
         }
     }
-}
 
-/// Ends a session.
-pub async fn logout(state: &AppState, id_hash: &str) -> Result<(), StoreError> {
-    state.store.delete_session(id_hash).await
+    /// Checks the credentials; on success stores a new session and returns its cookie value.
+    pub async fn login(&self, input: LoginInput) -> Result<(Secret, User), LoginError> {
+        let now = self.clock.now();
+        let org_slug = input.org.trim().to_lowercase();
+        let email = Email::parse(&input.email)
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default();
+        let account = format!("{org_slug}/{email}");
+        let ip = input.client_ip.clone().unwrap_or_else(|| "unknown".into());
+        self.limiter
+            .check(&ip, &account, now)
+            .map_err(LoginError::Throttled)?;
+
+        let org = match self.store.org_by_slug(&org_slug).await {
+            Ok(org) => Some(org),
+            Err(StoreError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let found = match &org {
+            Some(org) => match self.store.user_for_login(&org.id, &email).await {
+                Ok(found) => Some(found),
+                Err(StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            },
+            None => None,
+        };
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, None),
+        };
+        // Always spend one verification, so timing does not reveal which part was wrong.
+        let ok = password::verify(input.password, hash).await?
+            && user.as_ref().is_some_and(|u| !u.disabled);
+        let actor = |org_id: Option<String>, label: String| Actor {
+            org_id,
+            label,
+            client_ip: input.client_ip.clone(),
+            request_id: input.request_id.clone(),
+        };
+        match (ok, user) {
+            (true, Some(user)) => {
+                self.limiter.succeeded(&account);
+                let (cookie, row) = session::new_session(&user.id, now, self.sessions);
+                self.store.create_session(&row).await?;
+                let who = actor(Some(user.org_id.clone()), format!("user:{}", user.id));
+                audit::record(
+                    &self.store,
+                    &who,
+                    now,
+                    Event::success("auth.login", user.id.clone()),
+                )
+                .await?;
+                Ok((cookie, user))
+            }
+            _ => {
+                self.limiter.failed(&account, now);
+                if let Some(org) = org {
+                    let who = actor(Some(org.id), "anonymous".into());
+                    audit::record(
+                        &self.store,
+                        &who,
+                        now,
+                        Event::failure("auth.login", None).with("email", email),
+                    )
+                    .await?;
+                }
+                Err(LoginError::BadCredentials)
+            }
+        }
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.store.delete_session(id_hash).await
+    }
 }

@@ -1,9 +1,10 @@
 //! Browser sessions: a random 256-bit id in a cookie, stored hashed, with idle and
 //! absolute expiry and a per-session CSRF token.
 
+use crate::auth::{Principal, Via};
 use crate::crypto::random;
 use crate::secret::Secret;
-use crate::store::SessionRow;
+use crate::store::{SessionRow, Store, StoreError};
 
 /// Session lifetimes from the config.
 #[derive(Debug, Clone, Copy)]
@@ -32,6 +33,46 @@ pub fn new_session(user_id: &str, now: i64, life: Lifetimes) -> (Secret, Session
 /// Whether a stored session is still alive at `now`.
 pub fn is_live(row: &SessionRow, now: i64, life: Lifetimes) -> bool {
     now < row.expires_at && now < row.last_seen_at + life.idle_seconds
+}
+
+/// The caller behind a session cookie's value, or `None` when the session is unknown,
+/// expired (it is then deleted) or its user is gone or disabled. Touches the session at
+/// most once a minute.
+pub async fn resolve(
+    store: &Store,
+    cookie: &str,
+    now: i64,
+    life: Lifetimes,
+) -> Result<Option<Principal>, StoreError> {
+    let id_hash = random::token_hash(cookie);
+    let row = match store.session(&id_hash).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !is_live(&row, now, life) {
+        store.delete_session(&id_hash).await?;
+        return Ok(None);
+    }
+    let (user, org) = match store.user_with_org(&row.user_id).await {
+        Ok(found) => found,
+        Err(StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= TOUCH_INTERVAL_SECONDS {
+        store.touch_session(&id_hash, now).await?;
+    }
+    Ok(Some(Principal {
+        user,
+        org,
+        via: Via::Session {
+            id_hash,
+            csrf_token: row.csrf_token,
+        },
+    }))
 }
 
 #[cfg(test)]

@@ -1,21 +1,20 @@
 //! Connections: configuration an owner creates (optionally shared with the org) and, per
-//! user, a credential obtained by signing in to Databricks. Nobody ever uses another
+//! user, a credential obtained by signing in to the warehouse. Nobody ever uses another
 //! user's credential — not the owner, not an admin.
 
+pub mod failure;
 pub mod flow;
-pub mod keeper;
-pub mod oauth;
-pub mod refresh;
 pub mod service;
 
 use crate::accounts::Role;
 use crate::auth::Principal;
 use crate::crypto::envelope::{Binding, CryptoError};
-use crate::integrations::service::IntegrationError;
-use crate::store::{ConnectionRow, CredentialRow, IntegrationRow, StoreError};
-use crate::warehouse::databricks::DatabricksError;
+use crate::integrations::IntegrationError;
+use crate::store::{ConnectionRow, CredentialRow, CredentialState, IntegrationRow, StoreError};
+use crate::warehouse::WarehouseError;
 
-pub use service::*;
+pub use flow::SignInService;
+pub use service::{ConnectionService, CredentialView, Patch, TestReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -24,17 +23,28 @@ pub enum ConnectionError {
     #[error("connection not found")]
     NotFound,
     #[error(
-        "OAuth U2M connections to Databricks are not configured for this organization: ask an administrator to configure them"
+        "this kind of connection is not configured for this organization: ask an administrator to configure its integration"
     )]
     NoIntegration,
     #[error("{0}")]
     Forbidden(&'static str),
-    #[error("you have not signed in to Databricks on this connection yet")]
+    #[error("you have not signed in on this connection yet")]
     NotSignedIn,
     #[error("sign in again: {0}")]
     ReauthRequired(String),
+    /// The provider cannot renew the token right now and the current one has run out.
+    #[error(
+        "{vendor} is temporarily unavailable; Lakegate retries the token refresh with backoff (next attempt in {retry_after} s)"
+    )]
+    Unavailable {
+        vendor: &'static str,
+        retry_after: i64,
+    },
+    /// A test's failpoint stopped the work as if the process had died there.
+    #[error("interrupted at failpoint {0}")]
+    Interrupted(&'static str),
     #[error(transparent)]
-    Databricks(#[from] DatabricksError),
+    Warehouse(#[from] WarehouseError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -73,7 +83,7 @@ pub enum Purpose {
 pub fn allowed(p: &Principal, c: &ConnectionRow, purpose: Purpose) -> bool {
     let owner = c.owner_id == p.user.id;
     let admin = p.user.role == Role::Admin;
-    let shared = c.shared != 0;
+    let shared = c.shared;
     match purpose {
         Purpose::See => owner || shared || admin,
         Purpose::Use => owner || shared,
@@ -99,26 +109,29 @@ pub fn status_of(
     let Some(c) = cred else {
         return CredentialStatus::NotSignedIn;
     };
-    match (c.status.as_str(), integration) {
+    let vendor = integration
+        .and_then(|i| crate::providers::by_kind(&i.kind))
+        .map_or("the warehouse", |p| p.info().vendor);
+    match (c.status, integration) {
         (_, None) => CredentialStatus::ReauthRequired {
-            reason: "the Databricks integration was removed".into(),
+            reason: "the integration was removed".into(),
         },
-        ("active", Some(i))
+        (CredentialState::Active, Some(i))
             if i.id != c.integration_id
                 || i.generation != c.integration_generation
                 || i.host != c.host =>
         {
             CredentialStatus::ReauthRequired {
-                reason: "the administrator changed the Databricks integration".into(),
+                reason: format!("the administrator changed the {vendor} integration"),
             }
         }
-        ("active", _) => CredentialStatus::Active,
-        ("revoked", _) => CredentialStatus::Revoked,
-        (_, _) => CredentialStatus::ReauthRequired {
+        (CredentialState::Active, _) => CredentialStatus::Active,
+        (CredentialState::Revoked, _) => CredentialStatus::Revoked,
+        (CredentialState::ReauthRequired, _) => CredentialStatus::ReauthRequired {
             reason: c
                 .status_reason
                 .clone()
-                .unwrap_or_else(|| "Databricks refused the stored tokens".into()),
+                .unwrap_or_else(|| format!("{vendor} refused the stored tokens")),
         },
     }
 }
@@ -140,7 +153,7 @@ pub fn deadlines(cred: &CredentialRow, integration: &IntegrationRow) -> Deadline
         .absolute_lifetime_minutes
         .map(|m| cred.session_started_at + m * 60);
     Deadlines {
-        access_renews_at: cred.access_expires_at - refresh::LEAD_SECONDS,
+        access_renews_at: cred.access_expires_at - crate::tokens::LEAD_SECONDS,
         sign_in_needed_by: forced.map_or(idle_end, |f| f.min(idle_end)),
         forced_reconsent_at: forced,
     }

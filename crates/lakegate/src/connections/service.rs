@@ -1,15 +1,27 @@
 //! Creating, reading, changing and deleting connections, and using one's own credential.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
-use crate::integrations::DATABRICKS_U2M;
-use crate::store::ConnectionRow;
-use crate::warehouse::databricks::Identity;
+use crate::clock::Clock;
+use crate::providers::{self, Provider};
+use crate::store::{ConnectionRow, Store};
+use crate::tokens::TokenService;
+use crate::tokens::keeper::TokenKeeper;
+use crate::warehouse::Identity;
 
 use super::{ConnectionError, CredentialStatus, Purpose, allowed, status_of};
+
+/// Connections and the caller's credential on them.
+#[derive(Clone)]
+pub struct ConnectionService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    tokens: TokenService,
+}
 
 fn check_name(name: &str) -> Result<String, ConnectionError> {
     let n = name.trim();
@@ -21,66 +33,251 @@ fn check_name(name: &str) -> Result<String, ConnectionError> {
     Ok(n.to_owned())
 }
 
-/// Creates a Databricks OAuth U2M connection owned by the caller.
-pub async fn create(
-    state: &AppState,
-    p: &Principal,
-    actor: &Actor,
-    name: &str,
-    shared: bool,
-) -> Result<ConnectionRow, ConnectionError> {
-    let name = check_name(name)?;
-    let integration = state
-        .store
-        .integration(&p.org.id, DATABRICKS_U2M)
-        .await?
-        .ok_or(ConnectionError::NoIntegration)?;
-    let now = state.now();
-    let row = ConnectionRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: p.org.id.clone(),
-        owner_id: p.user.id.clone(),
-        name,
-        provider: "databricks".into(),
-        auth: "oauth-u2m".into(),
-        integration_id: integration.id,
-        host: integration.host,
-        warehouse_id: None,
-        catalog: None,
-        schema_name: None,
-        shared: i64::from(shared),
-        created_at: now,
-        updated_at: now,
-    };
-    state.store.create_connection(&row).await?;
-    audit::record(
-        &state.store,
-        actor,
-        now,
-        Event::success("connection.create", row.id.clone())
-            .with("name", row.name.clone())
-            .with("shared", shared),
-    )
-    .await?;
-    Ok(row)
-}
+impl ConnectionService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, tokens: TokenService) -> Self {
+        ConnectionService {
+            store,
+            clock,
+            tokens,
+        }
+    }
 
-/// A connection the caller may use for `purpose`; anything else is "not found".
-pub async fn load(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-    purpose: Purpose,
-) -> Result<ConnectionRow, ConnectionError> {
-    let c = state
-        .store
-        .connection(&p.org.id, id)
-        .await?
-        .ok_or(ConnectionError::NotFound)?;
-    if allowed(p, &c, purpose) {
-        Ok(c)
-    } else {
-        Err(ConnectionError::NotFound)
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Creates a connection of `provider` owned by the caller, under the org's integration.
+    pub async fn create(
+        &self,
+        p: &Principal,
+        actor: &Actor,
+        provider: &dyn Provider,
+        name: &str,
+        shared: bool,
+    ) -> Result<ConnectionRow, ConnectionError> {
+        let name = check_name(name)?;
+        let info = provider.info();
+        let integration = self
+            .store
+            .integration(&p.org.id, info.kind)
+            .await?
+            .ok_or(ConnectionError::NoIntegration)?;
+        let now = self.now();
+        let row = ConnectionRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: p.org.id.clone(),
+            owner_id: p.user.id.clone(),
+            name,
+            provider: info.id.into(),
+            auth: info.auth.into(),
+            integration_id: integration.id,
+            host: integration.host,
+            warehouse_id: None,
+            catalog: None,
+            schema_name: None,
+            shared,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_connection(&row).await?;
+        audit::record(
+            &self.store,
+            actor,
+            now,
+            Event::success("connection.create", row.id.clone())
+                .with("name", row.name.clone())
+                .with("shared", shared),
+        )
+        .await?;
+        Ok(row)
+    }
+
+    /// A connection the caller may use for `purpose`; anything else is "not found".
+    pub async fn load(
+        &self,
+        p: &Principal,
+        id: &str,
+        purpose: Purpose,
+    ) -> Result<ConnectionRow, ConnectionError> {
+        let c = self
+            .store
+            .connection(&p.org.id, id)
+            .await?
+            .ok_or(ConnectionError::NotFound)?;
+        if allowed(p, &c, purpose) {
+            Ok(c)
+        } else {
+            Err(ConnectionError::NotFound)
+        }
+    }
+
+    pub async fn update(
+        &self,
+        p: &Principal,
+        actor: &Actor,
+        id: &str,
+        patch: Patch,
+    ) -> Result<ConnectionRow, ConnectionError> {
+        let before = self.load(p, id, Purpose::Manage).await?;
+        let mut after = before.clone();
+        if let Some(n) = &patch.name {
+            after.name = check_name(n)?;
+        }
+        let opt = |v: Option<String>, current: Option<String>| match v {
+            None => current,
+            Some(s) if s.trim().is_empty() => None,
+            Some(s) => Some(s.trim().to_owned()),
+        };
+        after.warehouse_id = opt(patch.warehouse_id, after.warehouse_id);
+        after.catalog = opt(patch.catalog, after.catalog);
+        after.schema_name = opt(patch.schema, after.schema_name);
+        if let Some(s) = patch.shared {
+            after.shared = s;
+        }
+        for v in [&after.warehouse_id, &after.catalog, &after.schema_name]
+            .into_iter()
+            .flatten()
+        {
+            if v.len() > 255 || v.chars().any(char::is_control) {
+                return Err(ConnectionError::Invalid(
+                    "warehouse, catalog and schema must be at most 255 printable characters".into(),
+                ));
+            }
+        }
+        after.updated_at = self.now();
+        if !self.store.update_connection(&after).await? {
+            return Err(ConnectionError::NotFound);
+        }
+        let action = match (before.shared, after.shared) {
+            (false, true) => "connection.share",
+            (true, false) => "connection.unshare",
+            _ => "connection.update",
+        };
+        audit::record(
+            &self.store,
+            actor,
+            after.updated_at,
+            Event::success(action, after.id.clone()),
+        )
+        .await?;
+        Ok(after)
+    }
+
+    /// Deletes a connection and every credential on it.
+    pub async fn delete(
+        &self,
+        p: &Principal,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(), ConnectionError> {
+        let c = self.load(p, id, Purpose::Manage).await?;
+        if !self.store.delete_connection(&p.org.id, &c.id).await? {
+            return Err(ConnectionError::NotFound);
+        }
+        audit::record(
+            &self.store,
+            actor,
+            self.now(),
+            Event::success("connection.delete", c.id).with("name", c.name),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Removes the caller's own credential on a connection.
+    pub async fn disconnect(
+        &self,
+        p: &Principal,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<(), ConnectionError> {
+        let c = self.load(p, id, Purpose::Use).await?;
+        if !self.store.delete_credential(&c.id, &p.user.id).await? {
+            return Err(ConnectionError::NotSignedIn);
+        }
+        audit::record(
+            &self.store,
+            actor,
+            self.now(),
+            Event::success("connection.disconnect", c.id),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn credential_view(
+        &self,
+        p: &Principal,
+        c: &ConnectionRow,
+    ) -> Result<CredentialView, ConnectionError> {
+        let cred = self.store.credential(&c.id, &p.user.id).await?;
+        let kind = providers::by_connection(&c.provider, &c.auth)
+            .ok_or(ConnectionError::NoIntegration)?
+            .info()
+            .kind;
+        let integration = self.store.integration(&p.org.id, kind).await?;
+        let limits = cred
+            .as_ref()
+            .zip(integration.as_ref())
+            .map(|(c, i)| super::deadlines(c, i));
+        Ok(CredentialView {
+            status: status_of(cred.as_ref(), integration.as_ref()),
+            databricks_user_name: cred.as_ref().map(|c| c.databricks_user_name.clone()),
+            databricks_user_id: cred.as_ref().map(|c| c.databricks_user_id.clone()),
+            scopes: cred.as_ref().map(|c| c.scopes.clone()),
+            access_expires_at: cred.as_ref().map(|c| c.access_expires_at),
+            signed_in_at: cred.as_ref().map(|c| c.session_started_at),
+            access_renews_at: limits.map(|d| crate::clock::rfc3339(d.access_renews_at)),
+            sign_in_needed_by: limits.map(|d| crate::clock::rfc3339(d.sign_in_needed_by)),
+            reconsent_soon: cred.as_ref().is_some_and(|c| c.warned_at.is_some()),
+        })
+    }
+
+    /// Identity, warehouse state and `SELECT 1`, as the caller.
+    pub async fn test(&self, p: &Principal, id: &str) -> Result<TestReport, ConnectionError> {
+        let c = self.load(p, id, Purpose::Use).await?;
+        let keeper = self.keeper(p, &c).await?;
+        let mut report = TestReport {
+            ok: false,
+            identity: None,
+            warehouse: c.warehouse_id.clone(),
+            warehouse_state: None,
+            select_one: None,
+            problems: vec![],
+        };
+        match keeper.me().await {
+            Ok(identity) => report.identity = Some(identity),
+            Err(e) => report.problems.push(format!("identity: {e}")),
+        }
+        match &c.warehouse_id {
+            None => report
+                .problems
+                .push("pick a SQL warehouse for this connection".into()),
+            Some(w) => {
+                match keeper.warehouse(w).await {
+                    Ok(wh) => report.warehouse_state = Some(wh.state),
+                    Err(e) => report.problems.push(format!("warehouse: {e}")),
+                }
+                match keeper.select_one(w).await {
+                    Ok(()) => report.select_one = Some(true),
+                    Err(e) => {
+                        report.select_one = Some(false);
+                        report.problems.push(format!("SELECT 1: {e}"));
+                    }
+                }
+            }
+        }
+        report.ok = report.problems.is_empty();
+        Ok(report)
+    }
+
+    /// The caller's own credential on `c`, ready to call the warehouse.
+    pub async fn keeper(
+        &self,
+        p: &Principal,
+        c: &ConnectionRow,
+    ) -> Result<TokenKeeper, ConnectionError> {
+        TokenKeeper::for_caller(&self.tokens, p, c).await
     }
 }
 
@@ -92,96 +289,6 @@ pub struct Patch {
     pub catalog: Option<String>,
     pub schema: Option<String>,
     pub shared: Option<bool>,
-}
-
-pub async fn update(
-    state: &AppState,
-    p: &Principal,
-    actor: &Actor,
-    id: &str,
-    patch: Patch,
-) -> Result<ConnectionRow, ConnectionError> {
-    let before = load(state, p, id, Purpose::Manage).await?;
-    let mut after = before.clone();
-    if let Some(n) = &patch.name {
-        after.name = check_name(n)?;
-    }
-    let opt = |v: Option<String>, current: Option<String>| match v {
-        None => current,
-        Some(s) if s.trim().is_empty() => None,
-        Some(s) => Some(s.trim().to_owned()),
-    };
-    after.warehouse_id = opt(patch.warehouse_id, after.warehouse_id);
-    after.catalog = opt(patch.catalog, after.catalog);
-    after.schema_name = opt(patch.schema, after.schema_name);
-    if let Some(s) = patch.shared {
-        after.shared = i64::from(s);
-    }
-    for v in [&after.warehouse_id, &after.catalog, &after.schema_name]
-        .into_iter()
-        .flatten()
-    {
-        if v.len() > 255 || v.chars().any(char::is_control) {
-            return Err(ConnectionError::Invalid(
-                "warehouse, catalog and schema must be at most 255 printable characters".into(),
-            ));
-        }
-    }
-    after.updated_at = state.now();
-    state.store.update_connection(&after).await?;
-    let action = match (before.shared, after.shared) {
-        (0, 1) => "connection.share",
-        (1, 0) => "connection.unshare",
-        _ => "connection.update",
-    };
-    audit::record(
-        &state.store,
-        actor,
-        after.updated_at,
-        Event::success(action, after.id.clone()),
-    )
-    .await?;
-    Ok(after)
-}
-
-/// Deletes a connection and every credential on it.
-pub async fn delete(
-    state: &AppState,
-    p: &Principal,
-    actor: &Actor,
-    id: &str,
-) -> Result<(), ConnectionError> {
-    let c = load(state, p, id, Purpose::Manage).await?;
-    state.store.delete_connection(&p.org.id, &c.id).await?;
-    audit::record(
-        &state.store,
-        actor,
-        state.now(),
-        Event::success("connection.delete", c.id).with("name", c.name),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Removes the caller's own credential on a connection.
-pub async fn disconnect(
-    state: &AppState,
-    p: &Principal,
-    actor: &Actor,
-    id: &str,
-) -> Result<(), ConnectionError> {
-    let c = load(state, p, id, Purpose::Use).await?;
-    if !state.store.delete_credential(&c.id, &p.user.id).await? {
-        return Err(ConnectionError::NotSignedIn);
-    }
-    audit::record(
-        &state.store,
-        actor,
-        state.now(),
-        Event::success("connection.disconnect", c.id),
-    )
-    .await?;
-    Ok(())
 }
 
 /// The caller's credential on a connection, with its status (never the tokens).
@@ -202,30 +309,6 @@ pub struct CredentialView {
     pub reconsent_soon: bool,
 }
 
-pub async fn credential_view(
-    state: &AppState,
-    p: &Principal,
-    c: &ConnectionRow,
-) -> Result<CredentialView, ConnectionError> {
-    let cred = state.store.credential(&c.id, &p.user.id).await?;
-    let integration = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
-    let limits = cred
-        .as_ref()
-        .zip(integration.as_ref())
-        .map(|(c, i)| super::deadlines(c, i));
-    Ok(CredentialView {
-        status: status_of(cred.as_ref(), integration.as_ref()),
-        databricks_user_name: cred.as_ref().map(|c| c.databricks_user_name.clone()),
-        databricks_user_id: cred.as_ref().map(|c| c.databricks_user_id.clone()),
-        scopes: cred.as_ref().map(|c| c.scopes.clone()),
-        access_expires_at: cred.as_ref().map(|c| c.access_expires_at),
-        signed_in_at: cred.as_ref().map(|c| c.session_started_at),
-        access_renews_at: limits.map(|d| crate::clock::rfc3339(d.access_renews_at)),
-        sign_in_needed_by: limits.map(|d| crate::clock::rfc3339(d.sign_in_needed_by)),
-        reconsent_soon: cred.as_ref().is_some_and(|c| c.warned_at.is_some()),
-    })
-}
-
 /// The result of **Test connection**.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestReport {
@@ -235,46 +318,4 @@ pub struct TestReport {
     pub warehouse_state: Option<String>,
     pub select_one: Option<bool>,
     pub problems: Vec<String>,
-}
-
-/// Identity, warehouse state and `SELECT 1`, as the caller.
-pub async fn test(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-) -> Result<TestReport, ConnectionError> {
-    let c = load(state, p, id, Purpose::Use).await?;
-    let keeper = super::keeper::TokenKeeper::for_caller(state, p, &c).await?;
-    let mut report = TestReport {
-        ok: false,
-        identity: None,
-        warehouse: c.warehouse_id.clone(),
-        warehouse_state: None,
-        select_one: None,
-        problems: vec![],
-    };
-    match keeper.me().await {
-        Ok(identity) => report.identity = Some(identity),
-        Err(e) => report.problems.push(format!("identity: {e}")),
-    }
-    match &c.warehouse_id {
-        None => report
-            .problems
-            .push("pick a SQL warehouse for this connection".into()),
-        Some(w) => {
-            match keeper.warehouse(w).await {
-                Ok(wh) => report.warehouse_state = Some(wh.state),
-                Err(e) => report.problems.push(format!("warehouse: {e}")),
-            }
-            match keeper.select_one(w).await {
-                Ok(()) => report.select_one = Some(true),
-                Err(e) => {
-                    report.select_one = Some(false);
-                    report.problems.push(format!("SELECT 1: {e}"));
-                }
-            }
-        }
-    }
-    report.ok = report.problems.is_empty();
-    Ok(report)
 }

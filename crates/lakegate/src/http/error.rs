@@ -9,7 +9,11 @@ use serde_json::json;
 
 use crate::accounts::service::AccountError;
 use crate::auth::api_token::TokenError;
+use crate::connections::ConnectionError;
+use crate::integrations::IntegrationError;
+use crate::providers::DiscoveryError;
 use crate::store::StoreError;
+use crate::warehouse::WarehouseError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -147,6 +151,72 @@ impl From<TokenError> for ApiError {
     }
 }
 
+impl From<ConnectionError> for ApiError {
+    fn from(e: ConnectionError) -> Self {
+        let msg = e.to_string();
+        match e {
+            ConnectionError::Invalid(m) => ApiError::bad_request(m),
+            ConnectionError::NotFound => ApiError::not_found("connection"),
+            ConnectionError::NoIntegration => {
+                ApiError::new(StatusCode::CONFLICT, "integration_not_configured", msg)
+            }
+            ConnectionError::Forbidden(m) => ApiError::forbidden(m),
+            ConnectionError::NotSignedIn => {
+                ApiError::new(StatusCode::CONFLICT, "not_signed_in", msg)
+            }
+            ConnectionError::ReauthRequired(_) => {
+                ApiError::new(StatusCode::CONFLICT, "reauth_required", msg)
+            }
+            ConnectionError::Unavailable { retry_after, .. } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", msg)
+            },
+            ConnectionError::Interrupted(point) => ApiError::internal(point),
+            ConnectionError::Warehouse(WarehouseError::TokenRejected(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "reauth_required", msg)
+            }
+            // The codes keep the first provider's name: they are part of the API contract.
+            ConnectionError::Warehouse(
+                WarehouseError::PermissionDenied(_) | WarehouseError::NotFound(_),
+            ) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_denied", msg),
+            // The warehouse refused the request itself (a bad warehouse id, an unknown option).
+            ConnectionError::Warehouse(WarehouseError::Upstream { status, .. })
+                if (400..500).contains(&status) && status != 429 =>
+            {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_rejected", msg)
+            }
+            ConnectionError::Warehouse(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", msg)
+            }
+            ConnectionError::Integration(i) => i.into(),
+            ConnectionError::Crypto(c) => ApiError::internal(c),
+            ConnectionError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<IntegrationError> for ApiError {
+    fn from(e: IntegrationError) -> Self {
+        match e {
+            IntegrationError::Invalid(m) => ApiError::bad_request(m),
+            e @ IntegrationError::SecretRequired => ApiError::bad_request(e.to_string()),
+            IntegrationError::NotConfigured => ApiError::not_found("integration"),
+            IntegrationError::Discovery(d @ DiscoveryError::Unreachable(_)) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                format!("discovery failed: {d}"),
+            ),
+            IntegrationError::Discovery(d) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "discovery_failed",
+                format!("discovery failed: {d}"),
+            ),
+            IntegrationError::Crypto(c) => ApiError::internal(c),
+            IntegrationError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -199,3 +269,12 @@ pub struct ApiQuery<T>(pub T);
 #[derive(Debug, axum::extract::FromRequest)]
 #[from_request(via(axum::Form), rejection(ApiError))]
 pub struct ApiForm<T>(pub T);
+
+/// An optional JSON body: nothing (or only white space) is the type's default.
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}

@@ -14,11 +14,10 @@ use axum_extra::extract::CookieJar;
 
 use super::error::ApiError;
 use super::routes::{Kind, RouteInfo};
-use crate::app::AppState;
 use crate::audit::Actor;
 use crate::auth::{Access, Denied, Principal, Via, api_token, session};
 use crate::crypto::random;
-use crate::store::StoreError;
+use crate::http::state::AppState;
 
 /// The route template that served a request, for logs and metrics.
 #[derive(Debug, Clone, Copy)]
@@ -120,36 +119,7 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principa
     let Some(cookie) = jar.get(state.web.session_cookie()) else {
         return Ok(None);
     };
-    let id_hash = random::token_hash(cookie.value());
-    let row = match state.store.session(&id_hash).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    let life = state.web.sessions;
-    if !session::is_live(&row, now, life) {
-        state.store.delete_session(&id_hash).await?;
-        return Ok(None);
-    }
-    let (user, org) = match state.store.user_with_org(&row.user_id).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    if user.disabled {
-        return Ok(None);
-    }
-    if now - row.last_seen_at >= session::TOUCH_INTERVAL_SECONDS {
-        state.store.touch_session(&id_hash, now).await?;
-    }
-    Ok(Some(Principal {
-        user,
-        org,
-        via: Via::Session {
-            id_hash,
-            csrf_token: row.csrf_token,
-        },
-    }))
+    Ok(session::resolve(state.store(), cookie.value(), now, state.web.sessions).await?)
 }
 
 /// Cross-site requests are refused outright; same-site ones must echo the session's

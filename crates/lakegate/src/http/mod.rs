@@ -8,6 +8,7 @@ mod observe;
 mod openapi;
 mod routes;
 mod service;
+pub mod state;
 pub mod ui;
 
 pub use routes::{Kind, M, RouteInfo};
@@ -21,7 +22,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::app::AppState;
+use state::AppState;
 
 /// Largest request body accepted anywhere.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;

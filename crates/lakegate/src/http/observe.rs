@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::guard::RouteName;
-use crate::app::AppState;
+use crate::http::state::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 

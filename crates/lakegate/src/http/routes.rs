@@ -10,8 +10,8 @@ use axum::routing::{MethodFilter, on};
 
 use super::error::ApiError;
 use super::guard;
-use crate::app::AppState;
 use crate::auth::Access;
+use crate::http::state::AppState;
 
 /// HTTP methods the service uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

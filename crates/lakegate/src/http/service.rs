@@ -6,8 +6,8 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use super::routes::{Kind, M, Registry};
-use crate::app::AppState;
 use crate::auth::Access;
+use crate::http::state::AppState;
 
 const STYLESHEET: &str = include_str!("../../static/app.css");
 const SCRIPT: &str = include_str!("../../static/app.js");

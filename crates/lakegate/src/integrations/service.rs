@@ -1,14 +1,16 @@
-//! Saving, showing and deleting an org's Databricks integration: validated, discovered
-//! through the guarded client before anything is stored, the secret encrypted, audited once.
+//! Saving, showing and deleting an org's integration of a provider: validated, checked
+//! by the provider (discovery) through the guarded client before anything is stored, the
+//! secret encrypted, audited once.
+
+use std::sync::Arc;
 
 use crate::audit::{self, Actor, Event};
+use crate::clock::Clock;
 use crate::crypto::envelope::{Binding, CryptoError, Keyring};
 use crate::egress::Egress;
+use crate::providers::{DiscoveryError, Provider};
 use crate::secret::Secret;
-use crate::store::{IntegrationRow, Store, StoreError};
-
-use super::discovery::{self, DiscoveryError};
-use super::{DATABRICKS_U2M, DEFAULT_SCOPES, WorkspaceHost, parse_scopes};
+use crate::store::{IntegrationRow, IntegrationStatus, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IntegrationError {
@@ -36,8 +38,8 @@ pub struct SaveInput {
     pub lifetimes: Option<TokenLifetimes>,
 }
 
-/// The refresh-token lifetime and absolute session lifetime of the Databricks app
-/// connection, which Lakegate cannot read from Databricks and uses to show deadlines.
+/// The refresh-token lifetime and absolute session lifetime of the provider's app
+/// registration, which Lakegate cannot read from the provider and uses to show deadlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenLifetimes {
     pub refresh_ttl_minutes: i64,
@@ -68,11 +70,13 @@ pub fn check_lifetimes(l: TokenLifetimes) -> Result<TokenLifetimes, IntegrationE
     }
 }
 
-/// The parts that do I/O.
-pub struct Deps<'a> {
-    pub store: &'a Store,
-    pub keyring: &'a Keyring,
-    pub egress: &'a Egress,
+/// Integrations, with everything they need.
+#[derive(Clone)]
+pub struct IntegrationService {
+    store: Store,
+    keyring: Arc<Keyring>,
+    egress: Egress,
+    clock: Arc<dyn Clock>,
 }
 
 fn secret_binding<'a>(org_id: &'a str, row_id: &'a str) -> Binding<'a> {
@@ -104,108 +108,161 @@ fn check_secret(s: &Secret) -> Result<(), IntegrationError> {
     Ok(())
 }
 
-/// Creates or updates the org's Databricks integration. Nothing is stored unless the
-/// host's discovery document checks out.
-pub async fn save(
-    d: &Deps<'_>,
-    now: i64,
-    actor: &Actor,
-    org_id: &str,
-    input: SaveInput,
-) -> Result<IntegrationRow, IntegrationError> {
-    let host =
-        WorkspaceHost::parse(&input.host, d.egress.policy()).map_err(IntegrationError::Invalid)?;
-    let client_id = check_client_id(&input.client_id)?;
-    if let Some(s) = &input.client_secret {
-        check_secret(s)?;
+impl IntegrationService {
+    pub fn new(store: Store, keyring: Arc<Keyring>, egress: Egress, clock: Arc<dyn Clock>) -> Self {
+        IntegrationService {
+            store,
+            keyring,
+            egress,
+            clock,
+        }
     }
-    let existing = d.store.integration(org_id, DATABRICKS_U2M).await?;
-    // Omitted scopes keep what is stored (or the default on first save).
-    let requested = input.scopes.as_deref().filter(|s| !s.trim().is_empty());
-    let scopes = parse_scopes(
-        requested
-            .or(existing.as_ref().map(|e| e.scopes.as_str()))
-            .unwrap_or(DEFAULT_SCOPES),
-    )
-    .map_err(IntegrationError::Invalid)?;
-    if existing.is_none() && input.client_secret.is_none() {
-        return Err(IntegrationError::SecretRequired);
+
+    /// The org's integration of `provider`, if configured.
+    pub async fn get(
+        &self,
+        provider: &dyn Provider,
+        org_id: &str,
+    ) -> Result<Option<IntegrationRow>, IntegrationError> {
+        Ok(self.store.integration(org_id, provider.info().kind).await?)
     }
-    // A client secret is only ever sent to the host it was entered for.
-    if existing
-        .as_ref()
-        .is_some_and(|e| e.host != host.to_string())
-        && input.client_secret.is_none()
-    {
-        return Err(IntegrationError::Invalid(
+
+    /// Creates or updates the org's integration of `provider`. Nothing is stored unless the
+    /// provider's check of the host (discovery) passes.
+    pub async fn save(
+        &self,
+        provider: &dyn Provider,
+        actor: &Actor,
+        org_id: &str,
+        input: SaveInput,
+    ) -> Result<IntegrationRow, IntegrationError> {
+        let now = self.clock.now();
+        let info = provider.info();
+        let host = provider
+            .parse_host(&input.host, self.egress.policy())
+            .map_err(IntegrationError::Invalid)?;
+        let client_id = check_client_id(&input.client_id)?;
+        if let Some(s) = &input.client_secret {
+            check_secret(s)?;
+        }
+        let existing = self.store.integration(org_id, info.kind).await?;
+        // Omitted scopes keep what is stored (or the default on first save).
+        let requested = input.scopes.as_deref().filter(|s| !s.trim().is_empty());
+        let scopes = provider
+            .parse_scopes(
+                requested
+                    .or(existing.as_ref().map(|e| e.scopes.as_str()))
+                    .unwrap_or(info.default_scopes),
+            )
+            .map_err(IntegrationError::Invalid)?;
+        if existing.is_none() && input.client_secret.is_none() {
+            return Err(IntegrationError::SecretRequired);
+        }
+        // A client secret is only ever sent to the host it was entered for.
+        if existing.as_ref().is_some_and(|e| e.host != host.name) && input.client_secret.is_none() {
+            return Err(IntegrationError::Invalid(
             "enter the client secret again when changing the host: a secret is never sent to a host it was not entered for".into(),
         ));
-    }
-    let lifetimes = match input.lifetimes {
-        Some(l) => check_lifetimes(l)?,
-        None => existing
-            .as_ref()
-            .map_or(DEFAULT_LIFETIMES, |e| TokenLifetimes {
-                refresh_ttl_minutes: e.refresh_ttl_minutes,
-                absolute_lifetime_minutes: e.absolute_lifetime_minutes,
-            }),
-    };
-    let endpoints = discovery::discover(d.egress, &host).await?;
+        }
+        let lifetimes = match input.lifetimes {
+            Some(l) => check_lifetimes(l)?,
+            None => existing
+                .as_ref()
+                .map_or(DEFAULT_LIFETIMES, |e| TokenLifetimes {
+                    refresh_ttl_minutes: e.refresh_ttl_minutes,
+                    absolute_lifetime_minutes: e.absolute_lifetime_minutes,
+                }),
+        };
+        let endpoints = provider.discover(&self.egress, &host).await?;
 
-    let id = existing
-        .as_ref()
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), |e| e.id.clone());
-    let (client_secret_enc, secret_updated_at) = match (&input.client_secret, &existing) {
-        (Some(secret), _) => (
-            d.keyring
-                .seal(
-                    d.store,
-                    secret_binding(org_id, &id),
-                    secret.expose().as_bytes(),
-                    now,
-                )
-                .await?,
-            now,
-        ),
-        (None, Some(e)) => (e.client_secret_enc.clone(), e.secret_updated_at),
-        (None, None) => return Err(IntegrationError::SecretRequired),
-    };
-    let host_text = host.to_string();
-    let identity_changed = existing
-        .as_ref()
-        .is_some_and(|e| e.host != host_text || e.client_id != client_id);
-    let row = IntegrationRow {
-        id,
-        org_id: org_id.to_owned(),
-        kind: DATABRICKS_U2M.to_owned(),
-        host: host_text,
-        client_id,
-        client_secret_enc,
-        scopes,
-        issuer: endpoints.issuer,
-        authorization_endpoint: endpoints.authorization_endpoint,
-        token_endpoint: endpoints.token_endpoint,
-        // Credentials issued under another host or client id are void from now on.
-        generation: existing
+        let id = existing
             .as_ref()
-            .map_or(1, |e| e.generation + i64::from(identity_changed)),
-        status: "configured".into(),
-        secret_updated_at,
-        created_at: existing.as_ref().map_or(now, |e| e.created_at),
-        updated_at: now,
-        updated_by: actor.label.clone(),
-        refresh_ttl_minutes: lifetimes.refresh_ttl_minutes,
-        absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
-    };
-    d.store.save_integration(&row).await?;
-    audit::record(
-        d.store,
-        actor,
-        now,
-        save_event(existing.as_ref(), &row, input.client_secret.is_some()),
-    )
-    .await?;
-    Ok(row)
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), |e| e.id.clone());
+        let (client_secret_enc, secret_updated_at) = match (&input.client_secret, &existing) {
+            (Some(secret), _) => (
+                self.keyring
+                    .seal(
+                        &self.store,
+                        secret_binding(org_id, &id),
+                        secret.expose().as_bytes(),
+                        now,
+                    )
+                    .await?,
+                now,
+            ),
+            (None, Some(e)) => (e.client_secret_enc.clone(), e.secret_updated_at),
+            (None, None) => return Err(IntegrationError::SecretRequired),
+        };
+        let host_text = host.name;
+        let identity_changed = existing
+            .as_ref()
+            .is_some_and(|e| e.host != host_text || e.client_id != client_id);
+        let row = IntegrationRow {
+            id,
+            org_id: org_id.to_owned(),
+            kind: info.kind.to_owned(),
+            host: host_text,
+            client_id,
+            client_secret_enc,
+            scopes,
+            issuer: endpoints.issuer,
+            authorization_endpoint: endpoints.authorization_endpoint,
+            token_endpoint: endpoints.token_endpoint,
+            // Credentials issued under another host or client id are void from now on.
+            generation: existing
+                .as_ref()
+                .map_or(1, |e| e.generation + i64::from(identity_changed)),
+            status: IntegrationStatus::Configured,
+            secret_updated_at,
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: now,
+            updated_by: actor.label.clone(),
+            refresh_ttl_minutes: lifetimes.refresh_ttl_minutes,
+            absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
+        };
+        self.store.save_integration(&row).await?;
+        audit::record(
+            &self.store,
+            actor,
+            now,
+            save_event(existing.as_ref(), &row, input.client_secret.is_some()),
+        )
+        .await?;
+        Ok(row)
+    }
+
+    /// Deletes the org's integration of `provider`, purging the credentials issued under it.
+    pub async fn delete(
+        &self,
+        provider: &dyn Provider,
+        actor: &Actor,
+        org_id: &str,
+    ) -> Result<(), IntegrationError> {
+        let kind = provider.info().kind;
+        let existing = self
+            .store
+            .integration(org_id, kind)
+            .await?
+            .ok_or(IntegrationError::NotConfigured)?;
+        let purged = self
+            .store
+            .delete_integration_credentials(org_id, &existing.id)
+            .await?;
+        if !self.store.delete_integration(org_id, kind).await? {
+            return Err(IntegrationError::NotConfigured);
+        }
+        audit::record(
+            &self.store,
+            actor,
+            self.clock.now(),
+            Event::success("integration.delete", existing.id)
+                .with("kind", kind)
+                .with("host", existing.host)
+                .with("credentials_purged", purged),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// `integration.create`, or `integration.update` naming the fields that changed (never values of secrets).
@@ -216,7 +273,7 @@ fn save_event<'a>(
 ) -> Event<'a> {
     let Some(b) = before else {
         return Event::success("integration.create", after.id.clone())
-            .with("kind", DATABRICKS_U2M)
+            .with("kind", after.kind.clone())
             .with("host", after.host.clone())
             .with("client_id", after.client_id.clone())
             .with("scopes", after.scopes.clone());
@@ -235,39 +292,11 @@ fn save_event<'a>(
         changed.push("scopes");
     }
     Event::success("integration.update", after.id.clone())
-        .with("kind", DATABRICKS_U2M)
+        .with("kind", after.kind.clone())
         .with("changed", changed)
         .with("host", after.host.clone())
         .with("client_id", after.client_id.clone())
         .with("credentials_invalidated", b.generation != after.generation)
-}
-
-/// Deletes the org's integration (credentials under it are purged with it — see connections).
-pub async fn delete(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    org_id: &str,
-) -> Result<(), IntegrationError> {
-    let existing = store
-        .integration(org_id, DATABRICKS_U2M)
-        .await?
-        .ok_or(IntegrationError::NotConfigured)?;
-    let purged = store
-        .delete_integration_credentials(org_id, &existing.id)
-        .await?;
-    store.delete_integration(org_id, DATABRICKS_U2M).await?;
-    audit::record(
-        store,
-        actor,
-        now,
-        Event::success("integration.delete", existing.id)
-            .with("kind", DATABRICKS_U2M)
-            .with("host", existing.host)
-            .with("credentials_purged", purged),
-    )
-    .await?;
-    Ok(())
 }
 
 /// The decrypted client secret, for the one place that sends it (the token endpoint).

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::connections::ConnectionError;
 use crate::store::StoreError;
-use crate::warehouse::statements::Parameter;
+use crate::warehouse::{Parameter, WarehouseError};
 
 /// Rows returned by default in a JSON answer, and the most a JSON answer may hold (it is
 /// built in memory; the streaming formats have no such cap).
@@ -97,7 +97,7 @@ pub enum QueryError {
     #[error("the query was cancelled")]
     Canceled,
     #[error(
-        "the query's result is no longer available on Databricks (results expire after an hour)"
+        "the query's result is no longer available in the warehouse (results expire after an hour)"
     )]
     Expired,
     #[error("the query ran longer than its limit of {0} seconds and was cancelled")]
@@ -108,8 +108,8 @@ pub enum QueryError {
     Store(#[from] StoreError),
 }
 
-impl From<crate::warehouse::databricks::DatabricksError> for QueryError {
-    fn from(e: crate::warehouse::databricks::DatabricksError) -> Self {
+impl From<WarehouseError> for QueryError {
+    fn from(e: WarehouseError) -> Self {
         QueryError::Connection(e.into())
     }
 }

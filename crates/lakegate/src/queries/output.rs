@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::warehouse::statements::Column;
+use crate::warehouse::Column;
 use crate::warehouse::values::{Kind, convert_row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,21 +6,32 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use crate::app::AppState;
 use crate::auth::Principal;
-use crate::connections::{self, Purpose};
-use crate::store::{QueryOutcome, QueryRow};
-use crate::warehouse::statements::{Column, State, Statement, Submit};
+use crate::clock::Clock;
+use crate::connections::{ConnectionService, Purpose};
+use crate::metrics::Metrics;
+use crate::store::{QueryOutcome, QueryRow, QueryState, Store};
+use crate::tokens::Holder;
+use crate::tokens::TokenService;
+use crate::tokens::keeper::{TokenKeeper, up_front_seconds};
+use crate::warehouse::model::{StatementError, Status};
+use crate::warehouse::{Column, State, Statement, Submit};
 
 use super::{QueryError, QuerySpec};
-use crate::connections::keeper::{Holder, TokenKeeper, up_front_seconds};
-pub use crate::warehouse::statements::Rows;
+pub use crate::warehouse::Rows;
 
 /// Chunks fetched at once while streaming; memory stays at about this many chunks.
 const CHUNK_FETCHES: usize = 4;
-/// Lakegate's own state for a query that outlived its time limit.
-pub const TIMED_OUT: &str = "TIMED_OUT";
-const CANCELED: &str = "CANCELED";
+
+/// Queries: submitted as the caller, followed up from any replica.
+#[derive(Clone)]
+pub struct QueryService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    connections: ConnectionService,
+    tokens: TokenService,
+}
 
 /// A submitted query and the latest word from Databricks about it.
 pub struct Running {
@@ -45,14 +56,15 @@ pub struct ResultSet {
     pub chunks: BoxStream<'static, Result<Rows, QueryError>>,
 }
 
-pub fn state_name(s: State) -> &'static str {
+/// The stored state of a warehouse state.
+pub fn stored_state(s: State) -> QueryState {
     match s {
-        State::Pending => "PENDING",
-        State::Running => "RUNNING",
-        State::Succeeded => "SUCCEEDED",
-        State::Failed => "FAILED",
-        State::Canceled => CANCELED,
-        State::Closed => "CLOSED",
+        State::Pending => QueryState::Pending,
+        State::Running => QueryState::Running,
+        State::Succeeded => QueryState::Succeeded,
+        State::Failed => QueryState::Failed,
+        State::Canceled => QueryState::Canceled,
+        State::Closed => QueryState::Closed,
     }
 }
 
@@ -73,266 +85,274 @@ pub fn tag(statement: &str, org_id: &str, connection_id: &str, query_id: &str) -
     )
 }
 
-/// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` Databricks
-/// holds the answer up to 10 s, so short queries finish in one round trip.
-pub async fn submit(
-    state: &AppState,
-    p: &Principal,
-    connection_id: &str,
-    spec: &QuerySpec,
-) -> Result<Running, QueryError> {
-    let c = connections::load(state, p, connection_id, Purpose::Use).await?;
-    let warehouse_id = spec
-        .warehouse_id
-        .clone()
-        .or_else(|| c.warehouse_id.clone())
-        .ok_or_else(|| {
-            QueryError::Invalid(
-                "pick a SQL warehouse for this connection, or pass warehouse_id".into(),
-            )
-        })?;
-    let need = up_front_seconds(spec.timeout_seconds);
-    let keeper = Arc::new(TokenKeeper::new(state, Holder::caller(p, &c), need).await?);
-    let query_id = uuid::Uuid::now_v7().to_string();
-    // The time limit counts from the submission, not from its answer (which may wait 10 s).
-    let submitted_at = state.now();
-    let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
-    let request = Submit {
-        warehouse_id: &warehouse_id,
-        statement: &tagged,
-        catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
-        schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
-        parameters: &spec.parameters,
-        row_limit: spec.row_limit,
-        wait_timeout: if spec.wait { "10s" } else { "0s" }.into(),
-        on_wait_timeout: "CONTINUE",
-        disposition: if spec.external_links {
-            "EXTERNAL_LINKS"
-        } else {
-            "INLINE"
-        },
-        format: "JSON_ARRAY",
-    };
-    let statement = keeper.submit(&request).await?;
-    let query = QueryRow {
-        id: query_id,
-        org_id: p.org.id.clone(),
-        user_id: p.user.id.clone(),
-        connection_id: c.id,
-        statement_id: statement.statement_id.clone(),
-        statement: spec.statement.clone(),
-        state: state_name(statement.status.state).into(),
-        row_limit: spec.row_limit.map(|n| n as i64),
-        timeout_seconds: spec.timeout_seconds,
-        submitted_at,
-        finished_at: None,
-        row_count: None,
-        error_code: None,
-        error_message: None,
-    };
-    state.store.insert_query(&query).await?;
-    tracing::debug!(query_id = %query.id, statement_id = %query.statement_id, "query submitted");
-    let mut running = Running {
-        query,
-        statement,
-        keeper,
-    };
-    settle(state, &mut running).await?;
-    Ok(running)
-}
-
-/// The caller's query `id`, with its current state from Databricks.
-pub async fn resume(state: &AppState, p: &Principal, id: &str) -> Result<Running, QueryError> {
-    let mut running = reopen(state, p, id).await?;
-    poll(state, &mut running).await?;
-    Ok(running)
-}
-
-/// The caller's query, without asking Databricks yet. A query whose connection the caller
-/// may no longer use is refused like any other use of that connection.
-async fn reopen(state: &AppState, p: &Principal, id: &str) -> Result<Running, QueryError> {
-    let query = state
-        .store
-        .query(&p.user.id, id)
-        .await?
-        .ok_or(QueryError::NotFound)?;
-    if query.state == TIMED_OUT {
-        return Err(QueryError::TimedOut(query.timeout_seconds));
-    }
-    let c = connections::load(state, p, &query.connection_id, Purpose::Use).await?;
-    let keeper = Arc::new(TokenKeeper::for_caller(state, p, &c).await?);
-    Ok(Running {
-        statement: placeholder(&query.statement_id),
-        query,
-        keeper,
-    })
-}
-
-/// Follows up on queries nobody is polling (every replica runs this in the background):
-/// records how those that ended ended, and cancels upstream those past their time limit, so
-/// a limit holds even when the client went away. Returns how many were looked at.
-pub async fn sweep_unfinished(state: &AppState, batch: i64) -> usize {
-    // Give clients a minute to poll themselves.
-    let rows = match state
-        .store
-        .unfinished_queries(state.now() - 60, batch)
-        .await
-    {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::warn!(error = %e, "could not list unfinished queries");
-            return 0;
+impl QueryService {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        connections: ConnectionService,
+        tokens: TokenService,
+    ) -> Self {
+        QueryService {
+            store,
+            clock,
+            metrics,
+            connections,
+            tokens,
         }
-    };
-    let n = rows.len();
-    for query in rows {
-        let holder = Holder {
-            connection_id: query.connection_id.clone(),
-            user_id: query.user_id.clone(),
-            org_id: query.org_id.clone(),
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` the
+    /// warehouse holds the answer up to 10 s, so short queries finish in one round trip.
+    pub async fn submit(
+        &self,
+        p: &Principal,
+        connection_id: &str,
+        spec: &QuerySpec,
+    ) -> Result<Running, QueryError> {
+        let c = self
+            .connections
+            .load(p, connection_id, Purpose::Use)
+            .await?;
+        let warehouse_id = spec
+            .warehouse_id
+            .clone()
+            .or_else(|| c.warehouse_id.clone())
+            .ok_or_else(|| {
+                QueryError::Invalid(
+                    "pick a SQL warehouse for this connection, or pass warehouse_id".into(),
+                )
+            })?;
+        let need = up_front_seconds(spec.timeout_seconds);
+        let keeper = Arc::new(TokenKeeper::new(&self.tokens, Holder::caller(p, &c), need).await?);
+        let query_id = uuid::Uuid::now_v7().to_string();
+        // The time limit counts from the submission, not from its answer (which may wait 10 s).
+        let submitted_at = self.now();
+        let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
+        let request = Submit {
+            compute_id: &warehouse_id,
+            statement: &tagged,
+            catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
+            schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
+            parameters: &spec.parameters,
+            row_limit: spec.row_limit,
+            wait_seconds: if spec.wait { 10 } else { 0 },
+            external_links: spec.external_links,
         };
-        let past_limit = state.now() >= query.submitted_at + query.timeout_seconds;
-        let keeper = match TokenKeeper::new(state, holder, 60).await {
-            Ok(k) => Arc::new(k),
-            Err(e) => {
-                // No usable credential (the user disconnected, or must sign in again): the
-                // query cannot be followed; once past its limit it is recorded as abandoned.
-                if past_limit {
-                    let outcome = QueryOutcome {
-                        state: "ABANDONED".into(),
-                        finished_at: state.now(),
-                        error_code: Some("ABANDONED".into()),
-                        error_message: Some(format!("could not be followed up: {e}")),
-                        ..QueryOutcome::default()
-                    };
-                    let _ = record(state, &query.id, outcome).await;
-                }
-                continue;
-            }
+        let statement = keeper.submit(&request).await?;
+        let query = QueryRow {
+            id: query_id,
+            org_id: p.org.id.clone(),
+            user_id: p.user.id.clone(),
+            connection_id: c.id,
+            statement_id: statement.statement_id.clone(),
+            statement: spec.statement.clone(),
+            state: stored_state(statement.status.state),
+            row_limit: spec.row_limit.map(|n| n as i64),
+            timeout_seconds: spec.timeout_seconds,
+            submitted_at,
+            finished_at: None,
+            row_count: None,
+            error_code: None,
+            error_message: None,
         };
+        self.store.insert_query(&query).await?;
+        tracing::debug!(query_id = %query.id, statement_id = %query.statement_id, "query submitted");
         let mut running = Running {
-            statement: placeholder(&query.statement_id),
             query,
+            statement,
             keeper,
         };
-        match poll(state, &mut running).await {
-            Ok(()) | Err(QueryError::TimedOut(_)) => {}
+        self.settle(&mut running).await?;
+        Ok(running)
+    }
+
+    /// The caller's query `id`, with its current state from the warehouse.
+    pub async fn resume(&self, p: &Principal, id: &str) -> Result<Running, QueryError> {
+        let mut running = self.reopen(p, id).await?;
+        self.poll(&mut running).await?;
+        Ok(running)
+    }
+
+    /// The caller's query, without asking the warehouse yet. A query whose connection the
+    /// caller may no longer use is refused like any other use of that connection.
+    async fn reopen(&self, p: &Principal, id: &str) -> Result<Running, QueryError> {
+        let query = self
+            .store
+            .query(&p.user.id, id)
+            .await?
+            .ok_or(QueryError::NotFound)?;
+        if query.state == QueryState::TimedOut {
+            return Err(QueryError::TimedOut(query.timeout_seconds));
+        }
+        let c = self
+            .connections
+            .load(p, &query.connection_id, Purpose::Use)
+            .await?;
+        let keeper = Arc::new(self.connections.keeper(p, &c).await?);
+        Ok(Running {
+            statement: Self::placeholder(&query.statement_id),
+            query,
+            keeper,
+        })
+    }
+
+    /// Follows up on queries nobody is polling (every replica runs this in the background):
+    /// records how those that ended ended, and cancels upstream those past their time limit, so
+    /// a limit holds even when the client went away. Returns how many were looked at.
+    pub async fn sweep_unfinished(&self, batch: i64) -> usize {
+        // Give clients a minute to poll themselves.
+        let rows = match self.store.unfinished_queries(self.now() - 60, batch).await {
+            Ok(rows) => rows,
             Err(e) => {
-                tracing::warn!(query_id = %running.query.id, error = %e, "could not follow up a query");
+                tracing::warn!(error = %e, "could not list unfinished queries");
+                return 0;
+            }
+        };
+        let n = rows.len();
+        for query in rows {
+            let holder = Holder {
+                connection_id: query.connection_id.clone(),
+                user_id: query.user_id.clone(),
+                org_id: query.org_id.clone(),
+            };
+            let past_limit = self.now() >= query.submitted_at + query.timeout_seconds;
+            let keeper = match TokenKeeper::new(&self.tokens, holder, 60).await {
+                Ok(k) => Arc::new(k),
+                Err(e) => {
+                    // No usable credential (the user disconnected, or must sign in again): the
+                    // query cannot be followed; once past its limit it is recorded as abandoned.
+                    if past_limit {
+                        let outcome = QueryOutcome {
+                            error_code: Some("ABANDONED".into()),
+                            error_message: Some(format!("could not be followed up: {e}")),
+                            ..QueryOutcome::ended(QueryState::Abandoned, self.now())
+                        };
+                        let _ = self.record(&query.id, outcome).await;
+                    }
+                    continue;
+                }
+            };
+            let mut running = Running {
+                statement: Self::placeholder(&query.statement_id),
+                query,
+                keeper,
+            };
+            match self.poll(&mut running).await {
+                Ok(()) | Err(QueryError::TimedOut(_)) => {}
+                Err(e) => {
+                    tracing::warn!(query_id = %running.query.id, error = %e, "could not follow up a query");
+                }
             }
         }
+        n
     }
-    n
-}
 
-/// A statement not asked about yet.
-fn placeholder(statement_id: &str) -> Statement {
-    Statement {
-        statement_id: statement_id.to_owned(),
-        status: crate::warehouse::statements::Status {
-            state: State::Pending,
-            error: None,
-            sql_state: None,
-        },
-        manifest: None,
-        result: None,
+    /// A statement not asked about yet.
+    fn placeholder(statement_id: &str) -> Statement {
+        Statement {
+            statement_id: statement_id.to_owned(),
+            status: Status {
+                state: State::Pending,
+                error: None,
+                sql_state: None,
+            },
+            manifest: None,
+            result: None,
+        }
     }
-}
 
-/// Asks Databricks for the statement's state once.
-pub async fn poll(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
-    enforce_limit(state, r).await?;
-    let id = r.query.statement_id.clone();
-    r.statement = r.keeper.statement(&id).await?;
-    settle(state, r).await
-}
+    /// Asks the warehouse for the statement's state once.
+    pub async fn poll(&self, r: &mut Running) -> Result<(), QueryError> {
+        self.enforce_limit(r).await?;
+        let id = r.query.statement_id.clone();
+        r.statement = r.keeper.statement(&id).await?;
+        self.settle(r).await
+    }
 
-/// Polls until the statement ends or `budget` (wall time this request may wait) runs out.
-pub async fn wait(state: &AppState, r: &mut Running, budget: Duration) -> Result<(), QueryError> {
-    let started = tokio::time::Instant::now();
-    let mut delay = Duration::from_millis(50);
-    while !r.state().terminal() {
-        if started.elapsed() + delay > budget {
+    /// Polls until the statement ends or `budget` (wall time this request may wait) runs out.
+    pub async fn wait(&self, r: &mut Running, budget: Duration) -> Result<(), QueryError> {
+        let started = tokio::time::Instant::now();
+        let mut delay = Duration::from_millis(50);
+        while !r.state().terminal() {
+            if started.elapsed() + delay > budget {
+                return Ok(());
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 3 / 2).min(Duration::from_secs(2));
+            self.poll(r).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels the caller's query upstream; the outcome is CANCELED unless it had already ended.
+    pub async fn cancel(&self, p: &Principal, id: &str) -> Result<QueryState, QueryError> {
+        let r = self.reopen(p, id).await?;
+        if r.query.finished_at.is_some() {
+            return Ok(r.query.state);
+        }
+        let sid = r.query.statement_id.clone();
+        r.keeper.cancel(&sid).await?;
+        self.record(
+            &r.query.id,
+            QueryOutcome::ended(QueryState::Canceled, self.now()),
+        )
+        .await?;
+        Ok(QueryState::Canceled)
+    }
+
+    /// Cancels and fails a query that ran past its time limit (on Lakegate's clock).
+    async fn enforce_limit(&self, r: &mut Running) -> Result<(), QueryError> {
+        let limit = r.query.timeout_seconds;
+        if r.query.finished_at.is_some() || self.now() < r.query.submitted_at + limit {
             return Ok(());
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 3 / 2).min(Duration::from_secs(2));
-        poll(state, r).await?;
+        let sid = r.query.statement_id.clone();
+        // Best effort: the statement may have ended on its own meanwhile.
+        if let Err(e) = r.keeper.cancel(&sid).await {
+            tracing::warn!(query_id = %r.query.id, error = %e, "cancelling a query past its time limit failed");
+        }
+        self.record(
+            &r.query.id,
+            QueryOutcome {
+                error_code: Some("TIMED_OUT".into()),
+                error_message: Some(format!("ran longer than {limit} seconds")),
+                ..QueryOutcome::ended(QueryState::TimedOut, self.now())
+            },
+        )
+        .await?;
+        Err(QueryError::TimedOut(limit))
     }
-    Ok(())
-}
 
-/// Cancels the caller's query upstream; the outcome is CANCELED unless it had already ended.
-pub async fn cancel(state: &AppState, p: &Principal, id: &str) -> Result<String, QueryError> {
-    let r = reopen(state, p, id).await?;
-    if r.query.finished_at.is_some() {
-        return Ok(r.query.state);
+    /// Records a terminal state the first time it is seen.
+    async fn settle(&self, r: &mut Running) -> Result<(), QueryError> {
+        let s = &r.statement;
+        r.query.state = stored_state(s.status.state);
+        if !s.status.state.terminal() || r.query.finished_at.is_some() {
+            return Ok(());
+        }
+        let outcome = QueryOutcome {
+            state: r.query.state,
+            finished_at: self.now(),
+            row_count: s.manifest.as_ref().map(|m| m.total_row_count as i64),
+            error_code: s.status.error.as_ref().and_then(|e| e.error_code.clone()),
+            error_message: s.status.error.as_ref().and_then(|e| e.message.clone()),
+        };
+        r.query.finished_at = Some(outcome.finished_at);
+        r.query.row_count = outcome.row_count;
+        self.record(&r.query.id, outcome).await
     }
-    let sid = r.query.statement_id.clone();
-    r.keeper.cancel(&sid).await?;
-    record(
-        state,
-        &r.query.id,
-        QueryOutcome {
-            state: CANCELED.into(),
-            finished_at: state.now(),
-            ..QueryOutcome::default()
-        },
-    )
-    .await?;
-    Ok(CANCELED.into())
-}
 
-/// Cancels and fails a query that ran past its time limit (on Lakegate's clock).
-async fn enforce_limit(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
-    let limit = r.query.timeout_seconds;
-    if r.query.finished_at.is_some() || state.now() < r.query.submitted_at + limit {
-        return Ok(());
+    async fn record(&self, id: &str, o: QueryOutcome) -> Result<(), QueryError> {
+        if self.store.finish_query(id, &o).await? {
+            self.metrics.query_finished(o.state.as_str());
+        }
+        Ok(())
     }
-    let sid = r.query.statement_id.clone();
-    // Best effort: the statement may have ended on its own meanwhile.
-    if let Err(e) = r.keeper.cancel(&sid).await {
-        tracing::warn!(query_id = %r.query.id, error = %e, "cancelling a query past its time limit failed");
-    }
-    record(
-        state,
-        &r.query.id,
-        QueryOutcome {
-            state: TIMED_OUT.into(),
-            finished_at: state.now(),
-            error_code: Some("TIMED_OUT".into()),
-            error_message: Some(format!("ran longer than {limit} seconds")),
-            ..QueryOutcome::default()
-        },
-    )
-    .await?;
-    Err(QueryError::TimedOut(limit))
-}
-
-/// Records a terminal state the first time it is seen.
-async fn settle(state: &AppState, r: &mut Running) -> Result<(), QueryError> {
-    let s = &r.statement;
-    r.query.state = state_name(s.status.state).into();
-    if !s.status.state.terminal() || r.query.finished_at.is_some() {
-        return Ok(());
-    }
-    let outcome = QueryOutcome {
-        state: r.query.state.clone(),
-        finished_at: state.now(),
-        row_count: s.manifest.as_ref().map(|m| m.total_row_count as i64),
-        error_code: s.status.error.as_ref().and_then(|e| e.error_code.clone()),
-        error_message: s.status.error.as_ref().and_then(|e| e.message.clone()),
-    };
-    r.query.finished_at = Some(outcome.finished_at);
-    r.query.row_count = outcome.row_count;
-    record(state, &r.query.id, outcome).await
-}
-
-async fn record(state: &AppState, id: &str, o: QueryOutcome) -> Result<(), QueryError> {
-    if state.store.finish_query(id, &o).await? {
-        state.metrics.query_finished(&o.state);
-    }
-    Ok(())
 }
 
 /// The result of a finished query, or the reason there is none.
@@ -345,19 +365,15 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
     match statement.status.state {
         State::Succeeded => {}
         State::Failed => {
-            let e =
-                statement
-                    .status
-                    .error
-                    .unwrap_or(crate::warehouse::statements::StatementError {
-                        error_code: None,
-                        message: None,
-                    });
+            let e = statement.status.error.unwrap_or(StatementError {
+                error_code: None,
+                message: None,
+            });
             return Err(QueryError::Failed {
                 error_code: e.error_code.unwrap_or_else(|| "UNKNOWN".into()),
                 message: e
                     .message
-                    .unwrap_or_else(|| "the statement failed on Databricks".into()),
+                    .unwrap_or_else(|| "the statement failed in the warehouse".into()),
                 sql_state: statement.status.sql_state,
             });
         }

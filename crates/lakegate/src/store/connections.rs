@@ -1,10 +1,12 @@
 //! Connections, credentials, sign-in tickets and OAuth flows.
 
 use sqlx::FromRow;
+use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, StoreResult, classify};
+use super::states::CredentialState;
+use super::{Store, StoreResult, classify};
 
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct ConnectionRow {
     pub id: String,
     pub org_id: String,
@@ -17,9 +19,32 @@ pub struct ConnectionRow {
     pub warehouse_id: Option<String>,
     pub catalog: Option<String>,
     pub schema_name: Option<String>,
-    pub shared: i64,
+    pub shared: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// By hand for the one flag: `Any` carries it as an integer on both backends.
+impl<'r> FromRow<'r, AnyRow> for ConnectionRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        Ok(ConnectionRow {
+            id: row.try_get("id")?,
+            org_id: row.try_get("org_id")?,
+            owner_id: row.try_get("owner_id")?,
+            name: row.try_get("name")?,
+            provider: row.try_get("provider")?,
+            auth: row.try_get("auth")?,
+            integration_id: row.try_get("integration_id")?,
+            host: row.try_get("host")?,
+            warehouse_id: row.try_get("warehouse_id")?,
+            catalog: row.try_get("catalog")?,
+            schema_name: row.try_get("schema_name")?,
+            shared: row.try_get::<i64, _>("shared")? != 0,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -38,21 +63,20 @@ pub struct CredentialRow {
     pub databricks_user_name: String,
     pub access_expires_at: i64,
     pub refresh_issued_at: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: CredentialState,
     pub status_reason: Option<String>,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
-    #[sqlx(default)]
     pub lease_until: Option<i64>,
-    #[sqlx(default)]
     pub session_started_at: i64,
-    #[sqlx(default)]
     pub last_used_at: Option<i64>,
-    #[sqlx(default)]
     pub last_refresh_at: Option<i64>,
-    #[sqlx(default)]
     pub warned_at: Option<i64>,
+    /// Consecutive transient refresh failures, and when to try again.
+    pub failures: i64,
+    pub next_attempt_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -91,17 +115,28 @@ macro_rules! select_connections {
     };
 }
 
+/// The credential columns, for `SELECT` and `RETURNING` alike.
+macro_rules! credential_columns {
+    () => {
+        "id, connection_id, user_id, org_id, integration_id, integration_generation, host, access_token_enc, \
+         refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, refresh_issued_at, \
+         status, status_reason, version, created_at, updated_at, lease_until, session_started_at, last_used_at, \
+         last_refresh_at, warned_at, failures, next_attempt_at"
+    };
+}
+pub(crate) use credential_columns;
+
 macro_rules! select_credentials {
     ($tail:literal) => {
         concat!(
-            "SELECT id, connection_id, user_id, org_id, integration_id, integration_generation, host, access_token_enc, \
-             refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, refresh_issued_at, \
-             status, status_reason, version, created_at, updated_at, lease_until, session_started_at, last_used_at, \
-             last_refresh_at, warned_at FROM credentials ",
+            "SELECT ",
+            credential_columns!(),
+            " FROM credentials ",
             $tail
         )
     };
 }
+pub(crate) use select_credentials;
 
 impl Store {
     pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
@@ -120,7 +155,7 @@ impl Store {
         .bind(&c.warehouse_id)
         .bind(&c.catalog)
         .bind(&c.schema_name)
-        .bind(c.shared)
+        .bind(i64::from(c.shared))
         .bind(c.created_at)
         .bind(c.updated_at)
         .execute(self.pool())
@@ -157,7 +192,8 @@ impl Store {
         .await?)
     }
 
-    pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
+    /// False when no such connection exists (any more).
+    pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6 \
              WHERE org_id = $7 AND id = $8",
@@ -166,31 +202,24 @@ impl Store {
         .bind(&c.warehouse_id)
         .bind(&c.catalog)
         .bind(&c.schema_name)
-        .bind(c.shared)
+        .bind(i64::from(c.shared))
         .bind(c.updated_at)
         .bind(&c.org_id)
         .bind(&c.id)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes a connection with every credential, ticket and flow under it.
-    pub async fn delete_connection(&self, org_id: &str, id: &str) -> StoreResult<()> {
+    /// Deletes a connection with every credential, ticket and flow under it; false when
+    /// there was none.
+    pub async fn delete_connection(&self, org_id: &str, id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM connections WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn credential(
@@ -239,7 +268,7 @@ impl Store {
         .bind(&c.databricks_user_name)
         .bind(c.access_expires_at)
         .bind(c.refresh_issued_at)
-        .bind(&c.status)
+        .bind(c.status.as_str())
         .bind(&c.status_reason)
         .bind(c.version)
         .bind(c.created_at)

@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult, classify};
+use super::states::IntegrationStatus;
+use super::{Store, StoreResult, classify};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct IntegrationRow {
@@ -17,7 +18,8 @@ pub struct IntegrationRow {
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub generation: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: IntegrationStatus,
     pub secret_updated_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -52,6 +54,21 @@ impl Store {
         .await?)
     }
 
+    /// An org's integration by id (the one a credential was issued under).
+    pub async fn integration_by_id(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<IntegrationRow>> {
+        Ok(sqlx::query_as::<_, IntegrationRow>(select_integrations!(
+            "WHERE org_id = $1 AND id = $2"
+        ))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// Inserts or replaces the org's integration of this kind.
     pub async fn save_integration(&self, r: &IntegrationRow) -> StoreResult<()> {
         sqlx::query(
@@ -77,7 +94,7 @@ impl Store {
         .bind(&r.authorization_endpoint)
         .bind(&r.token_endpoint)
         .bind(r.generation)
-        .bind(&r.status)
+        .bind(r.status.as_str())
         .bind(r.secret_updated_at)
         .bind(r.created_at)
         .bind(r.updated_at)
@@ -90,16 +107,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_integration(&self, org_id: &str, kind: &str) -> StoreResult<()> {
+    /// False when there was none.
+    pub async fn delete_integration(&self, org_id: &str, kind: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND kind = $2")
             .bind(org_id)
             .bind(kind)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -16,6 +16,7 @@ mod queries;
 mod refresh;
 mod sessions;
 mod sqlite;
+mod states;
 
 pub use accounts::NewUser;
 pub use api_tokens::{ApiTokenRow, NewApiToken};
@@ -24,8 +25,9 @@ pub use connections::{ConnectionRow, CredentialRow, FlowRow, TicketRow};
 pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
 pub use queries::{QueryOutcome, QueryRow};
-pub use refresh::Refreshed;
+pub use refresh::{Refreshed, StateCount};
 pub use sessions::SessionRow;
+pub use states::{CredentialState, IntegrationStatus, QueryState, UnknownValue};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::states::QueryState;
 use super::{Store, StoreResult, classify};
 
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
@@ -12,7 +13,8 @@ pub struct QueryRow {
     pub connection_id: String,
     pub statement_id: String,
     pub statement: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: QueryState,
     pub row_limit: Option<i64>,
     pub timeout_seconds: i64,
     pub submitted_at: i64,
@@ -23,13 +25,26 @@ pub struct QueryRow {
 }
 
 /// How a query ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct QueryOutcome {
-    pub state: String,
+    pub state: QueryState,
     pub finished_at: i64,
     pub row_count: Option<i64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+}
+
+impl QueryOutcome {
+    /// An outcome with no rows and no error (add them with struct update syntax).
+    pub fn ended(state: QueryState, finished_at: i64) -> Self {
+        QueryOutcome {
+            state,
+            finished_at,
+            row_count: None,
+            error_code: None,
+            error_message: None,
+        }
+    }
 }
 
 macro_rules! select_queries {
@@ -55,7 +70,7 @@ impl Store {
         .bind(&q.connection_id)
         .bind(&q.statement_id)
         .bind(&q.statement)
-        .bind(&q.state)
+        .bind(q.state.as_str())
         .bind(q.row_limit)
         .bind(q.timeout_seconds)
         .bind(q.submitted_at)
@@ -82,7 +97,7 @@ impl Store {
             "UPDATE queries SET state = $1, finished_at = $2, row_count = $3, error_code = $4, \
              error_message = $5 WHERE id = $6 AND finished_at IS NULL",
         )
-        .bind(&o.state)
+        .bind(o.state.as_str())
         .bind(o.finished_at)
         .bind(o.row_count)
         .bind(&o.error_code)

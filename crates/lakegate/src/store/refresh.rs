@@ -1,7 +1,9 @@
 //! The refresh protocol's storage: a portable compare-and-set lease, the fenced write of a
 //! refreshed token pair, failure bookkeeping, and the due list of the background refresher.
 
-use super::{Store, StoreResult};
+use super::connections::{credential_columns, select_credentials};
+use super::states::IntegrationStatus;
+use super::{CredentialRow, Store, StoreResult};
 
 /// A refreshed token pair, written only by the lease holder at the version it read.
 pub struct Refreshed<'a> {
@@ -16,25 +18,27 @@ pub struct Refreshed<'a> {
 }
 
 impl Store {
-    /// Takes the refresh lease on a credential unless another live lease holds it.
+    /// Takes the refresh lease on a credential unless another live lease holds it, and
+    /// returns the row as it is now (one statement: the lease and the re-read).
     pub async fn try_lease(
         &self,
         id: &str,
         owner: &str,
         until: i64,
         now: i64,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
+    ) -> StoreResult<Option<CredentialRow>> {
+        Ok(sqlx::query_as::<_, CredentialRow>(concat!(
             "UPDATE credentials SET lease_owner = $1, lease_until = $2 \
-             WHERE id = $3 AND status = 'active' AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1)",
-        )
+             WHERE id = $3 AND status = 'active' AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1) \
+             RETURNING ",
+            credential_columns!()
+        ))
         .bind(owner)
         .bind(until)
         .bind(id)
         .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()> {
@@ -108,16 +112,6 @@ impl Store {
         Ok(())
     }
 
-    /// (failures, next_attempt_at) of a credential.
-    pub async fn refresh_backoff(&self, id: &str) -> StoreResult<(i64, Option<i64>)> {
-        let row: Option<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT failures, next_attempt_at FROM credentials WHERE id = $1")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.unwrap_or((0, None)))
-    }
-
     /// Credentials to refresh in the background: recently used ones whose access token
     /// expires before `expiring_before` (refresh-ahead), and idle ones not refreshed since
     /// `idle_before` (keep-alive) — none leased or backing off.
@@ -127,15 +121,14 @@ impl Store {
         expiring_before: i64,
         idle_before: i64,
         limit: i64,
-    ) -> StoreResult<Vec<(String, String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT connection_id, user_id, host FROM credentials \
-             WHERE status = 'active' \
+    ) -> StoreResult<Vec<CredentialRow>> {
+        Ok(sqlx::query_as::<_, CredentialRow>(select_credentials!(
+            "WHERE status = 'active' \
                AND ((access_expires_at > $3 AND access_expires_at <= $1 AND last_used_at >= $3 - 3600) \
                     OR COALESCE(last_refresh_at, refresh_issued_at) <= $2) \
                AND (next_attempt_at IS NULL OR next_attempt_at <= $3) AND (lease_until IS NULL OR lease_until <= $3) \
-             ORDER BY access_expires_at LIMIT $4",
-        )
+             ORDER BY access_expires_at LIMIT $4"
+        ))
         .bind(expiring_before)
         .bind(idle_before)
         .bind(now)
@@ -154,16 +147,11 @@ impl Store {
         Ok(())
     }
 
-    /// Active credentials not yet warned of a coming re-consent (id, connection, user, org,
-    /// session start).
-    pub async fn unwarned_credentials(
-        &self,
-        limit: i64,
-    ) -> StoreResult<Vec<(String, String, String, String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, connection_id, user_id, org_id, session_started_at FROM credentials \
-             WHERE status = 'active' AND warned_at IS NULL ORDER BY session_started_at LIMIT $1",
-        )
+    /// Active credentials not yet warned of a coming re-consent, oldest sign-in first.
+    pub async fn unwarned_credentials(&self, limit: i64) -> StoreResult<Vec<CredentialRow>> {
+        Ok(sqlx::query_as::<_, CredentialRow>(select_credentials!(
+            "WHERE status = 'active' AND warned_at IS NULL ORDER BY session_started_at LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
@@ -181,11 +169,11 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Flags an integration whose client credentials Databricks rejected; true when it changed.
-    pub async fn flag_integration(&self, id: &str, status: &str) -> StoreResult<bool> {
+    /// Flags an integration whose client credentials the provider rejected; true when it changed.
+    pub async fn flag_integration(&self, id: &str, status: IntegrationStatus) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE integrations SET status = $1 WHERE id = $2 AND status <> $1")
-                .bind(status)
+                .bind(status.as_str())
                 .bind(id)
                 .execute(self.pool())
                 .await?;
@@ -194,12 +182,20 @@ impl Store {
 }
 
 impl Store {
-    /// How many credentials are in each status (for the metrics gauge).
-    pub async fn credential_status_counts(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT status, COUNT(*) FROM credentials GROUP BY status ORDER BY status",
+    /// How many credentials are in each state (for the metrics gauge).
+    pub async fn credential_status_counts(&self) -> StoreResult<Vec<StateCount>> {
+        Ok(sqlx::query_as::<_, StateCount>(
+            "SELECT status, COUNT(*) AS count FROM credentials GROUP BY status ORDER BY status",
         )
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// How many credentials are in one state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StateCount {
+    #[sqlx(try_from = "String")]
+    pub status: super::states::CredentialState,
+    pub count: i64,
 }

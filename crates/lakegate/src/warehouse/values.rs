@@ -3,7 +3,7 @@
 
 use serde_json::{Number, Value};
 
-use super::statements::Column;
+use super::model::Column;
 
 /// Integers beyond ±2^53 lose precision in JavaScript's numbers: send them as strings.
 const SAFE_INTEGER: i64 = (1 << 53) - 1;

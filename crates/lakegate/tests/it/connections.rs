@@ -64,25 +64,19 @@ impl Setup {
         &self,
         client_id: &str,
         secret: Option<&str>,
-        lifetimes: Option<lakegate::integrations::service::TokenLifetimes>,
+        lifetimes: Option<lakegate::integrations::TokenLifetimes>,
     ) {
-        let input = lakegate::integrations::service::SaveInput {
+        let input = lakegate::integrations::SaveInput {
             host: self.ws.host(),
             client_id: client_id.to_owned(),
             client_secret: secret.map(lakegate::secret::Secret::new),
             scopes: None,
             lifetimes,
         };
-        let actor = lakegate::audit::Actor::cli(Some(self.org.id.clone()));
-        lakegate::integrations::service::save(
-            &self.app.state.integration_deps(),
-            self.app.clock_now(),
-            &actor,
-            &self.org.id,
-            input,
-        )
-        .await
-        .unwrap();
+        self.app
+            .save_integration(&self.org.id, input)
+            .await
+            .unwrap();
     }
 
     pub async fn user(&self, email: &str, role: Role) -> Browser {
@@ -672,7 +666,11 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
     // Deleting the integration purges credentials; disabling a user too.
     s.ws.configure(&s.app, &s.org).await;
     s.sign_in(&b, &conn, "alice@example.com", "alice").await;
-    lakegate::integrations::service::delete(&s.app.store, s.app.clock_now(), &actor, &s.org.id)
+    s.app
+        .state
+        .services
+        .integrations
+        .delete(crate::harness::databricks(), &actor, &s.org.id)
         .await
         .unwrap();
     assert_eq!(s.app.count("credentials").await, 0);

@@ -256,7 +256,7 @@ impl TestApp {
             Arc::new(clock.clone()),
             web,
             first.state.keyring.clone(),
-            first.state.egress.clone(),
+            first.state.services.tokens.egress().clone(),
         );
         let serving = state.clone();
         tokio::spawn(async move {
@@ -359,6 +359,65 @@ impl TestApp {
 
     pub fn clock_now(&self) -> i64 {
         lakegate::clock::Clock::now(&self.clock)
+    }
+
+    /// Replaces the egress client of this app's services (the running server keeps its
+    /// own; tests that change egress call the services directly).
+    pub fn set_egress(&mut self, egress: Egress) {
+        self.state = AppState::new(
+            self.store.clone(),
+            self.state.clock.clone(),
+            (*self.state.web).clone(),
+            self.state.keyring.clone(),
+            egress,
+        );
+    }
+
+    /// Saves `org_id`'s Databricks integration as an admin would (through the service).
+    pub async fn save_integration(
+        &self,
+        org_id: &str,
+        input: lakegate::integrations::SaveInput,
+    ) -> Result<lakegate::store::IntegrationRow, lakegate::integrations::IntegrationError> {
+        let actor = Actor::cli(Some(org_id.to_owned()));
+        self.state
+            .services
+            .integrations
+            .save(databricks(), &actor, org_id, input)
+            .await
+    }
+
+    /// The user's token on `conn` with at least `min` seconds left (the one entry point).
+    pub async fn fresh(
+        &self,
+        conn: &str,
+        user_id: &str,
+        org_id: &str,
+        min: i64,
+    ) -> Result<lakegate::tokens::Fresh, lakegate::connections::ConnectionError> {
+        fresh_on(&self.state, conn, user_id, org_id, min).await
+    }
+
+    /// One pass of the background refresher with the default limits.
+    pub async fn refresh_due(&self, keepalive_seconds: i64) -> usize {
+        lakegate::jobs::refresher::Refresher::new(
+            self.store.clone(),
+            self.state.clock.clone(),
+            self.state.services.tokens.clone(),
+            lakegate::jobs::refresher::Limits::default(),
+        )
+        .pass(keepalive_seconds)
+        .await
+    }
+
+    /// One pass of the re-consent warnings.
+    pub async fn warn_due(&self, warning_seconds: i64) -> usize {
+        lakegate::jobs::reconsent::warn_due(&self.store, self.clock_now(), warning_seconds).await
+    }
+
+    /// One pass of the follow-up of queries nobody polls.
+    pub async fn sweep_queries(&self) -> usize {
+        self.state.services.queries.sweep_unfinished(100).await
     }
 
     /// Signs in through the login form and returns a browser holding the session.
@@ -523,23 +582,14 @@ impl Workspace {
 
     /// Saves this workspace as `org`'s Databricks integration in `app`.
     pub async fn configure(&self, app: &TestApp, org: &Org) {
-        let input = lakegate::integrations::service::SaveInput {
+        let input = lakegate::integrations::SaveInput {
             host: self.host(),
             client_id: self.client_id.clone(),
             client_secret: Some(Secret::new(self.client_secret.clone())),
             scopes: None,
             lifetimes: None,
         };
-        let actor = Actor::cli(Some(org.id.clone()));
-        lakegate::integrations::service::save(
-            &app.state.integration_deps(),
-            app.clock_now(),
-            &actor,
-            &org.id,
-            input,
-        )
-        .await
-        .unwrap();
+        app.save_integration(&org.id, input).await.unwrap();
     }
 
     /// A browser for the emulator's own pages (trusts its CA, follows no redirects).
@@ -640,4 +690,25 @@ pub fn anonymous() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// The Databricks OAuth U2M provider, which the suites exercise.
+pub fn databricks() -> &'static dyn lakegate::providers::Provider {
+    &lakegate::providers::databricks::U2M
+}
+
+/// The user's token on `conn` from a given replica's state.
+pub async fn fresh_on(
+    state: &AppState,
+    conn: &str,
+    user_id: &str,
+    org_id: &str,
+    min: i64,
+) -> Result<lakegate::tokens::Fresh, lakegate::connections::ConnectionError> {
+    let holder = lakegate::tokens::Holder {
+        connection_id: conn.to_owned(),
+        user_id: user_id.to_owned(),
+        org_id: org_id.to_owned(),
+    };
+    state.services.tokens.fresh(&holder, min).await
 }

@@ -1,9 +1,10 @@
 //! Settings › Advanced › Integrations: the Databricks OAuth U2M app, against the emulator
 //! over HTTPS, and every way saving it can go wrong.
 
+const DATABRICKS_U2M: &str = "databricks-oauth-u2m";
 use lakegate::accounts::{Org, Role};
 use lakegate::egress::{Egress, HostPort, Policy};
-use lakegate::integrations::DATABRICKS_U2M;
+
 use lakegate::integrations::service;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -220,27 +221,20 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
         insecure_http_hosts: vec![],
     };
     let mut app = TestApp::spawn_with(&db, Some(&first)).await;
-    app.state.egress = Egress::new(policy, Some(cas.as_bytes())).unwrap();
+    app.set_egress(Egress::new(policy, Some(cas.as_bytes())).unwrap());
     let org = app.org("acme").await;
-    let deps = app.state.integration_deps();
-    let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
-    let save = |host: String, secret: Option<&str>| service::SaveInput {
+    let save = |host: String, secret: Option<&str>| lakegate::integrations::SaveInput {
         host,
         client_id: first.client_id.clone(),
         client_secret: secret.map(lakegate::secret::Secret::new),
         scopes: None,
         lifetimes: None,
     };
-    service::save(
-        &deps,
-        1,
-        &actor,
-        &org.id,
-        save(first.host(), Some(&first.client_secret)),
-    )
-    .await
-    .unwrap();
-    let without_secret = service::save(&deps, 2, &actor, &org.id, save(second.host(), None))
+    app.save_integration(&org.id, save(first.host(), Some(&first.client_secret)))
+        .await
+        .unwrap();
+    let without_secret = app
+        .save_integration(&org.id, save(second.host(), None))
         .await
         .unwrap_err();
     assert!(
@@ -249,15 +243,10 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
             .contains("enter the client secret again"),
         "{without_secret}"
     );
-    let moved = service::save(
-        &deps,
-        2,
-        &actor,
-        &org.id,
-        save(second.host(), Some(&second.client_secret)),
-    )
-    .await
-    .unwrap();
+    let moved = app
+        .save_integration(&org.id, save(second.host(), Some(&second.client_secret)))
+        .await
+        .unwrap();
     assert_eq!(
         moved.generation, 2,
         "credentials under the old host are void"
@@ -387,30 +376,28 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
         .map(|(p, _, _)| format!("localhost:{p}"))
         .collect();
     let hosts: Vec<HostPort> = ports.iter().map(|h| HostPort::parse(h).unwrap()).collect();
-    app.state.egress = Egress::new(
-        Policy {
-            extra_allowed_hosts: hosts.clone(),
-            insecure_http_hosts: hosts,
-            allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
-        },
-        None,
-    )
-    .unwrap();
+    app.set_egress(
+        Egress::new(
+            Policy {
+                extra_allowed_hosts: hosts.clone(),
+                insecure_http_hosts: hosts,
+                allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+            },
+            None,
+        )
+        .unwrap(),
+    );
     // The running server holds its own state; use the service directly with the new egress.
-    let deps = app.state.integration_deps();
-    let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
     let audit_before = app.count("audit_events").await;
     for (port, status, expected) in &cases {
-        let input = service::SaveInput {
+        let input = lakegate::integrations::SaveInput {
             host: format!("http://localhost:{port}"),
             client_id: "client".into(),
             client_secret: Some(lakegate::secret::Secret::new("secret")),
             scopes: None,
             lifetimes: None,
         };
-        let err = service::save(&deps, 1, &actor, &org.id, input)
-            .await
-            .unwrap_err();
+        let err = app.save_integration(&org.id, input).await.unwrap_err();
         let api = lakegate::http::error::ApiError::from(err);
         assert_eq!(api.status, *status, "port {port}: {}", api.message);
         assert!(
@@ -490,9 +477,8 @@ async fn host_inputs_are_validated_and_refusals_change_nothing() {
 async fn a_secret_moved_to_another_org_does_not_decrypt() {
     let s = setup().await;
     let other = s.app.org("other").await;
-    let deps = s.app.state.integration_deps();
     for org in [&s.org, &other] {
-        let input = service::SaveInput {
+        let input = lakegate::integrations::SaveInput {
             host: s.ws.host(),
             client_id: s.ws.client_id.clone(),
             client_secret: Some(lakegate::secret::Secret::new(format!(
@@ -502,15 +488,7 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
             scopes: None,
             lifetimes: None,
         };
-        service::save(
-            &deps,
-            1,
-            &lakegate::audit::Actor::cli(Some(org.id.clone())),
-            &org.id,
-            input,
-        )
-        .await
-        .unwrap();
+        s.app.save_integration(&org.id, input).await.unwrap();
     }
     let a = stored(&s, &s.org.id).await;
     let mut b = stored(&s, &other.id).await;

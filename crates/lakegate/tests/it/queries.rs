@@ -565,10 +565,7 @@ async fn tokens_and_link_signatures_never_reach_responses_or_logs() {
         seen.push_str(&b.page(path).await);
     }
     let user = user_id(&s, "ed@acme.test").await;
-    let fresh =
-        lakegate::connections::refresh::fresh_token(&s.app.state, &conn, &user, &s.org.id, 60)
-            .await
-            .unwrap();
+    let fresh = s.app.fresh(&conn, &user, &s.org.id, 60).await.unwrap();
     let logs = crate::harness::captured_logs();
     for haystack in [&seen, &logs] {
         assert!(!haystack.contains(fresh.token.expose()));
@@ -644,12 +641,9 @@ async fn queries_nobody_polls_are_followed_up_in_the_background() {
     let slow = j["query_id"].as_str().unwrap().to_owned();
 
     // Within the first minute the clients are left to poll themselves.
-    assert_eq!(
-        lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await,
-        0
-    );
+    assert_eq!(s.app.sweep_queries().await, 0);
     s.app.clock.advance(121);
-    assert!(lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await >= 1);
+    assert!(s.app.sweep_queries().await >= 1);
 
     let (_, h) = get(&b, "/api/v1/queries").await;
     let entry = |id: &str| {
@@ -675,10 +669,7 @@ async fn queries_nobody_polls_are_followed_up_in_the_background() {
         .statement_id;
     assert_eq!(upstream_state(&s, &statement_id).await, "CANCELED");
     // Nothing is left to follow up.
-    assert_eq!(
-        lakegate::queries::service::sweep_unfinished(&s.app.state, 100).await,
-        0
-    );
+    assert_eq!(s.app.sweep_queries().await, 0);
 }
 
 /// A GET on the emulator's REST API with a token of Alice's.

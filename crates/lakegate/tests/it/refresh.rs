@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::connections::{Setup, setup, setup_with};
-use crate::harness::{Browser, TestApp};
+use crate::harness::{Browser, TestApp, fresh_on};
 
 fn strict_rotation() -> TokenPolicy {
     TokenPolicy {
@@ -31,8 +31,8 @@ async fn fresh(
     conn: &str,
     user_id: &str,
     org_id: &str,
-) -> Result<lakegate::connections::refresh::Fresh, lakegate::connections::ConnectionError> {
-    lakegate::connections::refresh::fresh_token(&s.app.state, conn, user_id, org_id, 60).await
+) -> Result<lakegate::tokens::Fresh, lakegate::connections::ConnectionError> {
+    s.app.fresh(conn, user_id, org_id, 60).await
 }
 
 async fn ids(s: &Setup) -> (String, String) {
@@ -93,7 +93,7 @@ async fn concurrent_callers_in_two_replicas_share_one_refresh() {
         };
         let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
         tasks.spawn(async move {
-            lakegate::connections::refresh::fresh_token(&state, &conn, &user_id, &org_id, 60)
+            fresh_on(&state, &conn, &user_id, &org_id, 60)
                 .await
                 .map(|f| f.token.expose().to_owned())
         });
@@ -245,11 +245,11 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     let integration = s
         .app
         .store
-        .integration(&s.org.id, lakegate::integrations::DATABRICKS_U2M)
+        .integration(&s.org.id, "databricks-oauth-u2m")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(integration.status, "client_rejected");
+    assert_eq!(integration.status.as_str(), "client_rejected");
     assert_eq!(
         b.get_json(&format!("/api/v1/connections/{conn}/credential"))
             .await["status"],
@@ -320,16 +320,9 @@ async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
         .await
         .unwrap();
     assert_eq!(d.status(), StatusCode::NO_CONTENT);
-    assert_eq!(
-        lakegate::connections::refresh::refresh_due(&s.app.state, 86_400, 4).await,
-        0,
-        "nothing is due yet"
-    );
+    assert_eq!(s.app.refresh_due(86_400).await, 0, "nothing is due yet");
     s.advance(3600 - 100);
-    assert_eq!(
-        lakegate::connections::refresh::refresh_due(&s.app.state, 86_400, 4).await,
-        1
-    );
+    assert_eq!(s.app.refresh_due(86_400).await, 1);
     assert_eq!(
         s.ws.emu.counters().token_calls_refresh_token,
         1,
@@ -439,11 +432,9 @@ mod stress {
                 let state = replicas[i % 3].clone();
                 let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
                 tasks.spawn(async move {
-                    lakegate::connections::refresh::fresh_token(
-                        &state, &conn, &user_id, &org_id, 60,
-                    )
-                    .await
-                    .map(|f| f.expires_at)
+                    fresh_on(&state, &conn, &user_id, &org_id, 60)
+                        .await
+                        .map(|f| f.expires_at)
                 });
             }
             while let Some(r) = tasks.join_next().await {
@@ -464,7 +455,7 @@ mod stress {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(cred.status, "active", "no credential lost");
+        assert_eq!(cred.status.as_str(), "active", "no credential lost");
         eprintln!(
             "stress: {rounds} rounds x 150 callers on 3 replicas ({:?}): 1.00 token calls per expiry, 0 reuse",
             db.backend
@@ -483,7 +474,7 @@ async fn a_hundred_concurrent_callers_make_one_token_call() {
         let state = s.app.state.clone();
         let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
         tasks.spawn(async move {
-            lakegate::connections::refresh::fresh_token(&state, &conn, &user_id, &org_id, 60)
+            fresh_on(&state, &conn, &user_id, &org_id, 60)
                 .await
                 .map(|f| f.token.expose().to_owned())
         });
@@ -527,7 +518,6 @@ async fn refreshes_token_calls_and_credentials_show_in_metrics() {
 
 mod lifecycle {
     use super::*;
-    use lakegate::connections::refresh::{refresh_due, warn_due};
 
     const HOUR: i64 = 3600;
 
@@ -561,7 +551,7 @@ mod lifecycle {
         let (_b, conn) = signed_in(&s).await;
         for _ in 0..12 {
             s.advance(6 * HOUR);
-            refresh_due(&s.app.state, 12 * HOUR, 4).await;
+            s.app.refresh_due(12 * HOUR).await;
         }
         assert_eq!(
             s.ws.emu.counters().token_calls_refresh_token,
@@ -595,7 +585,7 @@ mod lifecycle {
         };
         let s = setup_with(policy).await;
         // The admin copies the app connection's lifetimes into the integration.
-        let lifetimes = lakegate::integrations::service::TokenLifetimes {
+        let lifetimes = lakegate::integrations::TokenLifetimes {
             refresh_ttl_minutes: 1440,
             absolute_lifetime_minutes: Some(4320),
         };
@@ -609,8 +599,8 @@ mod lifecycle {
         let mut warnings = 0;
         for hour in (6..=66).step_by(6) {
             s.advance(6 * HOUR);
-            refresh_due(&s.app.state, 12 * HOUR, 4).await;
-            warnings += warn_due(&s.app.state, 12 * HOUR).await;
+            s.app.refresh_due(12 * HOUR).await;
+            warnings += s.app.warn_due(12 * HOUR).await;
             assert_eq!(warnings, usize::from(hour >= 60), "hour {hour}");
         }
         let b = browser_now(&s).await;
@@ -669,14 +659,7 @@ mod lifecycle {
                 .await
                 .unwrap();
             s.advance(3600 - 200);
-            let _ = lakegate::connections::refresh::fresh_token(
-                &s.app.state,
-                &conn,
-                &user_id,
-                &org_id,
-                60,
-            )
-            .await;
+            let _ = s.app.fresh(&conn, &user_id, &org_id, 60).await;
             assert_eq!(status(&b, &conn).await, "active", "{fault}");
             // Past any backoff; then a clean refresh renews the token.
             s.advance(150);

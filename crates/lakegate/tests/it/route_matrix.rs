@@ -79,16 +79,15 @@ impl World {
 
     /// Configures org A's Databricks integration (for routes that delete it).
     async fn configure_org_a(&self) {
-        let deps = self.app.state.integration_deps();
-        let input = lakegate::integrations::service::SaveInput {
+        let input = lakegate::integrations::SaveInput {
             host: self.ws.host(),
             client_id: self.ws.client_id.clone(),
             client_secret: Some(lakegate::secret::Secret::new(self.ws.client_secret.clone())),
             scopes: None,
             lifetimes: None,
         };
-        let actor = lakegate::audit::Actor::cli(Some(self.org_a.id.clone()));
-        lakegate::integrations::service::save(&deps, 0, &actor, &self.org_a.id, input)
+        self.app
+            .save_integration(&self.org_a.id, input)
             .await
             .unwrap();
     }
@@ -105,7 +104,11 @@ impl World {
             },
         };
         let actor = lakegate::audit::Actor::cli(Some(self.org_a.id.clone()));
-        lakegate::connections::create(&self.app.state, &p, &actor, "Private", false)
+        self.app
+            .state
+            .services
+            .connections
+            .create(&p, &actor, crate::harness::databricks(), "Private", false)
             .await
             .unwrap()
             .id
@@ -129,10 +132,7 @@ impl World {
             let _ = self
                 .app
                 .store
-                .delete_integration(
-                    &self.other_admin.org_id,
-                    lakegate::integrations::DATABRICKS_U2M,
-                )
+                .delete_integration(&self.other_admin.org_id, "databricks-oauth-u2m")
                 .await;
             return Some((String::new(), Owner::OrgA));
         }
@@ -193,7 +193,7 @@ impl World {
                     connection_id,
                     statement_id: format!("statement-{n}"),
                     statement: "SELECT 1".into(),
-                    state: "RUNNING".into(),
+                    state: lakegate::store::QueryState::Running,
                     row_limit: None,
                     timeout_seconds: 300,
                     submitted_at: 0,

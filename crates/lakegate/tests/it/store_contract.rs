@@ -2,8 +2,8 @@
 
 use lakegate::accounts::Role;
 use lakegate::store::{
-    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, QueryOutcome, QueryRow, SessionRow,
-    StoreError,
+    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, QueryOutcome, QueryRow, QueryState,
+    SessionRow, StoreError,
 };
 
 use crate::harness::TestDb;
@@ -421,7 +421,7 @@ fn query(id: &str, org_id: &str, user_id: &str, submitted_at: i64) -> QueryRow {
         connection_id: "c".into(),
         statement_id: format!("s-{id}"),
         statement: "SELECT 1".into(),
-        state: "PENDING".into(),
+        state: QueryState::Pending,
         row_limit: Some(10),
         timeout_seconds: 300,
         submitted_at,
@@ -446,18 +446,12 @@ async fn queries_are_private_finish_once_and_unfinished_ones_are_found(db: &Test
     assert!(db.store.query(&bob, "q1").await.unwrap().is_none());
 
     let done = QueryOutcome {
-        state: "SUCCEEDED".into(),
-        finished_at: 150,
         row_count: Some(1),
-        ..QueryOutcome::default()
+        ..QueryOutcome::ended(QueryState::Succeeded, 150)
     };
     assert!(db.store.finish_query("q1", &done).await.unwrap());
     // The first outcome stays.
-    let late = QueryOutcome {
-        state: "CANCELED".into(),
-        finished_at: 160,
-        ..QueryOutcome::default()
-    };
+    let late = QueryOutcome::ended(QueryState::Canceled, 160);
     assert!(!db.store.finish_query("q1", &late).await.unwrap());
     let q1 = db.store.query(&alice, "q1").await.unwrap().unwrap();
     assert_eq!(

@@ -1,12 +1,12 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::Access;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::http::guard::Auth;
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::store::{AuditFilter, AuditRow};
 
 pub fn register(reg: &mut Registry) {

@@ -1,17 +1,19 @@
+//! Connections: create, read, change, delete, and the caller's own sign-in and credential.
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
-use crate::connections::keeper::TokenKeeper;
-use crate::connections::{self, ConnectionError, CredentialView, Patch, Purpose, TestReport, flow};
-use crate::http::error::{ApiError, ApiJson, ApiResult};
+use crate::connections::flow::TICKET_TTL_SECONDS;
+use crate::connections::{ConnectionError, CredentialView, Patch, Purpose};
+use crate::http::error::{ApiError, ApiJson, ApiResult, optional_json};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
+use crate::providers;
 use crate::store::ConnectionRow;
-use crate::warehouse::databricks::{DatabricksError, Warehouse};
 
 pub fn register(reg: &mut Registry) {
     let read = Access::User(Some(Scope::ConnectionsRead));
@@ -82,93 +84,6 @@ pub fn register(reg: &mut Registry) {
         "Disconnect me",
         disconnect,
     );
-    reg.add(
-        M::Post,
-        "/api/v1/connections/{id}/access-token",
-        Kind::Api,
-        Access::User(Some(Scope::TokensVend)),
-        "A fresh access token from my own credential, for another service to call Databricks",
-        access_token,
-    );
-    reg.optional_body::<VendBody>();
-    reg.add(
-        M::Post,
-        "/api/v1/connections/{id}/test",
-        Kind::Api,
-        Access::User(Some(Scope::QueriesRun)),
-        "Identity, warehouse state and SELECT 1",
-        test,
-    );
-    reg.add(
-        M::Get,
-        "/api/v1/connections/{id}/warehouses",
-        Kind::Api,
-        read,
-        "SQL warehouses I can see",
-        warehouses,
-    );
-    reg.add(
-        M::Get,
-        "/api/v1/connections/{id}/catalogs",
-        Kind::Api,
-        read,
-        "Unity Catalog catalogs I can see",
-        catalogs,
-    );
-    reg.add(
-        M::Get,
-        "/api/v1/connections/{id}/catalogs/{catalog}/schemas",
-        Kind::Api,
-        read,
-        "Schemas of a catalog",
-        schemas,
-    );
-    reg.add(
-        M::Get,
-        "/api/v1/connections/{id}/catalogs/{catalog}/schemas/{schema}/tables",
-        Kind::Api,
-        read,
-        "Tables of a schema, with columns",
-        tables,
-    );
-}
-
-impl From<ConnectionError> for ApiError {
-    fn from(e: ConnectionError) -> Self {
-        let msg = e.to_string();
-        match e {
-            ConnectionError::Invalid(m) => ApiError::bad_request(m),
-            ConnectionError::NotFound => ApiError::not_found("connection"),
-            ConnectionError::NoIntegration => {
-                ApiError::new(StatusCode::CONFLICT, "integration_not_configured", msg)
-            }
-            ConnectionError::Forbidden(m) => ApiError::forbidden(m),
-            ConnectionError::NotSignedIn => {
-                ApiError::new(StatusCode::CONFLICT, "not_signed_in", msg)
-            }
-            ConnectionError::ReauthRequired(_) => {
-                ApiError::new(StatusCode::CONFLICT, "reauth_required", msg)
-            }
-            ConnectionError::Databricks(DatabricksError::TokenRejected(_)) => {
-                ApiError::new(StatusCode::CONFLICT, "reauth_required", msg)
-            }
-            ConnectionError::Databricks(
-                DatabricksError::PermissionDenied(_) | DatabricksError::NotFound(_),
-            ) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_denied", msg),
-            // Databricks refused the request itself (a bad warehouse id, an unknown option).
-            ConnectionError::Databricks(DatabricksError::Upstream { status, .. })
-                if (400..500).contains(&status) && status != 429 =>
-            {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_rejected", msg)
-            }
-            ConnectionError::Databricks(_) => {
-                ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", msg)
-            }
-            ConnectionError::Integration(i) => i.into(),
-            ConnectionError::Crypto(c) => ApiError::internal(c),
-            ConnectionError::Store(s) => s.into(),
-        }
-    }
 }
 
 /// A connection as the API shows it, with the caller's own credential status.
@@ -194,10 +109,10 @@ pub async fn view(
     p: &Principal,
     c: ConnectionRow,
 ) -> Result<ConnectionView, ConnectionError> {
-    let credential = connections::credential_view(state, p, &c).await?;
+    let credential = state.services.connections.credential_view(p, &c).await?;
     Ok(ConnectionView {
         mine: c.owner_id == p.user.id,
-        shared: c.shared != 0,
+        shared: c.shared,
         created_at: rfc3339(c.created_at),
         id: c.id,
         name: c.name,
@@ -246,12 +161,15 @@ async fn create(
     Audit(actor): Audit,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ConnectionView>)> {
-    if b.provider != "databricks" || b.auth != "oauth-u2m" {
+    let Some(provider) = providers::by_connection(&b.provider, &b.auth) else {
         return Err(ApiError::bad_request(
             "only provider \"databricks\" with auth \"oauth-u2m\" is available",
         ));
-    }
-    let c = connections::create(&state, &p, &actor, &b.name, b.shared).await?;
+    };
+    let connections = &state.services.connections;
+    let c = connections
+        .create(&p, &actor, provider, &b.name, b.shared)
+        .await?;
     let c = if b.warehouse_id.is_some() || b.catalog.is_some() || b.schema.is_some() {
         let patch = Patch {
             warehouse_id: b.warehouse_id,
@@ -259,7 +177,7 @@ async fn create(
             schema: b.schema,
             ..Patch::default()
         };
-        connections::update(&state, &p, &actor, &c.id, patch).await?
+        connections.update(&p, &actor, &c.id, patch).await?
     } else {
         c
     };
@@ -271,7 +189,11 @@ async fn show(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<ConnectionView>> {
-    let c = connections::load(&state, &p, &id, Purpose::See).await?;
+    let c = state
+        .services
+        .connections
+        .load(&p, &id, Purpose::See)
+        .await?;
     Ok(ApiJson(view(&state, &p, c).await?))
 }
 
@@ -299,7 +221,11 @@ async fn patch(
         schema: b.schema,
         shared: b.shared,
     };
-    let c = connections::update(&state, &p, &actor, &id, patch).await?;
+    let c = state
+        .services
+        .connections
+        .update(&p, &actor, &id, patch)
+        .await?;
     Ok(ApiJson(view(&state, &p, c).await?))
 }
 
@@ -309,7 +235,7 @@ async fn delete(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    connections::delete(&state, &p, &actor, &id).await?;
+    state.services.connections.delete(&p, &actor, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -331,15 +257,14 @@ async fn sign_in(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiJson<SignInLink>> {
-    let c = connections::load(&state, &p, &id, Purpose::Use).await?;
+    let c = state
+        .services
+        .connections
+        .load(&p, &id, Purpose::Use)
+        .await?;
     let default = format!("/connections/{}", c.id);
     // The body is optional: `{}` or nothing takes the connection page as return path.
-    let parsed: SignInBody = if body.iter().all(u8::is_ascii_whitespace) {
-        SignInBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-    };
+    let parsed: SignInBody = optional_json(&body)?;
     let requested = parsed.return_path;
     let return_path = match requested.as_deref() {
         None => default,
@@ -357,10 +282,14 @@ async fn sign_in(
             ));
         }
     };
-    let url = flow::ticket(&state, &p.user, &c, &return_path).await?;
+    let ticket = state
+        .services
+        .sign_in
+        .ticket(&p.user, &c, &return_path)
+        .await?;
     Ok(ApiJson(SignInLink {
-        sign_in_url: url,
-        expires_in: flow::TICKET_TTL_SECONDS,
+        sign_in_url: crate::http::ui::oauth_flow::start_url(&state, &ticket),
+        expires_in: TICKET_TTL_SECONDS,
     }))
 }
 
@@ -369,8 +298,9 @@ async fn credential(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<CredentialView>> {
-    let c = connections::load(&state, &p, &id, Purpose::Use).await?;
-    Ok(ApiJson(connections::credential_view(&state, &p, &c).await?))
+    let connections = &state.services.connections;
+    let c = connections.load(&p, &id, Purpose::Use).await?;
+    Ok(ApiJson(connections.credential_view(&p, &c).await?))
 }
 
 async fn disconnect(
@@ -379,135 +309,10 @@ async fn disconnect(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    connections::disconnect(&state, &p, &actor, &id).await?;
+    state
+        .services
+        .connections
+        .disconnect(&p, &actor, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn test(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<ApiJson<TestReport>> {
-    Ok(ApiJson(connections::test(&state, &p, &id).await?))
-}
-
-/// Calls Databricks with the caller's own credential on a connection they may use.
-async fn keeper(state: &AppState, p: &Principal, id: &str) -> ApiResult<TokenKeeper> {
-    let c = connections::load(state, p, id, Purpose::Use).await?;
-    Ok(TokenKeeper::for_caller(state, p, &c).await?)
-}
-
-#[derive(Serialize)]
-struct Warehouses {
-    warehouses: Vec<Warehouse>,
-}
-
-async fn warehouses(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<ApiJson<Warehouses>> {
-    let list = keeper(&state, &p, &id).await?.warehouses().await?;
-    Ok(ApiJson(Warehouses { warehouses: list }))
-}
-
-#[derive(Serialize)]
-struct Names {
-    names: Vec<String>,
-}
-
-async fn catalogs(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-) -> ApiResult<ApiJson<Names>> {
-    let names = keeper(&state, &p, &id).await?.catalogs().await?;
-    Ok(ApiJson(Names { names }))
-}
-
-async fn schemas(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path((id, catalog)): Path<(String, String)>,
-) -> ApiResult<ApiJson<Names>> {
-    let names = keeper(&state, &p, &id).await?.schemas(&catalog).await?;
-    Ok(ApiJson(Names { names }))
-}
-
-#[derive(Serialize)]
-struct Tables {
-    tables: Vec<serde_json::Value>,
-}
-
-async fn tables(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path((id, catalog, schema)): Path<(String, String, String)>,
-) -> ApiResult<ApiJson<Tables>> {
-    let tables = keeper(&state, &p, &id)
-        .await?
-        .tables(&catalog, &schema)
-        .await?;
-    Ok(ApiJson(Tables { tables }))
-}
-
-#[derive(Deserialize, Default, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct VendBody {
-    min_remaining_seconds: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct Vended {
-    access_token: String,
-    token_type: &'static str,
-    expires_at: String,
-    host: String,
-}
-
-/// Token vending: a fresh access token from the caller's own credential, for another
-/// service of the platform to call Databricks as this user.
-async fn access_token(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> ApiResult<ApiJson<Vended>> {
-    let b: VendBody = if body.iter().all(u8::is_ascii_whitespace) {
-        VendBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-    };
-    let min = b.min_remaining_seconds.unwrap_or(300);
-    if !(0..=3000).contains(&min) {
-        return Err(ApiError::bad_request(
-            "min_remaining_seconds must be between 0 and 3000",
-        ));
-    }
-    state
-        .vend_limiter
-        .check(&p.user.id, state.now())
-        .map_err(|r| ApiError::rate_limited(r.0))?;
-    let c = connections::load(&state, &p, &id, Purpose::Use).await?;
-    let fresh =
-        connections::refresh::fresh_token(&state, &c.id, &p.user.id, &p.org.id, min).await?;
-    state.metrics.vended();
-    state
-        .store
-        .touch_credential_use(&fresh.credential.id, state.now())
-        .await?;
-    if fresh.expires_at - state.now() < min {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "token_unavailable",
-            "no access token with that much time left is available yet; try again shortly",
-        ));
-    }
-    Ok(ApiJson(Vended {
-        access_token: fresh.token.expose().to_owned(),
-        token_type: "Bearer",
-        expires_at: rfc3339(fresh.expires_at),
-        host: fresh.credential.host,
-    }))
 }

@@ -1,20 +1,46 @@
-use axum::extract::State;
+//! `/api/v1/integrations`: the list of kinds, and one resource per provider kind.
+
+use std::sync::OnceLock;
+
+use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::Access;
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
-use crate::integrations::discovery::DiscoveryError;
-use crate::integrations::service::{
-    self, DEFAULT_LIFETIMES, IntegrationError, SaveInput, TokenLifetimes,
-};
-use crate::integrations::{DATABRICKS_U2M, KINDS, redirect_url};
+use crate::http::state::AppState;
+use crate::integrations::service::DEFAULT_LIFETIMES;
+use crate::integrations::{SaveInput, TokenLifetimes};
+use crate::providers::{self, Provider, redirect_url};
 use crate::secret::Secret;
 use crate::store::IntegrationRow;
+
+/// `/api/v1/integrations/<kind>` of every provider, made once per process.
+fn paths() -> &'static [(&'static dyn Provider, &'static str)] {
+    static PATHS: OnceLock<Vec<(&'static dyn Provider, &'static str)>> = OnceLock::new();
+    PATHS.get_or_init(|| {
+        providers::ALL
+            .iter()
+            .map(|p| {
+                let path: &'static str =
+                    Box::leak(format!("/api/v1/integrations/{}", p.info().kind).into_boxed_str());
+                (*p, path)
+            })
+            .collect()
+    })
+}
+
+/// The provider whose resource a request's route is.
+fn provider_of(route: &MatchedPath) -> ApiResult<&'static dyn Provider> {
+    paths()
+        .iter()
+        .find(|(_, path)| *path == route.as_str())
+        .map(|(p, _)| *p)
+        .ok_or_else(|| ApiError::not_found("integration kind"))
+}
 
 pub fn register(reg: &mut Registry) {
     reg.add(
@@ -25,31 +51,13 @@ pub fn register(reg: &mut Registry) {
         "Every available integration kind with its state",
         list,
     );
-    reg.add(
-        M::Get,
-        "/api/v1/integrations/databricks-oauth-u2m",
-        Kind::Api,
-        Access::Admin,
-        "The Databricks OAuth U2M integration (never the secret)",
-        show,
-    );
-    reg.add(
-        M::Put,
-        "/api/v1/integrations/databricks-oauth-u2m",
-        Kind::Api,
-        Access::Admin,
-        "Create or update the Databricks OAuth U2M integration",
-        put,
-    );
-    reg.body::<PutBody>();
-    reg.add(
-        M::Delete,
-        "/api/v1/integrations/databricks-oauth-u2m",
-        Kind::Api,
-        Access::Admin,
-        "Delete the Databricks OAuth U2M integration",
-        delete,
-    );
+    for (provider, path) in paths() {
+        let title = provider.info().title;
+        reg.add(M::Get, path, Kind::Api, Access::Admin, title, show);
+        reg.add(M::Put, path, Kind::Api, Access::Admin, title, put);
+        reg.body::<PutBody>();
+        reg.add(M::Delete, path, Kind::Api, Access::Admin, title, delete);
+    }
 }
 
 /// The integration as the API shows it: never the secret, only whether one is set.
@@ -72,23 +80,19 @@ pub struct IntegrationView {
 }
 
 impl IntegrationView {
-    pub fn new(state: &AppState, row: Option<&IntegrationRow>) -> Self {
-        let kind = &KINDS[0];
+    pub fn new(state: &AppState, provider: &dyn Provider, row: Option<&IntegrationRow>) -> Self {
+        let info = provider.info();
         IntegrationView {
-            kind: kind.id,
-            name: kind.name,
+            kind: info.kind,
+            name: info.title,
             configured: row.is_some(),
-            redirect_url: redirect_url(&state.web.public_url),
+            redirect_url: redirect_url(&state.web.public_url, info),
             host: row.map(|r| r.host.clone()),
             client_id: row.map(|r| r.client_id.clone()),
             client_secret_set: row.is_some(),
             secret_updated_at: row.map(|r| rfc3339(r.secret_updated_at)),
             scopes: row.map(|r| r.scopes.clone()),
-            status: match row.map(|r| r.status.as_str()) {
-                None => "not_configured",
-                Some("configured") => "configured",
-                Some(_) => "client_rejected",
-            },
+            status: row.map_or("not_configured", |r| r.status.as_str()),
             updated_at: row.map(|r| rfc3339(r.updated_at)),
             updated_by: row.map(|r| r.updated_by.clone()),
             refresh_token_lifetime_minutes: row
@@ -96,28 +100,6 @@ impl IntegrationView {
                     r.refresh_ttl_minutes
                 }),
             absolute_session_lifetime_minutes: row.and_then(|r| r.absolute_lifetime_minutes),
-        }
-    }
-}
-
-impl From<IntegrationError> for ApiError {
-    fn from(e: IntegrationError) -> Self {
-        match e {
-            IntegrationError::Invalid(m) => ApiError::bad_request(m),
-            e @ IntegrationError::SecretRequired => ApiError::bad_request(e.to_string()),
-            IntegrationError::NotConfigured => ApiError::not_found("integration"),
-            IntegrationError::Discovery(d @ DiscoveryError::Unreachable(_)) => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream_unreachable",
-                format!("Databricks discovery failed: {d}"),
-            ),
-            IntegrationError::Discovery(d) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "discovery_failed",
-                format!("Databricks discovery failed: {d}"),
-            ),
-            IntegrationError::Crypto(c) => ApiError::internal(c),
-            IntegrationError::Store(s) => s.into(),
         }
     }
 }
@@ -132,25 +114,37 @@ struct Listed {
 }
 
 async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson<Vec<Listed>>> {
-    let row = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
-    let view = IntegrationView::new(&state, row.as_ref());
-    Ok(ApiJson(
-        KINDS
-            .iter()
-            .map(|k| Listed {
-                kind: k.id,
-                name: k.name,
-                description: k.description,
-                configured: view.configured,
-                status: view.status,
-            })
-            .collect(),
-    ))
+    let mut out = Vec::new();
+    for provider in providers::ALL {
+        let info = provider.info();
+        let row = state
+            .services
+            .integrations
+            .get(*provider, &p.org.id)
+            .await?;
+        out.push(Listed {
+            kind: info.kind,
+            name: info.title,
+            description: info.description,
+            configured: row.is_some(),
+            status: row.map_or("not_configured", |r| r.status.as_str()),
+        });
+    }
+    Ok(ApiJson(out))
 }
 
-async fn show(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson<IntegrationView>> {
-    let row = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
-    Ok(ApiJson(IntegrationView::new(&state, row.as_ref())))
+async fn show(
+    State(state): State<AppState>,
+    route: MatchedPath,
+    Auth(p): Auth,
+) -> ApiResult<ApiJson<IntegrationView>> {
+    let provider = provider_of(&route)?;
+    let row = state.services.integrations.get(provider, &p.org.id).await?;
+    Ok(ApiJson(IntegrationView::new(
+        &state,
+        provider,
+        row.as_ref(),
+    )))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -179,6 +173,7 @@ pub fn lifetimes_from(refresh: Option<i64>, absolute: Option<i64>) -> Option<Tok
 
 async fn put(
     State(state): State<AppState>,
+    route: MatchedPath,
     Auth(p): Auth,
     Audit(actor): Audit,
     ApiJson(body): ApiJson<PutBody>,
@@ -196,22 +191,26 @@ async fn put(
             body.absolute_session_lifetime_minutes,
         ),
     };
-    let row = service::save(
-        &state.integration_deps(),
-        state.now(),
-        &actor,
-        &p.org.id,
-        input,
-    )
-    .await?;
-    Ok(ApiJson(IntegrationView::new(&state, Some(&row))))
+    let provider = provider_of(&route)?;
+    let row = state
+        .services
+        .integrations
+        .save(provider, &actor, &p.org.id, input)
+        .await?;
+    Ok(ApiJson(IntegrationView::new(&state, provider, Some(&row))))
 }
 
 async fn delete(
     State(state): State<AppState>,
+    route: MatchedPath,
     Auth(p): Auth,
     Audit(actor): Audit,
 ) -> ApiResult<StatusCode> {
-    service::delete(&state.store, state.now(), &actor, &p.org.id).await?;
+    let provider = provider_of(&route)?;
+    state
+        .services
+        .integrations
+        .delete(provider, &actor, &p.org.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! JSON API handlers under `/api/v1`. Thin: parse, call the service, shape the answer.
 
 pub mod audit;
+mod catalog;
 pub mod connections;
 pub mod integrations;
 mod me;
@@ -20,5 +21,6 @@ pub fn register(reg: &mut Registry) {
     audit::register(reg);
     integrations::register(reg);
     connections::register(reg);
+    catalog::register(reg);
     queries::register(reg);
 }

@@ -11,16 +11,17 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::http::guard::Auth;
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::queries::output::{self, Format};
 use crate::queries::service::{self, ResultSet, Running};
 use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
 use crate::store::QueryRow;
+use crate::store::QueryState;
 
 /// How long one request waits for a statement before answering 202 with the query id
 /// (below the server's 60 s request timeout).
@@ -114,9 +115,10 @@ async fn run_query(
 ) -> ApiResult<Response> {
     let format = negotiate(&headers, f.format.as_deref())?;
     let spec = validate(body, format.streaming())?;
-    let mut running = service::submit(&state, &p, &id, &spec).await?;
+    let queries = &state.services.queries;
+    let mut running = queries.submit(&p, &id, &spec).await?;
     if spec.wait {
-        service::wait(&state, &mut running, WAIT_BUDGET).await?;
+        queries.wait(&mut running, WAIT_BUDGET).await?;
     }
     answer(&state, running, format).await
 }
@@ -129,7 +131,7 @@ async fn show(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let format = negotiate(&headers, f.format.as_deref())?;
-    let running = service::resume(&state, &p, &id).await?;
+    let running = state.services.queries.resume(&p, &id).await?;
     answer(&state, running, format).await
 }
 
@@ -138,7 +140,7 @@ async fn cancel(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let outcome = service::cancel(&state, &p, &id).await?;
+    let outcome = state.services.queries.cancel(&p, &id).await?;
     Ok(ApiJson(json!({"query_id": id, "state": outcome})).into_response())
 }
 
@@ -252,7 +254,7 @@ struct HistoryEntry {
     query_id: String,
     connection_id: String,
     statement: String,
-    state: String,
+    state: QueryState,
     submitted_at: String,
     duration_seconds: Option<i64>,
     row_count: Option<i64>,

@@ -2,13 +2,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::auth::api_token::{self, NewToken};
 use crate::auth::{Access, Principal, Scope, Via};
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::store::ApiTokenRow;
 
 pub fn register(reg: &mut Registry) {

@@ -4,12 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::service::{self, NewUserInput, UserPatch};
 use crate::accounts::{Role, User};
-use crate::app::AppState;
 use crate::auth::Access;
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::secret::Secret;
 
 pub fn register(reg: &mut Registry) {

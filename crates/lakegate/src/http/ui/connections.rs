@@ -7,18 +7,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Nav, error_page, render};
+use super::{Nav, PageForm, error_page, render};
 use crate::accounts::Role;
-use crate::app::AppState;
 use crate::auth::{Access, Principal, Scope};
-use crate::connections::flow::{self, Failure};
-use crate::connections::keeper::TokenKeeper;
+use crate::connections::flow::Failure;
 use crate::connections::{self, ConnectionError, CredentialStatus, Patch, Purpose, TestReport};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
-use crate::integrations::DATABRICKS_U2M;
+use crate::http::state::AppState;
+use crate::providers::{self, Provider};
 use crate::store::ConnectionRow;
+
+/// The kind of connection the New connection page makes (the only one so far).
+fn new_connection_provider() -> &'static dyn Provider {
+    &providers::databricks::U2M
+}
+
+/// The vendor's name for a connection's provider.
+fn vendor_of(c: &ConnectionRow) -> &'static str {
+    providers::by_connection(&c.provider, &c.auth).map_or("the warehouse", |p| p.info().vendor)
+}
 
 pub fn register(reg: &mut Registry) {
     let read = Access::User(Some(Scope::ConnectionsRead));
@@ -60,7 +69,7 @@ pub fn register(reg: &mut Registry) {
         "/connections/{id}/sign-in",
         Kind::Page,
         read,
-        "Sign in (or reconnect) to Databricks",
+        "Sign in (or reconnect)",
         sign_in,
     );
     reg.add(
@@ -133,7 +142,7 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> Response {
     };
     let mut rows = Vec::new();
     for c in conns {
-        let status = match connections::credential_view(&state, &p, &c).await {
+        let status = match state.services.connections.credential_view(&p, &c).await {
             Ok(v) => status_text(&v.status),
             Err(e) => return page_error(e),
         };
@@ -141,7 +150,7 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> Response {
             id: c.id,
             name: c.name,
             host: c.host,
-            shared: c.shared != 0,
+            shared: c.shared,
             status,
         });
     }
@@ -178,7 +187,12 @@ async fn new_page(
     name: String,
     error: Option<String>,
 ) -> Response {
-    let integration = match state.store.integration(&p.org.id, DATABRICKS_U2M).await {
+    let integration = match state
+        .services
+        .integrations
+        .get(new_connection_provider(), &p.org.id)
+        .await
+    {
         Ok(i) => i,
         Err(e) => return error_page(e.into()),
     };
@@ -201,32 +215,43 @@ async fn new_form(State(state): State<AppState>, Auth(p): Auth) -> Response {
     new_page(&state, &p, StatusCode::OK, String::new(), None).await
 }
 
-fn form_fields(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
-}
-
-fn field(form: &[(String, String)], key: &str) -> Option<String> {
-    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-}
-
 /// Sends the browser to a fresh sign-in for `conn`.
 async fn to_sign_in(state: &AppState, p: &Principal, conn: &ConnectionRow) -> Response {
-    match flow::ticket(state, &p.user, conn, &format!("/connections/{}", conn.id)).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+    let return_path = format!("/connections/{}", conn.id);
+    match state
+        .services
+        .sign_in
+        .ticket(&p.user, conn, &return_path)
+        .await
+    {
+        Ok(ticket) => Redirect::to(&super::oauth_flow::start_url(state, &ticket)).into_response(),
         Err(e) => page_error(e),
     }
+}
+
+/// New connection's form. A checkbox is present only when ticked.
+#[derive(Deserialize)]
+struct CreateForm {
+    #[serde(default)]
+    name: String,
+    shared: Option<String>,
 }
 
 async fn create(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
-    body: axum::body::Bytes,
+    PageForm(form): PageForm<CreateForm>,
 ) -> Response {
-    let form = form_fields(&body);
-    let name = field(&form, "name").unwrap_or_default();
-    let shared = field(&form, "shared").is_some();
-    match connections::create(&state, &p, &actor, &name, shared).await {
+    let name = form.name;
+    let shared = form.shared.is_some();
+    let provider = new_connection_provider();
+    match state
+        .services
+        .connections
+        .create(&p, &actor, provider, &name, shared)
+        .await
+    {
         Ok(conn) => to_sign_in(&state, &p, &conn).await,
         Err(e) => {
             let e = ApiError::from(e);
@@ -285,17 +310,19 @@ struct DetailQuery {
 }
 
 /// Fixed messages chosen by code; nothing from the URL is echoed.
-fn notice_for(q: &DetailQuery) -> (Option<String>, Option<String>) {
+fn notice_for(q: &DetailQuery, vendor: &str) -> (Option<String>, Option<String>) {
     if q.saved.is_some() {
         return (Some("Saved.".into()), None);
     }
     match q.signin.as_deref() {
         Some("ok") if q.changed.is_some() => (
-            Some("Signed in to Databricks — as a different Databricks user than before.".into()),
+            Some(format!(
+                "Signed in to {vendor} — as a different {vendor} user than before."
+            )),
             None,
         ),
-        Some("ok") => (Some("Signed in to Databricks.".into()), None),
-        Some(code) => (None, Failure::parse(code).map(|f| f.message().to_owned())),
+        Some("ok") => (Some(format!("Signed in to {vendor}.")), None),
+        Some(code) => (None, Failure::parse(code).map(|f| f.message(vendor))),
         None => (None, None),
     }
 }
@@ -309,15 +336,16 @@ async fn detail_page(
     test: Option<TestReport>,
     error: Option<String>,
 ) -> Response {
-    let conn = match connections::load(state, p, id, Purpose::See).await {
+    let service = &state.services.connections;
+    let conn = match service.load(p, id, Purpose::See).await {
         Ok(c) => c,
         Err(e) => return page_error(e),
     };
-    let cred = match connections::credential_view(state, p, &conn).await {
+    let cred = match service.credential_view(p, &conn).await {
         Ok(v) => v,
         Err(e) => return page_error(e),
     };
-    let (notice, mut err) = notice_for(&q);
+    let (notice, mut err) = notice_for(&q, vendor_of(&conn));
     if error.is_some() {
         err = error;
     }
@@ -325,8 +353,8 @@ async fn detail_page(
     let mut catalogs = Vec::new();
     let mut schemas = Vec::new();
     if cred.status == CredentialStatus::Active {
-        // The pickers list what this user may see in Databricks, with their own token.
-        match TokenKeeper::for_caller(state, p, &conn).await {
+        // The pickers list what this user may see in the warehouse, with their own token.
+        match service.keeper(p, &conn).await {
             Ok(keeper) => {
                 match keeper.warehouses().await {
                     Ok(list) => {
@@ -377,7 +405,7 @@ async fn detail_page(
             id: conn.id.clone(),
             name: conn.name.clone(),
             host: conn.host.clone(),
-            shared: conn.shared != 0,
+            shared: conn.shared,
             identity: cred.databricks_user_name.clone(),
             status: status_text(&cred.status),
             active: cred.status == CredentialStatus::Active,
@@ -414,7 +442,7 @@ async fn detail(
 }
 
 async fn sign_in(State(state): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Response {
-    match connections::load(&state, &p, &id, Purpose::Use).await {
+    match state.services.connections.load(&p, &id, Purpose::Use).await {
         Ok(conn) => to_sign_in(&state, &p, &conn).await,
         Err(e) => page_error(e),
     }
@@ -426,7 +454,7 @@ async fn disconnect(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> Response {
-    match connections::disconnect(&state, &p, &actor, &id).await {
+    match state.services.connections.disconnect(&p, &actor, &id).await {
         Ok(()) | Err(ConnectionError::NotSignedIn) => {
             Redirect::to(&format!("/connections/{id}")).into_response()
         }
@@ -434,29 +462,45 @@ async fn disconnect(
     }
 }
 
+/// The connection settings form: empty fields clear a default.
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    warehouse_id: String,
+    #[serde(default)]
+    catalog: String,
+    #[serde(default)]
+    schema: String,
+    shared: Option<String>,
+}
+
 async fn settings(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PageForm(form): PageForm<SettingsForm>,
 ) -> Response {
-    let form = form_fields(&body);
     let patch = Patch {
         name: None,
-        warehouse_id: Some(field(&form, "warehouse_id").unwrap_or_default()),
-        catalog: Some(field(&form, "catalog").unwrap_or_default()),
-        schema: Some(field(&form, "schema").unwrap_or_default()),
-        shared: Some(field(&form, "shared").is_some()),
+        warehouse_id: Some(form.warehouse_id),
+        catalog: Some(form.catalog),
+        schema: Some(form.schema),
+        shared: Some(form.shared.is_some()),
     };
-    match connections::update(&state, &p, &actor, &id, patch).await {
+    match state
+        .services
+        .connections
+        .update(&p, &actor, &id, patch)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/connections/{id}?saved=1")).into_response(),
         Err(e) => page_error(e),
     }
 }
 
 async fn test(State(state): State<AppState>, Auth(p): Auth, Path(id): Path<String>) -> Response {
-    match connections::test(&state, &p, &id).await {
+    match state.services.connections.test(&p, &id).await {
         Ok(report) => {
             detail_page(
                 &state,
@@ -492,7 +536,7 @@ async fn delete(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> Response {
-    match connections::delete(&state, &p, &actor, &id).await {
+    match state.services.connections.delete(&p, &actor, &id).await {
         Ok(()) => Redirect::to("/connections").into_response(),
         Err(e) => page_error(e),
     }

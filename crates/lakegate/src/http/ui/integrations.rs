@@ -6,16 +6,21 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Nav, error_page, render};
-use crate::app::AppState;
+use super::{Nav, PageForm, error_page, render};
 use crate::auth::{Access, Principal};
 use crate::http::api::integrations::IntegrationView;
-use crate::http::error::{ApiError, ApiForm, ApiQuery};
+use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
-use crate::integrations::service::{self, SaveInput};
-use crate::integrations::{DATABRICKS_U2M, DEFAULT_SCOPES, KINDS};
+use crate::http::state::AppState;
+use crate::integrations::SaveInput;
+use crate::providers::{self, Provider, redirect_url};
 use crate::secret::Secret;
+
+/// The provider this page's form configures (the Databricks OAuth U2M app).
+fn form_provider() -> &'static dyn Provider {
+    &providers::databricks::U2M
+}
 
 pub fn register(reg: &mut Registry) {
     reg.add(
@@ -78,20 +83,21 @@ async fn list(
     Auth(p): Auth,
     ApiQuery(f): ApiQuery<Flash>,
 ) -> Response {
-    let row = match state.store.integration(&p.org.id, DATABRICKS_U2M).await {
-        Ok(r) => r,
-        Err(e) => return error_page(e.into()),
-    };
-    let rows = KINDS
-        .iter()
-        .map(|k| Row {
-            kind: k.id,
-            name: k.name,
-            description: k.description,
+    let mut rows = Vec::new();
+    for provider in providers::ALL {
+        let info = provider.info();
+        let row = match state.services.integrations.get(*provider, &p.org.id).await {
+            Ok(r) => r,
+            Err(e) => return error_page(e.into()),
+        };
+        rows.push(Row {
+            kind: info.kind,
+            name: info.title,
+            description: info.description,
             configured: row.is_some(),
-            host: row.as_ref().map(|r| r.host.clone()),
-        })
-        .collect();
+            host: row.map(|r| r.host),
+        });
+    }
     let message = match f.ok.as_deref() {
         Some("saved") => Some(
             "The Databricks integration is saved. Users of this organization can now create Databricks OAuth U2M connections.",
@@ -139,7 +145,7 @@ fn form_page(
     let page = FormPage {
         csrf: nav.as_ref().map(|n| n.csrf.clone()).unwrap_or_default(),
         nav,
-        redirect_url: crate::integrations::redirect_url(&state.web.public_url),
+        redirect_url: redirect_url(&state.web.public_url, form_provider().info()),
         configured: view.configured,
         secret_set: view.client_secret_set,
         secret_updated_at: view.secret_updated_at.clone(),
@@ -149,7 +155,11 @@ fn form_page(
         ),
         host: submitted.map_or_else(|| view.host.clone().unwrap_or_default(), |s| s.host.clone()),
         scopes: submitted.map_or_else(
-            || view.scopes.clone().unwrap_or_else(|| DEFAULT_SCOPES.into()),
+            || {
+                view.scopes
+                    .clone()
+                    .unwrap_or_else(|| form_provider().info().default_scopes.into())
+            },
             |s| s.scopes.clone(),
         ),
         refresh_ttl: submitted.map_or_else(
@@ -170,8 +180,9 @@ fn form_page(
 }
 
 async fn current(state: &AppState, p: &Principal) -> Result<IntegrationView, ApiError> {
-    let row = state.store.integration(&p.org.id, DATABRICKS_U2M).await?;
-    Ok(IntegrationView::new(state, row.as_ref()))
+    let provider = form_provider();
+    let row = state.services.integrations.get(provider, &p.org.id).await?;
+    Ok(IntegrationView::new(state, provider, row.as_ref()))
 }
 
 async fn form(State(state): State<AppState>, Auth(p): Auth) -> Response {
@@ -209,12 +220,8 @@ async fn save(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
-    form: Result<ApiForm<SaveForm>, ApiError>,
+    PageForm(f): PageForm<SaveForm>,
 ) -> Response {
-    let ApiForm(f) = match form {
-        Ok(f) => f,
-        Err(e) => return error_page(e),
-    };
     let lifetimes = match (
         minutes(&f.refresh_ttl, "The refresh token lifetime"),
         minutes(&f.absolute_lifetime, "The absolute session lifetime"),
@@ -236,14 +243,11 @@ async fn save(
         scopes: Some(f.scopes.clone()),
         lifetimes,
     };
-    match service::save(
-        &state.integration_deps(),
-        state.now(),
-        &actor,
-        &p.org.id,
-        input,
-    )
-    .await
+    match state
+        .services
+        .integrations
+        .save(form_provider(), &actor, &p.org.id, input)
+        .await
     {
         Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
         Err(e) => {
@@ -257,7 +261,12 @@ async fn save(
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {
-    match service::delete(&state.store, state.now(), &actor, &p.org.id).await {
+    match state
+        .services
+        .integrations
+        .delete(form_provider(), &actor, &p.org.id)
+        .await
+    {
         Ok(()) => Redirect::to("/settings/advanced/integrations?ok=deleted").into_response(),
         Err(e) => error_page(e.into()),
     }

@@ -7,13 +7,13 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
 use super::render;
-use crate::app::AppState;
-use crate::auth::login::{self, LoginError, LoginInput};
+use crate::auth::login::{LoginError, LoginInput};
 use crate::auth::{Access, Via};
 use crate::crypto::random;
 use crate::http::error::{ApiError, ApiForm, ApiQuery};
 use crate::http::guard::{Audit, Auth, MaybeAuth, same_origin};
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::secret::Secret;
 
 pub fn register(reg: &mut Registry) {
@@ -192,7 +192,7 @@ async fn submit(
         client_ip: ctx.client_ip,
         request_id: ctx.request_id,
     };
-    match login::login(&state, input).await {
+    match state.services.logins.login(input).await {
         Ok((session_id, _user)) => {
             let jar = jar
                 .remove(Cookie::build(state.web.login_csrf_cookie()).path("/"))
@@ -220,7 +220,7 @@ async fn submit(
 
 async fn logout(State(state): State<AppState>, Auth(p): Auth, jar: CookieJar) -> Response {
     if let Via::Session { id_hash, .. } = &p.via
-        && let Err(e) = login::logout(&state, id_hash).await
+        && let Err(e) = state.services.logins.logout(id_hash).await
     {
         return super::error_page(e.into());
     }

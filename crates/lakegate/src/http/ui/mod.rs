@@ -4,7 +4,7 @@ mod connections;
 mod home;
 mod integrations;
 mod login;
-mod oauth_flow;
+pub mod oauth_flow;
 mod queries;
 mod settings;
 
@@ -100,3 +100,24 @@ pub fn error_page(err: ApiError) -> Response {
 pub fn not_found_page() -> Response {
     error_page(ApiError::not_found("page"))
 }
+
+/// A form that could not be read, answered with an error page.
+pub struct PageRejection(ApiError);
+
+impl From<axum_extra::extract::FormRejection> for PageRejection {
+    fn from(r: axum_extra::extract::FormRejection) -> Self {
+        PageRejection(ApiError::bad_request(format!("invalid form: {r}")))
+    }
+}
+
+impl IntoResponse for PageRejection {
+    fn into_response(self) -> Response {
+        error_page(self.0)
+    }
+}
+
+/// A page's form (repeated fields, such as checkboxes of one name, become a `Vec`); a form
+/// that cannot be read gets the error page.
+#[derive(Debug, axum::extract::FromRequest)]
+#[from_request(via(axum_extra::extract::Form), rejection(PageRejection))]
+pub struct PageForm<T>(pub T);

@@ -1,5 +1,5 @@
 //! The browser half of a sign-in: `/start` binds the flow to this browser and sends it to
-//! Databricks; `/callback` is the redirect URL admins register. Both answer `no-store`
+//! the provider; each provider's callback is the redirect URL admins register. Both answer `no-store`
 //! and `no-referrer`, and the callback redirects at once so no URL with a code stays in
 //! the history.
 
@@ -10,31 +10,45 @@ use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::auth::Access;
-use crate::connections::flow::{self, Outcome};
+use crate::connections::flow::{FLOW_TTL_SECONDS, Outcome};
 use crate::crypto::random;
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::MaybeAuth;
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
+use crate::secret::Secret;
+
+/// Where a one-time sign-in link leads (it names the first provider for the links
+/// already handed out; the ticket says which connection, and so which provider).
+pub const START_PATH: &str = "/connections/oauth/databricks/start";
+
+/// The absolute sign-in link for a ticket.
+pub fn start_url(state: &AppState, ticket: &Secret) -> String {
+    let base = state.web.public_url.as_str().trim_end_matches('/');
+    format!("{base}{START_PATH}?ticket={}", ticket.expose())
+}
 
 pub fn register(reg: &mut Registry) {
     reg.add(
         M::Get,
-        flow::START_PATH,
+        START_PATH,
         Kind::Page,
         Access::Public,
-        "Start a Databricks sign-in (opens a one-time link)",
+        "Start a sign-in (opens a one-time link)",
         start,
     );
-    reg.add(
-        M::Get,
-        crate::integrations::CALLBACK_PATH,
-        Kind::Page,
-        Access::Public,
-        "Databricks OAuth redirect URL",
-        callback,
-    );
+    for provider in crate::providers::ALL {
+        let info = provider.info();
+        reg.add(
+            M::Get,
+            info.callback_path,
+            Kind::Page,
+            Access::Public,
+            info.title,
+            callback,
+        );
+    }
 }
 
 fn browser_cookie(state: &AppState) -> &'static str {
@@ -84,14 +98,14 @@ async fn start(
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() >= 40)
         .unwrap_or_else(|| random::token(""));
-    match flow::begin(&state, &q.ticket, &binding).await {
+    match state.services.sign_in.begin(&q.ticket, &binding).await {
         Ok(url) => {
             let cookie = Cookie::build((browser_cookie(&state), binding))
                 .path("/")
                 .http_only(true)
                 .same_site(SameSite::Lax)
                 .secure(state.web.secure_cookies())
-                .max_age(time::Duration::seconds(flow::FLOW_TTL_SECONDS))
+                .max_age(time::Duration::seconds(FLOW_TTL_SECONDS))
                 .build();
             private((jar.add(cookie), Redirect::to(url.as_str())).into_response())
         }
@@ -109,13 +123,15 @@ async fn callback(
         .get(browser_cookie(&state))
         .map(|c| c.value().to_owned());
     let session_user = p.as_ref().map(|p| p.user.id.clone());
-    match flow::finish(
-        &state,
-        query.as_deref().unwrap_or_default(),
-        browser.as_deref(),
-        session_user.as_deref(),
-    )
-    .await
+    match state
+        .services
+        .sign_in
+        .finish(
+            query.as_deref().unwrap_or_default(),
+            browser.as_deref(),
+            session_user.as_deref(),
+        )
+        .await
     {
         Ok(Outcome::SignedIn {
             return_path,

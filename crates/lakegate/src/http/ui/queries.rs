@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::{Nav, render};
-use crate::app::AppState;
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::http::guard::Auth;
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 
 pub fn register(reg: &mut Registry) {
     reg.add(
@@ -76,7 +76,7 @@ async fn page(State(state): State<AppState>, Auth(p): Auth) -> Response {
                 connection: names.get(&q.connection_id).cloned().flatten(),
                 connection_id: q.connection_id,
                 statement,
-                state: q.state,
+                state: q.state.as_str().to_owned(),
                 error: q.error_message,
                 rows: q.row_count.map(|n| n.to_string()).unwrap_or_default(),
                 seconds: q

@@ -6,10 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::{Nav, error_page, render};
+use super::{Nav, PageForm, error_page, render};
 use crate::accounts::Role;
 use crate::accounts::service::{self, NewUserInput, UserPatch};
-use crate::app::AppState;
 use crate::auth::api_token::{self, NewToken};
 use crate::auth::{Access, Principal, Scope};
 use crate::http::api::audit::{AuditQuery, AuditView};
@@ -17,6 +16,7 @@ use crate::http::api::{TokenView, UserView};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
+use crate::http::state::AppState;
 use crate::secret::Secret;
 
 pub fn register(reg: &mut Registry) {
@@ -78,16 +78,37 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
-/// Form fields arrive as text; the page re-validates everything the API would.
-fn form_text(form: &[(String, String)], key: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
+/// New user: fields arrive as text; the page re-validates everything the API would.
+#[derive(Deserialize)]
+struct NewUserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
 }
 
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(body).into_owned().collect()
+/// A change to a user: `action` is set-role, disable or enable.
+#[derive(Deserialize)]
+struct UserActionForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// New API token: one `scope` field per ticked box.
+#[derive(Deserialize)]
+struct NewTokenForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    scope: Vec<String>,
+    #[serde(default)]
+    expires_in_days: String,
 }
 
 // ----- Users -----
@@ -173,10 +194,9 @@ async fn users_create(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
-    body: axum::body::Bytes,
+    PageForm(form): PageForm<NewUserForm>,
 ) -> Response {
-    let form = parse_form(&body);
-    let Some(role) = Role::parse(&form_text(&form, "role")) else {
+    let Some(role) = Role::parse(&form.role) else {
         return users_view(
             &state,
             &p,
@@ -187,10 +207,10 @@ async fn users_create(
         .await;
     };
     let input = NewUserInput {
-        email: form_text(&form, "email"),
-        display_name: Some(form_text(&form, "display_name")),
+        email: form.email,
+        display_name: Some(form.display_name),
         role,
-        password: Some(Secret::new(form_text(&form, "password"))),
+        password: Some(Secret::new(form.password)),
     };
     match service::create_user(&state.store, state.now(), &actor, &p.org, input).await {
         Ok(_) => Redirect::to("/settings/users?ok=created").into_response(),
@@ -206,11 +226,10 @@ async fn users_update(
     Auth(p): Auth,
     Audit(actor): Audit,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PageForm(form): PageForm<UserActionForm>,
 ) -> Response {
-    let form = parse_form(&body);
-    let patch = match form_text(&form, "action").as_str() {
-        "set-role" => match Role::parse(&form_text(&form, "role")) {
+    let patch = match form.action.as_str() {
+        "set-role" => match Role::parse(&form.role) {
             Some(role) => UserPatch {
                 role: Some(role),
                 ..Default::default()
@@ -309,11 +328,10 @@ async fn tokens_create(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
-    body: axum::body::Bytes,
+    PageForm(form): PageForm<NewTokenForm>,
 ) -> Response {
-    let form = parse_form(&body);
     let mut scopes = Vec::new();
-    for (_, name) in form.iter().filter(|(k, _)| k == "scope") {
+    for name in &form.scope {
         match Scope::parse(name) {
             Some(s) => scopes.push(s),
             None => {
@@ -330,8 +348,7 @@ async fn tokens_create(
     }
     scopes.sort();
     scopes.dedup();
-    let days_text = form_text(&form, "expires_in_days");
-    let ttl_days = match days_text.trim() {
+    let ttl_days = match form.expires_in_days.trim() {
         "" => None,
         t => match t.parse() {
             Ok(d) => Some(d),
@@ -347,9 +364,8 @@ async fn tokens_create(
             }
         },
     };
-    let name = form_text(&form, "name");
     let req = NewToken {
-        name: &name,
+        name: &form.name,
         scopes,
         ttl_days,
     };

@@ -1,8 +1,11 @@
-//! The OAuth client half of a sign-in: PKCE, the authorization URL, the code exchange and
-//! the checks on what the token endpoint answers.
+//! The OAuth client, one for every provider: PKCE, the authorization URL, token requests
+//! (code exchange and refresh) and the checks on what the token endpoint answers. Where
+//! providers differ — extra authorize parameters, how the client authenticates, where the
+//! error description is, which errors mean what, whether refresh tokens rotate — is data:
+//! a [`Dialect`].
 
 use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -10,6 +13,78 @@ use url::Url;
 use crate::crypto::random;
 use crate::egress::{self, Egress, EgressError};
 use crate::secret::Secret;
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body (client_secret_post).
+    Body,
+    /// HTTP Basic over the raw id and secret, not form-encoded first (what Snowflake's own
+    /// connector sends; ids and secrets with `+ / =` differ between the two styles).
+    BasicRaw,
+    /// HTTP Basic over the RFC 6749 §2.3.1 form-encoded id and secret.
+    BasicFormEncoded,
+}
+
+/// How long a refresh token lives, which decides when a user must sign in again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshLifetime {
+    /// Dies after a period without use; every refresh (or rotation) starts it again
+    /// (Databricks: 7 days by default; Google: 6 months unused).
+    SlidingIdle,
+    /// Dies a fixed time after the sign-in, whatever the use (Snowflake's
+    /// OAUTH_REFRESH_TOKEN_VALIDITY).
+    Absolute,
+}
+
+/// Everything about a provider's OAuth that is data rather than code.
+#[derive(Debug, Clone, Copy)]
+pub struct Dialect {
+    /// Authorize parameters beyond the standard ones (Google: `access_type=offline`, …).
+    pub authorize_extra: &'static [(&'static str, &'static str)],
+    pub client_auth: ClientAuth,
+    /// Fields of an error answer that carry the description, first present wins
+    /// (RFC 6749: `error_description`; Snowflake: `message`).
+    pub description_fields: &'static [&'static str],
+    /// Error codes that mean the grant is dead: the user must sign in again.
+    pub dead_grant_codes: &'static [&'static str],
+    /// Error codes that mean the client's own credentials were refused (an admin's problem).
+    pub client_rejected_codes: &'static [&'static str],
+    /// Whether a refresh sends `scope` (never to ask for more than was granted).
+    pub refresh_sends_scope: bool,
+    /// Whether a refresh may answer without a refresh token (then the old one is kept).
+    pub refresh_may_omit_refresh_token: bool,
+    pub refresh_lifetime: RefreshLifetime,
+    /// An RFC 7009 revocation endpoint, if the provider has one.
+    pub revocation_endpoint: Option<&'static str>,
+}
+
+impl Dialect {
+    /// What an OAuth error code means for a refresh.
+    pub fn classify(&self, code: &str) -> ErrorClass {
+        if self.dead_grant_codes.contains(&code) {
+            ErrorClass::DeadGrant
+        } else if self.client_rejected_codes.contains(&code) {
+            ErrorClass::ClientRejected
+        } else {
+            ErrorClass::Transient
+        }
+    }
+}
+
+/// The three things a token endpoint's refusal can mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    DeadGrant,
+    ClientRejected,
+    Transient,
+}
+
+/// The client's identity at a token endpoint.
+pub struct Client<'a> {
+    pub id: &'a str,
+    pub secret: &'a Secret,
+}
 
 /// RFC 7636 S256: BASE64URL(SHA256(ASCII(verifier))).
 pub fn challenge(verifier: &str) -> String {
@@ -23,6 +98,7 @@ pub fn new_verifier() -> Secret {
 
 /// The authorization request, built only from stored integration values.
 pub fn authorize_url(
+    dialect: &Dialect,
     authorization_endpoint: &str,
     client_id: &str,
     redirect_uri: &str,
@@ -39,6 +115,9 @@ pub fn authorize_url(
         .append_pair("state", state)
         .append_pair("code_challenge", challenge)
         .append_pair("code_challenge_method", "S256");
+    for (k, v) in dialect.authorize_extra {
+        url.query_pairs_mut().append_pair(k, v);
+    }
     Some(url)
 }
 
@@ -72,7 +151,11 @@ pub enum TokenError {
 const MAX_EXPIRES_IN: i64 = 7 * 24 * 3600;
 
 /// Checks a token endpoint answer (status and body) and extracts the tokens.
-pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenError> {
+pub fn parse_token_response(
+    dialect: &Dialect,
+    status: u16,
+    body: &[u8],
+) -> Result<Tokens, TokenError> {
     // An error page from a gateway is not JSON; judge it by its status.
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let v = parsed.clone().unwrap_or(Value::Null);
@@ -90,9 +173,15 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenErr
             (_, s) if s >= 500 => "server_error".to_owned(),
             _ => "invalid_request".to_owned(),
         };
+        let description = dialect
+            .description_fields
+            .iter()
+            .map(|f| text(f))
+            .find(|d| !d.is_empty())
+            .unwrap_or_default();
         return Err(TokenError::Rejected {
             code,
-            description: text("error_description"),
+            description,
             retry_after: None,
         });
     }
@@ -140,18 +229,37 @@ pub fn parse_token_response(status: u16, body: &[u8]) -> Result<Tokens, TokenErr
     })
 }
 
-/// Posts a token request (client secret in the body, as Databricks advertises).
+/// Posts a token request: `form` is the grant's parameters; the client authenticates the
+/// way the dialect says.
 pub async fn token_request(
     egress: &Egress,
+    dialect: &Dialect,
     token_endpoint: &str,
-    form: &[(&str, &str)],
+    client: &Client<'_>,
+    grant: &[(&str, &str)],
 ) -> Result<Tokens, TokenError> {
     let url = Url::parse(token_endpoint)
         .map_err(|_| TokenError::Transport("the stored token endpoint is not a URL".into()))?;
+    let mut form: Vec<(&str, &str)> = grant.to_vec();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    match dialect.client_auth {
+        ClientAuth::Body => {
+            form.push(("client_id", client.id));
+            form.push(("client_secret", client.secret.expose()));
+        }
+        ClientAuth::BasicRaw => headers.push(basic(client.id, client.secret.expose())),
+        ClientAuth::BasicFormEncoded => {
+            let enc = |s: &str| -> String {
+                url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+            };
+            headers.push(basic(&enc(client.id), &enc(client.secret.expose())));
+        }
+    }
     let resp = egress
         .send(egress::Request {
             max_bytes: 64 * 1024,
-            ..egress::Request::post_form(&url, form)
+            headers: &headers,
+            ..egress::Request::post_form(&url, &form)
         })
         .await
         .map_err(|e| match e {
@@ -163,7 +271,7 @@ pub async fn token_request(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok());
-    parse_token_response(resp.status, &resp.body).map_err(|e| match e {
+    parse_token_response(dialect, resp.status, &resp.body).map_err(|e| match e {
         TokenError::Rejected {
             code, description, ..
         } => TokenError::Rejected {
@@ -173,6 +281,14 @@ pub async fn token_request(
         },
         other => other,
     })
+}
+
+/// An `Authorization: Basic` header over `id:secret`.
+fn basic(id: &str, secret: &str) -> (String, String) {
+    (
+        "authorization".to_owned(),
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
+    )
 }
 
 #[cfg(test)]
@@ -203,6 +319,7 @@ mod tests {
     #[test]
     fn the_authorize_url_carries_every_parameter() {
         let u = authorize_url(
+            &crate::providers::databricks::DIALECT,
             "https://h.cloud.databricks.com/oidc/v1/authorize",
             "cid",
             "https://lg/cb",
@@ -218,8 +335,10 @@ mod tests {
         assert_eq!(q["code_challenge_method"], "S256");
     }
 
+    const RFC: Dialect = crate::providers::databricks::DIALECT;
+
     fn parse(body: &str) -> Result<Tokens, TokenError> {
-        parse_token_response(200, body.as_bytes())
+        parse_token_response(&RFC, 200, body.as_bytes())
     }
 
     #[test]
@@ -274,6 +393,7 @@ mod tests {
             assert!(err.contains(why), "{body}: {err}");
         }
         let rejected = parse_token_response(
+            &RFC,
             401,
             br#"{"error":"invalid_client","error_description":"bad"}"#,
         )
@@ -286,5 +406,41 @@ mod tests {
                 retry_after: None
             }
         );
+    }
+
+    #[test]
+    fn the_description_comes_from_the_dialects_field() {
+        let snowflake_like = Dialect {
+            description_fields: &["message", "error_description"],
+            ..RFC
+        };
+        let body = br#"{"data":null,"message":"This is an invalid client.","code":null,"success":false,"error":"invalid_client"}"#;
+        match parse_token_response(&snowflake_like, 400, body) {
+            Err(TokenError::Rejected {
+                code, description, ..
+            }) => {
+                assert_eq!(code, "invalid_client");
+                assert_eq!(description, "This is an invalid client.");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_codes_are_classified_by_the_dialect() {
+        assert_eq!(RFC.classify("invalid_grant"), ErrorClass::DeadGrant);
+        // Databricks says `invalid_request` "Refresh token is invalid" for dead tokens.
+        assert_eq!(RFC.classify("invalid_request"), ErrorClass::DeadGrant);
+        assert_eq!(RFC.classify("invalid_client"), ErrorClass::ClientRejected);
+        assert_eq!(
+            RFC.classify("temporarily_unavailable"),
+            ErrorClass::Transient
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_raw_or_form_encoded() {
+        let (_, raw) = basic("a+b/c=", "s+/=");
+        assert_eq!(raw, format!("Basic {}", STANDARD.encode("a+b/c=:s+/=")));
     }
 }

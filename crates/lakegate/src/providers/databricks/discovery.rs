@@ -4,34 +4,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::host::WorkspaceHost;
 use crate::egress::{self, Egress, EgressError};
-
-/// The endpoints Lakegate stores for an integration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub issuer: String,
-    pub authorization_endpoint: String,
-    pub token_endpoint: String,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum DiscoveryError {
-    #[error("OAuth is not enabled for this host, or the host is wrong (discovery answered 404)")]
-    NotEnabled,
-    #[error("could not reach the host: {0}")]
-    Unreachable(String),
-    #[error("the host answered {0} to the discovery request")]
-    Status(u16),
-    #[error("the host did not answer with OAuth metadata (not valid JSON)")]
-    NotMetadata,
-    #[error("the issuer does not match: expected {expected}, got {got}")]
-    IssuerMismatch { expected: String, got: String },
-    #[error("the {which} ({url}) is not on the workspace host")]
-    OffOrigin { which: &'static str, url: String },
-    #[error("the workspace does not offer PKCE with S256")]
-    NoS256,
-}
+use crate::providers::{DiscoveryError, Endpoints, Host};
 
 #[derive(Deserialize)]
 struct Metadata {
@@ -43,9 +17,9 @@ struct Metadata {
 }
 
 /// Checks a discovery document against the host it came from.
-pub fn validate(host: &WorkspaceHost, body: &[u8]) -> Result<Endpoints, DiscoveryError> {
+pub fn validate(host: &Host, body: &[u8]) -> Result<Endpoints, DiscoveryError> {
     let m: Metadata = serde_json::from_slice(body).map_err(|_| DiscoveryError::NotMetadata)?;
-    let base = host.base_url();
+    let base = host.base_url.clone();
     let expected = format!("{base}/oidc");
     let issuer = m.issuer.unwrap_or_default();
     if issuer.trim_end_matches('/') != expected {
@@ -81,10 +55,10 @@ pub fn validate(host: &WorkspaceHost, body: &[u8]) -> Result<Endpoints, Discover
 }
 
 /// Fetches and validates the workspace's OAuth metadata.
-pub async fn discover(egress: &Egress, host: &WorkspaceHost) -> Result<Endpoints, DiscoveryError> {
+pub async fn discover(egress: &Egress, host: &Host) -> Result<Endpoints, DiscoveryError> {
     let url = Url::parse(&format!(
         "{}/oidc/.well-known/oauth-authorization-server",
-        host.base_url()
+        host.base_url
     ))
     .map_err(|_| DiscoveryError::Unreachable("invalid host".into()))?;
     let resp = egress
@@ -110,8 +84,11 @@ mod tests {
     use super::*;
     use crate::egress::Policy;
 
-    fn host() -> WorkspaceHost {
-        WorkspaceHost::parse("dbc-1.cloud.databricks.com", &Policy::default()).unwrap()
+    fn host() -> Host {
+        use crate::providers::Provider;
+        super::super::U2M
+            .parse_host("dbc-1.cloud.databricks.com", &Policy::default())
+            .unwrap()
     }
 
     fn doc(issuer: &str, auth: &str, token: &str, methods: &str) -> Vec<u8> {

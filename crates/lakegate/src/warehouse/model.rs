@@ -1,14 +1,11 @@
-//! Databricks' SQL Statement Execution API 2.0: submit, poll, fetch chunks, cancel.
-//! Wire types only; the deadline and token handling live in `queries::runner`.
+//! A statement and its result, provider-neutral. The shapes follow Databricks' Statement
+//! Execution API (the first provider), which is why they deserialize straight from its
+//! JSON; other providers build them from their own answers. Deadlines and token handling
+//! live in `queries::service` and `tokens::keeper`.
 
 use serde::{Deserialize, Serialize};
 
-use url::Url;
-
-use super::databricks::{DatabricksError, Workspace};
-use crate::egress::{self, Destination, Egress};
-
-/// A statement's lifecycle state as Databricks reports it.
+/// A statement's lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum State {
@@ -35,24 +32,22 @@ pub struct Parameter {
     pub type_name: Option<String>,
 }
 
-/// What to run. `wait_seconds` is 0 or 5–50 (Databricks refuses anything else).
-#[derive(Debug, Clone, Serialize)]
+/// What to run. Each provider turns it into its own request.
+#[derive(Debug, Clone)]
 pub struct Submit<'a> {
-    pub warehouse_id: &'a str,
+    /// The compute to run on (a Databricks SQL warehouse id).
+    pub compute_id: &'a str,
     pub statement: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub catalog: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub parameters: &'a [Parameter],
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub row_limit: Option<u64>,
-    pub wait_timeout: String,
-    /// Always CONTINUE: Lakegate polls and enforces its own time limit.
-    pub on_wait_timeout: &'static str,
-    pub disposition: &'static str,
-    pub format: &'static str,
+    /// How long the warehouse may hold the answer before replying "still running": 0 or
+    /// 5–50 seconds. A statement still running then keeps running (Lakegate polls and
+    /// enforces its own time limit).
+    pub wait_seconds: u32,
+    /// Ask for the result as links to cloud storage (no size cap) instead of inline rows.
+    pub external_links: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -141,30 +136,6 @@ impl std::fmt::Debug for ExternalLink {
     }
 }
 
-/// Downloads the rows behind an external link from cloud storage: through the egress guard
-/// (storage hosts only, public addresses, https), never with an Authorization header.
-pub async fn download(egress: &Egress, link: &ExternalLink) -> Result<Rows, DatabricksError> {
-    let url = Url::parse(&link.external_link).map_err(|_| DatabricksError::Malformed)?;
-    let headers: Vec<(String, String)> = link
-        .http_headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let resp = egress
-        .send(egress::Request {
-            destination: Destination::ResultStorage,
-            headers: &headers,
-            max_bytes: 256 * 1024 * 1024,
-            timeout: std::time::Duration::from_secs(120),
-            ..egress::Request::get(&url)
-        })
-        .await?;
-    if resp.status != 200 {
-        return Err(DatabricksError::Storage(resp.status));
-    }
-    serde_json::from_slice(&resp.body).map_err(|_| DatabricksError::Malformed)
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct Statement {
     pub statement_id: String,
@@ -174,50 +145,6 @@ pub struct Statement {
     /// Chunk 0 (rows or links), present once the statement succeeded (`{}` for zero rows).
     #[serde(default)]
     pub result: Option<Chunk>,
-}
-
-impl<'a> Workspace<'a> {
-    pub async fn submit(
-        &self,
-        token: &str,
-        req: &Submit<'_>,
-    ) -> Result<Statement, DatabricksError> {
-        let body = serde_json::to_value(req).map_err(|_| DatabricksError::Malformed)?;
-        self.call_as(
-            reqwest::Method::POST,
-            "/api/2.0/sql/statements",
-            token,
-            Some(&body),
-        )
-        .await
-    }
-
-    pub async fn statement(&self, token: &str, id: &str) -> Result<Statement, DatabricksError> {
-        let path = format!("/api/2.0/sql/statements/{}", super::databricks::encode(id));
-        self.call_as(reqwest::Method::GET, &path, token, None).await
-    }
-
-    pub async fn chunk(&self, token: &str, id: &str, index: u64) -> Result<Chunk, DatabricksError> {
-        let path = format!(
-            "/api/2.0/sql/statements/{}/result/chunks/{index}",
-            super::databricks::encode(id)
-        );
-        self.call_as(reqwest::Method::GET, &path, token, None).await
-    }
-
-    pub async fn cancel(&self, token: &str, id: &str) -> Result<(), DatabricksError> {
-        self.call(
-            reqwest::Method::POST,
-            &format!(
-                "/api/2.0/sql/statements/{}/cancel",
-                super::databricks::encode(id)
-            ),
-            token,
-            None,
-        )
-        .await
-        .map(|_| ())
-    }
 }
 
 #[cfg(test)]
@@ -241,33 +168,5 @@ mod tests {
         assert_eq!(failed.status.state, State::Failed);
         assert_eq!(failed.status.sql_state.as_deref(), Some("42P01"));
         assert!(State::Canceled.terminal() && !State::Pending.terminal());
-    }
-
-    #[test]
-    fn the_request_body_is_what_databricks_expects() {
-        let params = [Parameter {
-            name: "n".into(),
-            value: None,
-            type_name: Some("INT".into()),
-        }];
-        let s = Submit {
-            warehouse_id: "w",
-            statement: "SELECT :n",
-            catalog: None,
-            schema: Some("s"),
-            parameters: &params,
-            row_limit: None,
-            wait_timeout: "10s".into(),
-            on_wait_timeout: "CONTINUE",
-            disposition: "INLINE",
-            format: "JSON_ARRAY",
-        };
-        let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"warehouse_id":"w","statement":"SELECT :n","schema":"s",
-                "parameters":[{"name":"n","value":null,"type":"INT"}],
-                "wait_timeout":"10s","on_wait_timeout":"CONTINUE","disposition":"INLINE","format":"JSON_ARRAY"})
-        );
     }
 }

@@ -1,0 +1,228 @@
+//! The administrative commands: organizations, users, API tokens, integrations.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+
+use super::{
+    IntegrationCommand, OrgCommand, TokenCommand, UserCommand, UserRef, build_egress, load_keyring,
+    ready_store,
+};
+use crate::accounts::service::{self, NewUserInput, UserPatch};
+use crate::audit::Actor;
+use crate::auth::api_token::{self, NewToken};
+use crate::auth::scope;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::envelope::Keyring;
+use crate::egress::Egress;
+use crate::integrations::{IntegrationService, SaveInput};
+use crate::providers::redirect_url;
+use crate::secret::Secret;
+use crate::store::Store;
+
+fn integrations(store: &Store, keyring: Keyring, egress: Egress) -> IntegrationService {
+    IntegrationService::new(
+        store.clone(),
+        Arc::new(keyring),
+        egress,
+        Arc::new(SystemClock),
+    )
+}
+
+pub(super) async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    let now = SystemClock.now();
+    match cmd {
+        OrgCommand::Create { slug, name } => {
+            let org = service::create_org(&store, now, &Actor::cli(None), &slug, &name).await?;
+            println!("created organization {} ({})", org.slug, org.id);
+        }
+        OrgCommand::List => {
+            for org in store.list_orgs().await? {
+                println!("{}\t{}\t{}", org.slug, org.name, org.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    let now = SystemClock.now();
+    match cmd {
+        UserCommand::Create {
+            who,
+            role,
+            password_file,
+            display_name,
+        } => {
+            let org = service::org_by_slug(&store, &who.org).await?;
+            let password = read_secret(&password_file)?;
+            let input = NewUserInput {
+                email: who.email,
+                display_name,
+                role,
+                password: Some(password),
+            };
+            let user =
+                service::create_user(&store, now, &Actor::cli(Some(org.id.clone())), &org, input)
+                    .await?;
+            println!(
+                "created user {} ({}) with role {}",
+                user.email, user.id, user.role
+            );
+        }
+        UserCommand::List { org } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            for u in store.list_users(&org.id).await? {
+                let status = if u.disabled { "disabled" } else { "active" };
+                println!("{}\t{}\t{}\t{}", u.email, u.role, status, u.id);
+            }
+        }
+        UserCommand::SetRole { who, role } => {
+            let (org, u) = find_user(&store, &who).await?;
+            let patch = UserPatch {
+                role: Some(role),
+                ..Default::default()
+            };
+            service::update_user(&store, now, &Actor::cli(Some(org.clone())), &org, &u, patch)
+                .await?;
+            println!("{} is now {}", who.email, role);
+        }
+        UserCommand::Disable { who } => {
+            let (org, u) = find_user(&store, &who).await?;
+            let patch = UserPatch {
+                disabled: Some(true),
+                ..Default::default()
+            };
+            service::update_user(&store, now, &Actor::cli(Some(org.clone())), &org, &u, patch)
+                .await?;
+            println!("{} is disabled", who.email);
+        }
+    }
+    Ok(())
+}
+
+async fn find_user(store: &Store, who: &UserRef) -> anyhow::Result<(String, String)> {
+    let org = service::org_by_slug(store, &who.org).await?;
+    let email = crate::accounts::Email::parse(&who.email).map_err(|e| anyhow!(e))?;
+    let user = store
+        .user_by_email(&org.id, email.as_str())
+        .await
+        .map_err(|_| anyhow!("no user {} in organization {}", who.email, who.org))?;
+    Ok((org.id, user.id))
+}
+
+pub(super) async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    let now = SystemClock.now();
+    let TokenCommand::Create {
+        who,
+        name,
+        scopes,
+        expires_days,
+    } = cmd;
+    let scopes = scope::parse_list(&scopes).map_err(|e| anyhow!(e))?;
+    let (org_id, user_id) = find_user(&store, &who).await?;
+    let user = store.user_in_org(&org_id, &user_id).await?;
+    let req = NewToken {
+        name: &name,
+        scopes,
+        ttl_days: Some(expires_days),
+    };
+    let (secret, _) = api_token::create(&store, now, &Actor::cli(Some(org_id)), &user, req).await?;
+    println!("{}", secret.expose());
+    Ok(())
+}
+
+pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    match cmd {
+        IntegrationCommand::Set {
+            kind,
+            org,
+            host,
+            client_id,
+            client_secret_file,
+            scopes,
+        } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            let keyring = load_keyring(config)?;
+            let egress = build_egress(config)?;
+            let client_secret = client_secret_file.as_deref().map(read_secret).transpose()?;
+            let input = SaveInput {
+                host,
+                client_id,
+                client_secret,
+                scopes,
+                lifetimes: None,
+            };
+            let row = integrations(&store, keyring, egress)
+                .save(kind.0, &Actor::cli(Some(org.id.clone())), &org.id, input)
+                .await?;
+            println!(
+                "saved: {} on {} (scopes: {})",
+                row.client_id, row.host, row.scopes
+            );
+        }
+        IntegrationCommand::Show { kind, org } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            let info = kind.0.info();
+            let Some(row) = store.integration(&org.id, info.kind).await? else {
+                bail!(
+                    "the {} integration is not configured for {}",
+                    info.kind,
+                    org.slug
+                );
+            };
+            println!(
+                "host\t{}\nclient_id\t{}\nclient_secret_set\ttrue\nscopes\t{}",
+                row.host, row.client_id, row.scopes
+            );
+            println!(
+                "token_endpoint\t{}\nupdated_by\t{}",
+                row.token_endpoint, row.updated_by
+            );
+            if let Some(url) = &config.public_url {
+                println!("redirect_url\t{}", redirect_url(url, info));
+            }
+        }
+        IntegrationCommand::Delete { kind, org } => {
+            let org = service::org_by_slug(&store, &org).await?;
+            let keyring = load_keyring(config)?;
+            let egress = build_egress(config)?;
+            integrations(&store, keyring, egress)
+                .delete(kind.0, &Actor::cli(Some(org.id.clone())), &org.id)
+                .await?;
+            println!(
+                "deleted the {} integration of {}",
+                kind.0.info().kind,
+                org.slug
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads a secret from a file, or stdin for `-`, without its final line break.
+fn read_secret(path: &std::path::Path) -> anyhow::Result<Secret> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the secret from stdin")?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the secret file {}", path.display()))?;
+    }
+    let trimmed = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if trimmed.is_empty() {
+        bail!("the secret read from {} is empty", path.display());
+    }
+    Ok(Secret::new(trimmed))
+}

@@ -1,0 +1,113 @@
+//! What every handler sees: the domain services and the web settings.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::auth::login_limit::{Limits, RateLimiter};
+use crate::auth::session::Lifetimes;
+use crate::clock::Clock;
+use crate::crypto::envelope::Keyring;
+use crate::egress::Egress;
+use crate::failpoint::Failpoints;
+use crate::metrics::Metrics;
+use crate::services::{Infra, Services};
+use crate::store::Store;
+
+/// Settings the HTTP layer derives from the config.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// Base of every absolute URL Lakegate emits.
+    pub public_url: Url,
+    pub sessions: Lifetimes,
+    pub login_limits: Limits,
+}
+
+impl WebSettings {
+    pub fn new(public_url: Url, sessions: Lifetimes) -> Self {
+        WebSettings {
+            public_url,
+            sessions,
+            login_limits: Limits::default(),
+        }
+    }
+    /// Cookies are `Secure` and `__Host-` prefixed when Lakegate is served over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+    pub fn session_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-lakegate_session"
+        } else {
+            "lakegate_session"
+        }
+    }
+    pub fn login_csrf_cookie(&self) -> &'static str {
+        if self.secure_cookies() {
+            "__Host-lakegate_login"
+        } else {
+            "lakegate_login"
+        }
+    }
+    /// `scheme://host[:port]`, compared against the `Origin` of state-changing requests.
+    pub fn origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+}
+
+/// Everything a handler needs: the domain services, the infrastructure for plain reads,
+/// and the web settings. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub keyring: Arc<Keyring>,
+    pub web: Arc<WebSettings>,
+    /// Token vending per user: 600 a minute.
+    pub vend_limiter: Arc<RateLimiter>,
+    /// Crash points for tests (never armed in production).
+    pub failpoints: Arc<Failpoints>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        web: WebSettings,
+        keyring: Arc<Keyring>,
+        egress: Egress,
+    ) -> Self {
+        let infra = Infra::new(store, clock, keyring, egress);
+        AppState::from_infra(&infra, web)
+    }
+
+    /// The state over infrastructure built elsewhere (the binary's wiring).
+    pub fn from_infra(infra: &Infra, web: WebSettings) -> Self {
+        let services = Services::new(
+            infra,
+            web.public_url.clone(),
+            web.sessions,
+            web.login_limits,
+        );
+        AppState {
+            services,
+            store: infra.store.clone(),
+            clock: infra.clock.clone(),
+            metrics: infra.metrics.clone(),
+            keyring: infra.keyring.clone(),
+            web: Arc::new(web),
+            vend_limiter: Arc::new(RateLimiter::new(60, 600)),
+            failpoints: infra.failpoints.clone(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

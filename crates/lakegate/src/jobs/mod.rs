@@ -1,0 +1,87 @@
+//! The background jobs every `serve` process runs: token refresh (with re-consent warnings
+//! and the sweep of expired sign-in flows), the follow-up of queries nobody polls, and the
+//! session sweep. Every replica runs them; store leases and fenced writes keep the work
+//! single.
+
+pub mod reconsent;
+pub mod refresher;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::session::Lifetimes;
+use crate::clock::Clock;
+use crate::services::Services;
+use crate::store::Store;
+
+/// What the jobs are told by the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub keepalive_seconds: i64,
+    pub reconsent_warning_seconds: i64,
+    pub sessions: Lifetimes,
+}
+
+/// Starts every job on the current runtime.
+pub fn spawn(store: Store, clock: Arc<dyn Clock>, services: &Services, settings: Settings) {
+    tokio::spawn(sweep_sessions(
+        store.clone(),
+        clock.clone(),
+        settings.sessions,
+    ));
+    tokio::spawn(follow_up_queries(services.clone()));
+    tokio::spawn(refresh_tokens(store, clock, services.clone(), settings));
+}
+
+/// Deletes expired sessions every ten minutes (they are refused anyway; this keeps the
+/// table small).
+async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store
+            .delete_stale_sessions(clock.now(), life.idle_seconds)
+            .await
+        {
+            tracing::warn!(error = %e, "session sweep failed");
+        }
+    }
+}
+
+/// Every minute, follow up queries nobody polls (their own task: a slow warehouse must not
+/// hold up token refreshes).
+async fn follow_up_queries(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        services.queries.sweep_unfinished(100).await;
+    }
+}
+
+/// Every 30 s: renew access tokens about to expire, keep idle refresh tokens alive, warn of
+/// coming re-consents, and drop expired sign-in flows.
+async fn refresh_tokens(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    services: Services,
+    settings: Settings,
+) {
+    let refresher = refresher::Refresher::new(
+        store.clone(),
+        clock.clone(),
+        services.tokens.clone(),
+        refresher::Limits::default(),
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tick.tick().await;
+        let n = refresher.pass(settings.keepalive_seconds).await;
+        if n > 0 {
+            tracing::info!(refreshed = n, "background token refresh");
+        }
+        reconsent::warn_due(&store, clock.now(), settings.reconsent_warning_seconds).await;
+        if let Err(e) = store.delete_stale_flows(clock.now()).await {
+            tracing::warn!(error = %e, "could not sweep expired sign-in flows");
+        }
+    }
+}

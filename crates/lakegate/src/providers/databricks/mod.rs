@@ -1,0 +1,85 @@
+//! Databricks OAuth U2M: the admin registers an app connection in the account console and
+//! types the workspace host; users sign in with authorization code + PKCE; SQL runs through
+//! the Statement Execution API. Facts: `shared/design/databricks-facts.md`.
+
+pub mod discovery;
+pub mod host;
+pub mod rest;
+pub mod scopes;
+
+use async_trait::async_trait;
+
+use super::oauth::{ClientAuth, Dialect, RefreshLifetime};
+use super::{DiscoveryError, Endpoints, Host, HostPolicy, Info, Provider};
+use crate::egress::{Egress, Policy};
+use crate::store::IntegrationRow;
+use crate::warehouse::WarehouseApi;
+
+/// Databricks' OAuth, as its workspaces answer.
+pub const DIALECT: Dialect = Dialect {
+    authorize_extra: &[],
+    // As Databricks advertises (client_secret_post); Basic works too.
+    client_auth: ClientAuth::Body,
+    description_fields: &["error_description"],
+    // Databricks says `invalid_request` "Refresh token is invalid" for dead tokens.
+    dead_grant_codes: &["invalid_grant", "invalid_request"],
+    client_rejected_codes: &["invalid_client", "unauthorized_client"],
+    // A refresh never asks for more than was granted.
+    refresh_sends_scope: false,
+    // With rotation off an app connection keeps its refresh token.
+    refresh_may_omit_refresh_token: true,
+    refresh_lifetime: RefreshLifetime::SlidingIdle,
+    revocation_endpoint: None,
+};
+
+static INFO: Info = Info {
+    id: "databricks",
+    auth: "oauth-u2m",
+    kind: "databricks-oauth-u2m",
+    vendor: "Databricks",
+    title: "OAuth U2M connections to Databricks",
+    description: "Lets every user of the organization connect to Databricks as themselves (authorization code + PKCE).",
+    callback_path: "/connections/oauth/databricks/callback",
+    default_scopes: scopes::DEFAULT,
+    hosts: HostPolicy::AdminTyped,
+    dialect: DIALECT,
+};
+
+/// Databricks OAuth U2M.
+pub struct U2m;
+pub static U2M: U2m = U2m;
+
+#[async_trait]
+impl Provider for U2m {
+    fn info(&self) -> &'static Info {
+        &INFO
+    }
+
+    fn parse_host(&self, input: &str, policy: &Policy) -> Result<Host, String> {
+        let h = host::WorkspaceHost::parse(input, policy)?;
+        Ok(Host {
+            name: h.to_string(),
+            base_url: h.base_url(),
+        })
+    }
+
+    fn parse_scopes(&self, input: &str) -> Result<String, String> {
+        scopes::parse(input)
+    }
+
+    async fn discover(&self, egress: &Egress, host: &Host) -> Result<Endpoints, DiscoveryError> {
+        discovery::discover(egress, host).await
+    }
+
+    /// The workspace's origin as discovery found it (its token endpoint's origin), so a
+    /// plain-http loopback workspace allowed by the operator is reached as it was checked.
+    fn api_base(&self, integration: &IntegrationRow) -> String {
+        url::Url::parse(&integration.token_endpoint)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| format!("https://{}", integration.host))
+    }
+
+    fn warehouse<'a>(&self, egress: &'a Egress, base_url: &str) -> Box<dyn WarehouseApi + 'a> {
+        Box::new(rest::Workspace::new(egress, base_url))
+    }
+}

@@ -1,0 +1,141 @@
+//! The provider seam. A provider is one folder here plus one line in [`ALL`]: its OAuth
+//! [`Dialect`](oauth::Dialect) (data), its host policy, how it checks an admin's setup,
+//! and its [`WarehouseApi`](crate::warehouse::WarehouseApi) client. Everything else —
+//! sign-in flows, token storage and refresh, queries, pages — is provider-neutral and
+//! asks the provider through this trait.
+
+pub mod databricks;
+pub mod oauth;
+
+use async_trait::async_trait;
+
+use crate::egress::{Egress, Policy};
+use crate::store::IntegrationRow;
+use crate::warehouse::WarehouseApi;
+
+/// Where a provider's hosts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostPolicy {
+    /// The admin types the workspace or account host (checked against the egress policy).
+    AdminTyped,
+    /// The vendor's fixed endpoints; only the operator may point them elsewhere.
+    Fixed,
+}
+
+/// What a provider is called and how it is set up: data, not code.
+#[derive(Debug)]
+pub struct Info {
+    /// `provider` of a connection (`databricks`).
+    pub id: &'static str,
+    /// `auth` of a connection (`oauth-u2m`).
+    pub auth: &'static str,
+    /// The integration's kind id, also its API path segment (`databricks-oauth-u2m`).
+    pub kind: &'static str,
+    /// The vendor's name in sentences ("Sign in with Databricks").
+    pub vendor: &'static str,
+    /// The integration's title in Settings › Advanced › Integrations.
+    pub title: &'static str,
+    pub description: &'static str,
+    /// Where the vendor sends users back; admins register `<public_url>` + this.
+    pub callback_path: &'static str,
+    pub default_scopes: &'static str,
+    pub hosts: HostPolicy,
+    pub dialect: oauth::Dialect,
+}
+
+/// A host as the provider normalised it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// What is stored and shown: `host` or `host:port`.
+    pub name: String,
+    /// `https://host[:port]` (plain http only where the operator allowed it).
+    pub base_url: String,
+}
+
+/// The endpoints Lakegate stores for an integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+}
+
+/// Why a provider's setup check refused a host.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DiscoveryError {
+    #[error("OAuth is not enabled for this host, or the host is wrong (discovery answered 404)")]
+    NotEnabled,
+    #[error("could not reach the host: {0}")]
+    Unreachable(String),
+    #[error("the host answered {0} to the discovery request")]
+    Status(u16),
+    #[error("the host did not answer with OAuth metadata (not valid JSON)")]
+    NotMetadata,
+    #[error("the issuer does not match: expected {expected}, got {got}")]
+    IssuerMismatch { expected: String, got: String },
+    #[error("the {which} ({url}) is not on the workspace host")]
+    OffOrigin { which: &'static str, url: String },
+    #[error("the workspace does not offer PKCE with S256")]
+    NoS256,
+}
+
+/// One warehouse vendor's way of connecting.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn info(&self) -> &'static Info;
+    /// Normalises what an admin typed as the host, or says what is wrong with it.
+    fn parse_host(&self, input: &str, policy: &Policy) -> Result<Host, String>;
+    /// Validates a scope list, returning it normalised.
+    fn parse_scopes(&self, input: &str) -> Result<String, String>;
+    /// Checks the host's OAuth endpoints before anything is stored.
+    async fn discover(&self, egress: &Egress, host: &Host) -> Result<Endpoints, DiscoveryError>;
+    /// The base URL of the warehouse API for an integration's credentials.
+    fn api_base(&self, integration: &IntegrationRow) -> String;
+    /// The warehouse API at `base_url`, over the guarded client.
+    fn warehouse<'a>(&self, egress: &'a Egress, base_url: &str) -> Box<dyn WarehouseApi + 'a>;
+}
+
+/// Every provider Lakegate offers, in the order the integrations page lists them.
+pub static ALL: &[&dyn Provider] = &[&databricks::U2M];
+
+/// The provider of an integration kind.
+pub fn by_kind(kind: &str) -> Option<&'static dyn Provider> {
+    ALL.iter().copied().find(|p| p.info().kind == kind)
+}
+
+/// The provider of a connection's `provider` and `auth`.
+pub fn by_connection(provider: &str, auth: &str) -> Option<&'static dyn Provider> {
+    ALL.iter()
+        .copied()
+        .find(|p| p.info().id == provider && p.info().auth == auth)
+}
+
+/// The redirect URL admins register with the vendor: built from the public URL only.
+pub fn redirect_url(public_url: &url::Url, info: &Info) -> String {
+    format!(
+        "{}{}",
+        public_url.as_str().trim_end_matches('/'),
+        info.callback_path
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_url_comes_from_the_public_url() {
+        let u = url::Url::parse("https://lakegate.example.com").unwrap();
+        assert_eq!(
+            redirect_url(&u, databricks::U2M.info()),
+            "https://lakegate.example.com/connections/oauth/databricks/callback"
+        );
+    }
+
+    #[test]
+    fn kinds_and_connections_find_their_provider() {
+        assert!(by_kind("databricks-oauth-u2m").is_some());
+        assert!(by_connection("databricks", "oauth-u2m").is_some());
+        assert!(by_kind("nope").is_none());
+    }
+}

@@ -1,0 +1,104 @@
+//! The domain services and what they are built from. Each service holds exactly the
+//! dependencies it uses (store, key ring, egress client, clock, metrics, …); nothing here
+//! knows about HTTP. The web layer's `AppState` holds these services plus web settings.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::auth::login::LoginService;
+use crate::auth::login_limit::{Limits, LoginLimiter};
+use crate::auth::session::Lifetimes;
+use crate::clock::Clock;
+use crate::connections::{ConnectionService, SignInService};
+use crate::crypto::envelope::Keyring;
+use crate::egress::Egress;
+use crate::failpoint::Failpoints;
+use crate::integrations::IntegrationService;
+use crate::metrics::Metrics;
+use crate::queries::service::QueryService;
+use crate::store::Store;
+use crate::tokens::TokenService;
+
+/// The shared infrastructure the services are built from.
+#[derive(Clone)]
+pub struct Infra {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub keyring: Arc<Keyring>,
+    pub egress: Egress,
+    pub metrics: Arc<Metrics>,
+    /// Crash points for tests (never armed in production).
+    pub failpoints: Arc<Failpoints>,
+}
+
+impl Infra {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, keyring: Arc<Keyring>, egress: Egress) -> Self {
+        Infra {
+            store,
+            clock,
+            keyring,
+            egress,
+            metrics: Arc::default(),
+            failpoints: Arc::default(),
+        }
+    }
+}
+
+/// Every domain service of one process. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub tokens: TokenService,
+    pub connections: ConnectionService,
+    pub sign_in: SignInService,
+    pub queries: QueryService,
+    pub integrations: IntegrationService,
+    pub logins: LoginService,
+}
+
+impl Services {
+    /// `public_url` is where users reach Lakegate (redirect URLs are built from it).
+    pub fn new(infra: &Infra, public_url: Url, sessions: Lifetimes, login_limits: Limits) -> Self {
+        let i = infra;
+        let tokens = TokenService::new(
+            i.store.clone(),
+            i.keyring.clone(),
+            i.egress.clone(),
+            i.clock.clone(),
+            i.metrics.clone(),
+            i.failpoints.clone(),
+        );
+        let connections = ConnectionService::new(i.store.clone(), i.clock.clone(), tokens.clone());
+        Services {
+            sign_in: SignInService::new(
+                i.store.clone(),
+                i.keyring.clone(),
+                i.egress.clone(),
+                i.clock.clone(),
+                i.metrics.clone(),
+                public_url,
+            ),
+            queries: QueryService::new(
+                i.store.clone(),
+                i.clock.clone(),
+                i.metrics.clone(),
+                connections.clone(),
+                tokens.clone(),
+            ),
+            integrations: IntegrationService::new(
+                i.store.clone(),
+                i.keyring.clone(),
+                i.egress.clone(),
+                i.clock.clone(),
+            ),
+            logins: LoginService::new(
+                i.store.clone(),
+                i.clock.clone(),
+                Arc::new(LoginLimiter::new(login_limits)),
+                sessions,
+            ),
+            connections,
+            tokens,
+        }
+    }
+}

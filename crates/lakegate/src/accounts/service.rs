@@ -28,11 +28,9 @@ impl From<StoreError> for AccountError {
     }
 }
 
-fn not_found(what: &'static str) -> impl Fn(StoreError) -> AccountError {
-    move |e| match e {
-        StoreError::NotFound => AccountError::NotFound(what),
-        other => AccountError::Store(other),
-    }
+/// `None` from the store is "not found" to the caller.
+fn found<T>(what: &'static str, v: Option<T>) -> Result<T, AccountError> {
+    v.ok_or(AccountError::NotFound(what))
 }
 
 pub async fn create_org(
@@ -69,10 +67,7 @@ pub async fn create_org(
 }
 
 pub async fn org_by_slug(store: &Store, slug: &str) -> Result<Org, AccountError> {
-    store
-        .org_by_slug(slug)
-        .await
-        .map_err(not_found("organization"))
+    found("organization", store.org_by_slug(slug).await?)
 }
 
 /// What an admin supplies for a new user.
@@ -167,10 +162,7 @@ pub async fn update_user(
     user_id: &str,
     patch: UserPatch,
 ) -> Result<User, AccountError> {
-    let before = store
-        .user_in_org(org_id, user_id)
-        .await
-        .map_err(not_found("user"))?;
+    let before = found("user", store.user_in_org(org_id, user_id).await?)?;
     let mut after = before.clone();
     if let Some(role) = patch.role {
         after.role = role;
@@ -187,10 +179,9 @@ pub async fn update_user(
     if loses_admin && store.count_admins(org_id).await? <= 1 {
         return Err(AccountError::LastAdmin);
     }
-    store
-        .update_user(&after, now)
-        .await
-        .map_err(not_found("user"))?;
+    if !store.update_user(&after, now).await? {
+        return Err(AccountError::NotFound("user"));
+    }
     let mut event = Event::success("user.update", after.id.clone());
     if before.role != after.role {
         event = event.with("role", after.role.as_str());
@@ -212,17 +203,13 @@ pub async fn delete_user(
     org_id: &str,
     user_id: &str,
 ) -> Result<(), AccountError> {
-    let user = store
-        .user_in_org(org_id, user_id)
-        .await
-        .map_err(not_found("user"))?;
+    let user = found("user", store.user_in_org(org_id, user_id).await?)?;
     if user.role == Role::Admin && !user.disabled && store.count_admins(org_id).await? <= 1 {
         return Err(AccountError::LastAdmin);
     }
-    store
-        .delete_user(org_id, user_id)
-        .await
-        .map_err(not_found("user"))?;
+    if !store.delete_user(org_id, user_id).await? {
+        return Err(AccountError::NotFound("user"));
+    }
     audit::record(
         store,
         actor,

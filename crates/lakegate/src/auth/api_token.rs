@@ -112,21 +112,17 @@ pub async fn authenticate(
     if !presented.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row = match store
+    let Some(row) = store
         .api_token_by_hash(&random::token_hash(presented))
-        .await
-    {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+        .await?
+    else {
+        return Ok(None);
     };
     if row.revoked_at.is_some() || now >= row.expires_at {
         return Ok(None);
     }
-    let (user, org) = match store.user_with_org(&row.user_id).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((user, org)) = store.user_with_org(&row.user_id).await? else {
+        return Ok(None);
     };
     if user.disabled {
         return Ok(None);
@@ -154,11 +150,8 @@ pub async fn revoke(
 ) -> Result<(), TokenError> {
     let row = store
         .revoke_api_token(&user.id, id, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => TokenError::NotFound,
-            other => TokenError::Store(other),
-        })?;
+        .await?
+        .ok_or(TokenError::NotFound)?;
     audit::record(
         store,
         actor,

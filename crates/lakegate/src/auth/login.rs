@@ -70,17 +70,9 @@ impl LoginService {
             .check(&ip, &account, now)
             .map_err(LoginError::Throttled)?;
 
-        let org = match self.store.org_by_slug(&org_slug).await {
-            Ok(org) => Some(org),
-            Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let org = self.store.org_by_slug(&org_slug).await?;
         let found = match &org {
-            Some(org) => match self.store.user_for_login(&org.id, &email).await {
-                Ok(found) => Some(found),
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
-            },
+            Some(org) => self.store.user_for_login(&org.id, &email).await?,
             None => None,
         };
         let (user, hash) = match found {

@@ -45,19 +45,15 @@ pub async fn resolve(
     life: Lifetimes,
 ) -> Result<Option<Principal>, StoreError> {
     let id_hash = random::token_hash(cookie);
-    let row = match store.session(&id_hash).await {
-        Ok(row) => row,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(row) = store.session(&id_hash).await? else {
+        return Ok(None);
     };
     if !is_live(&row, now, life) {
         store.delete_session(&id_hash).await?;
         return Ok(None);
     }
-    let (user, org) = match store.user_with_org(&row.user_id).await {
-        Ok(found) => found,
-        Err(StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    let Some((user, org)) = store.user_with_org(&row.user_id).await? else {
+        return Ok(None);
     };
     if user.disabled {
         return Ok(None);

@@ -110,8 +110,8 @@ async fn find_user(store: &Store, who: &UserRef) -> anyhow::Result<(String, Stri
     let email = crate::accounts::Email::parse(&who.email).map_err(|e| anyhow!(e))?;
     let user = store
         .user_by_email(&org.id, email.as_str())
-        .await
-        .map_err(|_| anyhow!("no user {} in organization {}", who.email, who.org))?;
+        .await?
+        .ok_or_else(|| anyhow!("no user {} in organization {}", who.email, who.org))?;
     Ok((org.id, user.id))
 }
 
@@ -126,7 +126,10 @@ pub(super) async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<
     } = cmd;
     let scopes = scope::parse_list(&scopes).map_err(|e| anyhow!(e))?;
     let (org_id, user_id) = find_user(&store, &who).await?;
-    let user = store.user_in_org(&org_id, &user_id).await?;
+    let user = store
+        .user_in_org(&org_id, &user_id)
+        .await?
+        .ok_or_else(|| anyhow!("no user {} in organization {}", who.email, who.org))?;
     let req = NewToken {
         name: &name,
         scopes,

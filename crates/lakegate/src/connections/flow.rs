@@ -123,7 +123,9 @@ impl SignInService {
             .store
             .user_with_org(&t.user_id)
             .await
-            .map_err(|_| stale.clone())?;
+            .ok()
+            .flatten()
+            .ok_or(stale.clone())?;
         if user.disabled {
             return Err(stale);
         }

@@ -115,7 +115,6 @@ impl IntoResponse for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound => ApiError::not_found("object"),
             StoreError::Conflict(what) => ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",

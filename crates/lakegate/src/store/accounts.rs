@@ -94,22 +94,26 @@ impl Store {
         })
     }
 
-    pub async fn org_by_slug(&self, slug: &str) -> StoreResult<Org> {
-        sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM orgs WHERE slug = $1")
-            .bind(slug)
-            .fetch_one(self.pool())
-            .await
-            .map(Org::from)
-            .map_err(classify)
+    pub async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>> {
+        Ok(sqlx::query_as::<_, OrgRow>(
+            "SELECT id, slug, name, created_at FROM orgs WHERE slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(self.pool())
+        .await?
+        .map(Org::from))
     }
 
-    pub async fn org_by_id(&self, id: &str) -> StoreResult<Org> {
-        sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM orgs WHERE id = $1")
+    pub async fn org_by_id(&self, id: &str) -> StoreResult<Option<Org>> {
+        Ok(
+            sqlx::query_as::<_, OrgRow>(
+                "SELECT id, slug, name, created_at FROM orgs WHERE id = $1",
+            )
             .bind(id)
-            .fetch_one(self.pool())
-            .await
-            .map(Org::from)
-            .map_err(classify)
+            .fetch_optional(self.pool())
+            .await?
+            .map(Org::from),
+        )
     }
 
     pub async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
@@ -136,18 +140,26 @@ impl Store {
         .execute(self.pool())
         .await
         .map_err(classify)?;
-        self.user_in_org(u.org_id, u.id).await
+        Ok(User {
+            id: u.id.to_owned(),
+            org_id: u.org_id.to_owned(),
+            email: u.email.to_owned(),
+            display_name: u.display_name.to_owned(),
+            role: u.role,
+            disabled: false,
+            created_at: u.now,
+        })
     }
 
-    /// A user of `org_id`; users of other orgs are `NotFound`.
-    pub async fn user_in_org(&self, org_id: &str, user_id: &str) -> StoreResult<User> {
+    /// A user of `org_id`; users of other orgs are `None`.
+    pub async fn user_in_org(&self, org_id: &str, user_id: &str) -> StoreResult<Option<User>> {
         sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 AND id = $2"))
             .bind(org_id)
             .bind(user_id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(classify)?
-            .try_into()
+            .fetch_optional(self.pool())
+            .await?
+            .map(User::try_from)
+            .transpose()
     }
 
     /// A user by email with their password hash (for login only).
@@ -155,26 +167,25 @@ impl Store {
         &self,
         org_id: &str,
         email: &str,
-    ) -> StoreResult<(User, Option<String>)> {
-        let row: (UserRow, Option<String>) = sqlx::query(
+    ) -> StoreResult<Option<(User, Option<String>)>> {
+        let Some(row) = sqlx::query(
             "SELECT id, org_id, email, display_name, role, disabled, created_at, password_hash \
              FROM users WHERE org_id = $1 AND email = $2",
         )
         .bind(org_id)
         .bind(email)
-        .fetch_one(self.pool())
-        .await
-        .map_err(classify)
-        .and_then(|row| {
-            use sqlx::Row;
-            let hash: Option<String> = row.try_get("password_hash")?;
-            Ok((UserRow::from_row(&row)?, hash))
-        })?;
-        Ok((row.0.try_into()?, row.1))
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
+        use sqlx::Row;
+        let hash: Option<String> = row.try_get("password_hash")?;
+        Ok(Some((UserRow::from_row(&row)?.try_into()?, hash)))
     }
 
-    pub async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<User> {
-        Ok(self.user_for_login(org_id, email).await?.0)
+    pub async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>> {
+        Ok(self.user_for_login(org_id, email).await?.map(|(u, _)| u))
     }
 
     pub async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
@@ -198,8 +209,9 @@ impl Store {
     }
 
     /// Updates role, display name and disabled flag in one statement. Disabling also
-    /// ends every session of the user, in the same transaction.
-    pub async fn update_user(&self, user: &User, now: i64) -> StoreResult<()> {
+    /// ends every session of the user, in the same transaction. False when there is no
+    /// such user.
+    pub async fn update_user(&self, user: &User, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE users SET role = $1, display_name = $2, disabled = $3, updated_at = $4 \
@@ -214,7 +226,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound);
+            return Ok(false);
         }
         if user.disabled {
             // A disabled user keeps no way in and no Databricks credentials.
@@ -226,36 +238,35 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
-    /// Deletes a user; their sessions and API tokens go with them (foreign keys).
-    pub async fn delete_user(&self, org_id: &str, user_id: &str) -> StoreResult<()> {
+    /// Deletes a user; their sessions and API tokens go with them (foreign keys). False
+    /// when there was none.
+    pub async fn delete_user(&self, org_id: &str, user_id: &str) -> StoreResult<bool> {
         let done = sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(user_id)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::NotFound)
-        }
+        Ok(done.rows_affected() == 1)
     }
 }
 
 impl Store {
     /// A user and their org in one read (for authenticating sessions and tokens).
-    pub async fn user_with_org(&self, user_id: &str) -> StoreResult<(User, Org)> {
-        let row = sqlx::query(
+    pub async fn user_with_org(&self, user_id: &str) -> StoreResult<Option<(User, Org)>> {
+        let Some(row) = sqlx::query(
             "SELECT u.id, u.org_id, u.email, u.display_name, u.role, u.disabled, u.created_at, \
                     o.slug, o.name, o.created_at AS org_created_at \
              FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1",
         )
         .bind(user_id)
-        .fetch_one(self.pool())
-        .await
-        .map_err(classify)?;
+        .fetch_optional(self.pool())
+        .await?
+        else {
+            return Ok(None);
+        };
         use sqlx::Row;
         let user: User = UserRow::from_row(&row)?.try_into()?;
         let org = Org {
@@ -264,6 +275,6 @@ impl Store {
             name: row.try_get("name")?,
             created_at: row.try_get("org_created_at")?,
         };
-        Ok((user, org))
+        Ok(Some((user, org)))
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Store, StoreError, StoreResult, classify};
+use super::{Store, StoreResult, classify};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ApiTokenRow {
@@ -59,12 +59,13 @@ impl Store {
         Ok(())
     }
 
-    pub async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<ApiTokenRow> {
-        sqlx::query_as::<_, ApiTokenRow>(select_tokens!("WHERE token_hash = $1"))
-            .bind(token_hash)
-            .fetch_one(self.pool())
-            .await
-            .map_err(classify)
+    pub async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiTokenRow>> {
+        Ok(
+            sqlx::query_as::<_, ApiTokenRow>(select_tokens!("WHERE token_hash = $1"))
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     pub async fn list_api_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiTokenRow>> {
@@ -76,29 +77,23 @@ impl Store {
         .await?)
     }
 
-    /// Revokes one of `user_id`'s tokens; another user's token is `NotFound`.
+    /// Revokes one of `user_id`'s live tokens and returns it; another user's token, or one
+    /// already revoked, is `None`.
     pub async fn revoke_api_token(
         &self,
         user_id: &str,
         id: &str,
         now: i64,
-    ) -> StoreResult<ApiTokenRow> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND id = $3 AND revoked_at IS NULL",
+    ) -> StoreResult<Option<ApiTokenRow>> {
+        Ok(sqlx::query_as::<_, ApiTokenRow>(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND id = $3 AND revoked_at IS NULL \
+             RETURNING id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
         )
         .bind(now)
         .bind(user_id)
         .bind(id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query_as::<_, ApiTokenRow>(select_tokens!("WHERE id = $1"))
-            .bind(id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(classify)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn touch_api_token(&self, id: &str, now: i64) -> StoreResult<()> {

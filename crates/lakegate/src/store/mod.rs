@@ -41,8 +41,6 @@ pub enum Backend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("not found")]
-    NotFound,
     /// A uniqueness rule was broken; the name says which (`users_org_email_key`, …).
     #[error("conflict on {0}")]
     Conflict(String),
@@ -56,10 +54,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Maps a unique-constraint violation to `Conflict` and a missing row to `NotFound`.
+/// Maps a unique-constraint violation to `Conflict`. (A missing row is never an error:
+/// lookups answer `Option`, changes answer whether a row changed.)
 pub(crate) fn classify(err: sqlx::Error) -> StoreError {
     match &err {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
             StoreError::Conflict(db.constraint().unwrap_or("unique").to_owned())
         }

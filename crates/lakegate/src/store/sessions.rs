@@ -32,15 +32,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn session(&self, id_hash: &str) -> StoreResult<SessionRow> {
-        sqlx::query_as::<_, SessionRow>(
+    pub async fn session(&self, id_hash: &str) -> StoreResult<Option<SessionRow>> {
+        Ok(sqlx::query_as::<_, SessionRow>(
             "SELECT id_hash, user_id, csrf_token, created_at, last_seen_at, expires_at \
              FROM sessions WHERE id_hash = $1",
         )
         .bind(id_hash)
-        .fetch_one(self.pool())
-        .await
-        .map_err(classify)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn touch_session(&self, id_hash: &str, now: i64) -> StoreResult<()> {

@@ -296,6 +296,7 @@ async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_g
                 .user_by_email(&s.org.id, "ed@acme.test")
                 .await
                 .unwrap()
+                .unwrap()
                 .id,
         )
         .await
@@ -405,6 +406,7 @@ async fn bad_callbacks_are_refused_without_any_token_request() {
                     .store
                     .user_by_email(&s.org.id, "ed@acme.test")
                     .await
+                    .unwrap()
                     .unwrap()
                     .id
             )
@@ -681,6 +683,7 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
         .store
         .user_by_email(&s.org.id, "ed@acme.test")
         .await
+        .unwrap()
         .unwrap();
     let patch = lakegate::accounts::service::UserPatch {
         disabled: Some(true),

@@ -396,6 +396,7 @@ async fn user_id(s: &Setup, email: &str) -> String {
         .user_by_email(&s.org.id, email)
         .await
         .unwrap()
+        .unwrap()
         .id
 }
 
@@ -417,6 +418,7 @@ async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls(
         .store
         .user_by_email(&s.org.id, "ed@acme.test")
         .await
+        .unwrap()
         .unwrap();
     let (token, _) = s.app.token(&user, &[Scope::QueriesRun]).await;
     let mut headers = reqwest::header::HeaderMap::new();

@@ -41,6 +41,7 @@ async fn ids(s: &Setup) -> (String, String) {
         .store
         .user_by_email(&s.org.id, "ed@acme.test")
         .await
+        .unwrap()
         .unwrap();
     (user.id, s.org.id.clone())
 }
@@ -340,6 +341,7 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
         .store
         .user_by_email(&s.org.id, "ed@acme.test")
         .await
+        .unwrap()
         .unwrap();
     let (vend, _) = s.app.token(&editor, &[Scope::TokensVend]).await;
     let (read_only, _) = s.app.token(&editor, &[Scope::ConnectionsRead]).await;
@@ -536,6 +538,7 @@ mod lifecycle {
             .store
             .user_by_email(&s.org.id, "ed@acme.test")
             .await
+            .unwrap()
             .unwrap();
         s.app.session_for(&user).await
     }

@@ -101,11 +101,8 @@ async fn org_slugs_are_unique(db: &TestDb) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert_eq!(db.store.org_by_slug("acme").await.unwrap().id, id);
-    assert!(matches!(
-        db.store.org_by_slug("nope").await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(db.store.org_by_slug("acme").await.unwrap().unwrap().id, id);
+    assert!(matches!(db.store.org_by_slug("nope").await, Ok(None)));
     org(db, "beta").await;
     let slugs: Vec<_> = db
         .store
@@ -137,7 +134,12 @@ async fn user_emails_are_unique_per_org_only(db: &TestDb) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     user(db, &b, "x@example.com", Role::Viewer).await;
-    let (u, hash) = db.store.user_for_login(&a, "x@example.com").await.unwrap();
+    let (u, hash) = db
+        .store
+        .user_for_login(&a, "x@example.com")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((u.role, hash.as_deref()), (Role::Editor, Some("h")));
 }
 
@@ -145,15 +147,9 @@ async fn users_of_another_org_are_not_found(db: &TestDb) {
     let a = org(db, "a-org").await;
     let b = org(db, "b-org").await;
     let u = user(db, &a, "x@example.com", Role::Editor).await;
-    assert!(matches!(
-        db.store.user_in_org(&b, &u).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        db.store.delete_user(&b, &u).await,
-        Err(StoreError::NotFound)
-    ));
-    let (found, o) = db.store.user_with_org(&u).await.unwrap();
+    assert!(matches!(db.store.user_in_org(&b, &u).await, Ok(None)));
+    assert!(matches!(db.store.delete_user(&b, &u).await, Ok(false)));
+    let (found, o) = db.store.user_with_org(&u).await.unwrap().unwrap();
     assert_eq!((found.id, o.id), (u, a));
 }
 
@@ -164,7 +160,7 @@ async fn disabling_a_user_ends_their_sessions(db: &TestDb) {
         .create_session(&session(&u, "s1", 0, 100))
         .await
         .unwrap();
-    let mut found = db.store.user_in_org(&a, &u).await.unwrap();
+    let mut found = db.store.user_in_org(&a, &u).await.unwrap().unwrap();
     found.role = Role::Viewer;
     db.store.update_user(&found, 5).await.unwrap();
     assert!(
@@ -173,13 +169,10 @@ async fn disabling_a_user_ends_their_sessions(db: &TestDb) {
     );
     found.disabled = true;
     db.store.update_user(&found, 6).await.unwrap();
-    let after = db.store.user_in_org(&a, &u).await.unwrap();
+    let after = db.store.user_in_org(&a, &u).await.unwrap().unwrap();
     assert!(after.disabled);
     assert_eq!(after.role, Role::Viewer);
-    assert!(matches!(
-        db.store.session("s1").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(db.store.session("s1").await, Ok(None)));
 }
 
 async fn deleting_a_user_removes_their_sessions_and_tokens(db: &TestDb) {
@@ -191,14 +184,8 @@ async fn deleting_a_user_removes_their_sessions_and_tokens(db: &TestDb) {
         .unwrap();
     token(db, &u, "th", 0).await;
     db.store.delete_user(&a, &u).await.unwrap();
-    assert!(matches!(
-        db.store.session("s1").await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        db.store.api_token_by_hash("th").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(db.store.session("s1").await, Ok(None)));
+    assert!(matches!(db.store.api_token_by_hash("th").await, Ok(None)));
 }
 
 async fn sessions_are_found_by_hash_touched_and_swept(db: &TestDb) {
@@ -217,15 +204,20 @@ async fn sessions_are_found_by_hash_touched_and_swept(db: &TestDb) {
         .await
         .unwrap();
     db.store.touch_session("live", 90).await.unwrap();
-    assert_eq!(db.store.session("live").await.unwrap().last_seen_at, 90);
+    assert_eq!(
+        db.store
+            .session("live")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        90
+    );
     let swept = db.store.delete_stale_sessions(100, 50).await.unwrap();
     assert_eq!(swept, 2);
-    assert!(db.store.session("live").await.is_ok());
+    assert!(db.store.session("live").await.unwrap().is_some());
     db.store.delete_session("live").await.unwrap();
-    assert!(matches!(
-        db.store.session("live").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(db.store.session("live").await, Ok(None)));
 }
 
 async fn api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only(db: &TestDb) {
@@ -234,7 +226,7 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only(db: &Test
     let other = user(db, &a, "y@example.com", Role::Editor).await;
     let t1 = token(db, &u, "h1", 10).await;
     let t2 = token(db, &u, "h2", 20).await;
-    let found = db.store.api_token_by_hash("h1").await.unwrap();
+    let found = db.store.api_token_by_hash("h1").await.unwrap().unwrap();
     assert_eq!(
         (found.id.as_str(), found.user_id.as_str()),
         (t1.as_str(), u.as_str())
@@ -250,20 +242,27 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only(db: &Test
     assert_eq!(listed, [t2.clone(), t1.clone()], "newest first");
     assert!(matches!(
         db.store.revoke_api_token(&other, &t1, 30).await,
-        Err(StoreError::NotFound)
+        Ok(None)
     ));
-    let revoked = db.store.revoke_api_token(&u, &t1, 30).await.unwrap();
+    let revoked = db
+        .store
+        .revoke_api_token(&u, &t1, 30)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(30));
     assert!(
-        matches!(
-            db.store.revoke_api_token(&u, &t1, 31).await,
-            Err(StoreError::NotFound)
-        ),
+        matches!(db.store.revoke_api_token(&u, &t1, 31).await, Ok(None)),
         "revoking twice"
     );
     db.store.touch_api_token(&t2, 40).await.unwrap();
     assert_eq!(
-        db.store.api_token_by_hash("h2").await.unwrap().last_used_at,
+        db.store
+            .api_token_by_hash("h2")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at,
         Some(40)
     );
     let dup = db
@@ -407,7 +406,7 @@ async fn count_admins_ignores_disabled_admins(db: &TestDb) {
     user(db, &a, "a2@example.com", Role::Admin).await;
     user(db, &a, "e@example.com", Role::Editor).await;
     assert_eq!(db.store.count_admins(&a).await.unwrap(), 2);
-    let mut admin = db.store.user_in_org(&a, &u1).await.unwrap();
+    let mut admin = db.store.user_in_org(&a, &u1).await.unwrap().unwrap();
     admin.disabled = true;
     db.store.update_user(&admin, 2).await.unwrap();
     assert_eq!(db.store.count_admins(&a).await.unwrap(), 1);

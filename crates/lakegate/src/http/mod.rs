@@ -2,6 +2,7 @@
 //! OpenAPI document are all built, so none of them can drift from the others.
 
 pub mod api;
+mod domain_errors;
 pub mod error;
 mod guard;
 mod observe;

@@ -64,30 +64,6 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
-impl From<QueryError> for ApiError {
-    fn from(e: QueryError) -> Self {
-        let msg = e.to_string();
-        match e {
-            QueryError::Invalid(m) => ApiError::bad_request(m),
-            QueryError::NotFound => ApiError::not_found("query"),
-            QueryError::Failed {
-                error_code,
-                sql_state,
-                ..
-            } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "query_failed", msg)
-                .with("databricks_error_code", error_code)
-                .with("sql_state", sql_state),
-            QueryError::Canceled => ApiError::new(StatusCode::CONFLICT, "query_cancelled", msg),
-            QueryError::Expired => ApiError::new(StatusCode::GONE, "result_expired", msg),
-            QueryError::TimedOut(_) => {
-                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "query_timeout", msg)
-            }
-            QueryError::Connection(c) => c.into(),
-            QueryError::Store(s) => s.into(),
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct FormatParam {

@@ -21,16 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle};
+use databricks_emulator::EmulatorConfig;
 use lakegate::accounts::{Org, Role, User};
-use lakegate::app::{AppState, WebSettings};
+use lakegate::app::AppState;
 use lakegate::audit::Actor;
-use lakegate::auth::{Principal, Scope, Via};
+use lakegate::auth::Scope;
 use lakegate::clock::{Clock, SystemClock};
-use lakegate::egress::{Egress, HostPort, Policy};
 use lakegate::jobs::refresher::{Limits as RefresherLimits, Refresher};
-use lakegate::secret::Secret;
-use lakegate::store::{CredentialRow, Store};
+use lakegate::store::Store;
+use lakegate::testkit;
 
 #[derive(Parser)]
 struct Args {
@@ -74,10 +73,9 @@ enum What {
 }
 
 struct World {
-    emu: EmulatorHandle,
+    ws: testkit::Workspace,
     state: AppState,
     base: String,
-    client_id: String,
     org: Org,
     user: User,
     _dir: tempfile::TempDir,
@@ -89,12 +87,6 @@ async fn world() -> World {
 
 async fn world_with(config: EmulatorConfig) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let emu = Emulator::start(EmulatorConfig {
-        advertise_host: Some("localhost".into()),
-        ..config
-    })
-    .await
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&format!(
         "sqlite://{}",
@@ -105,193 +97,45 @@ async fn world_with(config: EmulatorConfig) -> World {
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let host = emu.host();
-    let policy = Policy {
-        extra_allowed_hosts: vec![HostPort::parse(&host).unwrap()],
-        insecure_http_hosts: vec![HostPort::parse(&host).unwrap()],
-        allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
-    };
-    let key = base64_key();
-    let (master, _) = lakegate::crypto::master_key::MasterKeySource::Value(Secret::new(key))
-        .load(false)
-        .unwrap();
+    let ws = testkit::Workspace::start(config, &base).await;
     let life = lakegate::auth::session::Lifetimes {
         idle_seconds: 3600,
         absolute_seconds: 36_000,
     };
-    let mut state = AppState::new(
+    let mut state = testkit::app_state(
         store.clone(),
         Arc::new(SystemClock),
-        WebSettings::new(base.parse().unwrap(), life),
-        Arc::new(lakegate::crypto::envelope::Keyring::new(master)),
-        Egress::new(policy, None).unwrap(),
+        &base,
+        life,
+        testkit::random_keyring(),
+        ws.egress(),
     );
     // Measure the vending path itself, not the per-user limit in front of it.
     state.vend_limiter = Arc::new(lakegate::auth::login_limit::RateLimiter::new(60, u32::MAX));
-    let serving = state.clone();
-    tokio::spawn(async move {
-        lakegate::app::serve(listener, serving, std::future::pending())
-            .await
-            .unwrap()
-    });
-    let app = emu
-        .register_app(AppRequest {
-            name: Some("Lakegate bench".into()),
-            redirect_urls: Some(vec![format!(
-                "{base}/connections/oauth/databricks/callback"
-            )]),
-            confidential: Some(true),
-            scopes: Some(vec!["all-apis".into()]),
-            ..Default::default()
-        })
-        .unwrap();
+    testkit::serve(listener, state.clone());
     let now = SystemClock.now();
-    let org =
-        lakegate::accounts::service::create_org(&store, now, &Actor::cli(None), "bench", "Bench")
-            .await
-            .unwrap();
-    let input = lakegate::accounts::service::NewUserInput {
-        email: "bench@example.com".into(),
-        display_name: None,
-        role: Role::Editor,
-        password: None,
-    };
-    let user = lakegate::accounts::service::create_user(
-        &store,
-        now,
-        &Actor::cli(Some(org.id.clone())),
-        &org,
-        input,
-    )
-    .await
-    .unwrap();
-    let save = lakegate::integrations::SaveInput {
-        host: format!("http://{host}"),
-        client_id: app.client_id.clone(),
-        client_secret: app.client_secret.clone().map(Secret::new),
-        scopes: None,
-        lifetimes: None,
-    };
-    state
-        .services
-        .integrations
-        .save(
-            &lakegate::providers::databricks::U2M,
-            &Actor::cli(Some(org.id.clone())),
-            &org.id,
-            save,
-        )
-        .await
-        .unwrap();
+    let org = testkit::org(&store, now, "bench").await;
+    let user = testkit::user(&store, now, &org, "bench@example.com", Role::Editor, None).await;
+    ws.configure(&state, &org.id).await;
     World {
-        emu,
+        ws,
         state,
         base,
-        client_id: app.client_id,
         org,
         user,
         _dir: dir,
     }
 }
 
-fn base64_key() -> String {
-    let bytes: Vec<u8> = uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .chain(uuid::Uuid::new_v4().as_bytes())
-        .copied()
-        .collect();
-    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
-}
-
 /// `n` connections of the bench user, each with a credential minted at the emulator.
 async fn connections(w: &World, n: usize, expires_in: i64) -> Vec<(String, String)> {
-    let principal = Principal {
-        user: w.user.clone(),
-        org: w.org.clone(),
-        via: Via::Session {
-            id_hash: String::new(),
-            csrf_token: String::new(),
-        },
-    };
-    let actor = Actor::cli(Some(w.org.id.clone()));
-    let integration = w
-        .state
-        .store
-        .integration(&w.org.id, "databricks-oauth-u2m")
-        .await
-        .unwrap()
-        .unwrap();
     let mut out = Vec::new();
     for i in 0..n {
-        let conn = w
-            .state
-            .services
-            .connections
-            .create(
-                &principal,
-                &actor,
-                &lakegate::providers::databricks::U2M,
-                &format!("c{i}"),
-                false,
-            )
-            .await
-            .unwrap();
-        let tokens = w
-            .emu
-            .mint_tokens(&w.client_id, "alice@example.com", "all-apis offline_access")
-            .unwrap();
-        let now = SystemClock.now();
-        let id = uuid::Uuid::now_v7().to_string();
-        let seal = |col: &'static str, v: &str| {
-            let id = id.clone();
-            let v = v.to_owned();
-            let state = w.state.clone();
-            let org = w.org.id.clone();
-            async move {
-                state
-                    .keyring
-                    .seal(
-                        &state.store,
-                        lakegate::connections::credential_binding(&org, &id, col),
-                        v.as_bytes(),
-                        now,
-                    )
-                    .await
-                    .unwrap()
-            }
-        };
-        let rt = tokens.refresh_token.clone().unwrap();
-        let cred = CredentialRow {
-            id: id.clone(),
-            connection_id: conn.id.clone(),
-            user_id: w.user.id.clone(),
-            org_id: w.org.id.clone(),
-            integration_id: integration.id.clone(),
-            integration_generation: integration.generation,
-            host: integration.host.clone(),
-            access_token_enc: seal("access_token", &tokens.access_token).await,
-            refresh_token_enc: seal("refresh_token", &rt).await,
-            scopes: tokens.scope.clone(),
-            databricks_user_id: "1".into(),
-            databricks_user_name: "alice@example.com".into(),
-            access_expires_at: now + expires_in,
-            refresh_issued_at: now,
-            status: lakegate::store::CredentialState::Active,
-            status_reason: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            lease_until: None,
-            session_started_at: now,
-            last_used_at: Some(now),
-            last_refresh_at: None,
-            warned_at: None,
-            failures: 0,
-            next_attempt_at: None,
-        };
-        w.state.store.put_credential(&cred).await.unwrap();
-        out.push((conn.id, rt));
+        let conn = testkit::connection(&w.state, &w.user, &w.org, &format!("c{i}"), false).await;
+        let rt =
+            w.ws.mint_credential(&w.state, &w.user, &conn, "alice@example.com", expires_in)
+                .await;
+        out.push((conn, rt));
     }
     out
 }
@@ -413,7 +257,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
         per_host_concurrency,
         per_host_per_second,
     };
-    let before = w.emu.counters();
+    let before = w.ws.emu.counters();
     let started = Instant::now();
     // Every credential is due; passes end when none is left (checked once at the end).
     let mut passes = 0;
@@ -428,13 +272,13 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     }
     let lakegate_secs = started.elapsed().as_secs_f64();
     assert_eq!(fresh_count(&w).await, n, "every credential is fresh");
-    let after = w.emu.counters();
+    let after = w.ws.emu.counters();
     let lakegate_calls = after.token_calls_refresh_token - before.token_calls_refresh_token;
     let lakegate_peak = after.token_in_flight_peak;
 
     // Baseline: a plain client refreshing the same tokens at the same concurrency, no limits.
     let http = reqwest::Client::new();
-    let url = format!("{}/oidc/v1/token", w.emu.base_url);
+    let url = format!("{}/oidc/v1/token", w.ws.emu.base_url);
     let secret = {
         let i = w
             .state
@@ -460,7 +304,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
             url.clone(),
             rts.clone(),
             secret.clone(),
-            w.client_id.clone(),
+            w.ws.client_id.clone(),
         );
         tasks.spawn(async move {
             loop {
@@ -487,7 +331,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     let baseline_secs = started.elapsed().as_secs_f64();
     // The emulator keeps the highest concurrency it has seen; Lakegate's run stayed at or
     // below `lakegate_peak`, so a higher value now is the baseline's.
-    let baseline_peak = w.emu.counters().token_in_flight_peak.max(lakegate_peak);
+    let baseline_peak = w.ws.emu.counters().token_in_flight_peak.max(lakegate_peak);
     println!(
         "refresh storm: {n} credentials all expiring in the same minute (5 min from now), one workspace host"
     );

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use databricks_emulator::EmulatorConfig;
 use futures_util::StreamExt;
-use lakegate::auth::{Principal, Scope, Via};
+use lakegate::auth::Scope;
 use serde_json::{Value, json};
 
 use super::{World, api_token, connections, world_with};
@@ -102,14 +102,7 @@ async fn via_lakegate(
 
 /// Lakegate's statement client in-process: submit, wait, stream every chunk.
 async fn lakegate_client(w: &World, conn: &str) -> usize {
-    let p = Principal {
-        user: w.user.clone(),
-        org: w.org.clone(),
-        via: Via::Session {
-            id_hash: String::new(),
-            csrf_token: String::new(),
-        },
-    };
+    let p = lakegate::testkit::principal(&w.user, &w.org);
     let req = serde_json::from_value(json!({"statement": LARGE})).unwrap();
     let spec = lakegate::queries::validate(req, true).unwrap();
     let mut running = w
@@ -153,7 +146,7 @@ fn python_sdk(w: &World, at: &str, repeat: usize) -> Option<(usize, f64)> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python_sdk_read.py");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .env("DATABRICKS_HOST", &w.emu.base_url)
+        .env("DATABRICKS_HOST", &w.ws.emu.base_url)
         .env("DATABRICKS_TOKEN", at)
         .env("BENCH_WAREHOUSE", WAREHOUSE)
         .env("BENCH_STATEMENT", LARGE)
@@ -204,7 +197,7 @@ pub async fn run(rows: usize, small: usize, large: usize) {
         .await
         .unwrap();
     let at = fresh.token.expose().to_owned();
-    let emu = w.emu.base_url.clone();
+    let emu = w.ws.emu.base_url.clone();
     let http = reqwest::Client::new();
 
     // 1. One row: warm both paths, then alternate so drift hits both alike.

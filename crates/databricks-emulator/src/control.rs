@@ -62,6 +62,78 @@ fn one() -> u32 {
     1
 }
 
+/// Typed faults for tests (the control API takes the same as JSON).
+impl FaultRequest {
+    /// Answer `status` (429 and 503 with Databricks' error bodies).
+    pub fn status(target: Target, status: u16) -> Self {
+        Self::of(
+            target,
+            FaultKind::Status {
+                status,
+                retry_after: None,
+                error_code: None,
+                message: None,
+            },
+        )
+    }
+
+    /// A 200 with a truncated JSON body.
+    pub fn malformed(target: Target) -> Self {
+        Self::of(target, FaultKind::Malformed)
+    }
+
+    /// The connection dropped mid-response.
+    pub fn reset(target: Target) -> Self {
+        Self::of(target, FaultKind::Reset)
+    }
+
+    /// A delay of `ms` before the normal answer.
+    pub fn delay(target: Target, ms: u64) -> Self {
+        Self::of(target, FaultKind::Delay { ms })
+    }
+
+    /// A token answer without `refresh_token`.
+    pub fn omit_refresh_token() -> Self {
+        Self::of(Target::Token, FaultKind::OmitRefreshToken)
+    }
+
+    fn of(target: Target, kind: FaultKind) -> Self {
+        FaultRequest {
+            target,
+            kind,
+            count: 1,
+        }
+    }
+
+    /// The next `count` calls get the fault.
+    pub fn times(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// A `Retry-After` on a status fault.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        if let FaultKind::Status { retry_after, .. } = &mut self.kind {
+            *retry_after = Some(seconds);
+        }
+        self
+    }
+
+    /// The error body of a status fault: Databricks' `error_code` and `message`.
+    pub fn body(mut self, code: Option<&str>, text: &str) -> Self {
+        if let FaultKind::Status {
+            error_code,
+            message,
+            ..
+        } = &mut self.kind
+        {
+            *error_code = code.map(str::to_owned);
+            *message = Some(text.to_owned());
+        }
+        self
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Faults {
     queue: VecDeque<FaultRequest>,

@@ -24,4 +24,5 @@ mod warehouses;
 
 pub use account::AppRequest;
 pub use config::{AppConfig, EmulatorConfig, TokenPolicy, UserConfig, WarehouseConfig};
+pub use control::{FaultRequest as Fault, Target};
 pub use server::{Emulator, EmulatorHandle};

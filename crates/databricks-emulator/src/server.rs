@@ -200,6 +200,11 @@ impl EmulatorHandle {
     }
 
     /// Moves the emulator's clock forward.
+    /// Queues a fault, as `POST /emulator/control/faults` does.
+    pub fn fault(&self, f: crate::control::FaultRequest) {
+        lock(&self.shared.faults).push(f);
+    }
+
     pub fn advance_clock(&self, seconds: i64) {
         self.shared.clock.advance(seconds);
     }

@@ -25,5 +25,7 @@ pub mod secret;
 pub mod services;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tokens;
 pub mod warehouse;

@@ -2,205 +2,13 @@
 //! over HTTPS, every way a callback can be wrong (the emulator's counters prove no token
 //! request was made), per-user identities on shared connections, reconnect, replicas.
 
-use lakegate::accounts::{Org, Role};
+use databricks_emulator::{Fault, Target};
+use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, PASSWORD, TestApp, TestDb, Workspace, hidden_field};
-
-pub struct Setup {
-    pub app: TestApp,
-    pub ws: Workspace,
-    pub org: Org,
-    _db: Option<TestDb>,
-}
-
-pub async fn setup() -> Setup {
-    setup_with(databricks_emulator::TokenPolicy::default()).await
-}
-
-pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
-    let mut s = setup_on(&db, policy).await;
-    s._db = Some(db);
-    s
-}
-
-/// A workspace, an app on `db`, an org with the integration configured.
-pub async fn setup_on(db: &TestDb, policy: databricks_emulator::TokenPolicy) -> Setup {
-    setup_on_workspace(db, policy, Workspace::start().await).await
-}
-
-/// The same on a workspace emulated with `config`.
-pub async fn setup_emulating(config: databricks_emulator::EmulatorConfig) -> Setup {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
-    let ws = Workspace::start_with(config).await;
-    let mut s = setup_on_workspace(&db, databricks_emulator::TokenPolicy::default(), ws).await;
-    s._db = Some(db);
-    s
-}
-
-pub async fn setup_on_workspace(
-    db: &TestDb,
-    policy: databricks_emulator::TokenPolicy,
-    mut ws: Workspace,
-) -> Setup {
-    let app = TestApp::spawn_with(db, Some(&ws)).await;
-    ws.register_for_with(&app, policy);
-    let org = app.org("acme").await;
-    ws.configure(&app, &org).await;
-    Setup {
-        app,
-        ws,
-        org,
-        _db: None,
-    }
-}
-
-impl Setup {
-    /// Saves the org's integration on this workspace's host with `client_id`, an optional new
-    /// secret and optional lifetimes, as an admin would.
-    pub async fn save_integration(
-        &self,
-        client_id: &str,
-        secret: Option<&str>,
-        lifetimes: Option<lakegate::integrations::TokenLifetimes>,
-    ) {
-        let input = lakegate::integrations::SaveInput {
-            host: self.ws.host(),
-            client_id: client_id.to_owned(),
-            client_secret: secret.map(lakegate::secret::Secret::new),
-            scopes: None,
-            lifetimes,
-        };
-        self.app
-            .save_integration(&self.org.id, input)
-            .await
-            .unwrap();
-    }
-
-    pub async fn user(&self, email: &str, role: Role) -> Browser {
-        self.app.user(&self.org, email, role).await;
-        self.app.browser(&self.org, email).await
-    }
-
-    pub async fn connection(&self, b: &Browser, shared: bool) -> String {
-        let resp = b
-            .client
-            .post(b.url("/api/v1/connections"))
-            .header("x-csrf-token", &b.csrf)
-            .json(&json!({"name": "Sales", "provider": "databricks", "auth": "oauth-u2m", "shared": shared}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::CREATED);
-        resp.json::<Value>().await.unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Asks for a sign-in link and opens it: returns the Databricks authorize URL.
-    pub async fn start(&self, b: &Browser, conn: &str) -> url::Url {
-        let link: Value = b
-            .client
-            .post(b.url(&format!("/api/v1/connections/{conn}/sign-in")))
-            .header("x-csrf-token", &b.csrf)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let resp = b
-            .client
-            .get(link["sign_in_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-        assert_eq!(resp.headers()["cache-control"], "no-store");
-        assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
-        url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
-    }
-
-    /// Signs in on the emulator's pages; returns the callback URL Databricks redirects to.
-    pub async fn consent(
-        &self,
-        authorize: &url::Url,
-        email: &str,
-        password: &str,
-        allow: bool,
-    ) -> String {
-        let emu = self.ws.browser();
-        let page = emu
-            .get(authorize.as_str())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let request = hidden_field(&page, "request");
-        let login = emu
-            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/login")
-            .form(&[
-                ("request", request.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(login.status(), StatusCode::OK);
-        let decision = if allow { "allow" } else { "deny" };
-        let done = emu
-            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/consent")
-            .form(&[("request", request.as_str()), ("decision", decision)])
-            .send()
-            .await
-            .unwrap();
-        done.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    /// The whole journey; returns where the callback sent the browser.
-    pub async fn sign_in(&self, b: &Browser, conn: &str, email: &str, password: &str) -> String {
-        let authorize = self.start(b, conn).await;
-        let callback = self.consent(&authorize, email, password, true).await;
-        let resp = b.client.get(&callback).send().await.unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::SEE_OTHER,
-            "{}",
-            resp.text().await.unwrap_or_default()
-        );
-        resp.headers()["location"].to_str().unwrap().to_owned()
-    }
-
-    /// Moves both clocks: Lakegate's (deciding when to refresh) and the emulator's (expiring
-    /// tokens, starting warehouses).
-    pub fn advance(&self, seconds: i64) {
-        self.app.clock.advance(seconds);
-        self.ws.emu.advance_clock(seconds);
-    }
-
-    /// Sends a control request to the emulator.
-    pub async fn control(&self, path: &str, body: Value) {
-        let resp = self
-            .ws
-            .browser()
-            .post(self.ws.emu.base_url.clone() + path)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-    }
-
-    pub fn token_calls(&self) -> u64 {
-        self.ws.emu.counters().token_calls_authorization_code
-    }
-}
+use crate::harness::{PASSWORD, TestApp, TestDb};
+use crate::world::{Setup, setup};
 
 fn callback_path(query: &str) -> String {
     format!("/connections/oauth/databricks/callback?{query}")
@@ -592,31 +400,14 @@ async fn token_endpoint_failures_become_actionable_messages() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
     let conn = s.connection(&b, false).await;
-    let fault = |body: Value| {
-        let url = s.ws.emu.base_url.clone() + "/emulator/control/faults";
-        let client = s.ws.browser();
-        async move { client.post(url).json(&body).send().await.unwrap() }
-    };
-    for (body, code) in [
-        (
-            json!({"target": "token", "kind": "malformed"}),
-            "invalid_response",
-        ),
-        (
-            json!({"target": "token", "kind": "status", "status": 503}),
-            "temporarily_unavailable",
-        ),
-        (
-            json!({"target": "token", "kind": "status", "status": 500}),
-            "server_error",
-        ),
-        (json!({"target": "token", "kind": "reset"}), "unreachable"),
-        (
-            json!({"target": "token", "kind": "omit_refresh_token"}),
-            "no_refresh_token",
-        ),
+    for (fault, code) in [
+        (Fault::malformed(Target::Token), "invalid_response"),
+        (Fault::status(Target::Token, 503), "temporarily_unavailable"),
+        (Fault::status(Target::Token, 500), "server_error"),
+        (Fault::reset(Target::Token), "unreachable"),
+        (Fault::omit_refresh_token(), "no_refresh_token"),
     ] {
-        fault(body).await;
+        s.ws.emu.fault(fault);
         let authorize = s.start(&b, &conn).await;
         let callback = s
             .consent(&authorize, "alice@example.com", "alice", true)

@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle};
-use lakegate::accounts::service::{self, NewUserInput};
+use databricks_emulator::{Emulator, EmulatorConfig};
+
 use lakegate::accounts::{Org, Role, User};
 use lakegate::app::{AppState, WebSettings};
 use lakegate::audit::Actor;
@@ -15,9 +15,10 @@ use lakegate::auth::Scope;
 use lakegate::auth::api_token::{self, NewToken};
 use lakegate::auth::session::Lifetimes;
 use lakegate::clock::ManualClock;
-use lakegate::egress::{Egress, HostPort, Policy};
-use lakegate::secret::Secret;
+use lakegate::egress::{Egress, Policy};
+
 use lakegate::store::{Backend, Store};
+use lakegate::testkit;
 use sqlx::Connection;
 
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -201,31 +202,19 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(START);
-        let web = WebSettings::new(base.parse().unwrap(), LIFE);
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
-        let (master, _) = lakegate::crypto::master_key::MasterKeySource::Value(Secret::new(key))
-            .load(false)
-            .unwrap();
-        let keyring = Arc::new(lakegate::crypto::envelope::Keyring::new(master));
         let egress = match ws {
             Some(ws) => ws.egress(),
             None => Egress::new(Policy::default(), None).unwrap(),
         };
-        let state = AppState::new(
+        let state = testkit::app_state(
             db.store.clone(),
             Arc::new(clock.clone()),
-            web,
-            keyring,
+            &base,
+            LIFE,
+            testkit::random_keyring(),
             egress,
         );
-        let serving = state.clone();
-        tokio::spawn(async move {
-            lakegate::app::serve(listener, serving, std::future::pending())
-                .await
-                .unwrap();
-        });
+        testkit::serve(listener, state.clone());
         TestApp {
             base,
             clock,
@@ -305,34 +294,13 @@ impl TestApp {
     }
 
     pub async fn org(&self, slug: &str) -> Org {
-        service::create_org(
-            &self.store,
-            START,
-            &Actor::cli(None),
-            slug,
-            &format!("Org {slug}"),
-        )
-        .await
-        .unwrap()
+        testkit::org(&self.store, START, slug).await
     }
 
     /// A user with `PASSWORD`, or without any password when `with_password` is false (cheap).
     pub async fn user_with(&self, org: &Org, email: &str, role: Role, with_password: bool) -> User {
-        let input = NewUserInput {
-            email: email.into(),
-            display_name: None,
-            role,
-            password: with_password.then(|| Secret::new(PASSWORD)),
-        };
-        service::create_user(
-            &self.store,
-            START,
-            &Actor::cli(Some(org.id.clone())),
-            org,
-            input,
-        )
-        .await
-        .unwrap()
+        let password = with_password.then_some(PASSWORD);
+        testkit::user(&self.store, START, org, email, role, password).await
     }
 
     pub async fn user(&self, org: &Org, email: &str, role: Role) -> User {
@@ -489,13 +457,28 @@ impl TestApp {
     }
 }
 
-/// An emulated Databricks workspace over HTTPS (its own CA) with one confidential app whose
-/// redirect URL is `redirect`, reachable as `localhost:<port>`.
+/// An emulated Databricks workspace over HTTPS (its own CA) with one confidential app,
+/// reachable as `localhost:<port>`: the fixture world's workspace, with what only the
+/// tests need (a browser for its pages, a runtime of its own).
 pub struct Workspace {
-    pub emu: EmulatorHandle,
-    pub client_id: String,
-    pub client_secret: String,
+    inner: testkit::Workspace,
 }
+
+impl std::ops::Deref for Workspace {
+    type Target = testkit::Workspace;
+    fn deref(&self) -> &testkit::Workspace {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Workspace {
+    fn deref_mut(&mut self) -> &mut testkit::Workspace {
+        &mut self.inner
+    }
+}
+
+/// Where the first app's redirect URL points before a test registers its own.
+const NOWHERE: &str = "http://127.0.0.1";
 
 impl Workspace {
     pub async fn start() -> Workspace {
@@ -503,15 +486,19 @@ impl Workspace {
     }
 
     pub async fn start_with(config: EmulatorConfig) -> Workspace {
-        let emu = Emulator::start(Self::over_tls(config)).await.unwrap();
-        Self::around(emu)
+        Workspace {
+            inner: testkit::Workspace::start(Self::over_tls(config), NOWHERE).await,
+        }
     }
 
     /// The same, served from threads of its own (a runtime on a separate thread), so its
     /// allocations are not counted by the allocation meter of the test's thread.
     pub async fn start_isolated(config: EmulatorConfig) -> Workspace {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let config = Self::over_tls(config);
+        let config = EmulatorConfig {
+            advertise_host: Some("localhost".into()),
+            ..Self::over_tls(config)
+        };
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -524,34 +511,15 @@ impl Workspace {
                 std::future::pending::<()>().await;
             });
         });
-        Self::around(rx.await.unwrap())
+        Workspace {
+            inner: testkit::Workspace::around(rx.await.unwrap(), NOWHERE),
+        }
     }
 
     fn over_tls(config: EmulatorConfig) -> EmulatorConfig {
         EmulatorConfig {
             tls: true,
-            advertise_host: Some("localhost".into()),
             ..config
-        }
-    }
-
-    /// Registers Lakegate's app on a running emulator.
-    fn around(emu: EmulatorHandle) -> Workspace {
-        let app = emu
-            .register_app(AppRequest {
-                name: Some("Lakegate".into()),
-                redirect_urls: Some(vec![
-                    "http://127.0.0.1/connections/oauth/databricks/callback".into(),
-                ]),
-                confidential: Some(true),
-                scopes: Some(vec!["all-apis".into()]),
-                ..Default::default()
-            })
-            .unwrap();
-        Workspace {
-            emu,
-            client_id: app.client_id,
-            client_secret: app.client_secret.unwrap(),
         }
     }
 
@@ -562,34 +530,12 @@ impl Workspace {
 
     /// The same, with a token policy (rotation, lifetimes).
     pub fn register_for_with(&mut self, app: &TestApp, policy: databricks_emulator::TokenPolicy) {
-        let registered = self
-            .emu
-            .register_app(AppRequest {
-                name: Some("Lakegate".into()),
-                redirect_urls: Some(vec![format!(
-                    "{}/connections/oauth/databricks/callback",
-                    app.base
-                )]),
-                confidential: Some(true),
-                scopes: Some(vec!["all-apis".into()]),
-                token_access_policy: Some(policy),
-                ..Default::default()
-            })
-            .unwrap();
-        self.client_id = registered.client_id;
-        self.client_secret = registered.client_secret.unwrap();
+        self.inner.register(&app.base, policy);
     }
 
     /// Saves this workspace as `org`'s Databricks integration in `app`.
     pub async fn configure(&self, app: &TestApp, org: &Org) {
-        let input = lakegate::integrations::SaveInput {
-            host: self.host(),
-            client_id: self.client_id.clone(),
-            client_secret: Some(Secret::new(self.client_secret.clone())),
-            scopes: None,
-            lifetimes: None,
-        };
-        app.save_integration(&org.id, input).await.unwrap();
+        self.inner.configure(&app.state, &org.id).await;
     }
 
     /// A browser for the emulator's own pages (trusts its CA, follows no redirects).
@@ -601,21 +547,6 @@ impl Workspace {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap()
-    }
-
-    /// `localhost:<port>`, as an admin would paste it.
-    pub fn host(&self) -> String {
-        self.emu.host()
-    }
-
-    /// An egress guard that trusts the emulator's CA and lets loopback through for it.
-    pub fn egress(&self) -> Egress {
-        let policy = Policy {
-            extra_allowed_hosts: vec![HostPort::parse(&self.host()).unwrap()],
-            allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
-            insecure_http_hosts: vec![],
-        };
-        Egress::new(policy, self.emu.ca_pem.as_deref().map(str::as_bytes)).unwrap()
     }
 }
 

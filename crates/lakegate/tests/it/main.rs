@@ -20,3 +20,4 @@ mod refresh;
 mod route_matrix;
 mod sessions;
 mod store_contract;
+mod world;

@@ -2,14 +2,14 @@
 //! state path, the three encodings, parameters, token trouble while a statement runs, time
 //! limits, cancel, two users on one shared connection, and history.
 
-use databricks_emulator::{EmulatorConfig, WarehouseConfig};
+use databricks_emulator::{EmulatorConfig, Fault, Target, WarehouseConfig};
 use lakegate::accounts::Role;
 use lakegate::auth::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::connections::{Setup, setup, setup_emulating};
 use crate::harness::Browser;
+use crate::world::{Setup, setup, setup_emulating};
 
 pub const WAREHOUSE: &str = "abcdef1234567890";
 pub const TRIPS: &str = "SELECT trip_distance, fare_amount, pickup_zip, tpep_pickup_datetime \
@@ -478,22 +478,18 @@ async fn an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_
     let refreshes = s.ws.emu.counters().token_calls_refresh_token;
     let submissions = statements_seen(&s).await;
 
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "rest", "kind": "status", "status": 403, "error_code": "403", "message": "Invalid access token."}),
-    )
-    .await;
+    s.ws.emu
+        .fault(Fault::status(Target::Rest, 403).body(Some("403"), "Invalid access token."));
     let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{j}");
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
     // The poll was repeated, never the submission.
     assert_eq!(statements_seen(&s).await, submissions);
 
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "rest", "kind": "status", "status": 403, "error_code": "PERMISSION_DENIED", "message": "User does not have CAN USE on warehouse."}),
-    )
-    .await;
+    s.ws.emu.fault(Fault::status(Target::Rest, 403).body(
+        Some("PERMISSION_DENIED"),
+        "User does not have CAN USE on warehouse.",
+    ));
     let (status, j) = get(&b, &format!("/api/v1/queries/{id}")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
     assert_eq!(j["error"]["code"], "databricks_denied");
@@ -506,33 +502,21 @@ async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
     let refreshes = s.ws.emu.counters().token_calls_refresh_token;
     // 429 on the submission: Databricks did not take it, so it is sent again.
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "rest", "kind": "status", "status": 429, "count": 2}),
-    )
-    .await;
+    s.ws.emu.fault(Fault::status(Target::Rest, 429).times(2));
     let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT 1 AS one"})).await;
     assert_eq!(status, StatusCode::OK, "{j}");
 
     // 503s while polling and fetching: repeated, the result arrives whole.
     let (_, j) = run_json(&b, &conn, json!({"statement": TRIPS, "wait": false})).await;
     let id = j["query_id"].as_str().unwrap().to_owned();
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "rest", "kind": "status", "status": 503, "count": 3}),
-    )
-    .await;
+    s.ws.emu.fault(Fault::status(Target::Rest, 503).times(3));
     let (status, j) = poll_until_done(&b, &id).await;
     assert_eq!(status, StatusCode::OK, "{j}");
     assert_eq!(j["row_count"], 2000);
 
     // A 503 on a submission may have come after Databricks took it: not repeated.
     let before = statements_seen(&s).await;
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "rest", "kind": "status", "status": 503}),
-    )
-    .await;
+    s.ws.emu.fault(Fault::status(Target::Rest, 503));
     let (status, j) = run_json(&b, &conn, json!({"statement": "SELECT 1 AS one"})).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{j}");
     assert_eq!(j["error"]["code"], "upstream_error");
@@ -732,7 +716,7 @@ mod replicas {
     crate::on_both_backends!(a_query_started_on_one_replica_is_polled_and_cancelled_on_another);
 
     async fn a_query_started_on_one_replica_is_polled_and_cancelled_on_another(db: &TestDb) {
-        let s = crate::connections::setup_on(db, databricks_emulator::TokenPolicy::default()).await;
+        let s = crate::world::setup_on(db, databricks_emulator::TokenPolicy::default()).await;
         let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
         let replica = TestApp::spawn_replica_on(db, &s.app).await;
         // The same browser (cookies are per host, not per port) talking to the other replica.

@@ -1,12 +1,12 @@
 //! Large results: streamed in bounded memory (measured with the allocation meter), through
 //! EXTERNAL_LINKS past the 25 MiB INLINE cap, with expired links replaced, and JSON capped.
 
-use databricks_emulator::EmulatorConfig;
+use databricks_emulator::{EmulatorConfig, Fault, Target};
 use reqwest::StatusCode;
 
-use crate::connections::{setup, setup_emulating};
 use crate::harness::Browser;
 use crate::queries::{TRIPS, get, ready, run};
+use crate::world::{setup, setup_emulating};
 use serde_json::json;
 /// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile, query id).
 async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize, String) {
@@ -49,12 +49,8 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     let db = crate::harness::TestDb::new(lakegate::store::Backend::Sqlite)
         .await
         .unwrap();
-    let s = crate::connections::setup_on_workspace(
-        &db,
-        databricks_emulator::TokenPolicy::default(),
-        ws,
-    )
-    .await;
+    let s = crate::world::setup_on_workspace(&db, databricks_emulator::TokenPolicy::default(), ws)
+        .await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
 
     let (small_lines, small_bytes, small_peak, _) = stream_metered(&b, &conn, 250_000).await;
@@ -85,11 +81,9 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
 async fn an_expired_result_link_is_replaced_once() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "storage", "kind": "status", "status": 403, "error_code": "AccessDenied", "message": "Request has expired"}),
-    )
-    .await;
+    s.ws.emu.fault(
+        Fault::status(Target::Storage, 403).body(Some("AccessDenied"), "Request has expired"),
+    );
     let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.text().await.unwrap().lines().count(), 2001);
@@ -98,11 +92,7 @@ async fn an_expired_result_link_is_replaced_once() {
 
     // Storage that keeps refusing ends the stream early rather than sending a partial
     // result as if it were whole.
-    s.control(
-        "/emulator/control/faults",
-        json!({"target": "storage", "kind": "status", "status": 403, "count": 8}),
-    )
-    .await;
+    s.ws.emu.fault(Fault::status(Target::Storage, 403).times(8));
     let resp = run(&b, &conn, json!({"statement": TRIPS}), "text/csv").await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.text().await.is_err(), "the body must end in an error");

@@ -2,14 +2,14 @@
 //! replicas, rotated refresh tokens persisted, and the error taxonomy (dead refresh token,
 //! rejected client, transient trouble) — against the emulator's strict rotation.
 
-use databricks_emulator::TokenPolicy;
+use databricks_emulator::{Fault, Target, TokenPolicy};
 use lakegate::accounts::Role;
 use lakegate::auth::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::connections::{Setup, setup, setup_with};
 use crate::harness::{Browser, TestApp, fresh_on};
+use crate::world::{Setup, setup, setup_with};
 
 fn strict_rotation() -> TokenPolicy {
     TokenPolicy {
@@ -117,12 +117,7 @@ async fn concurrent_callers_in_two_replicas_share_one_refresh() {
 async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
-    s.ws.browser()
-        .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
-        .json(&json!({"target": "token", "kind": "omit_refresh_token"}))
-        .send()
-        .await
-        .unwrap();
+    s.ws.emu.fault(Fault::omit_refresh_token());
     for _ in 0..2 {
         s.advance(3600 - 200);
         assert_eq!(
@@ -263,12 +258,8 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
 async fn transient_failures_back_off_and_keep_serving_the_current_token() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
-    s.ws.browser()
-        .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
-        .json(&json!({"target": "token", "kind": "status", "status": 503, "retry_after": 40}))
-        .send()
-        .await
-        .unwrap();
+    s.ws.emu
+        .fault(Fault::status(Target::Token, 503).retry_after(40));
     s.advance(3600 - 200);
     assert_eq!(
         b.status(&format!("/api/v1/connections/{conn}/warehouses"))
@@ -415,7 +406,7 @@ mod stress {
     /// Three replicas, each with its own connection pool on one store, 50 callers each, many
     /// expiries: exactly one token call per expiry, no reuse of a rotated token, nothing lost.
     async fn three_replicas_many_callers_many_rounds_one_refresh_per_expiry(db: &TestDb) {
-        let s = crate::connections::setup_on(db, strict_rotation()).await;
+        let s = crate::world::setup_on(db, strict_rotation()).await;
         let (_b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
         let replicas = [
@@ -648,27 +639,23 @@ mod lifecycle {
         let (b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
         for fault in [
-            json!({"target": "token", "kind": "status", "status": 429, "retry_after": 5}),
-            json!({"target": "token", "kind": "status", "status": 500}),
-            json!({"target": "token", "kind": "status", "status": 502}),
-            json!({"target": "token", "kind": "status", "status": 503}),
-            json!({"target": "token", "kind": "malformed"}),
-            json!({"target": "token", "kind": "reset"}),
+            Fault::status(Target::Token, 429).retry_after(5),
+            Fault::status(Target::Token, 500),
+            Fault::status(Target::Token, 502),
+            Fault::status(Target::Token, 503),
+            Fault::malformed(Target::Token),
+            Fault::reset(Target::Token),
         ] {
-            s.ws.browser()
-                .post(s.ws.emu.base_url.clone() + "/emulator/control/faults")
-                .json(&fault)
-                .send()
-                .await
-                .unwrap();
+            let described = format!("{fault:?}");
+            s.ws.emu.fault(fault);
             s.advance(3600 - 200);
             let _ = s.app.fresh(&conn, &user_id, &org_id, 60).await;
-            assert_eq!(status(&b, &conn).await, "active", "{fault}");
+            assert_eq!(status(&b, &conn).await, "active", "{described}");
             // Past any backoff; then a clean refresh renews the token.
             s.advance(150);
             fresh(&s, &conn, &user_id, &org_id)
                 .await
-                .unwrap_or_else(|e| panic!("{fault}: {e}"));
+                .unwrap_or_else(|e| panic!("{described}: {e}"));
         }
         assert_eq!(s.ws.emu.counters().reuse_detections, 0);
     }

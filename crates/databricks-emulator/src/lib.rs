@@ -1,28 +1,22 @@
-//! A local Databricks workspace for Lakegate's tests and demo: OAuth U2M (authorize page,
-//! token endpoint with rotation and reuse detection), SCIM `Me`, SQL warehouses, Unity
-//! Catalog listings and the SQL Statement Execution API over a real SQL engine (SQLite
-//! behind a Databricks-dialect parser). No production code path of Lakegate uses it.
+//! Emulated warehouses for Lakegate's tests and demo. One shared engine — a real SQL engine
+//! (SQLite behind a Databricks-dialect parser) over sample data, users with per-user
+//! grants, an OAuth authorization-server core (codes, PKCE, refresh-token rotation and
+//! reuse detection), an injected clock, faults and counters — and a front-end per vendor
+//! that speaks its URLs, JSON shapes and error words: Databricks today (OAuth U2M, SCIM
+//! `Me`, SQL warehouses, Unity Catalog, the Statement Execution API). No production code
+//! path of Lakegate uses it.
 
 // Handlers answer early with a ready `Response`; boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
-pub mod account;
-pub mod clock;
 pub mod config;
 pub mod control;
-mod errors;
-pub mod jwt;
-pub mod oauth;
-mod rest;
+pub mod databricks;
+pub mod engine;
 mod server;
-pub mod sql;
 mod state;
-mod statements;
-mod storage;
-mod tls;
-mod warehouses;
 
-pub use account::AppRequest;
 pub use config::{AppConfig, EmulatorConfig, TokenPolicy, UserConfig, WarehouseConfig};
-pub use control::{FaultRequest as Fault, Target};
+pub use databricks::account::AppRequest;
+pub use engine::faults::{FaultRequest as Fault, Target};
 pub use server::{Emulator, EmulatorHandle};

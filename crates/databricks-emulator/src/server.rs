@@ -8,15 +8,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::account::{self, AppRequest};
-use crate::clock::EmuClock;
 use crate::config::EmulatorConfig;
-use crate::control::Faults;
-use crate::jwt::Signer;
-use crate::oauth::model::{App, OAuthState};
-use crate::sql::Engine;
+use crate::databricks::account::{self, AppRequest};
+use crate::databricks::warehouses::Warehouse;
+use crate::engine::authz::{App, OAuthState};
+use crate::engine::clock::EmuClock;
+use crate::engine::faults::Faults;
+use crate::engine::jwt::Signer;
+use crate::engine::sql::Engine;
 use crate::state::{Shared, User, lock};
-use crate::warehouses::Warehouse;
 
 /// The emulator, started.
 pub struct Emulator;
@@ -33,15 +33,15 @@ pub struct EmulatorHandle {
 
 fn router(shared: Arc<Shared>) -> Router {
     let mut r = Router::new()
-        .merge(crate::oauth::router())
-        .merge(crate::rest::router(shared.clone()))
-        .merge(crate::storage::router())
+        .merge(crate::databricks::oauth::router())
+        .merge(crate::databricks::rest::router(shared.clone()))
+        .merge(crate::databricks::storage::router())
         .merge(account::router(shared.clone()));
     if shared.config.control {
         r = r.merge(crate::control::router());
     }
     r.fallback(|| async {
-        crate::errors::not_found("ENDPOINT_NOT_FOUND", "No API found for this path.")
+        crate::databricks::errors::not_found("ENDPOINT_NOT_FOUND", "No API found for this path.")
     })
     .with_state(shared)
 }
@@ -83,7 +83,7 @@ impl Emulator {
             let host = url::Url::parse(&base_url)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned));
-            let tls = crate::tls::generate(host.as_deref())?;
+            let tls = crate::engine::tls::generate(host.as_deref())?;
             if let Some(path) = &config.tls_ca_out {
                 std::fs::write(path, &tls.ca_pem).map_err(|e| {
                     anyhow::anyhow!("cannot write the CA certificate to {path}: {e}")
@@ -114,7 +114,7 @@ impl Emulator {
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let task = match tls {
             Some(tls) => {
-                let listener = crate::tls::TlsListener {
+                let listener = crate::engine::tls::TlsListener {
                     tcp: listener,
                     acceptor: tls.acceptor,
                 };
@@ -168,11 +168,11 @@ impl EmulatorHandle {
         client_id: &str,
         email: &str,
         scope: &str,
-    ) -> Result<crate::oauth::model::TokenSet, String> {
+    ) -> Result<crate::engine::authz::TokenSet, String> {
         let s = &self.shared;
         let now = s.clock.now();
         let verifier = "benchmark-verifier-benchmark-verifier-benchmark-verifier";
-        let challenge = crate::oauth::model::s256(verifier);
+        let challenge = crate::engine::authz::s256(verifier);
         let mut o = lock(&s.oauth);
         let app = o.apps.get(client_id).cloned().ok_or("unknown client")?;
         let redirect = app.redirect_urls.first().cloned().unwrap_or_default();
@@ -201,7 +201,7 @@ impl EmulatorHandle {
 
     /// Moves the emulator's clock forward.
     /// Queues a fault, as `POST /emulator/control/faults` does.
-    pub fn fault(&self, f: crate::control::FaultRequest) {
+    pub fn fault(&self, f: crate::engine::faults::FaultRequest) {
         lock(&self.shared.faults).push(f);
     }
 
@@ -210,7 +210,7 @@ impl EmulatorHandle {
     }
 
     /// The control counters.
-    pub fn counters(&self) -> crate::oauth::model::Counters {
+    pub fn counters(&self) -> crate::engine::authz::Counters {
         lock(&self.shared.oauth).counters.clone()
     }
 

@@ -3,15 +3,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::clock::EmuClock;
 use crate::config::{EmulatorConfig, UserConfig};
-use crate::control::Faults;
-use crate::jwt::Signer;
-use crate::oauth::PendingAuth;
-use crate::oauth::model::OAuthState;
-use crate::sql::Engine;
-use crate::statements::StatementRecord;
-use crate::warehouses::Warehouse;
+use crate::databricks::oauth::PendingAuth;
+use crate::databricks::statements::StatementRecord;
+use crate::databricks::warehouses::Warehouse;
+use crate::engine::authz::OAuthState;
+use crate::engine::clock::EmuClock;
+use crate::engine::faults::Faults;
+use crate::engine::jwt::Signer;
+use crate::engine::sql::Engine;
 
 /// A configured workspace user.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use databricks_emulator::oauth::model::s256;
+use databricks_emulator::engine::authz::s256;
 use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle, TokenPolicy};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,169 +1,17 @@
 //! The authorization server's state and rules: apps, authorization codes, refresh-token
 //! families with rotation and reuse detection, access tokens. Pure logic on an injected
-//! `now`; the HTTP handlers only translate.
+//! `now`; each front-end's HTTP handlers only translate.
+
+mod records;
+
+pub use records::*;
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
-use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use crate::config::{AppConfig, TokenPolicy};
-use crate::jwt::Signer;
-
-/// Scopes every app allows implicitly, as in the account console.
-pub const IMPLICIT_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
-
-#[derive(Debug, Clone, Serialize)]
-pub struct App {
-    pub integration_id: String,
-    pub name: String,
-    pub client_id: String,
-    #[serde(skip)]
-    pub client_secret: Option<String>,
-    pub confidential: bool,
-    pub redirect_urls: Vec<String>,
-    pub scopes: Vec<String>,
-    pub token_access_policy: TokenPolicy,
-    pub create_time: String,
-}
-
-impl App {
-    pub fn from_config(c: &AppConfig) -> App {
-        App {
-            integration_id: random_id(16),
-            name: c.name.clone(),
-            client_id: c.client_id.clone(),
-            client_secret: c.client_secret.clone(),
-            confidential: c.client_secret.is_some(),
-            redirect_urls: c.redirect_urls.clone(),
-            scopes: c.scopes.clone(),
-            token_access_policy: c.token_access_policy.clone(),
-            create_time: String::new(),
-        }
-    }
-
-    /// Whether every requested scope is one this app may grant.
-    pub fn allows(&self, scopes: &[String]) -> Result<(), String> {
-        match scopes
-            .iter()
-            .find(|s| !self.scopes.contains(s) && !IMPLICIT_SCOPES.contains(&s.as_str()))
-        {
-            Some(s) => Err(format!(
-                "scope '{s}' is not allowed for OAuth application '{}'",
-                self.client_id
-            )),
-            None => Ok(()),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct CodeGrant {
-    client_id: String,
-    redirect_uri: String,
-    user: String,
-    scopes: Vec<String>,
-    challenge: String,
-    expires_at: i64,
-    redeemed_family: Option<String>,
-    used: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum RtState {
-    Active,
-    Rotated { at: i64, successor: String },
-    Revoked,
-}
-
-#[derive(Debug, Clone)]
-struct RefreshRecord {
-    family: String,
-    client_id: String,
-    expires_at: i64,
-    state: RtState,
-}
-
-#[derive(Debug, Clone)]
-struct Family {
-    client_id: String,
-    user: String,
-    scopes: Vec<String>,
-    absolute_expiry: Option<i64>,
-    revoked: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct AccessRecord {
-    pub user: String,
-    pub scopes: Vec<String>,
-    pub client_id: String,
-    pub expires_at: i64,
-    family: Option<String>,
-}
-
-/// Counters the control API reports.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Counters {
-    pub token_calls_authorization_code: u64,
-    pub token_calls_refresh_token: u64,
-    pub token_calls_other: u64,
-    pub refresh_tokens_presented: u64,
-    pub refresh_rotations: u64,
-    pub reuse_detections: u64,
-    pub codes_issued: u64,
-    pub codes_redeemed: u64,
-    pub rest_calls: u64,
-    /// Downloads from the emulated cloud storage (EXTERNAL_LINKS), and how many of them
-    /// carried an Authorization header (a client leaking its token; refused).
-    pub storage_requests: u64,
-    pub storage_requests_with_authorization: u64,
-    /// Token requests being answered right now, and the most seen at once.
-    pub token_in_flight: u64,
-    pub token_in_flight_peak: u64,
-}
-
-/// A successful token response.
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenSet {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-}
-
-/// Token endpoint failures, in OAuth's terms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenError {
-    InvalidRequest(String),
-    InvalidClient,
-    InvalidGrant(String),
-    /// Databricks' answer for any dead refresh token.
-    DeadRefreshToken,
-    UnsupportedGrantType,
-}
-
-/// Why a REST call's bearer token is refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessError {
-    Invalid,
-    ExpiringSoon,
-}
-
-/// Identity facts the token service needs about a user.
-pub struct UserFacts<'a> {
-    pub email: &'a str,
-    pub scim_id: &'a str,
-    pub display_name: &'a str,
-}
+use crate::config::TokenPolicy;
+use crate::engine::jwt::Signer;
 
 #[derive(Default)]
 pub struct OAuthState {
@@ -173,23 +21,6 @@ pub struct OAuthState {
     families: HashMap<String, Family>,
     access: HashMap<String, AccessRecord>,
     pub counters: Counters,
-}
-
-pub fn random_id(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn random_token(prefix: &str) -> String {
-    let mut b = [0u8; 32];
-    rand::rng().fill_bytes(&mut b);
-    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(b))
-}
-
-/// RFC 7636 S256: BASE64URL(SHA256(verifier)) without padding.
-pub fn s256(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 impl OAuthState {

@@ -1,7 +1,6 @@
 //! The workspace's OAuth endpoints: discovery, the authorize page (login + consent), and
 //! the token endpoint.
 
-pub mod model;
 mod pages;
 
 use std::collections::HashMap;
@@ -15,10 +14,11 @@ use axum::routing::{get, post};
 use base64::Engine as _;
 use serde_json::json;
 
-use crate::control::{self, Target};
-use crate::errors;
+use crate::databricks::errors;
+use crate::databricks::faults as control;
+use crate::engine::authz::{App, TokenError};
+use crate::engine::faults::Target;
 use crate::state::{Shared, lock};
-use model::{App, TokenError};
 
 /// An authorization request waiting for the user to sign in and consent.
 #[derive(Debug, Clone)]
@@ -155,7 +155,7 @@ async fn authorize(
     if let Err(why) = app.allows(&scopes) {
         return redirect_error(redirect_uri, state, "access_denied", &why, &iss);
     }
-    let id = model::random_id(16);
+    let id = crate::engine::authz::random_id(16);
     let pending = PendingAuth {
         client_id: client_id.to_owned(),
         redirect_uri: redirect_uri.to_owned(),

@@ -12,11 +12,12 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
-use crate::control::{self, Target};
-use crate::errors;
-use crate::oauth::model::AccessError;
-use crate::sql::catalog::{Table, tables};
-use crate::sql::plan::grant_matches;
+use crate::databricks::errors;
+use crate::databricks::faults as control;
+use crate::engine::authz::AccessError;
+use crate::engine::faults::Target;
+use crate::engine::sql::catalog::{Table, tables};
+use crate::engine::sql::plan::grant_matches;
 use crate::state::{Shared, lock};
 
 /// The authenticated user of a REST call.
@@ -62,31 +63,40 @@ impl Caller {
 pub fn router(s: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/2.0/preview/scim/v2/Me", get(me))
-        .route("/api/2.0/sql/warehouses", get(crate::warehouses::list))
+        .route(
+            "/api/2.0/sql/warehouses",
+            get(crate::databricks::warehouses::list),
+        )
         .route(
             "/api/2.0/sql/warehouses/{id}",
-            get(crate::warehouses::get_one),
+            get(crate::databricks::warehouses::get_one),
         )
         .route("/api/2.1/unity-catalog/catalogs", get(catalogs))
         .route("/api/2.1/unity-catalog/schemas", get(schemas))
         .route("/api/2.1/unity-catalog/tables", get(tables_list))
         .route(
             "/api/2.0/sql/history/queries",
-            get(crate::statements::history),
+            get(crate::databricks::statements::history),
         )
-        .route("/api/2.0/sql/statements", post(crate::statements::execute))
-        .route("/api/2.0/sql/statements/", post(crate::statements::execute))
+        .route(
+            "/api/2.0/sql/statements",
+            post(crate::databricks::statements::execute),
+        )
+        .route(
+            "/api/2.0/sql/statements/",
+            post(crate::databricks::statements::execute),
+        )
         .route(
             "/api/2.0/sql/statements/{id}",
-            get(crate::statements::status),
+            get(crate::databricks::statements::status),
         )
         .route(
             "/api/2.0/sql/statements/{id}/result/chunks/{index}",
-            get(crate::statements::chunk),
+            get(crate::databricks::statements::chunk),
         )
         .route(
             "/api/2.0/sql/statements/{id}/cancel",
-            post(crate::statements::cancel),
+            post(crate::databricks::statements::cancel),
         )
         .route_layer(axum::middleware::from_fn_with_state(s, authenticate))
 }
@@ -280,7 +290,7 @@ async fn tables_list(
                     .columns
                     .iter()
                     .enumerate()
-                    .map(|(i, col)| json!({"name": col.name, "type_name": crate::sql::type_name(col.type_text), "type_text": col.type_text, "position": i, "nullable": col.nullable}))
+                    .map(|(i, col)| json!({"name": col.name, "type_name": crate::engine::sql::type_name(col.type_text), "type_text": col.type_text, "position": i, "nullable": col.nullable}))
                     .collect();
             }
             v

@@ -15,14 +15,15 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::control::{self, Target};
+use crate::databricks::faults as control;
+use crate::engine::faults::Target;
 use crate::state::{Shared, lock};
 
 /// How long a presigned link works (Databricks: about 15 minutes).
 pub const LINK_TTL_SECONDS: i64 = 900;
 
 pub fn new_link_key() -> String {
-    crate::oauth::model::random_id(32)
+    crate::engine::authz::random_id(32)
 }
 
 fn signature(key: &str, id: &str, chunk: usize, issued: i64) -> String {
@@ -48,7 +49,7 @@ pub fn link_json(
         "external_link": format!(
             "{base}/emulator/storage/{id}/{chunk}?X-Amz-Date={now}&X-Amz-Expires={LINK_TTL_SECONDS}&X-Amz-Signature={sig}"
         ),
-        "expiration": crate::clock::rfc3339(now + LINK_TTL_SECONDS),
+        "expiration": crate::engine::clock::rfc3339(now + LINK_TTL_SECONDS),
         "http_headers": {},
     })
 }
@@ -90,7 +91,7 @@ async fn download(
     let (Some(issued), Some(sig)) = (issued, q.get("X-Amz-Signature")) else {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
     };
-    let Some((key, rows)) = crate::statements::external_chunk(&s, &id, chunk) else {
+    let Some((key, rows)) = crate::databricks::statements::external_chunk(&s, &id, chunk) else {
         return s3_error(
             StatusCode::NOT_FOUND,
             "NoSuchKey",

@@ -9,16 +9,21 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use rusqlite::InterruptHandle;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::errors;
-use crate::rest::{Caller, Need};
-use crate::sql::{self, Param, ResultSet, SqlError};
+mod request;
+mod results;
+
+use request::{ExecRequest, validate};
+pub use request::{StState, StatementRecord};
+use results::{chunk_json, statement_json};
+
+use crate::databricks::errors;
+use crate::databricks::rest::{Caller, Need};
+use crate::databricks::warehouses::WhState;
+use crate::engine::sql::{self, Param, SqlError};
 use crate::state::{Shared, lock};
-use crate::warehouses::WhState;
 
 /// Results stay fetchable this long after a statement ends.
 const RESULT_TTL_SECONDS: i64 = 3600;
@@ -26,163 +31,6 @@ const RESULT_TTL_SECONDS: i64 = 3600;
 pub const INLINE_LIMIT_BYTES: usize = 25 * 1024 * 1024;
 /// …and EXTERNAL_LINKS results at 100 GiB.
 const EXTERNAL_LIMIT_BYTES: usize = 100 * 1024 * 1024 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StState {
-    Pending,
-    Running,
-    Succeeded,
-    Failed,
-    Canceled,
-}
-
-impl StState {
-    fn name(self) -> &'static str {
-        match self {
-            StState::Pending => "PENDING",
-            StState::Running => "RUNNING",
-            StState::Succeeded => "SUCCEEDED",
-            StState::Failed => "FAILED",
-            StState::Canceled => "CANCELED",
-        }
-    }
-    fn terminal(self) -> bool {
-        matches!(
-            self,
-            StState::Succeeded | StState::Failed | StState::Canceled
-        )
-    }
-}
-
-pub struct StatementRecord {
-    owner: String,
-    /// The statement as submitted, and when (for the query history).
-    text: String,
-    submitted_at: i64,
-    state: StState,
-    finished_at: Option<i64>,
-    result: Option<Arc<ResultSet>>,
-    error: Option<SqlError>,
-    interrupt: Option<Arc<InterruptHandle>>,
-    done: watch::Sender<bool>,
-    /// Signs this statement's external links (EXTERNAL_LINKS only).
-    link_key: Option<String>,
-}
-
-impl StatementRecord {
-    fn finish(&mut self, state: StState, now: i64) {
-        if !self.state.terminal() {
-            self.state = state;
-            self.finished_at = Some(now);
-            let _ = self.done.send(true);
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct ParamReq {
-    name: String,
-    value: Option<String>,
-    #[serde(rename = "type")]
-    type_name: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExecRequest {
-    warehouse_id: Option<String>,
-    statement: Option<String>,
-    catalog: Option<String>,
-    schema: Option<String>,
-    #[serde(default)]
-    parameters: Vec<ParamReq>,
-    wait_timeout: Option<String>,
-    on_wait_timeout: Option<String>,
-    disposition: Option<String>,
-    format: Option<String>,
-    row_limit: Option<i64>,
-    byte_limit: Option<i64>,
-    #[allow(dead_code)]
-    query_tags: Option<Value>,
-}
-
-/// Validated execution options.
-struct Options {
-    external: bool,
-    wait_seconds: u64,
-    cancel_on_timeout: bool,
-    row_limit: Option<usize>,
-    byte_limit: usize,
-}
-
-fn validate(r: &ExecRequest) -> Result<Options, Response> {
-    let bad = |m: &str| Err(errors::invalid_parameter(m));
-    if r.warehouse_id.as_deref().is_none_or(str::is_empty) {
-        return bad("Missing required field: warehouse_id");
-    }
-    if r.statement.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        return bad("Missing required field: statement");
-    }
-    let wait = r.wait_timeout.as_deref().unwrap_or("10s");
-    let wait_seconds = match wait.strip_suffix('s').and_then(|n| n.parse::<u64>().ok()) {
-        Some(n) if n == 0 || (5..=50).contains(&n) => n,
-        _ => {
-            return bad(
-                "wait_timeout must be 0 seconds (disables wait), or between 5 seconds and 50 seconds, e.g. \"10s\".",
-            );
-        }
-    };
-    let cancel_on_timeout = match r.on_wait_timeout.as_deref().unwrap_or("CONTINUE") {
-        "CONTINUE" => false,
-        "CANCEL" => true,
-        _ => return bad("on_wait_timeout must be CONTINUE or CANCEL."),
-    };
-    let disposition = r.disposition.as_deref().unwrap_or("INLINE");
-    let format = r.format.as_deref().unwrap_or("JSON_ARRAY");
-    let external = match (disposition, format) {
-        ("INLINE", "JSON_ARRAY") => false,
-        ("INLINE", "ARROW_STREAM" | "CSV") => {
-            return bad("The ARROW_STREAM and CSV formats require disposition EXTERNAL_LINKS.");
-        }
-        ("EXTERNAL_LINKS", "JSON_ARRAY") => true,
-        ("EXTERNAL_LINKS", "ARROW_STREAM" | "CSV") => {
-            return bad(
-                "format ARROW_STREAM and CSV are not available on this (emulated) warehouse; use JSON_ARRAY.",
-            );
-        }
-        ("INLINE" | "EXTERNAL_LINKS", _) => {
-            return bad("format must be JSON_ARRAY, ARROW_STREAM or CSV.");
-        }
-        _ => return bad("disposition must be INLINE or EXTERNAL_LINKS."),
-    };
-    let cap = if external {
-        EXTERNAL_LIMIT_BYTES
-    } else {
-        INLINE_LIMIT_BYTES
-    };
-    let row_limit = match r.row_limit {
-        None => None,
-        Some(n) if n >= 0 => Some(n as usize),
-        Some(_) => return bad("row_limit must not be negative."),
-    };
-    let byte_limit = match r.byte_limit {
-        None => cap,
-        Some(n) if n > 0 => (n as usize).min(cap),
-        Some(_) => return bad("byte_limit must be positive."),
-    };
-    if let Some(p) = r.parameters.iter().find(|p| p.name.is_empty()) {
-        return bad(&format!(
-            "Every parameter needs a name (got {:?}).",
-            p.value
-        ));
-    }
-    Ok(Options {
-        external,
-        wait_seconds,
-        cancel_on_timeout,
-        row_limit,
-        byte_limit,
-    })
-}
 
 pub async fn execute(
     State(s): State<Arc<Shared>>,
@@ -224,7 +72,7 @@ pub async fn execute(
         error: None,
         interrupt: None,
         done,
-        link_key: opts.external.then(crate::storage::new_link_key),
+        link_key: opts.external.then(crate::databricks::storage::new_link_key),
     };
     let catalog = req.catalog.as_deref().unwrap_or("main");
     let schema = req.schema.as_deref().unwrap_or("default");
@@ -398,76 +246,6 @@ fn respond(s: &Shared, c: &Caller, id: &str) -> Response {
         Some(v) => Json(v).into_response(),
         None => unknown(id),
     }
-}
-
-fn statement_json(s: &Shared, id: &str, r: &StatementRecord, chunk_rows: usize, now: i64) -> Value {
-    let mut status = json!({"state": r.state.name()});
-    if let Some(e) = &r.error {
-        status["error"] = json!({"error_code": e.error_code, "message": e.message});
-        status["sql_state"] = json!(e.sql_state);
-    }
-    let mut v = json!({"statement_id": id, "status": status});
-    if let (StState::Succeeded, Some(result)) = (r.state, &r.result) {
-        let total = result.rows.len();
-        let chunk_count = total.div_ceil(chunk_rows);
-        let chunks: Vec<Value> = (0..chunk_count)
-            .map(|i| {
-                let offset = i * chunk_rows;
-                json!({"chunk_index": i, "row_offset": offset, "row_count": (total - offset).min(chunk_rows)})
-            })
-            .collect();
-        let columns: Vec<Value> = result
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| json!({"name": c.name, "position": i, "type_name": c.type_name, "type_text": c.type_text}))
-            .collect();
-        v["manifest"] = json!({
-            "format": "JSON_ARRAY",
-            "schema": {"column_count": columns.len(), "columns": columns},
-            "total_chunk_count": chunk_count,
-            "chunks": chunks,
-            "total_row_count": total,
-            "truncated": result.truncated,
-        });
-        v["result"] = if chunk_count == 0 {
-            json!({})
-        } else {
-            chunk_json(s, id, r, result, 0, chunk_rows, now)
-        };
-    }
-    v
-}
-
-fn chunk_json(
-    s: &Shared,
-    id: &str,
-    r: &StatementRecord,
-    result: &ResultSet,
-    index: usize,
-    chunk_rows: usize,
-    now: i64,
-) -> Value {
-    let total = result.rows.len();
-    let offset = index * chunk_rows;
-    let end = (offset + chunk_rows).min(total);
-    let rows = result.rows.get(offset..end).unwrap_or_default();
-    let mut v = match &r.link_key {
-        // The rows wait in cloud storage behind a presigned link.
-        Some(key) => json!({"chunk_index": index, "row_offset": offset, "row_count": rows.len(),
-            "external_links": [crate::storage::link_json(&s.base_url, id, key, index, offset, rows.len(), now)]}),
-        None => {
-            json!({"chunk_index": index, "row_offset": offset, "row_count": rows.len(), "data_array": rows})
-        }
-    };
-    if end < total {
-        v["next_chunk_index"] = json!(index + 1);
-        v["next_chunk_internal_link"] = json!(format!(
-            "/api/2.0/sql/statements/{id}/result/chunks/{}",
-            index + 1
-        ));
-    }
-    v
 }
 
 pub async fn status(

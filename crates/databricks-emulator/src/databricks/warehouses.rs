@@ -8,8 +8,8 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use crate::config::WarehouseConfig;
-use crate::errors;
-use crate::rest::{Caller, Need};
+use crate::databricks::errors;
+use crate::databricks::rest::{Caller, Need};
 use crate::state::{Shared, lock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,7 @@ impl EmuClock {
 pub fn rfc3339(t: i64) -> String {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
-    let date = crate::sql::catalog::date_string(days);
+    let date = crate::engine::sql::catalog::date_string(days);
     format!(
         "{date}T{:02}:{:02}:{:02}Z",
         secs / 3600,

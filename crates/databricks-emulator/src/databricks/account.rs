@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::TokenPolicy;
-use crate::errors;
-use crate::oauth::model::{App, random_id};
+use crate::databricks::errors;
+use crate::engine::authz::{App, random_id};
 use crate::state::{Shared, lock};
 
 const KNOWN_SCOPES: [&str; 6] = [
@@ -121,7 +121,7 @@ pub fn register(s: &Shared, req: AppRequest) -> Result<App, String> {
         redirect_urls,
         scopes: req.scopes.unwrap_or_else(|| vec!["all-apis".into()]),
         token_access_policy: req.token_access_policy.unwrap_or_default(),
-        create_time: crate::clock::rfc3339(s.clock.now()),
+        create_time: crate::engine::clock::rfc3339(s.clock.now()),
     };
     lock(&s.oauth).add_app(app.clone());
     Ok(app)

@@ -1,0 +1,13 @@
+//! The Databricks front-end: a workspace's URLs, JSON shapes and error words over the
+//! shared engine — OAuth U2M (discovery, authorize page, token endpoint), the account API
+//! for app connections, SCIM `Me`, SQL warehouses, Unity Catalog listings, the Statement
+//! Execution API and its EXTERNAL_LINKS storage.
+
+pub mod account;
+pub mod errors;
+pub mod faults;
+pub mod oauth;
+pub mod rest;
+pub mod statements;
+pub mod storage;
+pub mod warehouses;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Walks the Databricks emulator binary through the journey Lakegate depends on.
 
-Starts `databricks-emulator` (path given as the first argument), registers an app
+Starts `warehouse-emulator` (path given as the first argument), registers an app
 connection, signs in on the authorize page as a user, redeems the code with PKCE,
 refreshes with rotation (a reused refresh token must kill the family and the counters must
 show it), lists warehouses and catalogs (following next_page_token), and runs a multi-chunk

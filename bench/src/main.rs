@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use databricks_emulator::EmulatorConfig;
 use lakegate::accounts::{Org, Role, User};
 use lakegate::app::AppState;
 use lakegate::audit::Actor;
@@ -30,6 +29,7 @@ use lakegate::clock::{Clock, SystemClock};
 use lakegate::jobs::refresher::{Limits as RefresherLimits, Refresher};
 use lakegate::store::Store;
 use lakegate::testkit;
+use warehouse_emulator::EmulatorConfig;
 
 #[derive(Parser)]
 struct Args {

@@ -9,10 +9,10 @@
 
 use std::time::Instant;
 
-use databricks_emulator::EmulatorConfig;
 use futures_util::StreamExt;
 use lakegate::auth::Scope;
 use serde_json::{Value, json};
+use warehouse_emulator::EmulatorConfig;
 
 use super::{World, api_token, connections, world_with};
 

@@ -49,7 +49,7 @@ mod with_emulator {
     use std::path::Path;
 
     use anyhow::Context;
-    use databricks_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy, WarehouseConfig};
+    use warehouse_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy, WarehouseConfig};
 
     use super::DemoArgs;
     use crate::accounts::service::{self, NewUserInput};

@@ -2,11 +2,11 @@
 //! production builds): a random key ring, an emulated Databricks workspace with Lakegate's
 //! app registered, the egress client that may reach it, an app state over a store, orgs
 //! and users, the integration saved, and credentials minted straight at the emulator.
-//! Faults are typed too: `databricks_emulator::Fault`.
+//! Faults are typed too: `warehouse_emulator::Fault`.
 
 use std::sync::Arc;
 
-use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle, TokenPolicy};
+use warehouse_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle, TokenPolicy};
 
 use crate::accounts::service::{self, NewUserInput};
 use crate::accounts::{Org, Role, User};
@@ -23,7 +23,7 @@ use crate::providers::{Provider, databricks};
 use crate::secret::Secret;
 use crate::store::{CredentialRow, CredentialState, IntegrationRow, Store};
 
-pub use databricks_emulator::{Fault, Target};
+pub use warehouse_emulator::{Fault, Target};
 
 /// The Databricks OAuth U2M provider, which the fixtures configure.
 pub fn provider() -> &'static dyn Provider {

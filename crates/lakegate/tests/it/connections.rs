@@ -2,10 +2,10 @@
 //! over HTTPS, every way a callback can be wrong (the emulator's counters prove no token
 //! request was made), per-user identities on shared connections, reconnect, replicas.
 
-use databricks_emulator::{Fault, Target};
 use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{Fault, Target};
 
 use crate::harness::{PASSWORD, TestApp, TestDb};
 use crate::world::{Setup, setup};

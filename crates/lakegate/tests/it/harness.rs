@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use databricks_emulator::{Emulator, EmulatorConfig};
+use warehouse_emulator::{Emulator, EmulatorConfig};
 
 use lakegate::accounts::{Org, Role, User};
 use lakegate::app::{AppState, WebSettings};
@@ -525,11 +525,11 @@ impl Workspace {
 
     /// Registers a fresh app whose only redirect URL is `app`'s callback, and uses it.
     pub fn register_for(&mut self, app: &TestApp) {
-        self.register_for_with(app, databricks_emulator::TokenPolicy::default());
+        self.register_for_with(app, warehouse_emulator::TokenPolicy::default());
     }
 
     /// The same, with a token policy (rotation, lifetimes).
-    pub fn register_for_with(&mut self, app: &TestApp, policy: databricks_emulator::TokenPolicy) {
+    pub fn register_for_with(&mut self, app: &TestApp, policy: warehouse_emulator::TokenPolicy) {
         self.inner.register(&app.base, policy);
     }
 

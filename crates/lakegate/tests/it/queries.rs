@@ -2,11 +2,11 @@
 //! state path, the three encodings, parameters, token trouble while a statement runs, time
 //! limits, cancel, two users on one shared connection, and history.
 
-use databricks_emulator::{EmulatorConfig, Fault, Target, WarehouseConfig};
 use lakegate::accounts::Role;
 use lakegate::auth::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{EmulatorConfig, Fault, Target, WarehouseConfig};
 
 use crate::harness::Browser;
 use crate::world::{Setup, setup, setup_emulating};
@@ -716,7 +716,7 @@ mod replicas {
     crate::on_both_backends!(a_query_started_on_one_replica_is_polled_and_cancelled_on_another);
 
     async fn a_query_started_on_one_replica_is_polled_and_cancelled_on_another(db: &TestDb) {
-        let s = crate::world::setup_on(db, databricks_emulator::TokenPolicy::default()).await;
+        let s = crate::world::setup_on(db, warehouse_emulator::TokenPolicy::default()).await;
         let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
         let replica = TestApp::spawn_replica_on(db, &s.app).await;
         // The same browser (cookies are per host, not per port) talking to the other replica.

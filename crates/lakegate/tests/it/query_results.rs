@@ -1,8 +1,8 @@
 //! Large results: streamed in bounded memory (measured with the allocation meter), through
 //! EXTERNAL_LINKS past the 25 MiB INLINE cap, with expired links replaced, and JSON capped.
 
-use databricks_emulator::{EmulatorConfig, Fault, Target};
 use reqwest::StatusCode;
+use warehouse_emulator::{EmulatorConfig, Fault, Target};
 
 use crate::harness::Browser;
 use crate::queries::{TRIPS, get, ready, run};
@@ -49,8 +49,8 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     let db = crate::harness::TestDb::new(lakegate::store::Backend::Sqlite)
         .await
         .unwrap();
-    let s = crate::world::setup_on_workspace(&db, databricks_emulator::TokenPolicy::default(), ws)
-        .await;
+    let s =
+        crate::world::setup_on_workspace(&db, warehouse_emulator::TokenPolicy::default(), ws).await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
 
     let (small_lines, small_bytes, small_peak, _) = stream_metered(&b, &conn, 250_000).await;

@@ -2,11 +2,11 @@
 //! replicas, rotated refresh tokens persisted, and the error taxonomy (dead refresh token,
 //! rejected client, transient trouble) — against the emulator's strict rotation.
 
-use databricks_emulator::{Fault, Target, TokenPolicy};
 use lakegate::accounts::Role;
 use lakegate::auth::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{Fault, Target, TokenPolicy};
 
 use crate::harness::{Browser, TestApp, fresh_on};
 use crate::world::{Setup, setup, setup_with};
@@ -251,6 +251,37 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
             .await["status"],
         "active",
         "no re-auth storm"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_the_provider_cannot_renew_yet_is_503_with_retry_after() {
+    let s = setup().await;
+    let (b, conn) = signed_in(&s).await;
+    // The token endpoint stays down while the access token runs out.
+    s.ws.emu
+        .fault(Fault::status(Target::Token, 503).retry_after(120).times(50));
+    s.advance(3600 - 10);
+    let resp = b
+        .get(&format!("/api/v1/connections/{conn}/warehouses"))
+        .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: i64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        retry, 120,
+        "the backoff is announced: the provider's Retry-After"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "upstream_unavailable");
+    assert_eq!(
+        b.get_json(&format!("/api/v1/connections/{conn}/credential"))
+            .await["status"],
+        "active",
+        "a provider outage never asks the user to sign in again"
     );
 }
 

@@ -15,10 +15,10 @@ pub struct Setup {
 }
 
 pub async fn setup() -> Setup {
-    setup_with(databricks_emulator::TokenPolicy::default()).await
+    setup_with(warehouse_emulator::TokenPolicy::default()).await
 }
 
-pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
+pub async fn setup_with(policy: warehouse_emulator::TokenPolicy) -> Setup {
     let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
     let mut s = setup_on(&db, policy).await;
     s._db = Some(db);
@@ -26,22 +26,22 @@ pub async fn setup_with(policy: databricks_emulator::TokenPolicy) -> Setup {
 }
 
 /// A workspace, an app on `db`, an org with the integration configured.
-pub async fn setup_on(db: &TestDb, policy: databricks_emulator::TokenPolicy) -> Setup {
+pub async fn setup_on(db: &TestDb, policy: warehouse_emulator::TokenPolicy) -> Setup {
     setup_on_workspace(db, policy, Workspace::start().await).await
 }
 
 /// The same on a workspace emulated with `config`.
-pub async fn setup_emulating(config: databricks_emulator::EmulatorConfig) -> Setup {
+pub async fn setup_emulating(config: warehouse_emulator::EmulatorConfig) -> Setup {
     let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
     let ws = Workspace::start_with(config).await;
-    let mut s = setup_on_workspace(&db, databricks_emulator::TokenPolicy::default(), ws).await;
+    let mut s = setup_on_workspace(&db, warehouse_emulator::TokenPolicy::default(), ws).await;
     s._db = Some(db);
     s
 }
 
 pub async fn setup_on_workspace(
     db: &TestDb,
-    policy: databricks_emulator::TokenPolicy,
+    policy: warehouse_emulator::TokenPolicy,
     mut ws: Workspace,
 ) -> Setup {
     let app = TestApp::spawn_with(db, Some(&ws)).await;

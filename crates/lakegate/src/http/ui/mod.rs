@@ -1,5 +1,6 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
+mod connection_page;
 mod connections;
 mod home;
 mod integrations;

@@ -1,8 +1,8 @@
 //! The account API for app connections.
 
-use databricks_emulator::{Emulator, EmulatorConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{Emulator, EmulatorConfig};
 
 const BASE: &str = "/api/2.0/accounts/any-account/oauth2/custom-app-integrations";
 

@@ -1,8 +1,8 @@
 //! SQL Statement Execution API 2.0 over the embedded engine.
 
-use databricks_emulator::{EmulatorConfig, TokenPolicy, WarehouseConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{EmulatorConfig, TokenPolicy, WarehouseConfig};
 
 use crate::harness::Ws;
 

@@ -2,11 +2,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use databricks_emulator::{Emulator, EmulatorConfig};
+use warehouse_emulator::{Emulator, EmulatorConfig};
 
 /// A local Databricks workspace (OAuth U2M, SCIM, warehouses, Unity Catalog, SQL statements).
 #[derive(Debug, Parser)]
-#[command(name = "databricks-emulator", version)]
+#[command(name = "warehouse-emulator", version)]
 struct Args {
     /// Address to listen on.
     #[arg(long)]

@@ -1,8 +1,8 @@
 //! The control API: faults, revocation, counters — and that it is off unless enabled.
 
-use databricks_emulator::{EmulatorConfig, TokenPolicy};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
 use crate::harness::Ws;
 

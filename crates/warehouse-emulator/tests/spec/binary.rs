@@ -1,16 +1,16 @@
-//! The `databricks-emulator` binary.
+//! The `warehouse-emulator` binary.
 
 use std::process::Command;
 
 #[test]
 fn the_default_config_prints_as_toml_that_loads_back() {
-    let out = Command::new(env!("CARGO_BIN_EXE_databricks-emulator"))
+    let out = Command::new(env!("CARGO_BIN_EXE_warehouse-emulator"))
         .arg("--print-default-config")
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    let config: databricks_emulator::EmulatorConfig = toml::from_str(&text).unwrap();
+    let config: warehouse_emulator::EmulatorConfig = toml::from_str(&text).unwrap();
     assert_eq!(config.users.len(), 2);
     assert_eq!(config.users[0].email, "alice@example.com");
     assert_ne!(
@@ -24,7 +24,7 @@ fn the_default_config_prints_as_toml_that_loads_back() {
 fn a_bad_config_file_is_one_clear_error() {
     let path = std::env::temp_dir().join(format!("emu-bad-{}.toml", std::process::id()));
     std::fs::write(&path, "colour = 'red'\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_databricks-emulator"))
+    let out = Command::new(env!("CARGO_BIN_EXE_warehouse-emulator"))
         .arg("--config")
         .arg(&path)
         .output()

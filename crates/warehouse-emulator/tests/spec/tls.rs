@@ -1,6 +1,6 @@
 //! HTTPS with a generated CA: trusted when the client adds the CA, refused otherwise.
 
-use databricks_emulator::{Emulator, EmulatorConfig};
+use warehouse_emulator::{Emulator, EmulatorConfig};
 
 fn client(ca: Option<&str>) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,8 +1,8 @@
 //! REST authentication semantics, scopes, SCIM `Me`, warehouses and Unity Catalog.
 
-use databricks_emulator::{EmulatorConfig, TokenPolicy};
 use reqwest::StatusCode;
 use serde_json::Value;
+use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
 use crate::harness::Ws;
 

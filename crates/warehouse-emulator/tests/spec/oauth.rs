@@ -1,8 +1,8 @@
 //! OAuth U2M: discovery, the authorize page, the token endpoint, refresh-token policy.
 
-use databricks_emulator::{EmulatorConfig, TokenPolicy};
 use reqwest::StatusCode;
 use serde_json::Value;
+use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
 use crate::harness::{REDIRECT, VERIFIER, Ws, jwt_claims};
 

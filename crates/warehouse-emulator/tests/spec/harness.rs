@@ -4,10 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use databricks_emulator::engine::authz::s256;
-use databricks_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle, TokenPolicy};
 use reqwest::StatusCode;
 use serde_json::Value;
+use warehouse_emulator::engine::authz::s256;
+use warehouse_emulator::{AppRequest, Emulator, EmulatorConfig, EmulatorHandle, TokenPolicy};
 
 pub const REDIRECT: &str = "http://127.0.0.1:9999/connections/oauth/databricks/callback";
 pub const VERIFIER: &str = "verifier-verifier-verifier-verifier-verifier-0123";

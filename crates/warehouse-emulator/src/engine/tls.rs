@@ -36,7 +36,7 @@ pub fn generate(extra_host: Option<&str>) -> Result<Tls, anyhow::Error> {
     }
     let mut leaf = CertificateParams::new(names)?;
     leaf.distinguished_name
-        .push(DnType::CommonName, "databricks-emulator");
+        .push(DnType::CommonName, "warehouse-emulator");
     let leaf_key = KeyPair::generate()?;
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
 

@@ -5,15 +5,14 @@ use lakegate::auth::Scope;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::TestApp;
+use crate::harness::{Sent, TestApp};
 
 async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
     let body: Value = crate::harness::http()
         .get(app.url("/api/v1/audit?limit=1000"))
         .bearer_auth(token)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -40,9 +39,7 @@ async fn every_admin_action_writes_exactly_one_audit_event() {
         .post(app.url("/api/v1/users"))
         .bearer_auth(&token)
         .json(&json!({"email": "Bob@Acme.test", "role": "viewer", "password": "long-enough-pw", "display_name": "Bob"}))
-        .send()
-        .await
-        .unwrap()
+        .sent().await
         .json()
         .await
         .unwrap();
@@ -56,24 +53,21 @@ async fn every_admin_action_writes_exactly_one_audit_event() {
         .patch(app.url(&format!("/api/v1/users/{id}")))
         .bearer_auth(&token)
         .json(&json!({"role": "editor"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(patched.status(), StatusCode::OK);
     let dup = c
         .post(app.url("/api/v1/users"))
         .bearer_auth(&token)
         .json(&json!({"email": "bob@acme.test", "role": "viewer", "password": "long-enough-pw"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(dup.status(), StatusCode::CONFLICT);
     let deleted = c
         .delete(app.url(&format!("/api/v1/users/{id}")))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
     let actions = audit_actions(&app, &token).await;
@@ -82,9 +76,8 @@ async fn every_admin_action_writes_exactly_one_audit_event() {
     let body: Value = c
         .get(app.url("/api/v1/audit?action=user.update"))
         .bearer_auth(&token)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -113,9 +106,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
         .post(b.url("/api/v1/tokens"))
         .header("x-csrf-token", &b.csrf)
         .json(&json!({"name": "ci", "scopes": ["connections:read"], "expires_in_days": 7}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -142,9 +134,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     assert_eq!(
         c.get(app.url("/api/v1/me"))
             .bearer_auth(&secret)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
@@ -154,9 +145,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
         .post(app.url("/api/v1/tokens"))
         .bearer_auth(&secret)
         .json(&json!({"name": "x", "scopes": ["queries:run"]}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(escalate.status(), StatusCode::FORBIDDEN);
     // A viewer-level role cannot be given an admin scope at all.
     let too_much = b
@@ -164,9 +154,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
         .post(b.url("/api/v1/tokens"))
         .header("x-csrf-token", &b.csrf)
         .json(&json!({"name": "x", "scopes": ["admin"]}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(too_much.status(), StatusCode::BAD_REQUEST);
 
     let id = created["id"].as_str().unwrap();
@@ -174,16 +163,14 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
         .client
         .delete(b.url(&format!("/api/v1/tokens/{id}")))
         .header("x-csrf-token", &b.csrf)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         c.get(app.url("/api/v1/me"))
             .bearer_auth(&secret)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::UNAUTHORIZED
     );
@@ -194,9 +181,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     assert_eq!(
         c.get(app.url("/api/v1/me"))
             .bearer_auth(&short)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::UNAUTHORIZED
     );
@@ -220,17 +206,16 @@ async fn service_endpoints_answer() {
     let app = TestApp::sqlite().await;
     let c = crate::harness::anonymous();
     assert_eq!(
-        c.get(app.url("/healthz")).send().await.unwrap().status(),
+        c.get(app.url("/healthz")).sent().await.status(),
         StatusCode::OK
     );
-    let ready = c.get(app.url("/readyz")).send().await.unwrap();
+    let ready = c.get(app.url("/readyz")).sent().await;
     assert_eq!(ready.status(), StatusCode::OK);
     assert!(ready.headers().contains_key("x-request-id"));
     let metrics = c
         .get(app.url("/metrics"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -242,9 +227,8 @@ async fn service_endpoints_answer() {
     );
     let doc: Value = c
         .get(app.url("/api/openapi.json"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -273,7 +257,7 @@ async fn service_endpoints_answer() {
         doc["paths"]["/api/v1/connections/{id}/access-token"]["post"]["requestBody"]["required"],
         false
     );
-    let page = c.get(app.url("/login")).send().await.unwrap();
+    let page = c.get(app.url("/login")).sent().await;
     let headers = page.headers();
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["x-content-type-options"], "nosniff");
@@ -291,11 +275,7 @@ async fn readiness_fails_when_migrations_are_pending() {
         .await
         .unwrap();
     let app = TestApp::spawn(&db).await;
-    let resp = crate::harness::http()
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::harness::http().get(app.url("/readyz")).sent().await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
@@ -306,16 +286,14 @@ async fn client_request_ids_are_kept_only_when_well_formed() {
     let kept = c
         .get(app.url("/healthz"))
         .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(kept.headers()["x-request-id"], "abc-123");
     let replaced = c
         .get(app.url("/healthz"))
         .header("x-request-id", "evil\tlog line")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_ne!(replaced.headers()["x-request-id"], "evil\tlog line");
 }
 
@@ -336,7 +314,7 @@ async fn admin_pages_render_and_viewers_see_no_admin_menu() {
         "/settings/api-tokens",
         "/settings/activity",
     ] {
-        let resp = a.client.get(a.url(path)).send().await.unwrap();
+        let resp = a.client.get(a.url(path)).sent().await;
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         let html = resp.text().await.unwrap();
         assert!(
@@ -368,9 +346,8 @@ async fn the_token_page_shows_a_new_token_once() {
             ("expires_in_days", "30"),
             ("csrf_token", &b.csrf),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     let html = resp.text().await.unwrap();
@@ -383,9 +360,8 @@ async fn the_token_page_shows_a_new_token_once() {
         crate::harness::http()
             .get(app.url("/api/v1/me"))
             .bearer_auth(&token)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );

@@ -4,7 +4,7 @@ use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::TestApp;
+use crate::harness::{Sent, TestApp};
 
 struct Case {
     name: &'static str,
@@ -253,7 +253,7 @@ async fn bad_requests_get_clear_errors_and_write_nothing() {
         if let Some(ct) = c.content_type.filter(|_| !c.body.is_empty()) {
             req = req.header("content-type", ct);
         }
-        let resp = req.body(c.body).send().await.unwrap();
+        let resp = req.body(c.body).sent().await;
         assert_eq!(resp.status(), c.status, "{}", c.name);
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body["error"]["code"], c.code, "{}: {body}", c.name);
@@ -282,9 +282,8 @@ async fn invalid_bearer_tokens_are_401_with_a_clear_code() {
         let resp = crate::harness::http()
             .get(app.url("/api/v1/me"))
             .header("authorization", value)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{value}");
         let body: Value = resp.json().await.unwrap();
         assert!(

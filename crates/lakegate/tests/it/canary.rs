@@ -6,7 +6,7 @@ use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{TestApp, hidden_field};
+use crate::harness::{Sent, TestApp, hidden_field};
 
 const CANARY_PW: &str = "CANARY-PW-7d1e4c";
 const CANARY_BAD_TOKEN: &str = "lgp_CANARY-TOKEN-91b2";
@@ -29,9 +29,8 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
         .post(a.url("/api/v1/users"))
         .header("x-csrf-token", &a.csrf)
         .json(&json!({"email": "c1@acme.test", "role": "editor", "password": CANARY_PW}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     keep(r.status(), r.text().await.unwrap());
     let r = a
         .client
@@ -42,25 +41,22 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
             ("password", CANARY_PW),
             ("csrf_token", &a.csrf),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     keep(r.status(), r.text().await.unwrap());
     let r = a
         .client
         .post(a.url("/api/v1/users"))
         .header("x-csrf-token", &a.csrf)
         .json(&json!({"email": "c3@acme.test", "role": "editor", "password": CANARY_PW, "bogus": true}))
-        .send()
-        .await
-        .unwrap();
+        .sent().await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     keep(r.status(), r.text().await.unwrap());
 
     // Sign-in with the secret: wrong, then right.
     for password in ["wrong-password", CANARY_PW] {
         let client = crate::harness::anonymous();
-        let page = client.get(app.url("/login")).send().await.unwrap();
+        let page = client.get(app.url("/login")).sent().await;
         let cookie = page.headers()["set-cookie"]
             .to_str()
             .unwrap()
@@ -78,9 +74,8 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
                 ("password", password),
                 ("csrf_token", &csrf),
             ])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         keep(r.status(), r.text().await.unwrap());
     }
 
@@ -90,9 +85,8 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
         .post(a.url("/api/v1/tokens"))
         .header("x-csrf-token", &a.csrf)
         .json(&json!({"name": "canary", "scopes": ["admin"]}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -107,18 +101,12 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
             let r = crate::harness::http()
                 .get(app.url(path))
                 .bearer_auth(bearer)
-                .send()
-                .await
-                .unwrap();
+                .sent()
+                .await;
             keep(r.status(), r.text().await.unwrap());
         }
     }
-    let r = a
-        .client
-        .get(a.url("/settings/activity"))
-        .send()
-        .await
-        .unwrap();
+    let r = a.client.get(a.url("/settings/activity")).sent().await;
     let last_request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
     keep(r.status(), r.text().await.unwrap());
 

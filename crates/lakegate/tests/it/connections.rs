@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{Fault, Target};
 
-use crate::harness::{PASSWORD, TestApp, TestDb};
+use crate::harness::{PASSWORD, Sent, TestApp, TestDb};
 use crate::world::{Setup, setup};
 
 fn callback_path(query: &str) -> String {
@@ -43,7 +43,7 @@ async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_g
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", true)
         .await;
-    let resp = b.client.get(&callback).send().await.unwrap();
+    let resp = b.client.get(&callback).sent().await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     assert_eq!(
@@ -97,16 +97,7 @@ async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_g
     let row = s
         .app
         .store
-        .credential(
-            &conn,
-            &s.app
-                .store
-                .user_by_email(&s.org.id, "ed@acme.test")
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
-        )
+        .credential(&conn, &s.app.find_user(&s.org.id, "ed@acme.test").await.id)
         .await
         .unwrap()
         .unwrap();
@@ -156,9 +147,8 @@ async fn bad_callbacks_are_refused_without_any_token_request() {
     let other = crate::harness::anonymous();
     let stolen = other
         .get(callback(&format!("code=whatever&state={state}")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
     assert!(stolen.text().await.unwrap().contains("another browser"));
     let replay = b
@@ -208,16 +198,7 @@ async fn bad_callbacks_are_refused_without_any_token_request() {
     assert!(
         s.app
             .store
-            .credential(
-                &conn,
-                &s.app
-                    .store
-                    .user_by_email(&s.org.id, "ed@acme.test")
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .id
-            )
+            .credential(&conn, &s.app.find_user(&s.org.id, "ed@acme.test").await.id)
             .await
             .unwrap()
             .is_none()
@@ -233,7 +214,7 @@ async fn cancelling_consent_says_sign_in_cancelled() {
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", false)
         .await;
-    let resp = b.client.get(&callback).send().await.unwrap();
+    let resp = b.client.get(&callback).sent().await;
     assert_eq!(
         resp.headers()["location"],
         format!("/connections/{conn}?signin=cancelled")
@@ -294,18 +275,16 @@ async fn two_users_on_a_shared_connection_each_use_their_own_identity() {
         .post(vi.url("/api/v1/connections"))
         .header("x-csrf-token", &vi.csrf)
         .json(&json!({"name": "x", "provider": "databricks", "auth": "oauth-u2m"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(create.status(), StatusCode::FORBIDDEN);
     // Disconnecting one user leaves the other's credential alone.
     let d = vi
         .client
         .delete(vi.url(&format!("/api/v1/connections/{conn}/credential")))
         .header("x-csrf-token", &vi.csrf)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(d.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         vi.get_json(&format!("/api/v1/connections/{conn}/credential"))
@@ -342,9 +321,8 @@ async fn private_connections_are_invisible_to_others_and_other_orgs() {
         .client
         .post(foreign.url(&format!("/api/v1/connections/{conn}/sign-in")))
         .header("x-csrf-token", &foreign.csrf)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(sign_in.status(), StatusCode::NOT_FOUND);
 }
 
@@ -383,7 +361,7 @@ async fn a_flow_started_on_one_replica_finishes_on_another() {
         .await;
     let on_replica = callback.replace(&s.app.base, &replica.base);
     assert_ne!(on_replica, callback);
-    let resp = b.client.get(&on_replica).send().await.unwrap();
+    let resp = b.client.get(&on_replica).sent().await;
     assert_eq!(
         resp.headers()["location"],
         format!("/connections/{conn}?signin=ok")
@@ -412,7 +390,7 @@ async fn token_endpoint_failures_become_actionable_messages() {
         let callback = s
             .consent(&authorize, "alice@example.com", "alice", true)
             .await;
-        let resp = b.client.get(&callback).send().await.unwrap();
+        let resp = b.client.get(&callback).sent().await;
         assert_eq!(
             resp.headers()["location"],
             format!("/connections/{conn}?signin={code}"),
@@ -426,7 +404,7 @@ async fn token_endpoint_failures_become_actionable_messages() {
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", true)
         .await;
-    let resp = b.client.get(&callback).send().await.unwrap();
+    let resp = b.client.get(&callback).sent().await;
     let to = resp.headers()["location"].to_str().unwrap().to_owned();
     assert!(to.ends_with("signin=invalid_client"), "{to}");
     assert!(b.page(&to).await.contains(
@@ -469,13 +447,7 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
     assert_eq!(s.app.count("credentials").await, 0);
     s.ws.configure(&s.app, &s.org).await;
     s.sign_in(&b, &conn, "alice@example.com", "alice").await;
-    let user = s
-        .app
-        .store
-        .user_by_email(&s.org.id, "ed@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
     let patch = lakegate::accounts::service::UserPatch {
         disabled: Some(true),
         ..Default::default()
@@ -508,9 +480,8 @@ async fn new_connection_page_asks_for_an_admin_when_unconfigured() {
         .post(b.url("/api/v1/connections"))
         .header("x-csrf-token", &b.csrf)
         .json(&json!({"name": "x", "provider": "databricks", "auth": "oauth-u2m"}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(create.status(), StatusCode::CONFLICT);
     assert_eq!(
         create.json::<Value>().await.unwrap()["error"]["code"],

@@ -5,7 +5,7 @@ use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Browser, TestApp};
+use crate::harness::{Browser, Sent, TestApp};
 
 async fn admin() -> (TestApp, Browser) {
     let app = TestApp::sqlite().await;
@@ -30,9 +30,8 @@ async fn api_post_without_csrf_token_is_refused_and_changes_nothing() {
         .client
         .post(b.url("/api/v1/users"))
         .json(&new_user())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "csrf_failed");
@@ -49,9 +48,8 @@ async fn api_post_with_a_wrong_csrf_token_is_refused() {
         .post(b.url("/api/v1/users"))
         .header("x-csrf-token", "not-the-token")
         .json(&new_user())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("users").await, users);
 }
@@ -70,9 +68,8 @@ async fn cross_site_requests_are_refused_even_with_the_token() {
             .header("x-csrf-token", &b.csrf)
             .header(header, value)
             .json(&new_user())
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{header}: {value}");
     }
     assert_eq!(app.count("users").await, users);
@@ -87,9 +84,8 @@ async fn the_right_token_from_our_origin_is_accepted() {
         .header("x-csrf-token", &b.csrf)
         .header("origin", &app.base)
         .json(&new_user())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
 
@@ -106,9 +102,8 @@ async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
         .client
         .post(b.url("/settings/users"))
         .form(&form)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("users").await, users);
     let mut with_token = form.to_vec();
@@ -117,9 +112,8 @@ async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
         .client
         .post(b.url("/settings/users"))
         .form(&with_token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("users").await, users + 1);
 }
@@ -127,9 +121,9 @@ async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn logout_needs_the_token_too() {
     let (_app, b) = admin().await;
-    let resp = b.client.post(b.url("/logout")).send().await.unwrap();
+    let resp = b.client.post(b.url("/logout")).sent().await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let me = b.client.get(b.url("/api/v1/me")).send().await.unwrap();
+    let me = b.client.get(b.url("/api/v1/me")).sent().await;
     assert_eq!(
         me.status(),
         StatusCode::OK,
@@ -151,9 +145,8 @@ async fn login_form_needs_its_own_csrf_cookie_and_field() {
             ("password", crate::harness::PASSWORD),
             ("csrf_token", "guess"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert!(
         resp.headers()
@@ -179,9 +172,8 @@ async fn pages_let_our_own_forms_carry_our_origin_and_a_null_origin_is_refused()
         .header("x-csrf-token", &b.csrf)
         .header("origin", "null")
         .json(&new_user())
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("users").await, users);
 }

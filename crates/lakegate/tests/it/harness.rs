@@ -303,6 +303,15 @@ impl TestApp {
         testkit::user(&self.store, START, org, email, role, password).await
     }
 
+    /// The user of `org_id` with `email` (who must exist).
+    pub async fn find_user(&self, org_id: &str, email: &str) -> User {
+        self.store
+            .user_by_email(org_id, email)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {email}"))
+    }
+
     pub async fn user(&self, org: &Org, email: &str, role: Role) -> User {
         self.user_with(org, email, role, true).await
     }
@@ -408,9 +417,8 @@ impl TestApp {
             .unwrap();
         let page = client
             .get(self.url("/login"))
-            .send()
+            .sent()
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -423,17 +431,15 @@ impl TestApp {
                 ("password", password),
                 ("csrf_token", &login_csrf),
             ])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         if resp.status() != reqwest::StatusCode::SEE_OTHER {
             return Err(resp.status());
         }
         let me: serde_json::Value = client
             .get(self.url("/api/v1/me"))
-            .send()
+            .sent()
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -564,7 +570,7 @@ impl Browser {
 
     /// GET `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.unwrap()
+        self.client.get(self.url(path)).sent().await
     }
 
     /// GET `path` and return the body as text.
@@ -584,12 +590,7 @@ impl Browser {
 
     /// POST a form to `path` (the caller adds `csrf_token` when it wants one).
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(path)).form(form).sent().await
     }
 }
 
@@ -642,4 +643,15 @@ pub async fn fresh_on(
         org_id: org_id.to_owned(),
     };
     state.services.tokens.fresh(&holder, min).await
+}
+
+/// `send().await.unwrap()` in one step: a request that cannot be sent fails the test.
+pub trait Sent {
+    fn sent(self) -> impl std::future::Future<Output = reqwest::Response>;
+}
+
+impl Sent for reqwest::RequestBuilder {
+    async fn sent(self) -> reqwest::Response {
+        self.send().await.unwrap()
+    }
 }

@@ -9,7 +9,7 @@ use lakegate::integrations::service;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, TestApp, TestDb, Workspace, hidden_field};
+use crate::harness::{Browser, Sent, TestApp, TestDb, Workspace, hidden_field};
 
 const PATH: &str = "/api/v1/integrations/databricks-oauth-u2m";
 
@@ -54,9 +54,8 @@ async fn put(b: &Browser, body: Value) -> reqwest::Response {
         .put(b.url(PATH))
         .header("x-csrf-token", &b.csrf)
         .json(&body)
-        .send()
+        .sent()
         .await
-        .unwrap()
 }
 
 async fn audit_actions(s: &Setup) -> Vec<Value> {
@@ -596,9 +595,8 @@ async fn the_admin_page_walks_the_seed_steps() {
             ("scopes", "all-apis offline_access"),
             ("csrf_token", &csrf),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     let page = bad.text().await.unwrap();
     assert!(page.contains("IP addresses are not accepted"));
@@ -619,9 +617,8 @@ async fn the_admin_page_walks_the_seed_steps() {
             ("scopes", "all-apis offline_access"),
             ("csrf_token", &csrf),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         ok.headers()["location"],
@@ -651,9 +648,8 @@ async fn the_admin_page_walks_the_seed_steps() {
                 .url("/settings/advanced/integrations/databricks-oauth-u2m/delete"),
         )
         .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(del.status(), StatusCode::SEE_OTHER);
     assert!(
         s.app

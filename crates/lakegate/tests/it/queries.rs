@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{EmulatorConfig, Fault, Target, WarehouseConfig};
 
-use crate::harness::Browser;
+use crate::harness::{Browser, Sent};
 use crate::world::{Setup, setup, setup_emulating};
 
 pub const WAREHOUSE: &str = "abcdef1234567890";
@@ -30,9 +30,8 @@ async fn pick_warehouse(b: &Browser, conn: &str) {
         .patch(b.url(&format!("/api/v1/connections/{conn}")))
         .header("x-csrf-token", &b.csrf)
         .json(&json!({"warehouse_id": WAREHOUSE}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -42,9 +41,8 @@ pub async fn run(b: &Browser, conn: &str, body: Value, accept: &str) -> reqwest:
         .header("x-csrf-token", &b.csrf)
         .header("accept", accept)
         .json(&body)
-        .send()
+        .sent()
         .await
-        .unwrap()
 }
 
 async fn run_json(b: &Browser, conn: &str, body: Value) -> (StatusCode, Value) {
@@ -57,9 +55,8 @@ async fn post(b: &Browser, path: &str) -> (StatusCode, Value) {
         .client
         .post(b.url(path))
         .header("x-csrf-token", &b.csrf)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     (resp.status(), resp.json().await.unwrap())
 }
 
@@ -391,13 +388,7 @@ async fn a_query_past_its_time_limit_is_cancelled_upstream() {
 }
 
 async fn user_id(s: &Setup, email: &str) -> String {
-    s.app
-        .store
-        .user_by_email(&s.org.id, email)
-        .await
-        .unwrap()
-        .unwrap()
-        .id
+    s.app.find_user(&s.org.id, email).await.id
 }
 
 #[tokio::test]
@@ -413,13 +404,7 @@ async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls(
     .await;
     let id = j["query_id"].as_str().unwrap().to_owned();
     // A service polls with an API token (a browser session would idle out meanwhile).
-    let user = s
-        .app
-        .store
-        .user_by_email(&s.org.id, "ed@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
     let (token, _) = s.app.token(&user, &[Scope::QueriesRun]).await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -667,9 +652,8 @@ async fn as_alice(s: &Setup, path: &str) -> Value {
     s.ws.browser()
         .get(format!("{}{path}", s.ws.emu.base_url))
         .bearer_auth(token.access_token)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap()

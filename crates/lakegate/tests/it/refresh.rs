@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{Fault, Target, TokenPolicy};
 
-use crate::harness::{Browser, TestApp, fresh_on};
+use crate::harness::{Browser, Sent, TestApp, fresh_on};
 use crate::world::{Setup, setup, setup_with};
 
 fn strict_rotation() -> TokenPolicy {
@@ -36,13 +36,7 @@ async fn fresh(
 }
 
 async fn ids(s: &Setup) -> (String, String) {
-    let user = s
-        .app
-        .store
-        .user_by_email(&s.org.id, "ed@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
     (user.id, s.org.id.clone())
 }
 
@@ -53,8 +47,7 @@ async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
     for round in 1..=3u64 {
         s.advance(3600 - 200);
         assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
+            uses_warehouses(&b, &conn).await,
             StatusCode::OK,
             "round {round}"
         );
@@ -70,11 +63,7 @@ async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
         );
     }
     // A token with plenty of time left is not refreshed again.
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 3);
 }
 
@@ -120,11 +109,7 @@ async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     s.ws.emu.fault(Fault::omit_refresh_token());
     for _ in 0..2 {
         s.advance(3600 - 200);
-        assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
-            StatusCode::OK
-        );
+        assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     }
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 2);
 }
@@ -155,9 +140,8 @@ async fn dead_token(s: &Setup) -> (Browser, String) {
         s.ws.browser()
             .post(s.ws.emu.base_url.clone() + "/emulator/control/refresh-tokens/kill")
             .json(&json!({"refresh_token": String::from_utf8(rt.to_vec()).unwrap()}))
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
     assert_eq!(kill.status(), StatusCode::NO_CONTENT);
     (b, conn)
 }
@@ -170,9 +154,8 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
     let resp = b
         .client
         .get(b.url(&format!("/api/v1/connections/{conn}/warehouses")))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::CONFLICT);
     assert_eq!(
         resp.json::<Value>().await.unwrap()["error"]["code"],
@@ -191,11 +174,7 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
     );
     // No more attempts: later uses do not call the token endpoint again.
     for _ in 0..3 {
-        assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
-            StatusCode::CONFLICT
-        );
+        assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::CONFLICT);
     }
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
     let page = b.page(&format!("/connections/{conn}")).await;
@@ -219,11 +198,7 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
             .await
             .ends_with("signin=ok")
     );
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -233,11 +208,7 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     s.save_integration(&s.ws.client_id, Some("not-the-secret"), None)
         .await;
     s.advance(3600 - 200);
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::CONFLICT
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::CONFLICT);
     let integration = s
         .app
         .store
@@ -293,18 +264,13 @@ async fn transient_failures_back_off_and_keep_serving_the_current_token() {
         .fault(Fault::status(Target::Token, 503).retry_after(40));
     s.advance(3600 - 200);
     assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
+        uses_warehouses(&b, &conn).await,
         StatusCode::OK,
         "the current token still works"
     );
     // (The emulator counts only token calls that got past its fault injection.)
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 0);
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     assert_eq!(
         s.ws.emu.counters().token_calls_refresh_token,
         0,
@@ -317,11 +283,7 @@ async fn transient_failures_back_off_and_keep_serving_the_current_token() {
         "not marked broken"
     );
     s.advance(60);
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     assert_eq!(
         s.ws.emu.counters().token_calls_refresh_token,
         1,
@@ -339,9 +301,8 @@ async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
         .client
         .delete(b.url(&format!("/api/v1/connections/{gone}")))
         .header("x-csrf-token", &b.csrf)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(d.status(), StatusCode::NO_CONTENT);
     assert_eq!(s.app.refresh_due(86_400).await, 0, "nothing is due yet");
     s.advance(3600 - 100);
@@ -358,13 +319,7 @@ async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
 async fn tokens_are_vended_only_from_the_callers_own_credential() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
-    let editor = s
-        .app
-        .store
-        .user_by_email(&s.org.id, "ed@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
+    let editor = s.app.find_user(&s.org.id, "ed@acme.test").await;
     let (vend, _) = s.app.token(&editor, &[Scope::TokensVend]).await;
     let (read_only, _) = s.app.token(&editor, &[Scope::ConnectionsRead]).await;
     let http = crate::harness::http();
@@ -373,9 +328,8 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
         .post(&url)
         .bearer_auth(&vend)
         .json(&json!({"min_remaining_seconds": 600}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -386,9 +340,8 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
         s.ws.browser()
             .get(s.ws.emu.base_url.clone() + "/api/2.0/preview/scim/v2/Me")
             .bearer_auth(got["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
     assert_eq!(
         me.json::<Value>().await.unwrap()["userName"],
         "alice@example.com"
@@ -396,9 +349,8 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
     assert_eq!(
         http.post(&url)
             .bearer_auth(&read_only)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::FORBIDDEN
     );
@@ -410,9 +362,8 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
     assert_eq!(
         http.post(&url)
             .bearer_auth(&other_vend)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .status(),
         StatusCode::NOT_FOUND,
         "a private connection of someone else"
@@ -421,9 +372,8 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
         .post(&url)
         .bearer_auth(&vend)
         .json(&json!({"min_remaining_seconds": 99999}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     let _ = b;
 }
@@ -516,16 +466,11 @@ async fn refreshes_token_calls_and_credentials_show_in_metrics() {
     let s = setup_with(strict_rotation()).await;
     let (b, conn) = signed_in(&s).await;
     s.advance(3600 - 200);
-    assert_eq!(
-        b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-            .await,
-        StatusCode::OK
-    );
+    assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     let metrics = crate::harness::http()
         .get(s.app.url("/metrics"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -555,13 +500,7 @@ mod lifecycle {
 
     /// A browser session started now (days of simulated time outlive any session).
     async fn browser_now(s: &Setup) -> Browser {
-        let user = s
-            .app
-            .store
-            .user_by_email(&s.org.id, "ed@acme.test")
-            .await
-            .unwrap()
-            .unwrap();
+        let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
         s.app.session_for(&user).await
     }
 
@@ -585,19 +524,14 @@ mod lifecycle {
         );
         let b = browser_now(&s).await;
         assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
+            uses_warehouses(&b, &conn).await,
             StatusCode::OK,
             "alive after 3 days"
         );
         // Control: without keep-alive, the refresh token dies after a day of idleness.
         s.advance(25 * HOUR);
         let b = browser_now(&s).await;
-        assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
-            StatusCode::CONFLICT
-        );
+        assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::CONFLICT);
         assert_eq!(status(&b, &conn).await, "reauth_required");
     }
 
@@ -652,11 +586,7 @@ mod lifecycle {
         );
         s.advance(7 * HOUR);
         let b = browser_now(&s).await;
-        assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
-            StatusCode::CONFLICT
-        );
+        assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::CONFLICT);
         assert_eq!(
             status(&b, &conn).await,
             "reauth_required",
@@ -735,15 +665,18 @@ mod lifecycle {
         s.advance(3600 - 200);
         s.app.state.failpoints.arm("refresh:after_commit");
         assert!(fresh(&s, &conn, &user_id, &org_id).await.is_err());
-        assert_eq!(
-            b.status(&format!("/api/v1/connections/{conn}/warehouses"))
-                .await,
-            StatusCode::OK
-        );
+        assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
         assert_eq!(
             s.ws.emu.counters().token_calls_refresh_token,
             1,
             "the stored pair is used, no second refresh"
         );
     }
+}
+
+/// The status of listing warehouses with the browser's own credential: a call that needs a
+/// usable access token.
+async fn uses_warehouses(b: &Browser, conn: &str) -> StatusCode {
+    b.status(&format!("/api/v1/connections/{conn}/warehouses"))
+        .await
 }

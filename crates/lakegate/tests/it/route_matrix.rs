@@ -9,7 +9,7 @@ use lakegate::http::{Kind, M, RouteInfo};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Browser, TestApp, TestDb, Workspace, anonymous};
+use crate::harness::{Browser, Sent, TestApp, TestDb, Workspace, anonymous};
 
 crate::on_both_backends!(every_route_enforces_its_policy_for_every_role_and_tenant);
 
@@ -397,7 +397,7 @@ async fn send(
         Body::Form(f) if route.method != M::Get => req.form(&f),
         Body::Form(_) => req,
     };
-    req.send().await.unwrap()
+    req.sent().await
 }
 
 async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) {

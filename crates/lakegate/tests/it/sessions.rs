@@ -5,7 +5,7 @@ use lakegate::accounts::Role;
 use lakegate::crypto::random::token_hash;
 use reqwest::StatusCode;
 
-use crate::harness::{LIFE, PASSWORD, TestApp, hidden_field};
+use crate::harness::{LIFE, PASSWORD, Sent, TestApp, hidden_field};
 
 async fn me_status(b: &crate::harness::Browser) -> StatusCode {
     b.status("/api/v1/me").await
@@ -17,7 +17,7 @@ async fn login_sets_an_httponly_lax_cookie_and_stores_only_its_hash() {
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let client = crate::harness::anonymous();
-    let login = client.get(app.url("/login")).send().await.unwrap();
+    let login = client.get(app.url("/login")).sent().await;
     let login_cookie = login.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -36,9 +36,8 @@ async fn login_sets_an_httponly_lax_cookie_and_stores_only_its_hash() {
             ("csrf_token", &csrf),
             ("next", "/settings/api-tokens"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["location"], "/settings/api-tokens");
     let cookie = resp
@@ -132,9 +131,8 @@ async fn logout_ends_the_session_server_side() {
         .client
         .post(b.url("/logout"))
         .form(&[("csrf_token", &b.csrf)])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("sessions").await, 0);
     assert_eq!(me_status(&b).await, StatusCode::UNAUTHORIZED);
@@ -171,17 +169,15 @@ async fn disabling_a_user_ends_their_sessions_and_tokens() {
         .patch(a.url(&format!("/api/v1/users/{}", user.id)))
         .header("x-csrf-token", &a.csrf)
         .json(&serde_json::json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(me_status(&session).await, StatusCode::UNAUTHORIZED);
     let with_token = crate::harness::anonymous()
         .get(app.url("/api/v1/me"))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(with_token.status(), StatusCode::UNAUTHORIZED);
 }
 

@@ -5,7 +5,7 @@ use lakegate::accounts::{Org, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, TestApp, TestDb, Workspace, hidden_field};
+use crate::harness::{Browser, Sent, TestApp, TestDb, Workspace, hidden_field};
 
 pub struct Setup {
     pub app: TestApp,
@@ -89,9 +89,7 @@ impl Setup {
             .post(b.url("/api/v1/connections"))
             .header("x-csrf-token", &b.csrf)
             .json(&json!({"name": "Sales", "provider": "databricks", "auth": "oauth-u2m", "shared": shared}))
-            .send()
-            .await
-            .unwrap();
+            .sent().await;
         assert_eq!(resp.status(), StatusCode::CREATED);
         resp.json::<Value>().await.unwrap()["id"]
             .as_str()
@@ -105,18 +103,16 @@ impl Setup {
             .client
             .post(b.url(&format!("/api/v1/connections/{conn}/sign-in")))
             .header("x-csrf-token", &b.csrf)
-            .send()
+            .sent()
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         let resp = b
             .client
             .get(link["sign_in_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         assert_eq!(resp.headers()["cache-control"], "no-store");
         assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
@@ -134,9 +130,8 @@ impl Setup {
         let emu = self.ws.browser();
         let page = emu
             .get(authorize.as_str())
-            .send()
+            .sent()
             .await
-            .unwrap()
             .text()
             .await
             .unwrap();
@@ -148,17 +143,15 @@ impl Setup {
                 ("email", email),
                 ("password", password),
             ])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert_eq!(login.status(), StatusCode::OK);
         let decision = if allow { "allow" } else { "deny" };
         let done = emu
             .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/consent")
             .form(&[("request", request.as_str()), ("decision", decision)])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         done.headers()["location"].to_str().unwrap().to_owned()
     }
 
@@ -166,7 +159,7 @@ impl Setup {
     pub async fn sign_in(&self, b: &Browser, conn: &str, email: &str, password: &str) -> String {
         let authorize = self.start(b, conn).await;
         let callback = self.consent(&authorize, email, password, true).await;
-        let resp = b.client.get(&callback).send().await.unwrap();
+        let resp = b.client.get(&callback).sent().await;
         assert_eq!(
             resp.status(),
             StatusCode::SEE_OTHER,
@@ -190,9 +183,8 @@ impl Setup {
             .browser()
             .post(self.ws.emu.base_url.clone() + path)
             .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
     }
 

@@ -1,5 +1,6 @@
 //! The account API for app connections.
 
+use crate::harness::Sent;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{Emulator, EmulatorConfig};
@@ -20,15 +21,14 @@ async fn app_connections_are_created_read_updated_and_deleted_with_the_admin_tok
                       "confidential": true, "scopes": ["all-apis", "offline_access"],
                       "token_access_policy": {"access_token_ttl_in_minutes": 60, "refresh_token_ttl_in_minutes": 1440,
                                               "enable_single_use_refresh_tokens": true}});
-    let anon = http.post(url(BASE)).json(&body).send().await.unwrap();
+    let anon = http.post(url(BASE)).json(&body).sent().await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let created: Value = http
         .post(url(BASE))
         .bearer_auth("admin-secret")
         .json(&body)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -42,9 +42,8 @@ async fn app_connections_are_created_read_updated_and_deleted_with_the_admin_tok
     let one: Value = http
         .get(url(&format!("{BASE}/{id}")))
         .bearer_auth("admin-secret")
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -61,16 +60,14 @@ async fn app_connections_are_created_read_updated_and_deleted_with_the_admin_tok
         .patch(url(&format!("{BASE}/{id}")))
         .bearer_auth("admin-secret")
         .json(&json!({"redirect_urls": ["http://localhost:8080/cb"]}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(patched.status(), StatusCode::OK);
     let list: Value = http
         .get(url(BASE))
         .bearer_auth("admin-secret")
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -81,16 +78,14 @@ async fn app_connections_are_created_read_updated_and_deleted_with_the_admin_tok
     let del = http
         .delete(url(&format!("{BASE}/{id}")))
         .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(del.status(), StatusCode::OK);
     let gone = http
         .get(url(&format!("{BASE}/{id}")))
         .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 }
 
@@ -102,9 +97,7 @@ async fn public_apps_get_no_secret_and_bad_requests_are_refused() {
     let public: Value = http
         .post(&url)
         .json(&json!({"name": "cli", "redirect_urls": ["http://localhost:8020"], "confidential": false}))
-        .send()
-        .await
-        .unwrap()
+        .sent().await
         .json()
         .await
         .unwrap();
@@ -117,7 +110,7 @@ async fn public_apps_get_no_secret_and_bad_requests_are_refused() {
         json!({"name": "x", "redirect_urls": ["http://x/cb"], "token_access_policy": {"access_token_ttl_in_minutes": 60, "refresh_token_ttl_in_minutes": 30}}),
         json!({"name": "x", "redirect_urls": ["http://x/cb"], "colour": "red"}),
     ] {
-        let resp = http.post(&url).json(&bad).send().await.unwrap();
+        let resp = http.post(&url).json(&bad).sent().await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(
             resp.json::<Value>().await.unwrap()["error_code"],

@@ -4,16 +4,15 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
-use crate::harness::Ws;
+use crate::harness::{Sent, Ws};
 
 async fn fault(ws: &Ws, body: Value) {
     let resp = ws
         .http
         .post(ws.url("/emulator/control/faults"))
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
 }
 
@@ -117,9 +116,8 @@ async fn revoking_a_user_kills_their_tokens_and_counters_add_up() {
     let resp = ws
         .http
         .post(ws.url("/emulator/control/users/alice@example.com/revoke-tokens"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.json::<Value>().await.unwrap()["revoked_sessions"], 1);
     assert_eq!(
         ws.get(
@@ -144,9 +142,8 @@ async fn revoking_a_user_kills_their_tokens_and_counters_add_up() {
     let c: Value = ws
         .http
         .get(ws.url("/emulator/control/counters"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -168,18 +165,16 @@ async fn one_refresh_token_can_be_killed_and_the_clock_advanced() {
         .http
         .post(ws.url("/emulator/control/refresh-tokens/kill"))
         .json(&json!({"refresh_token": rt}))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(kill.status(), StatusCode::NO_CONTENT);
     assert_eq!(ws.refresh(&rt).await.status(), StatusCode::UNAUTHORIZED);
     let before: Value = ws
         .http
         .post(ws.url("/emulator/control/clock/advance"))
         .json(&json!({"seconds": 0}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -187,9 +182,8 @@ async fn one_refresh_token_can_be_killed_and_the_clock_advanced() {
         .http
         .post(ws.url("/emulator/control/clock/advance"))
         .json(&json!({"seconds": 100}))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -206,8 +200,7 @@ async fn the_control_api_is_off_unless_enabled() {
     let resp = ws
         .http
         .get(ws.url("/emulator/control/counters"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

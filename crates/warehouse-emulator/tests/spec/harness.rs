@@ -83,7 +83,7 @@ impl Ws {
         password: &str,
         allow: bool,
     ) -> reqwest::Response {
-        let page = self.http.get(authorize_url).send().await.unwrap();
+        let page = self.http.get(authorize_url).sent().await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
         let request = field(&html, "request");
@@ -95,9 +95,8 @@ impl Ws {
                 ("email", email),
                 ("password", password),
             ])
-            .send()
-            .await
-            .unwrap();
+            .sent()
+            .await;
         if resp.status() != StatusCode::OK {
             return resp;
         }
@@ -105,9 +104,8 @@ impl Ws {
         self.http
             .post(self.url("/oidc/v1/authorize/consent"))
             .form(&[("request", request.as_str()), ("decision", decision)])
-            .send()
+            .sent()
             .await
-            .unwrap()
     }
 
     /// The query of a redirect to our callback.
@@ -141,9 +139,8 @@ impl Ws {
         self.http
             .post(self.url("/oidc/v1/token"))
             .form(form)
-            .send()
+            .sent()
             .await
-            .unwrap()
     }
 
     pub async fn exchange(&self, code: &str) -> reqwest::Response {
@@ -196,9 +193,8 @@ impl Ws {
         self.http
             .get(self.url(path))
             .bearer_auth(token)
-            .send()
+            .sent()
             .await
-            .unwrap()
     }
 
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
@@ -206,9 +202,8 @@ impl Ws {
             .post(self.url(path))
             .bearer_auth(token)
             .json(body)
-            .send()
+            .sent()
             .await
-            .unwrap()
     }
 }
 
@@ -225,4 +220,15 @@ pub fn field(html: &str, name: &str) -> String {
 pub fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// `send().await.unwrap()` in one step: a request that cannot be sent fails the test.
+pub trait Sent {
+    fn sent(self) -> impl std::future::Future<Output = reqwest::Response>;
+}
+
+impl Sent for reqwest::RequestBuilder {
+    async fn sent(self) -> reqwest::Response {
+        self.send().await.unwrap()
+    }
 }

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
-use crate::harness::{REDIRECT, VERIFIER, Ws, jwt_claims};
+use crate::harness::{REDIRECT, Sent, VERIFIER, Ws, jwt_claims};
 
 #[tokio::test]
 async fn discovery_is_served_at_both_well_known_paths() {
@@ -13,15 +13,7 @@ async fn discovery_is_served_at_both_well_known_paths() {
         "/oidc/.well-known/oauth-authorization-server",
         "/oidc/.well-known/openid-configuration",
     ] {
-        let doc: Value = ws
-            .http
-            .get(ws.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: Value = ws.http.get(ws.url(path)).sent().await.json().await.unwrap();
         assert_eq!(doc["issuer"], format!("{}/oidc", ws.emu.base_url));
         assert_eq!(doc["authorization_endpoint"], ws.url("/oidc/v1/authorize"));
         assert_eq!(doc["token_endpoint"], ws.url("/oidc/v1/token"));
@@ -46,7 +38,7 @@ async fn unknown_redirect_uri_shows_json_and_does_not_redirect() {
         let url = ws
             .authorize_url("all-apis", "s")
             .replace(&urlencode(REDIRECT), &urlencode(wrong));
-        let resp = ws.http.get(url).send().await.unwrap();
+        let resp = ws.http.get(url).sent().await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert!(resp.headers().get("location").is_none());
         let body: Value = resp.json().await.unwrap();
@@ -62,7 +54,7 @@ async fn unknown_redirect_uri_shows_json_and_does_not_redirect() {
     let unknown = ws
         .authorize_url("all-apis", "s")
         .replace(&ws.client_id, "nope");
-    let resp = ws.http.get(unknown).send().await.unwrap();
+    let resp = ws.http.get(unknown).sent().await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.headers().get("location").is_none());
 }
@@ -79,7 +71,7 @@ async fn pkce_s256_is_required() {
         ("&code_challenge_method=S256", ""),
     ] {
         let url = ws.authorize_url("all-apis", "s1").replace(from, to);
-        let resp = ws.http.get(url).send().await.unwrap();
+        let resp = ws.http.get(url).sent().await;
         let q = Ws::callback(&resp);
         assert!(
             q.contains(&("error".into(), "invalid_request".into())),
@@ -100,9 +92,8 @@ async fn scopes_beyond_the_apps_are_denied() {
     let resp = ws
         .http
         .get(ws.authorize_url("all-apis offline_access", "s2"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let q = Ws::callback(&resp);
     assert!(
         q.contains(&("error".into(), "access_denied".into())),
@@ -112,9 +103,8 @@ async fn scopes_beyond_the_apps_are_denied() {
     let ok = ws
         .http
         .get(ws.authorize_url("sql offline_access openid email profile", "s3"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -165,9 +155,8 @@ async fn auto_approve_skips_the_consent_page() {
     let page = ws
         .http
         .get(ws.authorize_url("all-apis", "s"))
-        .send()
+        .sent()
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -180,9 +169,8 @@ async fn auto_approve_skips_the_consent_page() {
             ("email", "alice@example.com"),
             ("password", "alice"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     let q = Ws::callback(&resp);
     assert!(q.iter().any(|(k, _)| k == "code"));
 }
@@ -229,9 +217,8 @@ async fn basic_client_authentication_is_accepted_too() {
             ("redirect_uri", REDIRECT),
             ("code_verifier", VERIFIER),
         ])
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -281,9 +268,8 @@ async fn codes_are_single_use_bound_to_verifier_redirect_client_and_short_lived(
         ws.http
             .post(ws.url("/oidc/v1/token"))
             .form(&form)
-            .send()
+            .sent()
             .await
-            .unwrap()
     };
 
     let wrong_secret = error_of(send(with(&code, "client_secret", "nope")).await).await;

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use warehouse_emulator::{EmulatorConfig, TokenPolicy};
 
-use crate::harness::Ws;
+use crate::harness::{Sent, Ws};
 
 #[tokio::test]
 async fn missing_credentials_are_401_and_bad_tokens_are_403_with_a_numeric_code() {
@@ -12,9 +12,8 @@ async fn missing_credentials_are_401_and_bad_tokens_are_403_with_a_numeric_code(
     let anon = ws
         .http
         .get(ws.url("/api/2.0/preview/scim/v2/Me"))
-        .send()
-        .await
-        .unwrap();
+        .sent()
+        .await;
     assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
     let bad = ws.get("eyJ.not.valid", "/api/2.0/preview/scim/v2/Me").await;
     assert_eq!(bad.status(), StatusCode::FORBIDDEN);

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::{EmulatorConfig, TokenPolicy, WarehouseConfig};
 
-use crate::harness::Ws;
+use crate::harness::{Sent, Ws};
 
 const WH: &str = "abcdef1234567890";
 
@@ -449,17 +449,9 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
     let url = link["external_link"].as_str().unwrap().to_owned();
 
     // The link is the credential: no Authorization header, or S3 refuses.
-    let rows: Value = ws
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows: Value = ws.http.get(&url).sent().await.json().await.unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 500);
-    let with_auth = ws.http.get(&url).bearer_auth(&at).send().await.unwrap();
+    let with_auth = ws.http.get(&url).bearer_auth(&at).sent().await;
     assert_eq!(with_auth.status(), StatusCode::BAD_REQUEST);
     assert!(with_auth.text().await.unwrap().contains("InvalidArgument"));
     let counters = ws.emu.counters();
@@ -474,25 +466,17 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
     // A tampered link is refused; later chunks come with their own links.
     let tampered = url.replace("X-Amz-Signature=", "X-Amz-Signature=0");
     assert_eq!(
-        ws.http.get(&tampered).send().await.unwrap().status(),
+        ws.http.get(&tampered).sent().await.status(),
         StatusCode::FORBIDDEN
     );
     let id = r["statement_id"].as_str().unwrap();
     let url3 = chunk_link(&ws, &at, id, 3).await;
-    let rows3: Value = ws
-        .http
-        .get(&url3)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows3: Value = ws.http.get(&url3).sent().await.json().await.unwrap();
     assert_eq!(rows3.as_array().unwrap().len(), 500);
 
     // Links expire after 15 minutes; asking for the chunk again gives a fresh one.
     ws.emu.advance_clock(901);
-    let expired = ws.http.get(&url3).send().await.unwrap();
+    let expired = ws.http.get(&url3).sent().await;
     assert_eq!(expired.status(), StatusCode::FORBIDDEN);
     assert!(
         expired
@@ -503,10 +487,7 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
     );
     let fresh = chunk_link(&ws, &at, id, 3).await;
     assert_ne!(fresh, url3);
-    assert_eq!(
-        ws.http.get(&fresh).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(ws.http.get(&fresh).sent().await.status(), StatusCode::OK);
 
     // Other formats stay unavailable here.
     let resp = ws

@@ -1,5 +1,6 @@
 //! HTTPS with a generated CA: trusted when the client adds the CA, refused otherwise.
 
+use crate::harness::Sent;
 use warehouse_emulator::{Emulator, EmulatorConfig};
 
 fn client(ca: Option<&str>) -> reqwest::Client {
@@ -31,9 +32,8 @@ async fn https_is_served_with_a_ca_the_client_can_trust() {
     );
     let doc: serde_json::Value = client(Some(&ca))
         .get(&url)
-        .send()
+        .sent()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -10,6 +10,7 @@ use crate::accounts::Role;
 use crate::auth::Principal;
 use crate::crypto::envelope::{Binding, CryptoError};
 use crate::integrations::IntegrationError;
+use crate::providers::oauth::RefreshLifetime;
 use crate::store::{ConnectionRow, CredentialRow, CredentialState, IntegrationRow, StoreError};
 use crate::warehouse::WarehouseError;
 
@@ -146,9 +147,20 @@ pub struct Deadlines {
     pub forced_reconsent_at: Option<i64>,
 }
 
-/// Deadlines from the stored times and the lifetimes the admin entered. Pure.
-pub fn deadlines(cred: &CredentialRow, integration: &IntegrationRow) -> Deadlines {
-    let idle_end = cred.refresh_issued_at + integration.refresh_ttl_minutes * 60;
+/// Deadlines from the stored times, the lifetimes the admin entered and the provider's
+/// refresh-token lifetime model. Pure.
+pub fn deadlines(
+    cred: &CredentialRow,
+    integration: &IntegrationRow,
+    lifetime: RefreshLifetime,
+) -> Deadlines {
+    // A sliding lifetime starts again with every new refresh token; an absolute one runs
+    // from the sign-in whatever the use.
+    let refresh_from = match lifetime {
+        RefreshLifetime::SlidingIdle => cred.refresh_issued_at,
+        RefreshLifetime::Absolute => cred.session_started_at,
+    };
+    let idle_end = refresh_from + integration.refresh_ttl_minutes * 60;
     let forced = integration
         .absolute_lifetime_minutes
         .map(|m| cred.session_started_at + m * 60);
@@ -156,5 +168,91 @@ pub fn deadlines(cred: &CredentialRow, integration: &IntegrationRow) -> Deadline
         access_renews_at: cred.access_expires_at - crate::tokens::LEAD_SECONDS,
         sign_in_needed_by: forced.map_or(idle_end, |f| f.min(idle_end)),
         forced_reconsent_at: forced,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cred() -> CredentialRow {
+        CredentialRow {
+            id: "c".into(),
+            connection_id: "k".into(),
+            user_id: "u".into(),
+            org_id: "o".into(),
+            integration_id: "i".into(),
+            integration_generation: 1,
+            host: "h".into(),
+            access_token_enc: vec![],
+            refresh_token_enc: vec![],
+            scopes: String::new(),
+            databricks_user_id: "1".into(),
+            databricks_user_name: "a".into(),
+            access_expires_at: 10_000,
+            refresh_issued_at: 5_000,
+            status: CredentialState::Active,
+            status_reason: None,
+            version: 1,
+            created_at: 1_000,
+            updated_at: 5_000,
+            lease_until: None,
+            session_started_at: 1_000,
+            last_used_at: None,
+            last_refresh_at: Some(5_000),
+            warned_at: None,
+            failures: 0,
+            next_attempt_at: None,
+        }
+    }
+
+    fn integration(absolute_minutes: Option<i64>) -> IntegrationRow {
+        IntegrationRow {
+            id: "i".into(),
+            org_id: "o".into(),
+            kind: "databricks-oauth-u2m".into(),
+            host: "h".into(),
+            client_id: "c".into(),
+            client_secret_enc: vec![],
+            scopes: String::new(),
+            issuer: String::new(),
+            authorization_endpoint: String::new(),
+            token_endpoint: String::new(),
+            generation: 1,
+            status: crate::store::IntegrationStatus::Configured,
+            secret_updated_at: 0,
+            created_at: 0,
+            updated_at: 0,
+            updated_by: String::new(),
+            refresh_ttl_minutes: 100,
+            absolute_lifetime_minutes: absolute_minutes,
+        }
+    }
+
+    #[test]
+    fn a_sliding_refresh_lifetime_runs_from_the_last_rotation_an_absolute_one_from_sign_in() {
+        let sliding = deadlines(&cred(), &integration(None), RefreshLifetime::SlidingIdle);
+        assert_eq!(sliding.sign_in_needed_by, 5_000 + 6_000);
+        assert_eq!(sliding.access_renews_at, 10_000 - 300);
+        let absolute = deadlines(&cred(), &integration(None), RefreshLifetime::Absolute);
+        assert_eq!(absolute.sign_in_needed_by, 1_000 + 6_000);
+        assert_eq!(absolute.forced_reconsent_at, None);
+    }
+
+    #[test]
+    fn an_absolute_session_lifetime_caps_the_deadline() {
+        let d = deadlines(
+            &cred(),
+            &integration(Some(200)),
+            RefreshLifetime::SlidingIdle,
+        );
+        assert_eq!(d.forced_reconsent_at, Some(1_000 + 12_000));
+        assert_eq!(d.sign_in_needed_by, 11_000, "the earlier of the two");
+        let d = deadlines(
+            &cred(),
+            &integration(Some(150)),
+            RefreshLifetime::SlidingIdle,
+        );
+        assert_eq!(d.sign_in_needed_by, 1_000 + 9_000);
     }
 }

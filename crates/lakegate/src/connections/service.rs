@@ -211,15 +211,15 @@ impl ConnectionService {
         c: &ConnectionRow,
     ) -> Result<CredentialView, ConnectionError> {
         let cred = self.store.credential(&c.id, &p.user.id).await?;
-        let kind = providers::by_connection(&c.provider, &c.auth)
+        let info = providers::by_connection(&c.provider, &c.auth)
             .ok_or(ConnectionError::NoIntegration)?
-            .info()
-            .kind;
-        let integration = self.store.integration(&p.org.id, kind).await?;
+            .info();
+        let lifetime = info.dialect.refresh_lifetime;
+        let integration = self.store.integration(&p.org.id, info.kind).await?;
         let limits = cred
             .as_ref()
             .zip(integration.as_ref())
-            .map(|(c, i)| super::deadlines(c, i));
+            .map(|(c, i)| super::deadlines(c, i, lifetime));
         Ok(CredentialView {
             status: status_of(cred.as_ref(), integration.as_ref()),
             databricks_user_name: cred.as_ref().map(|c| c.databricks_user_name.clone()),

@@ -41,6 +41,10 @@ pub struct Info {
     pub default_scopes: &'static str,
     pub hosts: HostPolicy,
     pub dialect: oauth::Dialect,
+    /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
+    /// whose answer was lost may be sent again; without one it is repeated only when the
+    /// warehouse said it did not take it (429).
+    pub idempotent_submit: bool,
 }
 
 /// A host as the provider normalised it.

@@ -142,6 +142,7 @@ impl QueryService {
             row_limit: spec.row_limit,
             wait_seconds: if spec.wait { 10 } else { 0 },
             external_links: spec.external_links,
+            request_id: &query_id,
         };
         let statement = keeper.submit(&request).await?;
         let query = QueryRow {

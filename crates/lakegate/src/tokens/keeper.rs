@@ -143,9 +143,12 @@ impl TokenKeeper {
         Ok(())
     }
 
-    /// Submits a statement; repeated only when the warehouse said 429 (it did not take it).
+    /// Submits a statement. Repeated when the warehouse said 429 (it did not take it), and
+    /// also after 502–504 or connection trouble when the provider's submissions carry an
+    /// idempotency key (a resent one runs once); otherwise a lost answer is never resent.
     pub async fn submit(&self, req: &Submit<'_>) -> Result<Statement, ConnectionError> {
-        while_busy!(false, async {
+        let idempotent = self.current.lock().await.provider.info().idempotent_submit;
+        while_busy!(idempotent, async {
             with_token!(self, |ws, t| ws.submit(t, req))
         })
     }

@@ -98,3 +98,39 @@ pub trait WarehouseApi: Send + Sync {
     async fn chunk(&self, token: &str, id: &str, index: u64) -> Result<Chunk, WarehouseError>;
     async fn cancel(&self, token: &str, id: &str) -> Result<(), WarehouseError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(status: u16) -> WarehouseError {
+        WarehouseError::Upstream {
+            status,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_429_is_always_busy_and_unavailability_only_where_repeating_is_harmless() {
+        // Submissions without an idempotency key repeat only on 429.
+        assert!(upstream(429).busy(false));
+        assert!(!upstream(503).busy(false));
+        assert!(
+            !WarehouseError::Egress(EgressError::Timeout { host: "h".into() }).busy(false),
+            "a lost answer to a submission is never resent"
+        );
+        // Reads (and idempotent submissions) also repeat on 502–504 and connection trouble.
+        for status in [429, 502, 503, 504] {
+            assert!(upstream(status).busy(true), "{status}");
+        }
+        assert!(
+            WarehouseError::Egress(EgressError::Connect {
+                host: "h".into(),
+                reason: "reset".into()
+            })
+            .busy(true)
+        );
+        assert!(!upstream(500).busy(true));
+        assert!(!WarehouseError::PermissionDenied("no".into()).busy(true));
+    }
+}

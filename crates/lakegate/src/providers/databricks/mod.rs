@@ -43,6 +43,8 @@ static INFO: Info = Info {
     default_scopes: scopes::DEFAULT,
     hosts: HostPolicy::AdminTyped,
     dialect: DIALECT,
+    // The Statement Execution API has no idempotency key: a lost answer is never resent.
+    idempotent_submit: false,
 };
 
 /// Databricks OAuth U2M.

@@ -372,6 +372,7 @@ mod tests {
             row_limit: None,
             wait_seconds: 10,
             external_links: false,
+            request_id: "q",
         };
         let v = serde_json::to_value(SubmitBody::from(&s)).unwrap();
         assert_eq!(

@@ -210,7 +210,7 @@ mod with_emulator {
         role: Role,
         password: &str,
     ) -> anyhow::Result<()> {
-        if store.user_by_email(&org.id, email).await.is_ok() {
+        if store.user_by_email(&org.id, email).await?.is_some() {
             return Ok(());
         }
         let input = NewUserInput {

@@ -162,13 +162,13 @@ async fn disabling_a_user_ends_their_sessions(db: &TestDb) {
         .unwrap();
     let mut found = db.store.user_in_org(&a, &u).await.unwrap().unwrap();
     found.role = Role::Viewer;
-    db.store.update_user(&found, 5).await.unwrap();
+    assert!(db.store.update_user(&found, 5).await.unwrap());
     assert!(
-        db.store.session("s1").await.is_ok(),
+        db.store.session("s1").await.unwrap().is_some(),
         "a role change keeps the session"
     );
     found.disabled = true;
-    db.store.update_user(&found, 6).await.unwrap();
+    assert!(db.store.update_user(&found, 6).await.unwrap());
     let after = db.store.user_in_org(&a, &u).await.unwrap().unwrap();
     assert!(after.disabled);
     assert_eq!(after.role, Role::Viewer);
@@ -183,7 +183,7 @@ async fn deleting_a_user_removes_their_sessions_and_tokens(db: &TestDb) {
         .await
         .unwrap();
     token(db, &u, "th", 0).await;
-    db.store.delete_user(&a, &u).await.unwrap();
+    assert!(db.store.delete_user(&a, &u).await.unwrap());
     assert!(matches!(db.store.session("s1").await, Ok(None)));
     assert!(matches!(db.store.api_token_by_hash("th").await, Ok(None)));
 }
@@ -408,7 +408,7 @@ async fn count_admins_ignores_disabled_admins(db: &TestDb) {
     assert_eq!(db.store.count_admins(&a).await.unwrap(), 2);
     let mut admin = db.store.user_in_org(&a, &u1).await.unwrap().unwrap();
     admin.disabled = true;
-    db.store.update_user(&admin, 2).await.unwrap();
+    assert!(db.store.update_user(&admin, 2).await.unwrap());
     assert_eq!(db.store.count_admins(&a).await.unwrap(), 1);
 }
 

@@ -46,6 +46,14 @@ impl ConnectionService {
         self.clock.now()
     }
 
+    /// The connections the caller may see: their own and those shared with the org.
+    pub async fn visible(&self, p: &Principal) -> Result<Vec<ConnectionRow>, ConnectionError> {
+        Ok(self
+            .store
+            .visible_connections(&p.org.id, &p.user.id)
+            .await?)
+    }
+
     /// Creates a connection of `provider` owned by the caller, under the org's integration.
     pub async fn create(
         &self,

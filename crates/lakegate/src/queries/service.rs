@@ -106,6 +106,11 @@ impl QueryService {
         self.clock.now()
     }
 
+    /// The caller's most recent queries, newest first (at most 100).
+    pub async fn history(&self, p: &Principal) -> Result<Vec<QueryRow>, QueryError> {
+        Ok(self.store.list_queries(&p.user.id, 100).await?)
+    }
+
     /// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` the
     /// warehouse holds the answer up to 10 s, so short queries finish in one round trip.
     pub async fn submit(

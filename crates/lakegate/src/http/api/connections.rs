@@ -132,11 +132,7 @@ async fn list(
     Auth(p): Auth,
 ) -> ApiResult<ApiJson<Vec<ConnectionView>>> {
     let mut out = Vec::new();
-    for c in state
-        .store
-        .visible_connections(&p.org.id, &p.user.id)
-        .await?
-    {
+    for c in state.services.connections.visible(&p).await? {
         out.push(view(&state, &p, c).await?);
     }
     Ok(ApiJson(out))

@@ -255,7 +255,7 @@ impl From<QueryRow> for HistoryEntry {
 }
 
 async fn history(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Response> {
-    let rows = state.store.list_queries(&p.user.id, 100).await?;
+    let rows = state.services.queries.history(&p).await?;
     let queries: Vec<HistoryEntry> = rows.into_iter().map(HistoryEntry::from).collect();
     Ok(ApiJson(json!({ "queries": queries })).into_response())
 }

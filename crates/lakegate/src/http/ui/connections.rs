@@ -136,7 +136,7 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, Auth(p): Auth) -> Response {
-    let conns = match state.store.visible_connections(&p.org.id, &p.user.id).await {
+    let conns = match state.services.connections.visible(&p).await {
         Ok(c) => c,
         Err(e) => return error_page(e.into()),
     };

@@ -47,7 +47,7 @@ struct QueriesPage {
 const SHOWN_CHARS: usize = 200;
 
 async fn page(State(state): State<AppState>, Auth(p): Auth) -> Response {
-    let queries = match state.store.list_queries(&p.user.id, 100).await {
+    let queries = match state.services.queries.history(&p).await {
         Ok(q) => q,
         Err(e) => return super::error_page(e.into()),
     };

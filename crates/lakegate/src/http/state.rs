@@ -59,7 +59,9 @@ impl WebSettings {
 /// and the web settings. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    /// Behind one `Arc`: the state is cloned for every handler and middleware of every
+    /// request, and the services hold dozens of handles between them.
+    pub services: Arc<Services>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
@@ -92,7 +94,7 @@ impl AppState {
             web.login_limits,
         );
         AppState {
-            services,
+            services: Arc::new(services),
             store: infra.store.clone(),
             clock: infra.clock.clone(),
             metrics: infra.metrics.clone(),

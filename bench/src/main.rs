@@ -182,15 +182,13 @@ async fn api_token(w: &World, scope: Scope) -> String {
         scopes: vec![scope],
         ttl_days: Some(1),
     };
-    let (token, _) = lakegate::auth::api_token::create(
-        &w.state.store,
-        SystemClock.now(),
-        &Actor::cli(Some(w.org.id.clone())),
-        &w.user,
-        req,
-    )
-    .await
-    .unwrap();
+    let (token, _) = w
+        .state
+        .services
+        .api_tokens
+        .create(&Actor::cli(Some(w.org.id.clone())), &w.user, req)
+        .await
+        .unwrap();
     token.expose().to_owned()
 }
 

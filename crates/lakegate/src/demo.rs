@@ -52,10 +52,10 @@ mod with_emulator {
     use warehouse_emulator::{AppConfig, Emulator, EmulatorConfig, TokenPolicy, WarehouseConfig};
 
     use super::DemoArgs;
-    use crate::accounts::service::{self, NewUserInput};
+    use crate::accounts::service::NewUserInput;
     use crate::accounts::{Org, Role};
     use crate::audit::Actor;
-    use crate::clock::{Clock, SystemClock};
+    use crate::clock::SystemClock;
     use crate::config::Config;
     use crate::crypto::random;
     use crate::secret::Secret;
@@ -203,6 +203,13 @@ mod with_emulator {
         }
     }
 
+    fn account_service(store: &Store) -> crate::accounts::service::AccountService {
+        crate::accounts::service::AccountService::new(
+            store.clone(),
+            std::sync::Arc::new(SystemClock),
+        )
+    }
+
     async fn ensure_user(
         store: &Store,
         org: &Org,
@@ -219,22 +226,18 @@ mod with_emulator {
             role,
             password: Some(Secret::new(password)),
         };
-        service::create_user(
-            store,
-            SystemClock.now(),
-            &Actor::cli(Some(org.id.clone())),
-            org,
-            input,
-        )
-        .await?;
+        account_service(store)
+            .create_user(&Actor::cli(Some(org.id.clone())), org, input)
+            .await?;
         Ok(())
     }
 
     async fn accounts(store: &Store, r: &Remembered) -> anyhow::Result<Org> {
-        let org = match service::org_by_slug(store, "demo").await {
+        let org = match account_service(store).org_by_slug("demo").await {
             Ok(org) => org,
             Err(_) => {
-                service::create_org(store, SystemClock.now(), &Actor::cli(None), "demo", "Demo")
+                account_service(store)
+                    .create_org(&Actor::cli(None), "demo", "Demo")
                     .await?
             }
         };

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use url::Url;
 
+use crate::accounts::service::AccountService;
+use crate::auth::api_token::ApiTokenService;
 use crate::auth::login::LoginService;
 use crate::auth::login_limit::{Limits, LoginLimiter};
 use crate::auth::session::Lifetimes;
@@ -54,6 +56,8 @@ pub struct Services {
     pub queries: QueryService,
     pub integrations: IntegrationService,
     pub logins: LoginService,
+    pub accounts: AccountService,
+    pub api_tokens: ApiTokenService,
 }
 
 impl Services {
@@ -97,6 +101,8 @@ impl Services {
                 Arc::new(LoginLimiter::new(login_limits)),
                 sessions,
             ),
+            accounts: AccountService::new(i.store.clone(), i.clock.clone()),
+            api_tokens: ApiTokenService::new(i.store.clone(), i.clock.clone()),
             connections,
             tokens,
         }

@@ -1,7 +1,10 @@
 //! Changes to organizations and users, each validated, stored and audited once.
 
+use std::sync::Arc;
+
 use crate::accounts::{Email, Org, Role, Slug, User, validate_display_name, validate_org_name};
 use crate::audit::{self, Actor, Event};
+use crate::clock::Clock;
 use crate::crypto::password::{self, MIN_PASSWORD_LEN, PasswordError};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -33,41 +36,179 @@ fn found<T>(what: &'static str, v: Option<T>) -> Result<T, AccountError> {
     v.ok_or(AccountError::NotFound(what))
 }
 
-pub async fn create_org(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    slug: &str,
-    name: &str,
-) -> Result<Org, AccountError> {
-    let slug = Slug::parse(slug).map_err(AccountError::Invalid)?;
-    let name = validate_org_name(name).map_err(AccountError::Invalid)?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let org = store
-        .create_org(&id, slug.as_str(), &name, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => {
-                AccountError::Conflict(format!("an organization with slug {slug} already exists"))
-            }
-            other => AccountError::Store(other),
-        })?;
-    let actor = Actor {
-        org_id: Some(org.id.clone()),
-        ..actor.clone()
-    };
-    audit::record(
-        store,
-        &actor,
-        now,
-        Event::success("org.create", org.id.clone()).with("slug", slug.as_str()),
-    )
-    .await?;
-    Ok(org)
+/// Organizations and users, with the store and clock they are changed with.
+#[derive(Clone)]
+pub struct AccountService {
+    store: Store,
+    clock: Arc<dyn Clock>,
 }
 
-pub async fn org_by_slug(store: &Store, slug: &str) -> Result<Org, AccountError> {
-    found("organization", store.org_by_slug(slug).await?)
+impl AccountService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        AccountService { store, clock }
+    }
+
+    pub async fn create_org(
+        &self,
+        actor: &Actor,
+        slug: &str,
+        name: &str,
+    ) -> Result<Org, AccountError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let slug = Slug::parse(slug).map_err(AccountError::Invalid)?;
+        let name = validate_org_name(name).map_err(AccountError::Invalid)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let org = store
+            .create_org(&id, slug.as_str(), &name, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AccountError::Conflict(format!(
+                    "an organization with slug {slug} already exists"
+                )),
+                other => AccountError::Store(other),
+            })?;
+        let actor = Actor {
+            org_id: Some(org.id.clone()),
+            ..actor.clone()
+        };
+        audit::record(
+            store,
+            &actor,
+            now,
+            Event::success("org.create", org.id.clone()).with("slug", slug.as_str()),
+        )
+        .await?;
+        Ok(org)
+    }
+
+    pub async fn org_by_slug(&self, slug: &str) -> Result<Org, AccountError> {
+        let store = &self.store;
+        found("organization", store.org_by_slug(slug).await?)
+    }
+
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        org: &Org,
+        input: NewUserInput,
+    ) -> Result<User, AccountError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let email = Email::parse(&input.email).map_err(AccountError::Invalid)?;
+        let display_name = match input
+            .display_name
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(n) => validate_display_name(n).map_err(AccountError::Invalid)?,
+            None => email
+                .as_str()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let hash = match input.password {
+            Some(p) => {
+                check_password(&p)?;
+                Some(password::hash(p).await?)
+            }
+            None => None,
+        };
+        let id = uuid::Uuid::now_v7().to_string();
+        let user = store
+            .create_user(crate::store::NewUser {
+                id: &id,
+                org_id: &org.id,
+                email: email.as_str(),
+                display_name: &display_name,
+                role: input.role,
+                password_hash: hash.as_deref(),
+                now,
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AccountError::Conflict(format!(
+                    "a user with email {email} already exists in this organization"
+                )),
+                other => AccountError::Store(other),
+            })?;
+        audit::record(
+            store,
+            actor,
+            now,
+            Event::success("user.create", user.id.clone())
+                .with("email", user.email.clone())
+                .with("role", user.role.as_str()),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        user_id: &str,
+        patch: UserPatch,
+    ) -> Result<User, AccountError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let before = found("user", store.user_in_org(org_id, user_id).await?)?;
+        let mut after = before.clone();
+        if let Some(role) = patch.role {
+            after.role = role;
+        }
+        if let Some(name) = patch.display_name.as_deref() {
+            after.display_name = validate_display_name(name).map_err(AccountError::Invalid)?;
+        }
+        if let Some(disabled) = patch.disabled {
+            after.disabled = disabled;
+        }
+        let loses_admin = before.role == Role::Admin
+            && !before.disabled
+            && (after.role != Role::Admin || after.disabled);
+        if loses_admin && store.count_admins(org_id).await? <= 1 {
+            return Err(AccountError::LastAdmin);
+        }
+        if !store.update_user(&after, now).await? {
+            return Err(AccountError::NotFound("user"));
+        }
+        let mut event = Event::success("user.update", after.id.clone());
+        if before.role != after.role {
+            event = event.with("role", after.role.as_str());
+        }
+        if before.disabled != after.disabled {
+            event = event.with("disabled", after.disabled);
+        }
+        if before.display_name != after.display_name {
+            event = event.with("display_name_changed", true);
+        }
+        audit::record(store, actor, now, event).await?;
+        Ok(after)
+    }
+
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        user_id: &str,
+    ) -> Result<(), AccountError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let user = found("user", store.user_in_org(org_id, user_id).await?)?;
+        if user.role == Role::Admin && !user.disabled && store.count_admins(org_id).await? <= 1 {
+            return Err(AccountError::LastAdmin);
+        }
+        if !store.delete_user(org_id, user_id).await? {
+            return Err(AccountError::NotFound("user"));
+        }
+        audit::record(
+            store,
+            actor,
+            now,
+            Event::success("user.delete", user.id).with("email", user.email),
+        )
+        .await?;
+        Ok(())
+    }
 }
 
 /// What an admin supplies for a new user.
@@ -88,134 +229,10 @@ pub fn check_password(p: &Secret) -> Result<(), AccountError> {
     Ok(())
 }
 
-pub async fn create_user(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    org: &Org,
-    input: NewUserInput,
-) -> Result<User, AccountError> {
-    let email = Email::parse(&input.email).map_err(AccountError::Invalid)?;
-    let display_name = match input
-        .display_name
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    {
-        Some(n) => validate_display_name(n).map_err(AccountError::Invalid)?,
-        None => email
-            .as_str()
-            .split('@')
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-    };
-    let hash = match input.password {
-        Some(p) => {
-            check_password(&p)?;
-            Some(password::hash(p).await?)
-        }
-        None => None,
-    };
-    let id = uuid::Uuid::now_v7().to_string();
-    let user = store
-        .create_user(crate::store::NewUser {
-            id: &id,
-            org_id: &org.id,
-            email: email.as_str(),
-            display_name: &display_name,
-            role: input.role,
-            password_hash: hash.as_deref(),
-            now,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => AccountError::Conflict(format!(
-                "a user with email {email} already exists in this organization"
-            )),
-            other => AccountError::Store(other),
-        })?;
-    audit::record(
-        store,
-        actor,
-        now,
-        Event::success("user.create", user.id.clone())
-            .with("email", user.email.clone())
-            .with("role", user.role.as_str()),
-    )
-    .await?;
-    Ok(user)
-}
-
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
 pub struct UserPatch {
     pub role: Option<Role>,
     pub display_name: Option<String>,
     pub disabled: Option<bool>,
-}
-
-pub async fn update_user(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    org_id: &str,
-    user_id: &str,
-    patch: UserPatch,
-) -> Result<User, AccountError> {
-    let before = found("user", store.user_in_org(org_id, user_id).await?)?;
-    let mut after = before.clone();
-    if let Some(role) = patch.role {
-        after.role = role;
-    }
-    if let Some(name) = patch.display_name.as_deref() {
-        after.display_name = validate_display_name(name).map_err(AccountError::Invalid)?;
-    }
-    if let Some(disabled) = patch.disabled {
-        after.disabled = disabled;
-    }
-    let loses_admin = before.role == Role::Admin
-        && !before.disabled
-        && (after.role != Role::Admin || after.disabled);
-    if loses_admin && store.count_admins(org_id).await? <= 1 {
-        return Err(AccountError::LastAdmin);
-    }
-    if !store.update_user(&after, now).await? {
-        return Err(AccountError::NotFound("user"));
-    }
-    let mut event = Event::success("user.update", after.id.clone());
-    if before.role != after.role {
-        event = event.with("role", after.role.as_str());
-    }
-    if before.disabled != after.disabled {
-        event = event.with("disabled", after.disabled);
-    }
-    if before.display_name != after.display_name {
-        event = event.with("display_name_changed", true);
-    }
-    audit::record(store, actor, now, event).await?;
-    Ok(after)
-}
-
-pub async fn delete_user(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    org_id: &str,
-    user_id: &str,
-) -> Result<(), AccountError> {
-    let user = found("user", store.user_in_org(org_id, user_id).await?)?;
-    if user.role == Role::Admin && !user.disabled && store.count_admins(org_id).await? <= 1 {
-        return Err(AccountError::LastAdmin);
-    }
-    if !store.delete_user(org_id, user_id).await? {
-        return Err(AccountError::NotFound("user"));
-    }
-    audit::record(
-        store,
-        actor,
-        now,
-        Event::success("user.delete", user.id).with("email", user.email),
-    )
-    .await?;
-    Ok(())
 }

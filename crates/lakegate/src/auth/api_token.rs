@@ -1,10 +1,13 @@
 //! Personal API tokens: created with scopes and an expiry, shown once, stored hashed,
 //! revocable, with a last-used time.
 
+use std::sync::Arc;
+
 use crate::accounts::{Org, User};
 use crate::audit::{self, Actor, Event};
 use crate::auth::Scope;
 use crate::auth::scope;
+use crate::clock::Clock;
 use crate::crypto::random;
 use crate::secret::Secret;
 use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
@@ -32,132 +35,140 @@ pub struct NewToken<'a> {
     pub ttl_days: Option<i64>,
 }
 
-/// Creates a token for `user`; the returned secret is never stored or shown again.
-pub async fn create(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    user: &User,
-    req: NewToken<'_>,
-) -> Result<(Secret, ApiTokenRow), TokenError> {
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(TokenError::Invalid(
-            "the token name must be 1-100 printable characters".into(),
-        ));
-    }
-    if req.scopes.is_empty() {
-        return Err(TokenError::Invalid("at least one scope is required".into()));
-    }
-    if let Some(s) = req.scopes.iter().find(|s| user.role < s.min_role()) {
-        return Err(TokenError::Invalid(format!(
-            "a user with role {} cannot hold the {} scope",
-            user.role,
-            s.as_str()
-        )));
-    }
-    let days = req.ttl_days.unwrap_or(DEFAULT_TTL_DAYS);
-    if !(1..=MAX_TTL_DAYS).contains(&days) {
-        return Err(TokenError::Invalid(format!(
-            "expires_in_days must be between 1 and {MAX_TTL_DAYS}"
-        )));
-    }
-    let secret = Secret::new(random::token(TOKEN_PREFIX));
-    let id = uuid::Uuid::now_v7().to_string();
-    let row = ApiTokenRow {
-        id: id.clone(),
-        user_id: user.id.clone(),
-        name: name.to_owned(),
-        prefix: secret
-            .expose()
-            .chars()
-            .take(TOKEN_PREFIX.len() + 6)
-            .collect(),
-        scopes: scope::join(&req.scopes),
-        created_at: now,
-        expires_at: now + days * 86_400,
-        last_used_at: None,
-        revoked_at: None,
-    };
-    store
-        .create_api_token(NewApiToken {
-            id: &row.id,
-            user_id: &row.user_id,
-            name: &row.name,
-            token_hash: &random::token_hash(secret.expose()),
-            prefix: &row.prefix,
-            scopes: &row.scopes,
-            now,
-            expires_at: row.expires_at,
-        })
-        .await?;
-    audit::record(
-        store,
-        actor,
-        now,
-        Event::success("api_token.create", row.id.clone())
-            .with("name", row.name.clone())
-            .with("scopes", row.scopes.clone()),
-    )
-    .await?;
-    Ok((secret, row))
+/// Personal API tokens, with the store and clock they are checked with.
+#[derive(Clone)]
+pub struct ApiTokenService {
+    store: Store,
+    clock: Arc<dyn Clock>,
 }
 
-/// Resolves a presented bearer token to its live row, user and org, or `None`.
-pub async fn authenticate(
-    store: &Store,
-    now: i64,
-    presented: &str,
-) -> Result<Option<(ApiTokenRow, User, Org)>, StoreError> {
-    if !presented.starts_with(TOKEN_PREFIX) {
-        return Ok(None);
+impl ApiTokenService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        ApiTokenService { store, clock }
     }
-    let Some(row) = store
-        .api_token_by_hash(&random::token_hash(presented))
-        .await?
-    else {
-        return Ok(None);
-    };
-    if row.revoked_at.is_some() || now >= row.expires_at {
-        return Ok(None);
+
+    /// Creates a token for `user`; the returned secret is never stored or shown again.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        user: &User,
+        req: NewToken<'_>,
+    ) -> Result<(Secret, ApiTokenRow), TokenError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let name = req.name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(TokenError::Invalid(
+                "the token name must be 1-100 printable characters".into(),
+            ));
+        }
+        if req.scopes.is_empty() {
+            return Err(TokenError::Invalid("at least one scope is required".into()));
+        }
+        if let Some(s) = req.scopes.iter().find(|s| user.role < s.min_role()) {
+            return Err(TokenError::Invalid(format!(
+                "a user with role {} cannot hold the {} scope",
+                user.role,
+                s.as_str()
+            )));
+        }
+        let days = req.ttl_days.unwrap_or(DEFAULT_TTL_DAYS);
+        if !(1..=MAX_TTL_DAYS).contains(&days) {
+            return Err(TokenError::Invalid(format!(
+                "expires_in_days must be between 1 and {MAX_TTL_DAYS}"
+            )));
+        }
+        let secret = Secret::new(random::token(TOKEN_PREFIX));
+        let id = uuid::Uuid::now_v7().to_string();
+        let row = ApiTokenRow {
+            id: id.clone(),
+            user_id: user.id.clone(),
+            name: name.to_owned(),
+            prefix: secret
+                .expose()
+                .chars()
+                .take(TOKEN_PREFIX.len() + 6)
+                .collect(),
+            scopes: scope::join(&req.scopes),
+            created_at: now,
+            expires_at: now + days * 86_400,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        store
+            .create_api_token(NewApiToken {
+                id: &row.id,
+                user_id: &row.user_id,
+                name: &row.name,
+                token_hash: &random::token_hash(secret.expose()),
+                prefix: &row.prefix,
+                scopes: &row.scopes,
+                now,
+                expires_at: row.expires_at,
+            })
+            .await?;
+        audit::record(
+            store,
+            actor,
+            now,
+            Event::success("api_token.create", row.id.clone())
+                .with("name", row.name.clone())
+                .with("scopes", row.scopes.clone()),
+        )
+        .await?;
+        Ok((secret, row))
     }
-    let Some((user, org)) = store.user_with_org(&row.user_id).await? else {
-        return Ok(None);
-    };
-    if user.disabled {
-        return Ok(None);
+
+    /// Resolves a presented bearer token to its live row, user and org, or `None`.
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+    ) -> Result<Option<(ApiTokenRow, User, Org)>, StoreError> {
+        let (store, now) = (&self.store, self.clock.now());
+        if !presented.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let Some(row) = store
+            .api_token_by_hash(&random::token_hash(presented))
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.revoked_at.is_some() || now >= row.expires_at {
+            return Ok(None);
+        }
+        let Some((user, org)) = store.user_with_org(&row.user_id).await? else {
+            return Ok(None);
+        };
+        if user.disabled {
+            return Ok(None);
+        }
+        if row
+            .last_used_at
+            .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECONDS)
+        {
+            store.touch_api_token(&row.id, now).await?;
+        }
+        Ok(Some((row, user, org)))
     }
-    if row
-        .last_used_at
-        .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECONDS)
-    {
-        store.touch_api_token(&row.id, now).await?;
+
+    pub async fn revoke(&self, actor: &Actor, user: &User, id: &str) -> Result<(), TokenError> {
+        let (store, now) = (&self.store, self.clock.now());
+        let row = store
+            .revoke_api_token(&user.id, id, now)
+            .await?
+            .ok_or(TokenError::NotFound)?;
+        audit::record(
+            store,
+            actor,
+            now,
+            Event::success("api_token.revoke", row.id).with("name", row.name),
+        )
+        .await?;
+        Ok(())
     }
-    Ok(Some((row, user, org)))
 }
 
 /// The scopes of a stored token (unknown names, from a newer version, are ignored).
 pub fn scopes_of(row: &ApiTokenRow) -> Vec<Scope> {
     row.scopes.split(' ').filter_map(Scope::parse).collect()
-}
-
-pub async fn revoke(
-    store: &Store,
-    now: i64,
-    actor: &Actor,
-    user: &User,
-    id: &str,
-) -> Result<(), TokenError> {
-    let row = store
-        .revoke_api_token(&user.id, id, now)
-        .await?
-        .ok_or(TokenError::NotFound)?;
-    audit::record(
-        store,
-        actor,
-        now,
-        Event::success("api_token.revoke", row.id).with("name", row.name),
-    )
-    .await?;
-    Ok(())
 }

@@ -9,11 +9,11 @@ use super::{
     IntegrationCommand, OrgCommand, TokenCommand, UserCommand, UserRef, build_egress, load_keyring,
     ready_store,
 };
-use crate::accounts::service::{self, NewUserInput, UserPatch};
+use crate::accounts::service::{AccountService, NewUserInput, UserPatch};
 use crate::audit::Actor;
-use crate::auth::api_token::{self, NewToken};
+use crate::auth::api_token::{ApiTokenService, NewToken};
 use crate::auth::scope;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
@@ -21,6 +21,10 @@ use crate::integrations::{IntegrationService, SaveInput};
 use crate::providers::redirect_url;
 use crate::secret::Secret;
 use crate::store::Store;
+
+fn accounts(store: &Store) -> AccountService {
+    AccountService::new(store.clone(), Arc::new(SystemClock))
+}
 
 fn integrations(store: &Store, keyring: Keyring, egress: Egress) -> IntegrationService {
     IntegrationService::new(
@@ -33,10 +37,11 @@ fn integrations(store: &Store, keyring: Keyring, egress: Egress) -> IntegrationS
 
 pub(super) async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> {
     let store = ready_store(config).await?;
-    let now = SystemClock.now();
     match cmd {
         OrgCommand::Create { slug, name } => {
-            let org = service::create_org(&store, now, &Actor::cli(None), &slug, &name).await?;
+            let org = accounts(&store)
+                .create_org(&Actor::cli(None), &slug, &name)
+                .await?;
             println!("created organization {} ({})", org.slug, org.id);
         }
         OrgCommand::List => {
@@ -50,7 +55,6 @@ pub(super) async fn org(config: &Config, cmd: OrgCommand) -> anyhow::Result<()> 
 
 pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()> {
     let store = ready_store(config).await?;
-    let now = SystemClock.now();
     match cmd {
         UserCommand::Create {
             who,
@@ -58,7 +62,7 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
             password_file,
             display_name,
         } => {
-            let org = service::org_by_slug(&store, &who.org).await?;
+            let org = accounts(&store).org_by_slug(&who.org).await?;
             let password = read_secret(&password_file)?;
             let input = NewUserInput {
                 email: who.email,
@@ -66,16 +70,16 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
                 role,
                 password: Some(password),
             };
-            let user =
-                service::create_user(&store, now, &Actor::cli(Some(org.id.clone())), &org, input)
-                    .await?;
+            let user = accounts(&store)
+                .create_user(&Actor::cli(Some(org.id.clone())), &org, input)
+                .await?;
             println!(
                 "created user {} ({}) with role {}",
                 user.email, user.id, user.role
             );
         }
         UserCommand::List { org } => {
-            let org = service::org_by_slug(&store, &org).await?;
+            let org = accounts(&store).org_by_slug(&org).await?;
             for u in store.list_users(&org.id).await? {
                 let status = if u.disabled { "disabled" } else { "active" };
                 println!("{}\t{}\t{}\t{}", u.email, u.role, status, u.id);
@@ -87,7 +91,8 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
                 role: Some(role),
                 ..Default::default()
             };
-            service::update_user(&store, now, &Actor::cli(Some(org.clone())), &org, &u, patch)
+            accounts(&store)
+                .update_user(&Actor::cli(Some(org.clone())), &org, &u, patch)
                 .await?;
             println!("{} is now {}", who.email, role);
         }
@@ -97,7 +102,8 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
                 disabled: Some(true),
                 ..Default::default()
             };
-            service::update_user(&store, now, &Actor::cli(Some(org.clone())), &org, &u, patch)
+            accounts(&store)
+                .update_user(&Actor::cli(Some(org.clone())), &org, &u, patch)
                 .await?;
             println!("{} is disabled", who.email);
         }
@@ -106,7 +112,7 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
 }
 
 async fn find_user(store: &Store, who: &UserRef) -> anyhow::Result<(String, String)> {
-    let org = service::org_by_slug(store, &who.org).await?;
+    let org = accounts(store).org_by_slug(&who.org).await?;
     let email = crate::accounts::Email::parse(&who.email).map_err(|e| anyhow!(e))?;
     let user = store
         .user_by_email(&org.id, email.as_str())
@@ -117,7 +123,6 @@ async fn find_user(store: &Store, who: &UserRef) -> anyhow::Result<(String, Stri
 
 pub(super) async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<()> {
     let store = ready_store(config).await?;
-    let now = SystemClock.now();
     let TokenCommand::Create {
         who,
         name,
@@ -135,7 +140,9 @@ pub(super) async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<
         scopes,
         ttl_days: Some(expires_days),
     };
-    let (secret, _) = api_token::create(&store, now, &Actor::cli(Some(org_id)), &user, req).await?;
+    let (secret, _) = ApiTokenService::new(store.clone(), Arc::new(SystemClock))
+        .create(&Actor::cli(Some(org_id)), &user, req)
+        .await?;
     println!("{}", secret.expose());
     Ok(())
 }
@@ -151,7 +158,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
             client_secret_file,
             scopes,
         } => {
-            let org = service::org_by_slug(&store, &org).await?;
+            let org = accounts(&store).org_by_slug(&org).await?;
             let keyring = load_keyring(config)?;
             let egress = build_egress(config)?;
             let client_secret = client_secret_file.as_deref().map(read_secret).transpose()?;
@@ -171,7 +178,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
             );
         }
         IntegrationCommand::Show { kind, org } => {
-            let org = service::org_by_slug(&store, &org).await?;
+            let org = accounts(&store).org_by_slug(&org).await?;
             let info = kind.0.info();
             let Some(row) = store.integration(&org.id, info.kind).await? else {
                 bail!(
@@ -193,7 +200,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
             }
         }
         IntegrationCommand::Delete { kind, org } => {
-            let org = service::org_by_slug(&store, &org).await?;
+            let org = accounts(&store).org_by_slug(&org).await?;
             let keyring = load_keyring(config)?;
             let egress = build_egress(config)?;
             integrations(&store, keyring, egress)

@@ -99,7 +99,12 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principa
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthenticated)?;
-        return match api_token::authenticate(&state.store, now, presented.trim()).await? {
+        return match state
+            .services
+            .api_tokens
+            .authenticate(presented.trim())
+            .await?
+        {
             Some((row, user, org)) => {
                 let scopes = api_token::scopes_of(&row);
                 Ok(Some(Principal {

@@ -250,9 +250,15 @@ impl Workspace {
     }
 }
 
+/// The accounts service on a clock stopped at `now`.
+fn accounts_at(store: &Store, now: i64) -> service::AccountService {
+    service::AccountService::new(store.clone(), Arc::new(crate::clock::ManualClock::new(now)))
+}
+
 /// An organization `slug` made through the accounts service.
 pub async fn org(store: &Store, now: i64, slug: &str) -> Org {
-    service::create_org(store, now, &Actor::cli(None), slug, &format!("Org {slug}"))
+    accounts_at(store, now)
+        .create_org(&Actor::cli(None), slug, &format!("Org {slug}"))
         .await
         .unwrap_or_else(|e| fail(e))
 }
@@ -272,7 +278,8 @@ pub async fn user(
         role,
         password: password.map(Secret::new),
     };
-    service::create_user(store, now, &Actor::cli(Some(org.id.clone())), org, input)
+    accounts_at(store, now)
+        .create_user(&Actor::cli(Some(org.id.clone())), org, input)
         .await
         .unwrap_or_else(|e| fail(e))
 }

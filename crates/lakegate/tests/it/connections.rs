@@ -452,16 +452,13 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
         disabled: Some(true),
         ..Default::default()
     };
-    lakegate::accounts::service::update_user(
-        &s.app.store,
-        s.app.clock_now(),
-        &actor,
-        &s.org.id,
-        &user.id,
-        patch,
-    )
-    .await
-    .unwrap();
+    s.app
+        .state
+        .services
+        .accounts
+        .update_user(&actor, &s.org.id, &user.id, patch)
+        .await
+        .unwrap();
     assert_eq!(s.app.count("credentials").await, 0);
     let _ = PASSWORD;
 }

@@ -12,7 +12,7 @@ use lakegate::accounts::{Org, Role, User};
 use lakegate::app::{AppState, WebSettings};
 use lakegate::audit::Actor;
 use lakegate::auth::Scope;
-use lakegate::auth::api_token::{self, NewToken};
+use lakegate::auth::api_token::NewToken;
 use lakegate::auth::session::Lifetimes;
 use lakegate::clock::ManualClock;
 use lakegate::egress::{Egress, Policy};
@@ -322,15 +322,13 @@ impl TestApp {
             scopes: scopes.to_vec(),
             ttl_days: Some(30),
         };
-        let (secret, row) = api_token::create(
-            &self.store,
-            self.clock_now(),
-            &Actor::cli(Some(user.org_id.clone())),
-            user,
-            req,
-        )
-        .await
-        .unwrap();
+        let (secret, row) = self
+            .state
+            .services
+            .api_tokens
+            .create(&Actor::cli(Some(user.org_id.clone())), user, req)
+            .await
+            .unwrap();
         (secret.expose().to_owned(), row.id)
     }
 

@@ -128,7 +128,11 @@ async fn create(
         scopes,
         ttl_days: body.expires_in_days,
     };
-    let (secret, row) = api_token::create(&state.store, now, &actor, &p.user, req).await?;
+    let (secret, row) = state
+        .services
+        .api_tokens
+        .create(&actor, &p.user, req)
+        .await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(Created {
@@ -144,6 +148,10 @@ async fn revoke(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    api_token::revoke(&state.store, state.now(), &actor, &p.user, &id).await?;
+    state
+        .services
+        .api_tokens
+        .revoke(&actor, &p.user, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

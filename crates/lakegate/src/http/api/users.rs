@@ -2,7 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::service::{self, NewUserInput, UserPatch};
+use crate::accounts::service::{NewUserInput, UserPatch};
 use crate::accounts::{Role, User};
 use crate::auth::Access;
 use crate::clock::rfc3339;
@@ -100,7 +100,11 @@ async fn create(
         role: body.role,
         password: Some(Secret::new(body.password)),
     };
-    let user = service::create_user(&state.store, state.now(), &actor, &p.org, input).await?;
+    let user = state
+        .services
+        .accounts
+        .create_user(&actor, &p.org, input)
+        .await?;
     Ok((StatusCode::CREATED, ApiJson(UserView::from(&user))))
 }
 
@@ -129,8 +133,11 @@ async fn update(
         display_name: body.display_name,
         disabled: body.disabled,
     };
-    let user =
-        service::update_user(&state.store, state.now(), &actor, &p.org.id, &id, patch).await?;
+    let user = state
+        .services
+        .accounts
+        .update_user(&actor, &p.org.id, &id, patch)
+        .await?;
     Ok(ApiJson(UserView::from(&user)))
 }
 
@@ -140,6 +147,10 @@ async fn delete(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    service::delete_user(&state.store, state.now(), &actor, &p.org.id, &id).await?;
+    state
+        .services
+        .accounts
+        .delete_user(&actor, &p.org.id, &id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::{Nav, PageForm, error_page, render};
 use crate::accounts::Role;
-use crate::accounts::service::{self, NewUserInput, UserPatch};
-use crate::auth::api_token::{self, NewToken};
+use crate::accounts::service::{NewUserInput, UserPatch};
+use crate::auth::api_token::NewToken;
 use crate::auth::{Access, Principal, Scope};
 use crate::http::api::audit::{AuditQuery, AuditView};
 use crate::http::api::{TokenView, UserView};
@@ -212,7 +212,12 @@ async fn users_create(
         role,
         password: Some(Secret::new(form.password)),
     };
-    match service::create_user(&state.store, state.now(), &actor, &p.org, input).await {
+    match state
+        .services
+        .accounts
+        .create_user(&actor, &p.org, input)
+        .await
+    {
         Ok(_) => Redirect::to("/settings/users?ok=created").into_response(),
         Err(e) => {
             let e = ApiError::from(e);
@@ -264,7 +269,12 @@ async fn users_update(
             .await;
         }
     };
-    match service::update_user(&state.store, state.now(), &actor, &p.org.id, &id, patch).await {
+    match state
+        .services
+        .accounts
+        .update_user(&actor, &p.org.id, &id, patch)
+        .await
+    {
         Ok(_) => Redirect::to("/settings/users?ok=updated").into_response(),
         Err(e) => {
             let e = ApiError::from(e);
@@ -369,7 +379,7 @@ async fn tokens_create(
         scopes,
         ttl_days,
     };
-    match api_token::create(&state.store, state.now(), &actor, &p.user, req).await {
+    match state.services.api_tokens.create(&actor, &p.user, req).await {
         Ok((secret, _)) => {
             tokens_view(
                 &state,
@@ -393,7 +403,7 @@ async fn tokens_revoke(
     Audit(actor): Audit,
     Path(id): Path<String>,
 ) -> Response {
-    match api_token::revoke(&state.store, state.now(), &actor, &p.user, &id).await {
+    match state.services.api_tokens.revoke(&actor, &p.user, &id).await {
         Ok(()) => Redirect::to("/settings/api-tokens").into_response(),
         Err(e) => error_page(e.into()),
     }

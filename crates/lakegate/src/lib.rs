@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod credentials;
 pub mod crypto;
 pub mod demo;
 pub mod egress;

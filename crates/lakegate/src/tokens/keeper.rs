@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use super::{Fresh, Holder, TokenService};
 use crate::auth::Principal;
-use crate::connections::ConnectionError;
+use crate::credentials::ConnectionError;
 use crate::secret::Secret;
 use crate::store::ConnectionRow;
 use crate::warehouse::links::download;

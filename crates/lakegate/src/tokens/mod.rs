@@ -21,7 +21,7 @@ use rand::Rng;
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
 use crate::clock::Clock;
-use crate::connections::{ConnectionError, CredentialStatus, status_of};
+use crate::credentials::{ConnectionError, CredentialStatus, status_of};
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
 use crate::failpoint::Failpoints;
@@ -35,8 +35,7 @@ use decide::Decision;
 use flight::SingleFlight;
 use protocol::NewPair;
 
-/// Refresh when less than this remains (or the caller's minimum, if larger).
-pub const LEAD_SECONDS: i64 = 300;
+pub use crate::credentials::LEAD_SECONDS;
 /// A lease outlives the token request it guards (whose timeout is shorter).
 pub const LEASE_SECONDS: i64 = 30;
 /// How long a caller waits for another process's refresh before looking again.

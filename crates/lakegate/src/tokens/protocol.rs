@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::connections::{ConnectionError, credential_binding};
+use crate::credentials::{ConnectionError, credential_binding};
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
 use crate::providers::Provider;

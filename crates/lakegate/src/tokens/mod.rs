@@ -126,12 +126,33 @@ impl TokenService {
 
     /// The holder's access token with at least `min_remaining` seconds left.
     pub async fn fresh(&self, h: &Holder, min_remaining: i64) -> Result<Fresh, ConnectionError> {
-        let need = LEAD_SECONDS.max(min_remaining);
+        self.fresh_within(h, min_remaining, false).await
+    }
+
+    /// The same for a caller that names a minimum the provider may not issue (token
+    /// vending): the minimum is capped at what the last token was issued with, less the
+    /// lead time, so a token that cannot satisfy it is answered without refreshing on every
+    /// call. The caller tells its own caller the token is shorter than asked.
+    pub async fn fresh_for_vending(
+        &self,
+        h: &Holder,
+        min_remaining: i64,
+    ) -> Result<Fresh, ConnectionError> {
+        self.fresh_within(h, min_remaining, true).await
+    }
+
+    async fn fresh_within(
+        &self,
+        h: &Holder,
+        min_remaining: i64,
+        cap_at_issued: bool,
+    ) -> Result<Fresh, ConnectionError> {
         // Measured only to report how long callers waited for a refresh.
         let started = std::time::Instant::now();
         // Two rounds: a peer may rotate while we wait, and then we simply use its tokens.
         for _ in 0..2 {
             let (cred, integration) = self.current(h).await?;
+            let need = needed(&cred, min_remaining, cap_at_issued);
             if cred.access_expires_at - self.now() >= need {
                 return self.usable(cred, &integration).await;
             }
@@ -422,6 +443,19 @@ impl TokenService {
     }
 }
 
+/// The seconds a token must have left: at least the lead time and the caller's minimum —
+/// capped, when asked, at the lifetime the last token was issued with less the lead time
+/// (a refresh cannot do better than that).
+pub fn needed(cred: &CredentialRow, min_remaining: i64, cap_at_issued: bool) -> i64 {
+    let need = LEAD_SECONDS.max(min_remaining);
+    if !cap_at_issued {
+        return need;
+    }
+    let issued_at = cred.last_refresh_at.unwrap_or(cred.session_started_at);
+    let issued_for = cred.access_expires_at - issued_at;
+    need.min((issued_for - LEAD_SECONDS).max(LEAD_SECONDS))
+}
+
 /// Refuses a credential that is void (reauth required, revoked, issued under another
 /// integration) before any use.
 fn check_usable(
@@ -448,5 +482,59 @@ pub fn system_actor(org_id: &str) -> Actor {
         label: "system:refresher".into(),
         client_ip: None,
         request_id: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::CredentialState;
+
+    fn cred(issued_at: i64, expires_at: i64) -> CredentialRow {
+        CredentialRow {
+            id: "c".into(),
+            connection_id: "k".into(),
+            user_id: "u".into(),
+            org_id: "o".into(),
+            integration_id: "i".into(),
+            integration_generation: 1,
+            host: "h".into(),
+            access_token_enc: vec![],
+            refresh_token_enc: vec![],
+            scopes: String::new(),
+            databricks_user_id: "1".into(),
+            databricks_user_name: "a".into(),
+            access_expires_at: expires_at,
+            refresh_issued_at: issued_at,
+            status: CredentialState::Active,
+            status_reason: None,
+            version: 1,
+            created_at: 0,
+            updated_at: issued_at,
+            lease_until: None,
+            session_started_at: 0,
+            last_used_at: None,
+            last_refresh_at: Some(issued_at),
+            warned_at: None,
+            failures: 0,
+            next_attempt_at: None,
+        }
+    }
+
+    #[test]
+    fn the_need_is_the_lead_time_or_more_and_capped_only_when_asked() {
+        let one_hour = cred(1_000, 4_600);
+        assert_eq!(needed(&one_hour, 60, false), LEAD_SECONDS);
+        assert_eq!(needed(&one_hour, 3_000, false), 3_000);
+        assert_eq!(
+            needed(&one_hour, 3_000, true),
+            3_000,
+            "an hour's token can do it"
+        );
+        let half_hour = cred(1_000, 2_800);
+        assert_eq!(needed(&half_hour, 3_000, false), 3_000);
+        assert_eq!(needed(&half_hour, 3_000, true), 1_800 - LEAD_SECONDS);
+        let five_minutes = cred(1_000, 1_300);
+        assert_eq!(needed(&five_minutes, 3_000, true), LEAD_SECONDS);
     }
 }

@@ -378,6 +378,50 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
     let _ = b;
 }
 
+/// Databricks issues shorter tokens than a vend request asks for: the answer says so
+/// (503 token_unavailable) without a refresh on every call — a refresh cannot do better.
+#[tokio::test]
+async fn a_vend_minimum_longer_than_issued_tokens_does_not_refresh_on_every_call() {
+    let s = setup_with(TokenPolicy {
+        access_token_ttl_in_minutes: 30,
+        ..TokenPolicy::default()
+    })
+    .await;
+    let (_b, conn) = signed_in(&s).await;
+    let editor = s.app.find_user(&s.org.id, "ed@acme.test").await;
+    let (vend, _) = s.app.token(&editor, &[Scope::TokensVend]).await;
+    let url = format!("{}/api/v1/connections/{conn}/access-token", s.app.base);
+    let ask = |min: i64| {
+        crate::harness::http()
+            .post(&url)
+            .bearer_auth(&vend)
+            .json(&json!({ "min_remaining_seconds": min }))
+            .sent()
+    };
+    for _ in 0..3 {
+        let resp = ask(3000).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "token_unavailable");
+    }
+    assert_eq!(
+        s.ws.emu.counters().token_calls_refresh_token,
+        0,
+        "a fresh 30-minute token is the best Databricks issues: nothing to refresh"
+    );
+    // Once the token is older than a refresh would be by more than the lead time, one
+    // refresh renews it — and only one.
+    s.advance(400);
+    for _ in 0..3 {
+        assert_eq!(ask(3000).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
+    // A minimum the issued tokens can satisfy is answered with a token.
+    let ok = ask(1200).await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
+}
+
 mod stress {
     use super::*;
     use crate::harness::TestDb;

@@ -177,7 +177,9 @@ async fn access_token(
         .load(&p, &id, Purpose::Use)
         .await?;
     let tokens = &state.services.tokens;
-    let fresh = tokens.fresh(&Holder::caller(&p, &c), min).await?;
+    let fresh = tokens
+        .fresh_for_vending(&Holder::caller(&p, &c), min)
+        .await?;
     state.metrics.vended();
     tokens.touch(&fresh.credential).await?;
     if fresh.expires_at - state.now() < min {

@@ -142,11 +142,13 @@ pub fn deadlines(
     }
 }
 
+/// A credential for unit tests: signed in at `session_started_at`, its access token
+/// issued at `issued_at` and expiring at `expires_at`.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod fixtures {
+    use crate::store::{CredentialRow, CredentialState};
 
-    fn cred() -> CredentialRow {
+    pub fn credential(session_started_at: i64, issued_at: i64, expires_at: i64) -> CredentialRow {
         CredentialRow {
             id: "c".into(),
             connection_id: "k".into(),
@@ -160,21 +162,30 @@ mod tests {
             scopes: String::new(),
             databricks_user_id: "1".into(),
             databricks_user_name: "a".into(),
-            access_expires_at: 10_000,
-            refresh_issued_at: 5_000,
+            access_expires_at: expires_at,
+            refresh_issued_at: issued_at,
             status: CredentialState::Active,
             status_reason: None,
             version: 1,
-            created_at: 1_000,
-            updated_at: 5_000,
+            created_at: session_started_at,
+            updated_at: issued_at,
             lease_until: None,
-            session_started_at: 1_000,
+            session_started_at,
             last_used_at: None,
-            last_refresh_at: Some(5_000),
+            last_refresh_at: Some(issued_at),
             warned_at: None,
             failures: 0,
             next_attempt_at: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cred() -> CredentialRow {
+        fixtures::credential(1_000, 5_000, 10_000)
     }
 
     fn integration(absolute_minutes: Option<i64>) -> IntegrationRow {

@@ -488,37 +488,9 @@ pub fn system_actor(org_id: &str) -> Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::CredentialState;
 
     fn cred(issued_at: i64, expires_at: i64) -> CredentialRow {
-        CredentialRow {
-            id: "c".into(),
-            connection_id: "k".into(),
-            user_id: "u".into(),
-            org_id: "o".into(),
-            integration_id: "i".into(),
-            integration_generation: 1,
-            host: "h".into(),
-            access_token_enc: vec![],
-            refresh_token_enc: vec![],
-            scopes: String::new(),
-            databricks_user_id: "1".into(),
-            databricks_user_name: "a".into(),
-            access_expires_at: expires_at,
-            refresh_issued_at: issued_at,
-            status: CredentialState::Active,
-            status_reason: None,
-            version: 1,
-            created_at: 0,
-            updated_at: issued_at,
-            lease_until: None,
-            session_started_at: 0,
-            last_used_at: None,
-            last_refresh_at: Some(issued_at),
-            warned_at: None,
-            failures: 0,
-            next_attempt_at: None,
-        }
+        crate::credentials::fixtures::credential(0, issued_at, expires_at)
     }
 
     #[test]

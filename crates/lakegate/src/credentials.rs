@@ -142,6 +142,53 @@ pub fn deadlines(
     }
 }
 
+/// What a sign-in produced: the sealed tokens, the granted scopes, who the user is in the
+/// warehouse and when the access token expires.
+pub struct SignIn<'a> {
+    pub id: String,
+    pub connection_id: &'a str,
+    pub user_id: &'a str,
+    pub integration: &'a IntegrationRow,
+    pub access_token_enc: Vec<u8>,
+    pub refresh_token_enc: Vec<u8>,
+    pub scopes: String,
+    pub identity_id: String,
+    pub identity_name: String,
+    pub access_expires_at: i64,
+}
+
+/// The credential a sign-in stores: active, version 1, its session starting `now`.
+pub fn signed_in(s: SignIn<'_>, now: i64) -> CredentialRow {
+    CredentialRow {
+        id: s.id,
+        connection_id: s.connection_id.to_owned(),
+        user_id: s.user_id.to_owned(),
+        org_id: s.integration.org_id.clone(),
+        integration_id: s.integration.id.clone(),
+        integration_generation: s.integration.generation,
+        host: s.integration.host.clone(),
+        access_token_enc: s.access_token_enc,
+        refresh_token_enc: s.refresh_token_enc,
+        scopes: s.scopes,
+        databricks_user_id: s.identity_id,
+        databricks_user_name: s.identity_name,
+        access_expires_at: s.access_expires_at,
+        refresh_issued_at: now,
+        status: CredentialState::Active,
+        status_reason: None,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        lease_until: None,
+        session_started_at: now,
+        last_used_at: Some(now),
+        last_refresh_at: None,
+        warned_at: None,
+        failures: 0,
+        next_attempt_at: None,
+    }
+}
+
 /// A credential for unit tests: signed in at `session_started_at`, its access token
 /// issued at `issued_at` and expiring at `expires_at`.
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::accounts::User;
 use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
+use crate::credentials::{SignIn, signed_in};
 use crate::crypto::envelope::{Binding, Keyring};
 use crate::crypto::random;
 use crate::egress::Egress;
@@ -17,9 +18,7 @@ use crate::metrics::Metrics;
 use crate::providers::oauth::{self, Client, TokenError};
 use crate::providers::{self, Provider, redirect_url};
 use crate::secret::Secret;
-use crate::store::{
-    ConnectionRow, CredentialRow, CredentialState, FlowRow, IntegrationRow, Store, TicketRow,
-};
+use crate::store::{ConnectionRow, FlowRow, IntegrationRow, Store, TicketRow};
 
 pub use super::failure::Failure;
 use super::{ConnectionError, credential_binding};
@@ -38,6 +37,11 @@ pub struct SignInService {
     metrics: Arc<Metrics>,
     /// The base of the redirect URL every provider sends users back to.
     public_url: url::Url,
+}
+
+/// What the store found, or — when it found nothing or failed — the refusal `why`.
+fn once<T>(found: crate::store::StoreResult<Option<T>>, why: &Rejected) -> Result<T, Rejected> {
+    found.ok().flatten().ok_or_else(|| why.clone())
 }
 
 /// A callback that cannot be tied to a flow this browser started: no connection to go back to.
@@ -109,23 +113,15 @@ impl SignInService {
         let stale = Rejected(
             "This sign-in link is no longer valid. Start the sign-in again from the connection page.",
         );
-        let t = self
-            .store
-            .take_ticket(&random::token_hash(ticket))
-            .await
-            .map_err(|_| stale.clone())?
-            .ok_or(stale.clone())?;
+        let t = once(
+            self.store.take_ticket(&random::token_hash(ticket)).await,
+            &stale,
+        )?;
         let now = self.now();
         if now >= t.expires_at {
             return Err(stale);
         }
-        let (user, _) = self
-            .store
-            .user_with_org(&t.user_id)
-            .await
-            .ok()
-            .flatten()
-            .ok_or(stale.clone())?;
+        let (user, _) = once(self.store.user_with_org(&t.user_id).await, &stale)?;
         if user.disabled {
             return Err(stale);
         }
@@ -221,12 +217,10 @@ impl SignInService {
             .get("state")
             .filter(|s| !s.is_empty())
             .ok_or(unknown.clone())?;
-        let flow = self
-            .store
-            .take_flow(&random::token_hash(st))
-            .await
-            .map_err(|_| unknown.clone())?
-            .ok_or(unknown.clone())?;
+        let flow = once(
+            self.store.take_flow(&random::token_hash(st)).await,
+            &unknown,
+        )?;
         let now = self.now();
         if now >= flow.expires_at {
             return Err(unknown);
@@ -362,34 +356,21 @@ impl SignInService {
         };
         let access_token_enc = seal("access_token", tokens.access_token).await?;
         let refresh_token_enc = seal("refresh_token", refresh).await?;
-        let credential = CredentialRow {
-            id: id.clone(),
-            connection_id: flow.connection_id.clone(),
-            user_id: flow.user_id.clone(),
-            org_id: flow.org_id.clone(),
-            integration_id: integration.id.clone(),
-            integration_generation: integration.generation,
-            host: integration.host.clone(),
-            access_token_enc,
-            refresh_token_enc,
-            scopes: tokens.scope.unwrap_or_else(|| integration.scopes.clone()),
-            databricks_user_id: identity.id,
-            databricks_user_name: identity.user_name,
-            access_expires_at: now + tokens.expires_in,
-            refresh_issued_at: now,
-            status: CredentialState::Active,
-            status_reason: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            lease_until: None,
-            session_started_at: now,
-            last_used_at: Some(now),
-            last_refresh_at: None,
-            warned_at: None,
-            failures: 0,
-            next_attempt_at: None,
-        };
+        let credential = signed_in(
+            SignIn {
+                id: id.clone(),
+                connection_id: &flow.connection_id,
+                user_id: &flow.user_id,
+                integration: &integration,
+                access_token_enc,
+                refresh_token_enc,
+                scopes: tokens.scope.unwrap_or_else(|| integration.scopes.clone()),
+                identity_id: identity.id,
+                identity_name: identity.user_name,
+                access_expires_at: now + tokens.expires_in,
+            },
+            now,
+        );
         self.store
             .put_credential(&credential)
             .await

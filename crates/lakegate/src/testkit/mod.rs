@@ -15,13 +15,14 @@ use crate::audit::Actor;
 use crate::auth::{Principal, Via};
 use crate::clock::Clock;
 use crate::connections::credential_binding;
+use crate::credentials::{SignIn, signed_in};
 use crate::crypto::envelope::Keyring;
 use crate::crypto::master_key::MasterKeySource;
 use crate::egress::{Egress, HostPort, Policy};
 use crate::integrations::SaveInput;
 use crate::providers::{Provider, databricks};
 use crate::secret::Secret;
-use crate::store::{CredentialRow, CredentialState, IntegrationRow, Store};
+use crate::store::{IntegrationRow, Store};
 
 pub use warehouse_emulator::{Fault, Target};
 
@@ -213,34 +214,21 @@ impl Workspace {
                     .unwrap_or_else(|e| fail(e))
             }
         };
-        let cred = CredentialRow {
-            id: id.clone(),
-            connection_id: connection_id.to_owned(),
-            user_id: user.id.clone(),
-            org_id: user.org_id.clone(),
-            integration_id: integration.id.clone(),
-            integration_generation: integration.generation,
-            host: integration.host.clone(),
-            access_token_enc: seal("access_token", tokens.access_token.clone()).await,
-            refresh_token_enc: seal("refresh_token", refresh.clone()).await,
-            scopes: tokens.scope.clone(),
-            databricks_user_id: databricks_user.to_owned(),
-            databricks_user_name: databricks_user.to_owned(),
-            access_expires_at: now + expires_in,
-            refresh_issued_at: now,
-            status: CredentialState::Active,
-            status_reason: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            lease_until: None,
-            session_started_at: now,
-            last_used_at: Some(now),
-            last_refresh_at: None,
-            warned_at: None,
-            failures: 0,
-            next_attempt_at: None,
-        };
+        let cred = signed_in(
+            SignIn {
+                id: id.clone(),
+                connection_id,
+                user_id: &user.id,
+                integration: &integration,
+                access_token_enc: seal("access_token", tokens.access_token.clone()).await,
+                refresh_token_enc: seal("refresh_token", refresh.clone()).await,
+                scopes: tokens.scope.clone(),
+                identity_id: databricks_user.to_owned(),
+                identity_name: databricks_user.to_owned(),
+                access_expires_at: now + expires_in,
+            },
+            now,
+        );
         state
             .store
             .put_credential(&cred)

@@ -7,6 +7,17 @@ use serde_json::{Value, json};
 
 use crate::harness::{Sent, TestApp};
 
+crate::on_each_backend!(
+    every_admin_action_writes_exactly_one_audit_event,
+    api_tokens_are_shown_once_stored_hashed_scoped_and_revocable,
+    passwords_are_stored_as_argon2id_hashes,
+    service_endpoints_answer,
+    readiness_fails_when_migrations_are_pending,
+    client_request_ids_are_kept_only_when_well_formed,
+    admin_pages_render_and_viewers_see_no_admin_menu,
+    the_token_page_shows_a_new_token_once,
+);
+
 async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
     let body: Value = crate::harness::http()
         .get(app.url("/api/v1/audit?limit=1000"))
@@ -24,9 +35,8 @@ async fn audit_actions(app: &TestApp, token: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
 async fn every_admin_action_writes_exactly_one_audit_event() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -93,9 +103,8 @@ async fn every_admin_action_writes_exactly_one_audit_event() {
     );
 }
 
-#[tokio::test]
 async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let editor = app
         .user_with(&org, "ed@acme.test", Role::Editor, false)
@@ -188,9 +197,8 @@ async fn api_tokens_are_shown_once_stored_hashed_scoped_and_revocable() {
     );
 }
 
-#[tokio::test]
 async fn passwords_are_stored_as_argon2id_hashes() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Viewer).await;
     let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM users")
@@ -201,9 +209,8 @@ async fn passwords_are_stored_as_argon2id_hashes() {
     assert!(!hash.contains(crate::harness::PASSWORD));
 }
 
-#[tokio::test]
 async fn service_endpoints_answer() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let c = crate::harness::anonymous();
     assert_eq!(
         c.get(app.url("/healthz")).sent().await.status(),
@@ -269,7 +276,6 @@ async fn service_endpoints_answer() {
     );
 }
 
-#[tokio::test]
 async fn readiness_fails_when_migrations_are_pending() {
     let db = crate::harness::TestDb::empty(lakegate::store::Backend::Sqlite)
         .await
@@ -279,9 +285,8 @@ async fn readiness_fails_when_migrations_are_pending() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
-#[tokio::test]
 async fn client_request_ids_are_kept_only_when_well_formed() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let c = crate::harness::http();
     let kept = c
         .get(app.url("/healthz"))
@@ -297,9 +302,8 @@ async fn client_request_ids_are_kept_only_when_well_formed() {
     assert_ne!(replaced.headers()["x-request-id"], "evil\tlog line");
 }
 
-#[tokio::test]
 async fn admin_pages_render_and_viewers_see_no_admin_menu() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -329,9 +333,8 @@ async fn admin_pages_render_and_viewers_see_no_admin_menu() {
     assert_eq!(v.status("/settings/users").await, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
 async fn the_token_page_shows_a_new_token_once() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let editor = app
         .user_with(&org, "ed@acme.test", Role::Editor, false)

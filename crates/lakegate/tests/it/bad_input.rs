@@ -6,6 +6,11 @@ use serde_json::Value;
 
 use crate::harness::{Sent, TestApp};
 
+crate::on_each_backend!(
+    bad_requests_get_clear_errors_and_write_nothing,
+    invalid_bearer_tokens_are_401_with_a_clear_code,
+);
+
 struct Case {
     name: &'static str,
     method: reqwest::Method,
@@ -38,9 +43,8 @@ fn case(
     }
 }
 
-#[tokio::test]
 async fn bad_requests_get_clear_errors_and_write_nothing() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -270,9 +274,8 @@ async fn bad_requests_get_clear_errors_and_write_nothing() {
     assert_eq!(app.count("audit_events").await, audit, "no event written");
 }
 
-#[tokio::test]
 async fn invalid_bearer_tokens_are_401_with_a_clear_code() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     for value in [
         "Bearer lgp_nope",
         "Bearer ",

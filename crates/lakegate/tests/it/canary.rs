@@ -8,12 +8,13 @@ use serde_json::json;
 
 use crate::harness::{Sent, TestApp, hidden_field};
 
+crate::on_each_backend!(secrets_never_reach_logs_responses_or_stored_rows,);
+
 const CANARY_PW: &str = "CANARY-PW-7d1e4c";
 const CANARY_BAD_TOKEN: &str = "lgp_CANARY-TOKEN-91b2";
 
-#[tokio::test]
 async fn secrets_never_reach_logs_responses_or_stored_rows() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)

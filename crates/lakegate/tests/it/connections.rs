@@ -10,6 +10,19 @@ use warehouse_emulator::{Fault, Target};
 use crate::harness::{PASSWORD, Sent, TestApp, TestDb};
 use crate::world::{Setup, setup};
 
+crate::on_each_backend!(
+    a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_green,
+    bad_callbacks_are_refused_without_any_token_request,
+    cancelling_consent_says_sign_in_cancelled,
+    two_users_on_a_shared_connection_each_use_their_own_identity,
+    private_connections_are_invisible_to_others_and_other_orgs,
+    reconnecting_as_another_databricks_user_is_flagged,
+    a_flow_started_on_one_replica_finishes_on_another,
+    token_endpoint_failures_become_actionable_messages,
+    integration_changes_and_user_offboarding_void_credentials,
+    new_connection_page_asks_for_an_admin_when_unconfigured,
+);
+
 fn callback_path(query: &str) -> String {
     format!("/connections/oauth/databricks/callback?{query}")
 }
@@ -22,7 +35,6 @@ fn state_of(authorize: &url::Url) -> String {
         .unwrap()
 }
 
-#[tokio::test]
 async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_green() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -122,7 +134,6 @@ async fn a_user_signs_in_sees_their_identity_picks_a_warehouse_and_the_test_is_g
     assert_eq!(s.token_calls(), 1);
 }
 
-#[tokio::test]
 async fn bad_callbacks_are_refused_without_any_token_request() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -205,7 +216,6 @@ async fn bad_callbacks_are_refused_without_any_token_request() {
     );
 }
 
-#[tokio::test]
 async fn cancelling_consent_says_sign_in_cancelled() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -244,7 +254,6 @@ impl Setup {
     }
 }
 
-#[tokio::test]
 async fn two_users_on_a_shared_connection_each_use_their_own_identity() {
     let s = setup().await;
     let ed = s.user("ed@acme.test", Role::Editor).await;
@@ -298,7 +307,6 @@ async fn two_users_on_a_shared_connection_each_use_their_own_identity() {
     );
 }
 
-#[tokio::test]
 async fn private_connections_are_invisible_to_others_and_other_orgs() {
     let s = setup().await;
     let ed = s.user("ed@acme.test", Role::Editor).await;
@@ -326,7 +334,6 @@ async fn private_connections_are_invisible_to_others_and_other_orgs() {
     assert_eq!(sign_in.status(), StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
 async fn reconnecting_as_another_databricks_user_is_flagged() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -349,7 +356,6 @@ async fn reconnecting_as_another_databricks_user_is_flagged() {
     );
 }
 
-#[tokio::test]
 async fn a_flow_started_on_one_replica_finishes_on_another() {
     let s = setup().await;
     let replica = TestApp::spawn_replica(&s.app).await;
@@ -373,7 +379,6 @@ async fn a_flow_started_on_one_replica_finishes_on_another() {
     );
 }
 
-#[tokio::test]
 async fn token_endpoint_failures_become_actionable_messages() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -412,7 +417,6 @@ async fn token_endpoint_failures_become_actionable_messages() {
     ));
 }
 
-#[tokio::test]
 async fn integration_changes_and_user_offboarding_void_credentials() {
     let s = setup().await;
     let b = s.user("ed@acme.test", Role::Editor).await;
@@ -463,9 +467,8 @@ async fn integration_changes_and_user_offboarding_void_credentials() {
     let _ = PASSWORD;
 }
 
-#[tokio::test]
 async fn new_connection_page_asks_for_an_admin_when_unconfigured() {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let app = TestApp::spawn(&db).await;
     let org = app.org("acme").await;
     app.user(&org, "ed@acme.test", Role::Editor).await;

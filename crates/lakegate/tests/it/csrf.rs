@@ -7,8 +7,19 @@ use serde_json::json;
 
 use crate::harness::{Browser, Sent, TestApp};
 
+crate::on_each_backend!(
+    api_post_without_csrf_token_is_refused_and_changes_nothing,
+    api_post_with_a_wrong_csrf_token_is_refused,
+    cross_site_requests_are_refused_even_with_the_token,
+    the_right_token_from_our_origin_is_accepted,
+    html_form_without_csrf_field_is_refused_and_changes_nothing,
+    logout_needs_the_token_too,
+    login_form_needs_its_own_csrf_cookie_and_field,
+    pages_let_our_own_forms_carry_our_origin_and_a_null_origin_is_refused,
+);
+
 async fn admin() -> (TestApp, Browser) {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -21,7 +32,6 @@ fn new_user() -> serde_json::Value {
     json!({"email": "new@acme.test", "role": "viewer", "password": "long-enough-pw"})
 }
 
-#[tokio::test]
 async fn api_post_without_csrf_token_is_refused_and_changes_nothing() {
     let (app, b) = admin().await;
     let users = app.count("users").await;
@@ -39,7 +49,6 @@ async fn api_post_without_csrf_token_is_refused_and_changes_nothing() {
     assert_eq!(app.count("audit_events").await, audit);
 }
 
-#[tokio::test]
 async fn api_post_with_a_wrong_csrf_token_is_refused() {
     let (app, b) = admin().await;
     let users = app.count("users").await;
@@ -54,7 +63,6 @@ async fn api_post_with_a_wrong_csrf_token_is_refused() {
     assert_eq!(app.count("users").await, users);
 }
 
-#[tokio::test]
 async fn cross_site_requests_are_refused_even_with_the_token() {
     let (app, b) = admin().await;
     let users = app.count("users").await;
@@ -75,7 +83,6 @@ async fn cross_site_requests_are_refused_even_with_the_token() {
     assert_eq!(app.count("users").await, users);
 }
 
-#[tokio::test]
 async fn the_right_token_from_our_origin_is_accepted() {
     let (app, b) = admin().await;
     let resp = b
@@ -89,7 +96,6 @@ async fn the_right_token_from_our_origin_is_accepted() {
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
 
-#[tokio::test]
 async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
     let (app, b) = admin().await;
     let users = app.count("users").await;
@@ -118,7 +124,6 @@ async fn html_form_without_csrf_field_is_refused_and_changes_nothing() {
     assert_eq!(app.count("users").await, users + 1);
 }
 
-#[tokio::test]
 async fn logout_needs_the_token_too() {
     let (_app, b) = admin().await;
     let resp = b.client.post(b.url("/logout")).sent().await;
@@ -131,9 +136,8 @@ async fn logout_needs_the_token_too() {
     );
 }
 
-#[tokio::test]
 async fn login_form_needs_its_own_csrf_cookie_and_field() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "admin@acme.test", Role::Admin).await;
     // A cross-site form that posts credentials (login CSRF) has no matching cookie.
@@ -160,7 +164,6 @@ async fn login_form_needs_its_own_csrf_cookie_and_field() {
 /// Browsers send `Origin: null` on form POSTs from a page whose referrer policy is
 /// `no-referrer`, which the check above must refuse; so pages must use a policy under
 /// which our own forms carry our origin (found by the Chromium journey in `e2e/`).
-#[tokio::test]
 async fn pages_let_our_own_forms_carry_our_origin_and_a_null_origin_is_refused() {
     let (app, b) = admin().await;
     let resp = b.get("/settings/users").await;

@@ -88,6 +88,16 @@ pub fn postgres_url() -> Option<String> {
     url
 }
 
+tokio::task_local! {
+    /// The backend the running test's fixtures use (set by `on_each_backend!`).
+    pub static BACKEND: Backend;
+}
+
+/// The backend of the running test: the one `on_each_backend!` chose, else SQLite.
+pub fn backend() -> Backend {
+    BACKEND.try_with(|b| *b).unwrap_or(Backend::Sqlite)
+}
+
 /// A store of its own for one test.
 pub struct TestDb {
     pub store: Store,
@@ -144,16 +154,48 @@ impl TestDb {
         Some(db)
     }
 
-    /// Drops the PostgreSQL schema (SQLite files go with the temp dir).
-    pub async fn cleanup(self) {
+    /// A fresh, migrated store on the running test's backend (see `backend()`).
+    pub async fn current() -> TestDb {
+        Self::new(backend())
+            .await
+            .expect("on_each_backend! runs PostgreSQL bodies only when a server is configured")
+    }
+
+    /// Closes the store and drops its PostgreSQL schema (SQLite files go with the temp dir).
+    pub async fn cleanup(mut self) {
         self.store.close().await;
-        if let Some((base, schema)) = self.schema {
-            let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
+        if let Some((base, schema)) = self.schema.take() {
+            drop_schema(&base, &schema).await;
+        }
+    }
+}
+
+async fn drop_schema(base: &str, schema: &str) {
+    let mut conn = sqlx::PgConnection::connect(base).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// A PostgreSQL schema not cleaned up explicitly (fixtures own their `TestDb`) is dropped
+/// here, from a thread of its own because `Drop` cannot await.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.schema.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(drop_schema(&base, &schema));
+        })
+        .join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("could not drop a test schema");
         }
     }
 }
@@ -189,13 +231,47 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Runs whole-app test bodies (`async fn name()`) once per backend: their fixtures
+/// (`TestApp::start`, `world::setup*`, `TestDb::current`) open stores on the backend the
+/// module names. PostgreSQL bodies are skipped (and say so) when no server is configured,
+/// which under CI is a failure (`postgres_url`).
+#[macro_export]
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::harness::BACKEND
+                        .scope(lakegate::store::Backend::Sqlite, super::$name())
+                        .await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if $crate::harness::postgres_url().is_none() {
+                        eprintln!("skipped: LAKEGATE_TEST_DATABASE_URL is not set");
+                        return;
+                    }
+                    $crate::harness::BACKEND
+                        .scope(lakegate::store::Backend::Postgres, super::$name())
+                        .await;
+                }
+            )*
+        }
+    };
+}
+
 /// A running Lakegate on 127.0.0.1:<random port>.
 pub struct TestApp {
     pub base: String,
     pub clock: ManualClock,
     pub state: AppState,
     pub store: Store,
-    /// Owned when the app made its own database (`TestApp::sqlite`).
+    /// Owned when the app made its own database (`TestApp::start`).
     _db: Option<TestDb>,
 }
 
@@ -270,8 +346,9 @@ impl TestApp {
         }
     }
 
-    pub async fn sqlite() -> TestApp {
-        let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    /// An app on a fresh store of the running test's backend.
+    pub async fn start() -> TestApp {
+        let db = TestDb::current().await;
         let mut app = Self::spawn(&db).await;
         app._db = Some(db);
         app

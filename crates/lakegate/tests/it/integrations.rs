@@ -22,7 +22,7 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let ws = Workspace::start().await;
     let app = TestApp::spawn_with(&db, Some(&ws)).await;
     let org = app.org("acme").await;
@@ -69,7 +69,6 @@ async fn audit_actions(s: &Setup) -> Vec<Value> {
         .collect()
 }
 
-#[tokio::test]
 async fn an_admin_saves_the_integration_against_the_emulator_over_https() {
     let s = setup().await;
     let resp = put(&s.admin, json!({"host": format!("https://{}/?o=123", s.ws.host()), "client_id": s.ws.client_id, "client_secret": s.ws.client_secret})).await;
@@ -116,7 +115,6 @@ async fn an_admin_saves_the_integration_against_the_emulator_over_https() {
     );
 }
 
-#[tokio::test]
 async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
     let s = setup().await;
     let no_secret = put(
@@ -201,9 +199,8 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
     );
 }
 
-#[tokio::test]
 async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let first = Workspace::start().await;
     let second = Workspace::start().await;
     let cas = format!(
@@ -287,6 +284,17 @@ async fn fake_workspace(response: axum::response::Response<axum::body::Body>) ->
 
 use axum::response::IntoResponse;
 
+crate::on_each_backend!(
+    an_admin_saves_the_integration_against_the_emulator_over_https,
+    the_first_save_needs_a_secret_and_later_edits_keep_it,
+    a_new_host_is_only_asked_for_discovery_never_sent_credentials,
+    discovery_failures_explain_themselves_and_save_nothing,
+    host_inputs_are_validated_and_refusals_change_nothing,
+    a_secret_moved_to_another_org_does_not_decrypt,
+    the_admin_page_walks_the_seed_steps,
+    non_admins_see_no_integrations_menu,
+);
+
 fn metadata(
     port: u16,
     issuer: Option<String>,
@@ -303,9 +311,8 @@ fn metadata(
     .into_response()
 }
 
-#[tokio::test]
 async fn discovery_failures_explain_themselves_and_save_nothing() {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let mut app = TestApp::spawn(&db).await;
     let org = app.org("acme").await;
     let admin = app
@@ -421,7 +428,6 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
     drop(b);
 }
 
-#[tokio::test]
 async fn host_inputs_are_validated_and_refusals_change_nothing() {
     let s = setup().await;
     for (host, expected) in [
@@ -472,7 +478,6 @@ async fn host_inputs_are_validated_and_refusals_change_nothing() {
     assert!(audit_actions(&s).await.is_empty());
 }
 
-#[tokio::test]
 async fn a_secret_moved_to_another_org_does_not_decrypt() {
     let s = setup().await;
     let other = s.app.org("other").await;
@@ -556,7 +561,6 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
     );
 }
 
-#[tokio::test]
 async fn the_admin_page_walks_the_seed_steps() {
     let s = setup().await;
     let list = s.admin.page("/settings/advanced/integrations").await;
@@ -669,7 +673,6 @@ async fn the_admin_page_walks_the_seed_steps() {
     assert!(!crate::harness::captured_logs().contains(&s.ws.client_secret));
 }
 
-#[tokio::test]
 async fn non_admins_see_no_integrations_menu() {
     let s = setup().await;
     let editor = s

@@ -20,4 +20,5 @@ mod refresh;
 mod route_matrix;
 mod sessions;
 mod store_contract;
+mod store_refresh_contract;
 mod world;

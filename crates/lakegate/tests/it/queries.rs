@@ -11,6 +11,22 @@ use warehouse_emulator::{EmulatorConfig, Fault, Target, WarehouseConfig};
 use crate::harness::{Browser, Sent};
 use crate::world::{Setup, setup, setup_emulating};
 
+crate::on_each_backend!(
+    nyctaxi_comes_back_typed_as_json_and_identical_as_ndjson_and_csv,
+    zero_rows_row_limits_and_failed_statements,
+    parameters_of_each_type_reach_databricks_typed,
+    asynchronous_queries_poll_to_a_result_and_can_be_cancelled,
+    a_query_past_its_time_limit_is_cancelled_upstream,
+    a_token_that_expires_while_the_statement_runs_is_renewed_between_polls,
+    before_submitting_the_token_must_outlive_the_time_limit,
+    an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_refreshes,
+    a_busy_databricks_is_waited_out_without_running_anything_twice,
+    tokens_and_link_signatures_never_reach_responses_or_logs,
+    two_users_on_one_shared_connection_each_query_as_themselves,
+    queries_nobody_polls_are_followed_up_in_the_background,
+    statements_carry_a_provenance_tag_into_the_databricks_query_history,
+);
+
 pub const WAREHOUSE: &str = "abcdef1234567890";
 pub const TRIPS: &str = "SELECT trip_distance, fare_amount, pickup_zip, tpep_pickup_datetime \
                      FROM samples.nyctaxi.trips ORDER BY tpep_pickup_datetime, trip_distance";
@@ -100,7 +116,6 @@ async fn stop_warehouse(s: &Setup) {
     .await;
 }
 
-#[tokio::test]
 async fn nyctaxi_comes_back_typed_as_json_and_identical_as_ndjson_and_csv() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -168,7 +183,6 @@ async fn nyctaxi_comes_back_typed_as_json_and_identical_as_ndjson_and_csv() {
     );
 }
 
-#[tokio::test]
 async fn zero_rows_row_limits_and_failed_statements() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -232,7 +246,6 @@ async fn zero_rows_row_limits_and_failed_statements() {
     assert_eq!(s.ws.emu.counters().rest_calls, before);
 }
 
-#[tokio::test]
 async fn parameters_of_each_type_reach_databricks_typed() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -285,7 +298,6 @@ async fn parameters_of_each_type_reach_databricks_typed() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{j}");
 }
 
-#[tokio::test]
 async fn asynchronous_queries_poll_to_a_result_and_can_be_cancelled() {
     let s = slow_start().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -357,7 +369,6 @@ async fn asynchronous_queries_poll_to_a_result_and_can_be_cancelled() {
     );
 }
 
-#[tokio::test]
 async fn a_query_past_its_time_limit_is_cancelled_upstream() {
     let s = slow_start().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -391,7 +402,6 @@ async fn user_id(s: &Setup, email: &str) -> String {
     s.app.find_user(&s.org.id, email).await.id
 }
 
-#[tokio::test]
 async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls() {
     let s = slow_start().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -428,7 +438,6 @@ async fn a_token_that_expires_while_the_statement_runs_is_renewed_between_polls(
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
 }
 
-#[tokio::test]
 async fn before_submitting_the_token_must_outlive_the_time_limit() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -453,7 +462,6 @@ async fn before_submitting_the_token_must_outlive_the_time_limit() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, before + 1);
 }
 
-#[tokio::test]
 async fn an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_refreshes() {
     let s = slow_start().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -481,7 +489,6 @@ async fn an_invalid_token_403_mid_poll_recovers_once_and_a_permission_403_never_
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes + 1);
 }
 
-#[tokio::test]
 async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -510,7 +517,6 @@ async fn a_busy_databricks_is_waited_out_without_running_anything_twice() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, refreshes);
 }
 
-#[tokio::test]
 async fn tokens_and_link_signatures_never_reach_responses_or_logs() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -554,7 +560,6 @@ async fn statements_seen(s: &Setup) -> usize {
         .len()
 }
 
-#[tokio::test]
 async fn two_users_on_one_shared_connection_each_query_as_themselves() {
     let s = setup().await;
     let owner = s.user("ed@acme.test", Role::Editor).await;
@@ -591,7 +596,6 @@ async fn two_users_on_one_shared_connection_each_query_as_themselves() {
     );
 }
 
-#[tokio::test]
 async fn queries_nobody_polls_are_followed_up_in_the_background() {
     let s = slow_start().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -665,7 +669,6 @@ async fn upstream_state(s: &Setup, statement_id: &str) -> String {
     v["status"]["state"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
 async fn statements_carry_a_provenance_tag_into_the_databricks_query_history() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;

@@ -8,6 +8,11 @@ use crate::harness::Browser;
 use crate::queries::{TRIPS, get, ready, run};
 use crate::world::{setup, setup_emulating};
 use serde_json::json;
+
+crate::on_each_backend!(
+    an_expired_result_link_is_replaced_once,
+    results_beyond_the_inline_cap_stream_through_external_links,
+);
 /// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile, query id).
 async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize, String) {
     // 2,000 trips squared, cut at `rows`: chunks of 20,000.
@@ -77,7 +82,6 @@ async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     db.cleanup().await;
 }
 
-#[tokio::test]
 async fn an_expired_result_link_is_replaced_once() {
     let s = setup().await;
     let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
@@ -100,7 +104,6 @@ async fn an_expired_result_link_is_replaced_once() {
 
 /// Past Databricks' 25 MiB INLINE cap a result can only come through EXTERNAL_LINKS: the
 /// streamed formats ask for them, so size is no limit there.
-#[tokio::test]
 async fn results_beyond_the_inline_cap_stream_through_external_links() {
     let mut config = EmulatorConfig::for_tests();
     config.chunk_rows = 20_000;

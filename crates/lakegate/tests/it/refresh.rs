@@ -11,6 +11,21 @@ use warehouse_emulator::{Fault, Target, TokenPolicy};
 use crate::harness::{Browser, Sent, TestApp, fresh_on};
 use crate::world::{Setup, setup, setup_with};
 
+crate::on_each_backend!(
+    expiring_tokens_are_refreshed_and_rotated_tokens_persisted,
+    concurrent_callers_in_two_replicas_share_one_refresh,
+    a_refresh_without_a_refresh_token_keeps_the_old_one,
+    a_dead_refresh_token_asks_the_user_to_sign_in_again_once,
+    rejected_client_credentials_flag_the_integration_not_the_users,
+    an_expired_token_the_provider_cannot_renew_yet_is_503_with_retry_after,
+    transient_failures_back_off_and_keep_serving_the_current_token,
+    the_background_refresher_renews_due_tokens_and_never_deleted_ones,
+    tokens_are_vended_only_from_the_callers_own_credential,
+    a_vend_minimum_longer_than_issued_tokens_does_not_refresh_on_every_call,
+    a_hundred_concurrent_callers_make_one_token_call,
+    refreshes_token_calls_and_credentials_show_in_metrics,
+);
+
 fn strict_rotation() -> TokenPolicy {
     TokenPolicy {
         enable_single_use_refresh_tokens: true,
@@ -40,7 +55,6 @@ async fn ids(s: &Setup) -> (String, String) {
     (user.id, s.org.id.clone())
 }
 
-#[tokio::test]
 async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
     let s = setup_with(strict_rotation()).await;
     let (b, conn) = signed_in(&s).await;
@@ -67,7 +81,6 @@ async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 3);
 }
 
-#[tokio::test]
 async fn concurrent_callers_in_two_replicas_share_one_refresh() {
     let s = setup_with(strict_rotation()).await;
     let (_b, conn) = signed_in(&s).await;
@@ -102,7 +115,6 @@ async fn concurrent_callers_in_two_replicas_share_one_refresh() {
     );
 }
 
-#[tokio::test]
 async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -146,7 +158,6 @@ async fn dead_token(s: &Setup) -> (Browser, String) {
     (b, conn)
 }
 
-#[tokio::test]
 async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
     let s = setup().await;
     let (b, conn) = dead_token(&s).await;
@@ -201,7 +212,6 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
     assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
 }
 
-#[tokio::test]
 async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -225,7 +235,6 @@ async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     );
 }
 
-#[tokio::test]
 async fn an_expired_token_the_provider_cannot_renew_yet_is_503_with_retry_after() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -256,7 +265,6 @@ async fn an_expired_token_the_provider_cannot_renew_yet_is_503_with_retry_after(
     );
 }
 
-#[tokio::test]
 async fn transient_failures_back_off_and_keep_serving_the_current_token() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -291,7 +299,6 @@ async fn transient_failures_back_off_and_keep_serving_the_current_token() {
     );
 }
 
-#[tokio::test]
 async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -315,7 +322,6 @@ async fn the_background_refresher_renews_due_tokens_and_never_deleted_ones() {
     let _ = conn;
 }
 
-#[tokio::test]
 async fn tokens_are_vended_only_from_the_callers_own_credential() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
@@ -380,7 +386,6 @@ async fn tokens_are_vended_only_from_the_callers_own_credential() {
 
 /// Databricks issues shorter tokens than a vend request asks for: the answer says so
 /// (503 token_unavailable) without a refresh on every call — a refresh cannot do better.
-#[tokio::test]
 async fn a_vend_minimum_longer_than_issued_tokens_does_not_refresh_on_every_call() {
     let s = setup_with(TokenPolicy {
         access_token_ttl_in_minutes: 30,
@@ -481,7 +486,6 @@ mod stress {
     }
 }
 
-#[tokio::test]
 async fn a_hundred_concurrent_callers_make_one_token_call() {
     let s = setup_with(strict_rotation()).await;
     let (_b, conn) = signed_in(&s).await;
@@ -505,7 +509,6 @@ async fn a_hundred_concurrent_callers_make_one_token_call() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 1);
 }
 
-#[tokio::test]
 async fn refreshes_token_calls_and_credentials_show_in_metrics() {
     let s = setup_with(strict_rotation()).await;
     let (b, conn) = signed_in(&s).await;
@@ -532,6 +535,15 @@ async fn refreshes_token_calls_and_credentials_show_in_metrics() {
 mod lifecycle {
     use super::*;
 
+    crate::on_each_backend!(
+        an_idle_credential_is_kept_alive_across_three_days,
+        the_absolute_lifetime_warns_once_then_requires_sign_in,
+        no_transient_fault_ever_requires_a_new_sign_in,
+        a_crash_after_the_token_response_ends_in_reauth_never_active_but_dead,
+        with_a_grace_window_a_crash_after_the_token_response_recovers,
+        a_crash_after_the_commit_leaves_a_working_credential,
+    );
+
     const HOUR: i64 = 3600;
 
     async fn status(b: &Browser, conn: &str) -> String {
@@ -548,7 +560,6 @@ mod lifecycle {
         s.app.session_for(&user).await
     }
 
-    #[tokio::test]
     async fn an_idle_credential_is_kept_alive_across_three_days() {
         // Refresh tokens that die after one idle day; Lakegate refreshes idle credentials every 12 h.
         let s = setup_with(TokenPolicy {
@@ -579,7 +590,6 @@ mod lifecycle {
         assert_eq!(status(&b, &conn).await, "reauth_required");
     }
 
-    #[tokio::test]
     async fn the_absolute_lifetime_warns_once_then_requires_sign_in() {
         let policy = TokenPolicy {
             refresh_token_ttl_in_minutes: 1440,
@@ -638,7 +648,6 @@ mod lifecycle {
         );
     }
 
-    #[tokio::test]
     async fn no_transient_fault_ever_requires_a_new_sign_in() {
         let s = setup_with(strict_rotation()).await;
         let (b, conn) = signed_in(&s).await;
@@ -665,7 +674,6 @@ mod lifecycle {
         assert_eq!(s.ws.emu.counters().reuse_detections, 0);
     }
 
-    #[tokio::test]
     async fn a_crash_after_the_token_response_ends_in_reauth_never_active_but_dead() {
         let s = setup_with(strict_rotation()).await;
         let (b, conn) = signed_in(&s).await;
@@ -684,7 +692,6 @@ mod lifecycle {
         );
     }
 
-    #[tokio::test]
     async fn with_a_grace_window_a_crash_after_the_token_response_recovers() {
         let s = setup_with(TokenPolicy {
             reuse_grace_seconds: 120,
@@ -701,7 +708,6 @@ mod lifecycle {
         assert_eq!(status(&b, &conn).await, "active");
     }
 
-    #[tokio::test]
     async fn a_crash_after_the_commit_leaves_a_working_credential() {
         let s = setup_with(strict_rotation()).await;
         let (b, conn) = signed_in(&s).await;

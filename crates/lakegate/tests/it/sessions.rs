@@ -7,13 +7,23 @@ use reqwest::StatusCode;
 
 use crate::harness::{LIFE, PASSWORD, Sent, TestApp, hidden_field};
 
+crate::on_each_backend!(
+    login_sets_an_httponly_lax_cookie_and_stores_only_its_hash,
+    https_public_urls_get_host_prefixed_secure_cookies,
+    idle_sessions_expire,
+    active_sessions_still_end_at_the_absolute_limit,
+    logout_ends_the_session_server_side,
+    each_login_makes_a_new_session,
+    disabling_a_user_ends_their_sessions_and_tokens,
+    wrong_password_and_unknown_user_get_the_same_answer_and_logins_are_throttled,
+);
+
 async fn me_status(b: &crate::harness::Browser) -> StatusCode {
     b.status("/api/v1/me").await
 }
 
-#[tokio::test]
 async fn login_sets_an_httponly_lax_cookie_and_stores_only_its_hash() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let client = crate::harness::anonymous();
@@ -64,7 +74,6 @@ async fn login_sets_an_httponly_lax_cookie_and_stores_only_its_hash() {
     assert_eq!(stored, token_hash(value));
 }
 
-#[tokio::test]
 async fn https_public_urls_get_host_prefixed_secure_cookies() {
     let web = lakegate::app::WebSettings::new("https://lakegate.example".parse().unwrap(), LIFE);
     assert_eq!(web.session_cookie(), "__Host-lakegate_session");
@@ -73,9 +82,8 @@ async fn https_public_urls_get_host_prefixed_secure_cookies() {
     assert_eq!(plain.session_cookie(), "lakegate_session");
 }
 
-#[tokio::test]
 async fn idle_sessions_expire() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let user = app
         .user_with(&org, "a@acme.test", Role::Editor, false)
@@ -102,9 +110,8 @@ async fn idle_sessions_expire() {
     );
 }
 
-#[tokio::test]
 async fn active_sessions_still_end_at_the_absolute_limit() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let user = app
         .user_with(&org, "a@acme.test", Role::Editor, false)
@@ -121,9 +128,8 @@ async fn active_sessions_still_end_at_the_absolute_limit() {
     assert_eq!(me_status(&b).await, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
 async fn logout_ends_the_session_server_side() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let b = app.browser(&org, "a@acme.test").await;
@@ -138,9 +144,8 @@ async fn logout_ends_the_session_server_side() {
     assert_eq!(me_status(&b).await, StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
 async fn each_login_makes_a_new_session() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let b1 = app.browser(&org, "a@acme.test").await;
@@ -149,9 +154,8 @@ async fn each_login_makes_a_new_session() {
     assert_eq!(app.count("sessions").await, 2);
 }
 
-#[tokio::test]
 async fn disabling_a_user_ends_their_sessions_and_tokens() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     let admin = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -181,9 +185,8 @@ async fn disabling_a_user_ends_their_sessions_and_tokens() {
     assert_eq!(with_token.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
 async fn wrong_password_and_unknown_user_get_the_same_answer_and_logins_are_throttled() {
-    let app = TestApp::sqlite().await;
+    let app = TestApp::start().await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let wrong = app

@@ -19,7 +19,7 @@ pub async fn setup() -> Setup {
 }
 
 pub async fn setup_with(policy: warehouse_emulator::TokenPolicy) -> Setup {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let mut s = setup_on(&db, policy).await;
     s._db = Some(db);
     s
@@ -32,7 +32,7 @@ pub async fn setup_on(db: &TestDb, policy: warehouse_emulator::TokenPolicy) -> S
 
 /// The same on a workspace emulated with `config`.
 pub async fn setup_emulating(config: warehouse_emulator::EmulatorConfig) -> Setup {
-    let db = TestDb::new(lakegate::store::Backend::Sqlite).await.unwrap();
+    let db = TestDb::current().await;
     let ws = Workspace::start_with(config).await;
     let mut s = setup_on_workspace(&db, warehouse_emulator::TokenPolicy::default(), ws).await;
     s._db = Some(db);

@@ -255,6 +255,7 @@ mod tests {
             updated_by: String::new(),
             refresh_ttl_minutes: 100,
             absolute_lifetime_minutes: absolute_minutes,
+            issuer_in_response: 0,
         }
     }
 

@@ -34,6 +34,11 @@ pub struct EmulatorConfig {
     pub nyctaxi_rows: usize,
     /// Authorization codes live this long.
     pub code_ttl_seconds: i64,
+    /// Callbacks carry `iss` and discovery advertises
+    /// `authorization_response_iss_parameter_supported` (RFC 9207). Databricks' callbacks
+    /// have been seen with `iss`; whether its metadata advertises it is unknown, so the
+    /// default is the strict case: advertised, and clients must then insist on it.
+    pub authorization_response_iss: bool,
     /// HTTP status for a dead refresh token: Databricks has been seen with 400 and 401.
     pub invalid_refresh_status: u16,
     pub users: Vec<UserConfig>,
@@ -119,6 +124,7 @@ impl Default for EmulatorConfig {
             page_size: 2,
             nyctaxi_rows: 100_000,
             code_ttl_seconds: 300,
+            authorization_response_iss: true,
             invalid_refresh_status: 401,
             users: vec![
                 UserConfig {

@@ -283,16 +283,6 @@ impl SignInService {
         if code.is_some() && error.is_some() {
             return Err(Failure::Malformed);
         }
-        if params
-            .get("iss")
-            .is_some_and(|iss| iss.trim_end_matches('/') != flow.issuer.trim_end_matches('/'))
-        {
-            return Err(Failure::IssuerMismatch);
-        }
-        if let Some(e) = error {
-            return Err(Failure::from_oauth_error(e));
-        }
-        let code = code.ok_or(Failure::Malformed)?;
         let integration = self
             .store
             .integration_by_id(&flow.org_id, &flow.integration_id)
@@ -300,6 +290,19 @@ impl SignInService {
             .ok()
             .flatten()
             .ok_or(Failure::IntegrationChanged)?;
+        // RFC 9207: a callback's `iss` must be this flow's issuer, and a server that
+        // advertises `iss` in responses must send it (its absence is a mix-up's sign).
+        match params.get("iss") {
+            Some(iss) if iss.trim_end_matches('/') != flow.issuer.trim_end_matches('/') => {
+                return Err(Failure::IssuerMismatch);
+            }
+            None if integration.requires_iss() => return Err(Failure::IssuerMismatch),
+            _ => {}
+        }
+        if let Some(e) = error {
+            return Err(Failure::from_oauth_error(e));
+        }
+        let code = code.ok_or(Failure::Malformed)?;
         let provider = providers::by_kind(&integration.kind).ok_or(Failure::IntegrationChanged)?;
         if integration.id != flow.integration_id
             || integration.generation != flow.integration_generation

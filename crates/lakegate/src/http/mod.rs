@@ -5,6 +5,7 @@ pub mod api;
 mod domain_errors;
 pub mod error;
 mod guard;
+mod local_path;
 mod observe;
 mod openapi;
 mod routes;

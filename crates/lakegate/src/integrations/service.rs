@@ -219,6 +219,7 @@ impl IntegrationService {
             updated_by: actor.label.clone(),
             refresh_ttl_minutes: lifetimes.refresh_ttl_minutes,
             absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
+            issuer_in_response: i64::from(endpoints.issuer_in_response),
         };
         self.store.save_integration(&row).await?;
         audit::record(

@@ -62,6 +62,8 @@ pub struct Endpoints {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
+    /// The server says its callbacks carry `iss` (RFC 9207), so one without it is refused.
+    pub issuer_in_response: bool,
 }
 
 /// Why a provider's setup check refused a host.

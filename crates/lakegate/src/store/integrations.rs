@@ -26,6 +26,16 @@ pub struct IntegrationRow {
     pub updated_by: String,
     pub refresh_ttl_minutes: i64,
     pub absolute_lifetime_minutes: Option<i64>,
+    /// 1 when discovery advertised `authorization_response_iss_parameter_supported`
+    /// (RFC 9207): callbacks must then carry `iss`. An integer: `Any` has no portable bool.
+    pub issuer_in_response: i64,
+}
+
+impl IntegrationRow {
+    /// Whether every callback must carry `iss` (RFC 9207 §2.4).
+    pub fn requires_iss(&self) -> bool {
+        self.issuer_in_response != 0
+    }
 }
 
 macro_rules! select_integrations {
@@ -33,7 +43,7 @@ macro_rules! select_integrations {
         concat!(
             "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
              token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, refresh_ttl_minutes, \
-             absolute_lifetime_minutes FROM integrations ",
+             absolute_lifetime_minutes, issuer_in_response FROM integrations ",
             $tail
         )
     };
@@ -74,14 +84,15 @@ impl Store {
         sqlx::query(
             "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
                authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
-               refresh_ttl_minutes, absolute_lifetime_minutes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
              ON CONFLICT (org_id, kind) DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
                client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
                authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
                generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
                updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
-               refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes",
+               refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes, \
+               issuer_in_response = excluded.issuer_in_response",
         )
         .bind(&r.id)
         .bind(&r.org_id)
@@ -101,6 +112,7 @@ impl Store {
         .bind(&r.updated_by)
         .bind(r.refresh_ttl_minutes)
         .bind(r.absolute_lifetime_minutes)
+        .bind(r.issuer_in_response)
         .execute(self.pool())
         .await
         .map_err(classify)?;

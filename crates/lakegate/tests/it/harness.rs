@@ -498,6 +498,23 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let csrf = self.log_in(&client, org, email, password).await?;
+        Ok(Browser {
+            client,
+            csrf,
+            base: self.base.clone(),
+        })
+    }
+
+    /// Signs in through the login form in `client` (a browser with a cookie store, maybe
+    /// already holding someone's session) and returns the new session's CSRF token.
+    pub async fn log_in(
+        &self,
+        client: &reqwest::Client,
+        org: &Org,
+        email: &str,
+        password: &str,
+    ) -> Result<String, reqwest::StatusCode> {
         let page = client
             .get(self.url("/login"))
             .sent()
@@ -526,12 +543,7 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        let csrf = me["csrf_token"].as_str().unwrap().to_owned();
-        Ok(Browser {
-            client,
-            csrf,
-            base: self.base.clone(),
-        })
+        Ok(me["csrf_token"].as_str().unwrap().to_owned())
     }
 
     pub async fn count(&self, table: &'static str) -> i64 {

@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod csrf;
 mod egress;
+mod flow_security;
 mod integrations;
 mod queries;
 mod query_results;

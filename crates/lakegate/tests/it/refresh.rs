@@ -79,6 +79,8 @@ async fn expiring_tokens_are_refreshed_and_rotated_tokens_persisted() {
     // A token with plenty of time left is not refreshed again.
     assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::OK);
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 3);
+    // A refresh never asks for more than was granted: it sends no scope at all.
+    assert_eq!(s.ws.emu.counters().refresh_requests_with_scope, 0);
 }
 
 async fn concurrent_callers_in_two_replicas_share_one_refresh() {

@@ -69,6 +69,7 @@ async fn world(db: &TestDb) -> World {
             updated_by: "t".into(),
             refresh_ttl_minutes: 60,
             absolute_lifetime_minutes: None,
+            issuer_in_response: 1,
         })
         .await
         .unwrap();

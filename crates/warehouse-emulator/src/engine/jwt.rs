@@ -1,14 +1,18 @@
-//! Access and ID tokens: JWTs signed with a key generated at start (ES256; Databricks uses
-//! RS256 from a regional JWKS, which clients do not verify either way).
+//! Access and ID tokens: JWTs signed RS256, as Databricks' and Google's are.
+//!
+//! `ring` signs RSA but cannot generate RSA keys, so the key is a fixed 2048-bit key made
+//! for the emulator (`keys/jwt-signing-rs256.der`, PKCS#1 DER). It signs tokens of an
+//! emulated workspace only and protects nothing; every emulator shares it.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::rsa::PublicKeyComponents;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
 
 pub struct Signer {
-    key: EcdsaKeyPair,
+    key: RsaKeyPair,
     rng: SystemRandom,
 }
 
@@ -16,42 +20,38 @@ pub struct Signer {
 #[error("signing key error")]
 pub struct KeyError;
 
-pub const KEY_ID: &str = "emulator-es256-1";
+pub const KEY_ID: &str = "emulator-rs256-1";
+
+const KEY_DER: &[u8] = include_bytes!("../../keys/jwt-signing-rs256.der");
 
 impl Signer {
     pub fn generate() -> Result<Signer, KeyError> {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .map_err(|_| KeyError)?;
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .map_err(|_| KeyError)?;
-        Ok(Signer { key, rng })
+        let key = RsaKeyPair::from_der(KEY_DER).map_err(|_| KeyError)?;
+        Ok(Signer {
+            key,
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn sign(&self, claims: &Value) -> Result<String, KeyError> {
-        let header = json!({"alg": "ES256", "typ": "JWT", "kid": KEY_ID});
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": KEY_ID});
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
-        let sig = self
-            .key
-            .sign(&self.rng, input.as_bytes())
+        let mut sig = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &self.rng, input.as_bytes(), &mut sig)
             .map_err(|_| KeyError)?;
-        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())))
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig)))
     }
 
     /// The public key as a JWK set.
     pub fn jwks(&self) -> Value {
-        // Uncompressed point: 0x04 || X (32) || Y (32).
-        let point = self.key.public_key().as_ref();
-        let (x, y) = point
-            .get(1..33)
-            .zip(point.get(33..65))
-            .unwrap_or((&[], &[]));
-        json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": KEY_ID,
-                         "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y)}]})
+        let public = PublicKeyComponents::<Vec<u8>>::from(self.key.public());
+        json!({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": KEY_ID,
+                         "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e)}]})
     }
 }
 
@@ -59,4 +59,35 @@ impl Signer {
 pub fn claims(token: &str) -> Option<Value> {
     let payload = token.split('.').nth(1)?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the emulator signs verifies against the key its JWKS publishes.
+    #[test]
+    fn tokens_verify_against_the_published_key() {
+        let signer = Signer::generate().unwrap();
+        let token = signer.sign(&json!({"sub": "x"})).unwrap();
+        let jwk = &signer.jwks()["keys"][0];
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        let e = URL_SAFE_NO_PAD.decode(jwk["e"].as_str().unwrap()).unwrap();
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
+        let public = PublicKeyComponents { n: &n, e: &e };
+        public
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                input.as_bytes(),
+                &sig,
+            )
+            .unwrap();
+        assert!(
+            public
+                .verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, b"other", &sig)
+                .is_err()
+        );
+        assert_eq!(claims(&token).unwrap()["sub"], "x");
+    }
 }

@@ -204,22 +204,217 @@ async fn no_refresh_token_without_offline_access() {
 }
 
 #[tokio::test]
-async fn basic_client_authentication_is_accepted_too() {
+async fn basic_client_authentication_is_accepted_but_never_with_a_body_secret() {
     let ws = Ws::start().await;
-    let code = ws.code_for("alice@example.com", "alice", "all-apis").await;
-    let resp = ws
+    let doc: Value = ws
         .http
-        .post(ws.url("/oidc/v1/token"))
-        .basic_auth(&ws.client_id, Some(&ws.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
+        .get(ws.url("/oidc/.well-known/oauth-authorization-server"))
         .sent()
-        .await;
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!(["client_secret_post", "client_secret_basic"]),
+        "discovery states both methods the token endpoint accepts"
+    );
+    let exchange = |code: String, extra: Vec<(&'static str, String)>, secret: &str| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("code_verifier", VERIFIER.to_owned()),
+        ];
+        form.extend(extra);
+        ws.http
+            .post(ws.url("/oidc/v1/token"))
+            .basic_auth(&ws.client_id, Some(secret.to_owned()))
+            .form(&form)
+    };
+    let code = ws.code_for("alice@example.com", "alice", "all-apis").await;
+    let same_id = vec![("client_id", ws.client_id.clone())];
+    let resp = exchange(code, same_id, &ws.client_secret).sent().await;
     assert_eq!(resp.status(), StatusCode::OK);
+
+    // Two methods in one request (RFC 6749 §2.3.1) are refused, whichever would succeed.
+    for (extra, basic_secret) in [
+        (vec![("client_secret", ws.client_secret.clone())], "wrong"),
+        (
+            vec![("client_secret", "wrong".to_owned())],
+            ws.client_secret.as_str(),
+        ),
+        (
+            vec![("client_id", "another-client".to_owned())],
+            ws.client_secret.as_str(),
+        ),
+    ] {
+        let code = ws.code_for("alice@example.com", "alice", "all-apis").await;
+        let (status, error, description) =
+            error_of(exchange(code, extra, basic_secret).sent().await).await;
+        assert_eq!(
+            (status, error.as_str(), description.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Multiple client authentication methods"
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_may_narrow_the_scope_but_never_widen_it() {
+    let ws = Ws::with(
+        EmulatorConfig::for_tests(),
+        TokenPolicy::default(),
+        &["all-apis", "sql"],
+    )
+    .await;
+    let t = ws
+        .tokens("alice@example.com", "alice", "sql offline_access")
+        .await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    let wider = error_of(refresh_with_scope(&ws, rt, "sql all-apis offline_access").await).await;
+    assert_eq!(
+        (wider.0, wider.1.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_scope")
+    );
+    let narrower: Value = refresh_with_scope(&ws, rt, "sql")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(narrower["scope"], "sql");
+    assert_eq!(
+        jwt_claims(narrower["access_token"].as_str().unwrap())["scope"],
+        "sql"
+    );
+    let plain: Value = ws.refresh(rt).await.json().await.unwrap();
+    assert_eq!(
+        plain["scope"], "sql offline_access",
+        "without scope: the whole grant"
+    );
+    assert_eq!(ws.emu.counters().refresh_requests_with_scope, 2);
+}
+
+async fn refresh_with_scope(ws: &Ws, rt: &str, scope: &str) -> reqwest::Response {
+    ws.token_request(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", rt),
+        ("scope", scope),
+        ("client_id", &ws.client_id),
+        ("client_secret", &ws.client_secret),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn tokens_are_rs256_jwts_that_verify_against_the_jwks_discovery_names() {
+    let ws = Ws::start().await;
+    let doc: Value = ws
+        .http
+        .get(ws.url("/oidc/.well-known/openid-configuration"))
+        .sent()
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    let jwks: Value = ws
+        .http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .sent()
+        .await
+        .json()
+        .await
+        .unwrap();
+    let key = &jwks["keys"][0];
+    assert_eq!(
+        (key["kty"].as_str(), key["alg"].as_str()),
+        (Some("RSA"), Some("RS256"))
+    );
+    let t = ws
+        .tokens(
+            "alice@example.com",
+            "alice",
+            "all-apis offline_access openid email",
+        )
+        .await;
+    use base64::Engine as _;
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    let (n, e) = (
+        b64(key["n"].as_str().unwrap()),
+        b64(key["e"].as_str().unwrap()),
+    );
+    for token in [&t["access_token"], &t["id_token"]] {
+        let token = token.as_str().unwrap();
+        let header: Value = serde_json::from_slice(&b64(token.split('.').next().unwrap())).unwrap();
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some("RS256"), key["kid"].as_str())
+        );
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        ring::rsa::PublicKeyComponents { n: &n, e: &e }
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                input.as_bytes(),
+                &b64(sig),
+            )
+            .expect("the signature verifies against the published key");
+    }
+}
+
+#[tokio::test]
+async fn callbacks_carry_iss_as_discovery_advertises_or_neither() {
+    for advertised in [true, false] {
+        let config = EmulatorConfig {
+            authorization_response_iss: advertised,
+            ..EmulatorConfig::for_tests()
+        };
+        let ws = Ws::with(config, TokenPolicy::default(), &["all-apis"]).await;
+        let doc: Value = ws
+            .http
+            .get(ws.url("/oidc/.well-known/oauth-authorization-server"))
+            .sent()
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            doc["authorization_response_iss_parameter_supported"],
+            advertised
+        );
+        let granted = ws
+            .consent(
+                &ws.authorize_url("all-apis", "s"),
+                "alice@example.com",
+                "alice",
+                true,
+            )
+            .await;
+        let denied = ws
+            .consent(
+                &ws.authorize_url("all-apis", "s"),
+                "alice@example.com",
+                "alice",
+                false,
+            )
+            .await;
+        for resp in [granted, denied] {
+            let iss = Ws::callback(&resp).into_iter().find(|(k, _)| k == "iss");
+            let expected =
+                advertised.then(|| ("iss".to_owned(), format!("{}/oidc", ws.emu.base_url)));
+            assert_eq!(iss, expected);
+        }
+    }
 }
 
 async fn error_of(resp: reqwest::Response) -> (StatusCode, String, String) {
@@ -277,21 +472,31 @@ async fn codes_are_single_use_bound_to_verifier_redirect_client_and_short_lived(
         (wrong_secret.0, wrong_secret.1.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_client")
     );
-    let wrong_verifier = error_of(send(with(&code, "code_verifier", &"x".repeat(50))).await).await;
-    assert_eq!(wrong_verifier.1, "invalid_grant");
-    let wrong_redirect =
-        error_of(send(with(&code, "redirect_uri", "http://127.0.0.1:9999/other")).await).await;
-    assert_eq!(wrong_redirect.1, "invalid_grant");
-    assert_eq!(
-        send(base(&code)).await.status(),
-        StatusCode::OK,
-        "the failures above did not burn the code"
-    );
+    // A wrong secret is refused before the code is looked at: the code survives it.
+    assert_eq!(send(base(&code)).await.status(), StatusCode::OK);
     let replay = error_of(send(base(&code)).await).await;
     assert_eq!(
         (replay.1.as_str(), replay.2.as_str()),
         ("invalid_grant", "Authorization code has already been used")
     );
+
+    // A failed verifier or redirect check spends the code (the strictest reading).
+    for (key, value) in [
+        ("code_verifier", "x".repeat(50)),
+        ("redirect_uri", "http://127.0.0.1:9999/other".to_owned()),
+    ] {
+        let code = ws
+            .code_for("alice@example.com", "alice", "all-apis offline_access")
+            .await;
+        let failed = error_of(send(with(&code, key, &value)).await).await;
+        assert_eq!(failed.1, "invalid_grant", "{key}");
+        let retry = error_of(send(base(&code)).await).await;
+        assert_eq!(
+            (retry.1.as_str(), retry.2.as_str()),
+            ("invalid_grant", "Authorization code has already been used"),
+            "{key}: a failed check burns the code"
+        );
+    }
 
     let late = ws.code_for("alice@example.com", "alice", "all-apis").await;
     ws.emu.advance_clock(301);

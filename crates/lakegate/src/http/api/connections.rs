@@ -264,14 +264,7 @@ async fn sign_in(
     let requested = parsed.return_path;
     let return_path = match requested.as_deref() {
         None => default,
-        Some(r)
-            if r.starts_with('/')
-                && !r.starts_with("//")
-                && !r.contains('\\')
-                && !r.chars().any(char::is_control) =>
-        {
-            r.to_owned()
-        }
+        Some(r) if crate::http::local_path::is_local_path(r) => r.to_owned(),
         Some(_) => {
             return Err(ApiError::bad_request(
                 "return_path must be a path on this site, such as /connections",

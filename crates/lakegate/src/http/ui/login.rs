@@ -57,14 +57,7 @@ struct LoginPage {
 /// Only same-origin relative paths are followed after sign-in.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.chars().any(char::is_control) =>
-        {
-            n.to_owned()
-        }
+        Some(n) if crate::http::local_path::is_local_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
 }

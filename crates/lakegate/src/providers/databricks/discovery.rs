@@ -14,6 +14,8 @@ struct Metadata {
     token_endpoint: Option<String>,
     #[serde(default)]
     code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 /// Checks a discovery document against the host it came from.
@@ -51,6 +53,7 @@ pub fn validate(host: &Host, body: &[u8]) -> Result<Endpoints, DiscoveryError> {
         issuer: expected,
         authorization_endpoint,
         token_endpoint,
+        issuer_in_response: m.authorization_response_iss_parameter_supported,
     })
 }
 

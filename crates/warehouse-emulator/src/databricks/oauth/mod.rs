@@ -58,11 +58,12 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Response {
         "response_modes_supported": ["query", "fragment", "form_post"],
         "grant_types_supported": ["client_credentials", "authorization_code", "refresh_token"],
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "name", "family_name", "given_name", "preferred_username"],
-        "request_uri_parameter_supported": false
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": s.config.authorization_response_iss
     }))
     .into_response()
 }
@@ -80,13 +81,18 @@ fn error_page(description: String) -> Response {
         .into_response()
 }
 
+/// The `iss` a callback carries (RFC 9207), when the workspace is configured to send it.
+fn callback_iss(s: &Shared) -> Option<String> {
+    s.config.authorization_response_iss.then(|| s.issuer())
+}
+
 /// Redirects an error back to the (validated) redirect URI.
 fn redirect_error(
     redirect_uri: &str,
     state: Option<&str>,
     error: &str,
     description: &str,
-    iss: &str,
+    iss: Option<&str>,
 ) -> Response {
     let mut url = match url::Url::parse(redirect_uri) {
         Ok(u) => u,
@@ -99,7 +105,9 @@ fn redirect_error(
         if let Some(st) = state {
             q.append_pair("state", st);
         }
-        q.append_pair("iss", iss);
+        if let Some(iss) = iss {
+            q.append_pair("iss", iss);
+        }
     }
     Redirect::to(url.as_str()).into_response()
 }
@@ -125,14 +133,15 @@ async fn authorize(
         ));
     }
     let state = param("state");
-    let iss = s.issuer();
+    let iss = callback_iss(&s);
+    let iss = iss.as_deref();
     if param("response_type") != Some("code") {
         return redirect_error(
             redirect_uri,
             state,
             "unsupported_response_type",
             "response_type must be code",
-            &iss,
+            iss,
         );
     }
     let challenge = match (param("code_challenge"), param("code_challenge_method")) {
@@ -143,7 +152,7 @@ async fn authorize(
                 state,
                 "invalid_request",
                 "PKCE with code_challenge_method=S256 is required",
-                &iss,
+                iss,
             );
         }
     };
@@ -153,7 +162,7 @@ async fn authorize(
         .map(str::to_owned)
         .collect();
     if let Err(why) = app.allows(&scopes) {
-        return redirect_error(redirect_uri, state, "access_denied", &why, &iss);
+        return redirect_error(redirect_uri, state, "access_denied", &why, iss);
     }
     let id = crate::engine::authz::random_id(16);
     let pending = PendingAuth {
@@ -234,7 +243,7 @@ fn finish(s: &Shared, id: &str, allow: bool) -> Response {
     let Some(p) = lock(&s.pending).remove(id) else {
         return error_page("The sign-in request expired. Start again from the application.".into());
     };
-    let iss = s.issuer();
+    let iss = callback_iss(s);
     let Some(user) = p.user.filter(|_| p.expires_at > s.clock.now()) else {
         return error_page("The sign-in request expired. Start again from the application.".into());
     };
@@ -244,7 +253,7 @@ fn finish(s: &Shared, id: &str, allow: bool) -> Response {
             p.state.as_deref(),
             "access_denied",
             "The user denied the request",
-            &iss,
+            iss.as_deref(),
         );
     }
     let code = lock(&s.oauth).issue_code(
@@ -265,19 +274,28 @@ fn finish(s: &Shared, id: &str, allow: bool) -> Response {
         if let Some(st) = &p.state {
             q.append_pair("state", st);
         }
-        q.append_pair("iss", &iss);
+        if let Some(iss) = &iss {
+            q.append_pair("iss", iss);
+        }
     }
     Redirect::to(url.as_str()).into_response()
 }
 
-/// Client credentials from `Authorization: Basic` or the form body.
+/// Client credentials from `Authorization: Basic` (`client_secret_basic`) or the form body
+/// (`client_secret_post`), never both: RFC 6749 §2.3.1 forbids more than one method in a
+/// request, and the strictest server refuses it rather than letting one silently win.
+/// A body `client_id` equal to Basic's is allowed (RFC 6749 §4.1.3 asks public clients
+/// for it and many confidential ones send it too).
 fn client_credentials(
     headers: &HeaderMap,
     f: &HashMap<String, String>,
-) -> (Option<String>, Option<String>) {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+) -> Result<(Option<String>, Option<String>), TokenError> {
+    let Some(header) = headers.get(header::AUTHORIZATION) else {
+        return Ok((f.get("client_id").cloned(), f.get("client_secret").cloned()));
+    };
+    let (id, secret) = header
+        .to_str()
+        .ok()
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| {
             base64::engine::general_purpose::STANDARD
@@ -285,11 +303,15 @@ fn client_credentials(
                 .ok()
         })
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (decode(a), decode(b))));
-    match basic {
-        Some((id, secret)) => (Some(id), Some(secret)),
-        None => (f.get("client_id").cloned(), f.get("client_secret").cloned()),
+        .and_then(|s| s.split_once(':').map(|(a, b)| (decode(a), decode(b))))
+        .ok_or(TokenError::InvalidClient)?;
+    let body_id_differs = f.get("client_id").is_some_and(|b| *b != id);
+    if f.contains_key("client_secret") || body_id_differs {
+        return Err(TokenError::InvalidRequest(
+            "Multiple client authentication methods".into(),
+        ));
     }
+    Ok((Some(id), Some(secret)))
 }
 
 fn decode(s: &str) -> String {
@@ -331,7 +353,10 @@ async fn token_inner(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
             _ => o.counters.token_calls_other += 1,
         }
     }
-    let (client_id, secret) = client_credentials(headers, &f);
+    let (client_id, secret) = match client_credentials(headers, &f) {
+        Ok(credentials) => credentials,
+        Err(e) => return token_error(s, e),
+    };
     let now = s.clock.now();
     let issuer = s.issuer();
     let facts = |email: &str| s.user_facts(email);
@@ -356,7 +381,15 @@ async fn token_inner(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
             None => Err(TokenError::InvalidRequest("Missing code".into())),
         },
         "refresh_token" => match f.get("refresh_token") {
-            Some(rt) => o.refresh(&app, rt, now, &s.signer, &issuer, facts),
+            Some(rt) => o.refresh(
+                &app,
+                rt,
+                f.get("scope").map(String::as_str),
+                now,
+                &s.signer,
+                &issuer,
+                facts,
+            ),
             None => Err(TokenError::InvalidRequest("Missing refresh_token".into())),
         },
         "" => Err(TokenError::InvalidRequest("Missing grant_type".into())),
@@ -389,6 +422,11 @@ fn token_error(s: &Shared, e: TokenError) -> Response {
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             "Unsupported grant_type",
+        ),
+        TokenError::InvalidScope => errors::oauth(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "The requested scope exceeds the scope granted",
         ),
         TokenError::DeadRefreshToken => {
             let status = StatusCode::from_u16(s.config.invalid_refresh_status)

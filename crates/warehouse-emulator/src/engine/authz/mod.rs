@@ -108,6 +108,10 @@ impl OAuthState {
                 "Authorization code has expired".into(),
             ));
         }
+        // The code is spent by any redemption that gets this far, failed or not: the
+        // strictest reading (a wrong verifier or redirect may be an attacker's guess), so a
+        // client cannot retry with other values.
+        grant.used = true;
         match redirect_uri {
             Some(r) if r == grant.redirect_uri => {}
             Some(_) => {
@@ -122,7 +126,6 @@ impl OAuthState {
         if !(43..=128).contains(&verifier.len()) || s256(verifier) != grant.challenge {
             return Err(TokenError::InvalidGrant("PKCE verification failed".into()));
         }
-        grant.used = true;
         let grant = grant.clone();
         let policy = &app.token_access_policy;
         let family_id = random_id(12);
@@ -242,10 +245,12 @@ impl OAuthState {
     }
 
     /// The refresh_token grant, with rotation and reuse detection when the app asks for it.
+    #[allow(clippy::too_many_arguments)]
     pub fn refresh(
         &mut self,
         app: &App,
         presented: &str,
+        scope: Option<&str>,
         now: i64,
         signer: &Signer,
         issuer: &str,
@@ -271,6 +276,18 @@ impl OAuthState {
         {
             return Err(TokenError::DeadRefreshToken);
         }
+        // RFC 6749 §6: a refresh may narrow the grant, never widen it.
+        let scopes = match scope {
+            None => family.scopes.clone(),
+            Some(asked) => {
+                self.counters.refresh_requests_with_scope += 1;
+                let asked: Vec<String> = asked.split_whitespace().map(str::to_owned).collect();
+                if asked.is_empty() || asked.iter().any(|s| !family.scopes.contains(s)) {
+                    return Err(TokenError::InvalidScope);
+                }
+                asked
+            }
+        };
         let policy = &app.token_access_policy;
         let refresh_token = match &record.state {
             RtState::Revoked => return Err(TokenError::DeadRefreshToken),
@@ -305,7 +322,7 @@ impl OAuthState {
         self.token_set(
             app,
             &facts,
-            &family.scopes,
+            &scopes,
             Some(record.family.clone()),
             Some(refresh_token),
             now,

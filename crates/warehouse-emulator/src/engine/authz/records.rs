@@ -109,6 +109,8 @@ pub struct Counters {
     pub token_calls_other: u64,
     pub refresh_tokens_presented: u64,
     pub refresh_rotations: u64,
+    /// Refresh requests that carried a `scope` (to narrow the grant; widening is refused).
+    pub refresh_requests_with_scope: u64,
     pub reuse_detections: u64,
     pub codes_issued: u64,
     pub codes_redeemed: u64,
@@ -144,6 +146,8 @@ pub enum TokenError {
     /// Databricks' answer for any dead refresh token.
     DeadRefreshToken,
     UnsupportedGrantType,
+    /// A refresh asked for a scope the grant does not hold.
+    InvalidScope,
 }
 
 /// Why a REST call's bearer token is refused.

@@ -115,6 +115,8 @@ test("the analyst connects as themselves, tests, runs a query and downloads CSV"
   assert.match(await page.locator("#query-progress").innerText(), /^Finished · \d+\.\d s$/);
   await page.locator("#console").scrollIntoViewIfNeeded();
   await screenshot(page, "sql-console");
+  // The console's download is neutralised for spreadsheets (CSV injection).
+  assert.match(await page.getAttribute("#download-csv", "href"), /[?&]spreadsheet_safe=true(&|$)/);
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-csv")]);
   const csv = readFileSync(await download.path(), "utf8").split("\r\n").filter(Boolean);
   assert.equal(csv[0], "tpep_pickup_datetime,trip_distance,fare_amount,pickup_zip");

@@ -127,7 +127,7 @@ function sqlConsole(root) {
     page = 0;
     rowCount.textContent = `${data.row_count.toLocaleString()} row${data.row_count === 1 ? "" : "s"}` +
       (data.truncated ? " (truncated: the result has more rows; download or use the API to stream them)" : "");
-    download.href = `/api/v1/queries/${encodeURIComponent(id)}?format=csv`;
+    download.href = `/api/v1/queries/${encodeURIComponent(id)}?format=csv&spreadsheet_safe=true`;
     results.hidden = false;
     render();
   }

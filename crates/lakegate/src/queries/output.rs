@@ -104,10 +104,38 @@ pub fn ndjson(names: &[String], kinds: &[Kind], rows: &[Vec<Option<String>>]) ->
     out
 }
 
+/// How CSV cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvCells {
+    /// Databricks' values byte for byte (for programs).
+    #[default]
+    Verbatim,
+    /// For spreadsheets (OWASP, CSV injection): a cell that starts with `=`, `+`, `-`, `@`,
+    /// tab or carriage return gets a leading `'`, so Excel, LibreOffice or Sheets show it
+    /// as text instead of running it as a formula. Plain numbers (`-12.5`, `+3`) are left
+    /// alone: a spreadsheet reads them as the numbers they are.
+    SpreadsheetSafe,
+}
+
+fn is_formula_like(s: &str) -> bool {
+    match s.as_bytes().first() {
+        Some(b'=' | b'@' | b'\t' | b'\r') => true,
+        Some(b'+' | b'-') => s.parse::<f64>().is_err(),
+        _ => false,
+    }
+}
+
 /// RFC 4180 fields: quoted when they hold a comma, quote or line break. NULL is an empty
 /// field and the empty string `""`, so the two stay apart (as PostgreSQL's CSV does).
-fn csv_field(out: &mut Vec<u8>, v: Option<&str>) {
+fn csv_field(out: &mut Vec<u8>, v: Option<&str>, cells: CsvCells) {
     let Some(s) = v else { return };
+    let neutralised;
+    let s = if cells == CsvCells::SpreadsheetSafe && is_formula_like(s) {
+        neutralised = format!("'{s}");
+        neutralised.as_str()
+    } else {
+        s
+    };
     if s.is_empty() || s.contains([',', '"', '\n', '\r']) {
         out.push(b'"');
         out.extend_from_slice(s.replace('"', "\"\"").as_bytes());
@@ -117,27 +145,33 @@ fn csv_field(out: &mut Vec<u8>, v: Option<&str>) {
     }
 }
 
-fn csv_line<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = Option<&'a str>>) {
+fn csv_line<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = Option<&'a str>>, cells: CsvCells) {
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        csv_field(out, f);
+        csv_field(out, f, cells);
     }
     out.extend_from_slice(b"\r\n");
 }
 
-pub fn csv_header(columns: &[Column]) -> Vec<u8> {
+/// The header line; column names are the query's aliases, as untrusted as the values.
+pub fn csv_header(columns: &[Column], cells: CsvCells) -> Vec<u8> {
     let mut out = Vec::new();
-    csv_line(&mut out, columns.iter().map(|c| Some(c.name.as_str())));
+    csv_line(
+        &mut out,
+        columns.iter().map(|c| Some(c.name.as_str())),
+        cells,
+    );
     out
 }
 
-/// Values exactly as Databricks sent them (CSV has no types to convert to).
-pub fn csv(rows: &[Vec<Option<String>>]) -> Vec<u8> {
+/// Values as Databricks sent them (CSV has no types to convert to), neutralised for
+/// spreadsheets when asked.
+pub fn csv(rows: &[Vec<Option<String>>], cells: CsvCells) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 64);
     for r in rows {
-        csv_line(&mut out, r.iter().map(Option::as_deref));
+        csv_line(&mut out, r.iter().map(Option::as_deref), cells);
     }
     out
 }
@@ -187,14 +221,45 @@ mod tests {
     #[test]
     fn csv_quotes_what_needs_quoting() {
         let cols = [col("a", "STRING"), col("b,c", "STRING")];
-        let mut out = csv_header(&cols);
-        out.extend(csv(&[
-            vec![Some("x \"y\"".into()), None],
-            vec![Some("1\n2".into()), Some("".into())],
-        ]));
+        let mut out = csv_header(&cols, CsvCells::Verbatim);
+        out.extend(csv(
+            &[
+                vec![Some("x \"y\"".into()), None],
+                vec![Some("1\n2".into()), Some("".into())],
+            ],
+            CsvCells::Verbatim,
+        ));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a,\"b,c\"\r\n\"x \"\"y\"\"\",\r\n\"1\n2\",\"\"\r\n"
         );
+    }
+
+    #[test]
+    fn spreadsheet_safe_cells_cannot_start_a_formula() {
+        let cells = |v: &str, how| String::from_utf8(csv(&[vec![Some(v.into())]], how)).unwrap();
+        let safe = CsvCells::SpreadsheetSafe;
+        for (value, written) in [
+            ("=1+1", "'=1+1\r\n"),
+            ("@SUM(A1)", "'@SUM(A1)\r\n"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0\r\n"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0\r\n"),
+            ("\t=1", "'\t=1\r\n"),
+            ("\r=1", "\"'\r=1\"\r\n"),
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"\r\n",
+            ),
+            // Plain numbers and ordinary text stay as they are.
+            ("-12.5", "-12.5\r\n"),
+            ("+3", "+3\r\n"),
+            ("a=b", "a=b\r\n"),
+            ("", "\"\"\r\n"),
+        ] {
+            assert_eq!(cells(value, safe), written, "{value:?}");
+        }
+        assert_eq!(cells("=1+1", CsvCells::Verbatim), "=1+1\r\n");
+        let header = csv_header(&[col("=cmd()", "STRING")], safe);
+        assert_eq!(String::from_utf8(header).unwrap(), "'=cmd()\r\n");
     }
 }

@@ -25,6 +25,7 @@ crate::on_each_backend!(
     two_users_on_one_shared_connection_each_query_as_themselves,
     queries_nobody_polls_are_followed_up_in_the_background,
     statements_carry_a_provenance_tag_into_the_databricks_query_history,
+    csv_for_spreadsheets_neutralises_formulas_and_plain_csv_stays_verbatim,
 );
 
 pub const WAREHOUSE: &str = "abcdef1234567890";
@@ -732,4 +733,35 @@ mod replicas {
         assert_eq!(h["queries"][0]["query_id"], id.as_str());
         assert!(["CANCELED", "SUCCEEDED"].contains(&h["queries"][0]["state"].as_str().unwrap()));
     }
+}
+
+async fn csv_for_spreadsheets_neutralises_formulas_and_plain_csv_stays_verbatim() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let statement = "SELECT '=HYPERLINK(\"http://evil.example\")' AS f, '@SUM(A1)' AS a, \
+                     '-2+3+cmd' AS m, -12.5 AS n, 'plain' AS p";
+    let csv = |query: &'static str| {
+        let b = &b;
+        let conn = &conn;
+        async move {
+            let resp = b
+                .client
+                .post(b.url(&format!("/api/v1/connections/{conn}/queries{query}")))
+                .header("x-csrf-token", &b.csrf)
+                .json(&json!({ "statement": statement }))
+                .sent()
+                .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            resp.text().await.unwrap()
+        }
+    };
+    assert_eq!(
+        csv("?format=csv&spreadsheet_safe=true").await,
+        "f,a,m,n,p\r\n\"'=HYPERLINK(\"\"http://evil.example\"\")\",'@SUM(A1),'-2+3+cmd,-12.5,plain\r\n"
+    );
+    assert_eq!(
+        csv("?format=csv").await,
+        "f,a,m,n,p\r\n\"=HYPERLINK(\"\"http://evil.example\"\")\",@SUM(A1),-2+3+cmd,-12.5,plain\r\n",
+        "the API's default is Databricks' values verbatim"
+    );
 }

@@ -17,7 +17,7 @@ use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::http::guard::Auth;
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
-use crate::queries::output::{self, Format};
+use crate::queries::output::{self, CsvCells, Format};
 use crate::queries::service::{self, ResultSet, Running};
 use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
 use crate::store::QueryRow;
@@ -68,6 +68,19 @@ pub fn register(reg: &mut Registry) {
 #[serde(deny_unknown_fields)]
 struct FormatParam {
     format: Option<String>,
+    /// CSV only: neutralise cells a spreadsheet would run as formulas.
+    #[serde(default)]
+    spreadsheet_safe: bool,
+}
+
+impl FormatParam {
+    fn cells(&self) -> CsvCells {
+        if self.spreadsheet_safe {
+            CsvCells::SpreadsheetSafe
+        } else {
+            CsvCells::Verbatim
+        }
+    }
 }
 
 fn negotiate(headers: &HeaderMap, explicit: Option<&str>) -> ApiResult<Format> {
@@ -96,7 +109,7 @@ async fn run_query(
     if spec.wait {
         queries.wait(&mut running, WAIT_BUDGET).await?;
     }
-    answer(&state, running, format).await
+    answer(&state, running, format, f.cells()).await
 }
 
 async fn show(
@@ -108,7 +121,7 @@ async fn show(
 ) -> ApiResult<Response> {
     let format = negotiate(&headers, f.format.as_deref())?;
     let running = state.services.queries.resume(&p, &id).await?;
-    answer(&state, running, format).await
+    answer(&state, running, format, f.cells()).await
 }
 
 async fn cancel(
@@ -138,14 +151,19 @@ fn pending(state: &AppState, r: &Running) -> Response {
     resp
 }
 
-async fn answer(state: &AppState, r: Running, format: Format) -> ApiResult<Response> {
+async fn answer(
+    state: &AppState,
+    r: Running,
+    format: Format,
+    cells: CsvCells,
+) -> ApiResult<Response> {
     if !r.state().terminal() {
         return Ok(pending(state, &r));
     }
     let set = service::results(r)?;
     match format {
         Format::Json => json_answer(set).await,
-        Format::Ndjson | Format::Csv => Ok(stream_answer(set, format)),
+        Format::Ndjson | Format::Csv => Ok(stream_answer(set, format, cells)),
     }
 }
 
@@ -182,15 +200,16 @@ async fn json_answer(set: ResultSet) -> ApiResult<Response> {
 
 /// Rows leave as chunks arrive. An error after the first byte can only end the stream: the
 /// response is then cut short (no final chunk), which HTTP clients report as an error.
-fn stream_answer(set: ResultSet, format: Format) -> Response {
+fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
     let names = output::unique_names(&set.columns);
     let kinds = output::kinds(&set.columns);
-    let header = (format == Format::Csv).then(|| Ok(Bytes::from(output::csv_header(&set.columns))));
+    let header =
+        (format == Format::Csv).then(|| Ok(Bytes::from(output::csv_header(&set.columns, cells))));
     let query_id = set.query_id.clone();
     let rows = set.chunks.map_ok(move |rows| {
         Bytes::from(match format {
             Format::Ndjson => output::ndjson(&names, &kinds, &rows),
-            _ => output::csv(&rows),
+            _ => output::csv(&rows, cells),
         })
     });
     let body = stream::iter(header)

@@ -36,6 +36,9 @@ pub enum ConnectionError {
         vendor: &'static str,
         retry_after: i64,
     },
+    /// This process's clock is too far from the store's to take a refresh lease safely.
+    #[error(transparent)]
+    ClockSkew(#[from] crate::clock_skew::ClockSkew),
     /// A test's failpoint stopped the work as if the process had died there.
     #[error("interrupted at failpoint {0}")]
     Interrupted(&'static str),

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod clock_skew;
 pub mod config;
 pub mod connections;
 pub mod credentials;

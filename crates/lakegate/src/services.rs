@@ -12,6 +12,7 @@ use crate::auth::login::LoginService;
 use crate::auth::login_limit::{Limits, LoginLimiter};
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
+use crate::clock_skew::SkewGuard;
 use crate::connections::{ConnectionService, SignInService};
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
@@ -32,6 +33,8 @@ pub struct Infra {
     pub metrics: Arc<Metrics>,
     /// Crash points for tests (never armed in production).
     pub failpoints: Arc<Failpoints>,
+    /// This process's clock against the store's (refresh leases depend on it).
+    pub skew: Arc<SkewGuard>,
 }
 
 impl Infra {
@@ -43,6 +46,7 @@ impl Infra {
             egress,
             metrics: Arc::default(),
             failpoints: Arc::default(),
+            skew: Arc::default(),
         }
     }
 }
@@ -71,6 +75,7 @@ impl Services {
             i.clock.clone(),
             i.metrics.clone(),
             i.failpoints.clone(),
+            i.skew.clone(),
         );
         let connections = ConnectionService::new(i.store.clone(), i.clock.clone(), tokens.clone());
         Services {

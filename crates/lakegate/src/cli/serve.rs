@@ -46,6 +46,10 @@ pub(crate) async fn serve_until(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let infra = Infra::new(store.clone(), clock.clone(), keyring, egress);
+    // A clock too far from the database's could take another replica's live refresh lease.
+    jobs::check_clock(&store, clock.as_ref(), &infra.skew)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     let state = AppState::from_infra(&infra, WebSettings::new(public_url.clone(), life));
     jobs::spawn(
         store.clone(),

@@ -71,6 +71,10 @@ impl From<ConnectionError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable", msg)
             },
+            ConnectionError::ClockSkew(_) => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "clock_skew", msg)
+            },
             ConnectionError::Interrupted(point) => ApiError::internal(point),
             ConnectionError::Warehouse(WarehouseError::TokenRejected(_)) => {
                 ApiError::new(StatusCode::CONFLICT, "reauth_required", msg)

@@ -60,6 +60,12 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(skew) = state.services.tokens.skew().check() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "not_ready", "message": skew.to_string()})),
+        );
+    }
     if state.store.is_ready().await {
         (StatusCode::OK, axum::Json(json!({"status": "ready"})))
     } else {

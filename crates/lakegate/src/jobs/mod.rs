@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
+use crate::clock_skew::{ClockSkew, SkewGuard};
 use crate::services::Services;
 use crate::store::Store;
 
@@ -31,6 +32,29 @@ pub fn spawn(store: Store, clock: Arc<dyn Clock>, services: &Services, settings:
     ));
     tokio::spawn(follow_up_queries(services.clone()));
     tokio::spawn(refresh_tokens(store, clock, services.clone(), settings));
+}
+
+/// Compares this process's clock with the store's and records the result in `guard`
+/// (`clock_skew` says why leases need it). When the store cannot be read, the last
+/// measurement stands.
+pub async fn check_clock(
+    store: &Store,
+    clock: &dyn Clock,
+    guard: &SkewGuard,
+) -> Result<(), ClockSkew> {
+    let before = clock.now();
+    let store_now = match store.clock().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the database's clock");
+            return guard.check();
+        }
+    };
+    let verdict = guard.record(before, store_now, clock.now());
+    if let Err(e) = &verdict {
+        tracing::error!(skew_seconds = e.seconds, "{e}");
+    }
+    verdict
 }
 
 /// Deletes expired sessions every ten minutes (they are refused anyway; this keeps the
@@ -75,6 +99,13 @@ async fn refresh_tokens(
     let mut tick = tokio::time::interval(Duration::from_secs(30));
     loop {
         tick.tick().await;
+        if check_clock(&store, clock.as_ref(), services.tokens.skew())
+            .await
+            .is_err()
+        {
+            // No refresh on a clock that could take a live lease; reported by /readyz.
+            continue;
+        }
         let n = refresher.pass(settings.keepalive_seconds).await;
         if n > 0 {
             tracing::info!(refreshed = n, "background token refresh");

@@ -110,6 +110,18 @@ impl Store {
     }
 
     /// True when the database answers and every embedded migration has been applied.
+    /// The database server's clock in Unix seconds (`clock_skew` compares ours with it).
+    pub async fn clock(&self) -> StoreResult<i64> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT CAST(strftime('%s', 'now') AS INTEGER)",
+            Backend::Postgres => {
+                "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
+            }
+        };
+        let (now,): (i64,) = sqlx::query_as(sql).fetch_one(&self.pool).await?;
+        Ok(now)
+    }
+
     pub async fn is_ready(&self) -> bool {
         let applied: Result<Vec<(i64,)>, _> =
             sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = $1")

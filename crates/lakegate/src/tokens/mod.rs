@@ -21,6 +21,7 @@ use rand::Rng;
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
 use crate::clock::Clock;
+use crate::clock_skew::SkewGuard;
 use crate::credentials::{ConnectionError, CredentialStatus, status_of};
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
@@ -89,6 +90,7 @@ pub struct TokenService {
     /// Identifies this process in refresh leases.
     instance_id: Arc<str>,
     failpoints: Arc<Failpoints>,
+    skew: Arc<SkewGuard>,
 }
 
 impl TokenService {
@@ -99,6 +101,7 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         failpoints: Arc<Failpoints>,
+        skew: Arc<SkewGuard>,
     ) -> Self {
         TokenService {
             store,
@@ -109,7 +112,13 @@ impl TokenService {
             flight: Arc::default(),
             instance_id: Arc::from(uuid::Uuid::new_v4().to_string()),
             failpoints,
+            skew,
         }
+    }
+
+    /// This process's clock against the store's.
+    pub fn skew(&self) -> &SkewGuard {
+        &self.skew
     }
 
     pub fn egress(&self) -> &Egress {
@@ -258,6 +267,8 @@ impl TokenService {
             // Backing off after a transient failure: keep serving the current token while it lasts.
             return self.serve_current(cred, integration, next - now).await;
         }
+        // Leases are judged on each replica's clock: one too far off takes none.
+        self.skew.check()?;
         let owner: &str = &self.instance_id;
         // Taking the lease re-reads the row: the holder before us may have finished just now.
         let Some(cred) = self

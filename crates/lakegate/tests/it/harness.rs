@@ -311,18 +311,31 @@ impl TestApp {
     /// A replica with its own connection pool on `db` (as a separate process would have),
     /// the same master key, egress and public URL, and its own port.
     pub async fn spawn_replica_on(db: &TestDb, first: &TestApp) -> TestApp {
-        Self::replica(Store::connect(&db.url).await.unwrap(), first).await
+        Self::replica(
+            Store::connect(&db.url).await.unwrap(),
+            first,
+            first.clock.clone(),
+        )
+        .await
+    }
+
+    /// The same with a clock of its own (a replica whose time differs).
+    pub async fn spawn_replica_with_clock(
+        db: &TestDb,
+        first: &TestApp,
+        clock: ManualClock,
+    ) -> TestApp {
+        Self::replica(Store::connect(&db.url).await.unwrap(), first, clock).await
     }
 
     /// A second replica: same store, same master key and egress, same public URL, its own port.
     pub async fn spawn_replica(first: &TestApp) -> TestApp {
-        Self::replica(first.store.clone(), first).await
+        Self::replica(first.store.clone(), first, first.clock.clone()).await
     }
 
-    async fn replica(store: Store, first: &TestApp) -> TestApp {
+    async fn replica(store: Store, first: &TestApp, clock: ManualClock) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let clock = first.clock.clone();
         let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
         let state = AppState::new(
             store.clone(),

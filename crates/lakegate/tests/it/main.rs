@@ -10,6 +10,7 @@ mod accounts_http;
 mod bad_input;
 mod canary;
 mod cli;
+mod clock_skew;
 mod connections;
 mod csrf;
 mod egress;

@@ -19,6 +19,7 @@ crate::on_both_backends!(
     a_flow_is_taken_once_with_every_field_intact,
     a_ticket_is_taken_once_with_every_field_intact,
     concurrent_takers_of_one_flow_get_it_once,
+    the_store_clock_is_the_database_servers,
 );
 
 const NOW: i64 = 1_000;
@@ -548,4 +549,16 @@ async fn concurrent_takers_of_one_flow_get_it_once(db: &TestDb) {
         }
         assert_eq!(won, 1, "round {round}: exactly one taker gets the flow");
     }
+}
+
+async fn the_store_clock_is_the_database_servers(db: &TestDb) {
+    // Same machine, so the database's clock and ours agree to within the test's own run time.
+    let ours = || lakegate::clock::Clock::now(&lakegate::clock::SystemClock);
+    let before = ours();
+    let store = db.store.clock().await.unwrap();
+    let after = ours();
+    assert!(
+        (before - 1..=after + 1).contains(&store),
+        "{before} {store} {after}"
+    );
 }

@@ -126,7 +126,8 @@ fn is_formula_like(s: &str) -> bool {
 }
 
 /// RFC 4180 fields: quoted when they hold a comma, quote or line break. NULL is an empty
-/// field and the empty string `""`, so the two stay apart (as PostgreSQL's CSV does).
+/// field and the empty string `""`, so the two stay apart (as PostgreSQL's CSV does),
+/// except in a one-column row (see `csv_line`).
 fn csv_field(out: &mut Vec<u8>, v: Option<&str>, cells: CsvCells) {
     let Some(s) = v else { return };
     let neutralised;
@@ -146,11 +147,18 @@ fn csv_field(out: &mut Vec<u8>, v: Option<&str>, cells: CsvCells) {
 }
 
 fn csv_line<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = Option<&'a str>>, cells: CsvCells) {
+    let start = out.len();
     for (i, f) in fields.enumerate() {
         if i > 0 {
             out.push(b',');
         }
         csv_field(out, f, cells);
+    }
+    if out.len() == start {
+        // A one-column row holding NULL would be an empty line, which many readers (pandas,
+        // R, Rust's csv) skip: the row would be lost. It is written as `""` instead, the one
+        // place NULL and the empty string meet (found by the CSV round-trip property test).
+        out.extend_from_slice(b"\"\"");
     }
     out.extend_from_slice(b"\r\n");
 }

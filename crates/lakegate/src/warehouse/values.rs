@@ -82,13 +82,36 @@ fn significant_digits(s: &str) -> usize {
 
 /// `2024-01-02 03:04:05[.fff]` or `2024-01-02T03:04:05[.fff][Z]` → ISO 8601 with a `T`,
 /// and `Z` for zoned timestamps (Databricks reports TIMESTAMP values in UTC).
+/// Anything else is left exactly as it came (found by the value-typing property test: the
+/// first space of any string used to become a `T`).
 fn iso_timestamp(s: &str, zoned: bool) -> String {
+    if !looks_like_timestamp(s) {
+        return s.to_owned();
+    }
     let mut out = s.replacen(' ', "T", 1);
     let has_zone = out.ends_with('Z') || out.get(19..).is_some_and(|t| t.contains(['+', '-']));
     if zoned && !has_zone && out.len() >= 19 {
         out.push('Z');
     }
     out
+}
+
+/// `YYYY-MM-DD HH:MM:SS` or with a `T`, at the start.
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b' ' | b'T'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19)
 }
 
 /// A row converted with the columns' kinds.

@@ -370,10 +370,9 @@ impl TestApp {
     /// A browser holding a session created directly in the store (no login round trip,
     /// no login throttling): for tests about what a session may do, not how it starts.
     pub async fn session_for(&self, user: &User) -> Browser {
-        let (cookie, row) = lakegate::auth::session::new_session(&user.id, self.clock_now(), LIFE);
-        self.store.create_session(&row).await.unwrap();
+        let (cookie, csrf) = self.stored_session(user).await;
         let mut headers = reqwest::header::HeaderMap::new();
-        let value = format!("{}={}", self.state.web.session_cookie(), cookie.expose());
+        let value = format!("{}={cookie}", self.state.web.session_cookie());
         headers.insert(reqwest::header::COOKIE, value.parse().unwrap());
         let client = http_builder()
             .default_headers(headers)
@@ -382,9 +381,38 @@ impl TestApp {
             .unwrap();
         Browser {
             client,
-            csrf: row.csrf_token,
+            csrf,
             base: self.base.clone(),
         }
+    }
+
+    /// The same as a full browser (a cookie store, so flows can set their binding cookie),
+    /// with the session cookie's value (for tests that look for it elsewhere).
+    pub async fn session_with_cookie(&self, user: &User) -> (Browser, String) {
+        let (cookie, csrf) = self.stored_session(user).await;
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        jar.add_cookie_str(
+            &format!("{}={cookie}; Path=/", self.state.web.session_cookie()),
+            &self.base.parse().unwrap(),
+        );
+        let client = http_builder()
+            .cookie_provider(jar)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let browser = Browser {
+            client,
+            csrf,
+            base: self.base.clone(),
+        };
+        (browser, cookie)
+    }
+
+    /// A session row for `user`: its cookie value and CSRF token.
+    async fn stored_session(&self, user: &User) -> (String, String) {
+        let (cookie, row) = lakegate::auth::session::new_session(&user.id, self.clock_now(), LIFE);
+        self.store.create_session(&row).await.unwrap();
+        (cookie.expose().to_owned(), row.csrf_token)
     }
 
     pub fn url(&self, path: &str) -> String {

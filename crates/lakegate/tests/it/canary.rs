@@ -142,7 +142,7 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
 /// clear inside a blob shows up too), so a new table or column is covered without editing
 /// this test.
 async fn every_stored_value(app: &TestApp) -> String {
-    use sqlx::{Column, Row};
+    use sqlx::Row;
     let pool = app.pool();
     let tables = match app.store.backend() {
         lakegate::store::Backend::Sqlite => {

@@ -26,6 +26,8 @@ use crate::store::{IntegrationRow, Store};
 
 pub use warehouse_emulator::{Fault, Target};
 
+pub mod process;
+
 /// The Databricks OAuth U2M provider, which the fixtures configure.
 pub fn provider() -> &'static dyn Provider {
     &databricks::U2M

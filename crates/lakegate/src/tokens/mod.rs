@@ -279,6 +279,10 @@ impl TokenService {
             self.wait_for_peer(&cred, need).await;
             return Ok(None);
         };
+        if self.failpoints.hit("refresh:holding_lease").await {
+            // As if the process died holding the lease: it stays until it expires.
+            return Err(ConnectionError::Interrupted("refresh:holding_lease"));
+        }
         if cred.access_expires_at - self.now() >= need {
             self.store.release_lease(&cred.id, owner).await?;
             return self.usable(cred, integration).await.map(Some);
@@ -296,7 +300,7 @@ impl TokenService {
         self.metrics.token_call(&integration.host);
         let answer =
             protocol::request(&self.egress, provider, integration, &secret, &refresh_token).await;
-        if self.failpoints.hit("refresh:after_token_response") {
+        if self.failpoints.hit("refresh:after_token_response").await {
             // As if the process died here: the answer is lost and the lease stays held.
             return Err(ConnectionError::Interrupted("refresh:after_token_response"));
         }
@@ -321,7 +325,7 @@ impl TokenService {
                     self.metrics.refresh("fenced", "none");
                     return Err(ConnectionError::NotSignedIn);
                 }
-                if self.failpoints.hit("refresh:after_commit") {
+                if self.failpoints.hit("refresh:after_commit").await {
                     // As if the process died after storing: the next caller finds the new pair.
                     return Err(ConnectionError::Interrupted("refresh:after_commit"));
                 }

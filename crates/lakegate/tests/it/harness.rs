@@ -282,6 +282,15 @@ impl TestApp {
 
     /// An app whose egress may reach `ws` (and only loopback addresses besides public ones).
     pub async fn spawn_with(db: &TestDb, ws: Option<&Workspace>) -> TestApp {
+        Self::spawn_keyed(db, ws, testkit::random_keyring()).await
+    }
+
+    /// The same with a given key ring (shared with processes started from its master key).
+    pub async fn spawn_keyed(
+        db: &TestDb,
+        ws: Option<&Workspace>,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+    ) -> TestApp {
         install_log_capture();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -295,7 +304,7 @@ impl TestApp {
             Arc::new(clock.clone()),
             &base,
             LIFE,
-            testkit::random_keyring(),
+            keyring,
             egress,
         );
         testkit::serve(listener, state.clone());

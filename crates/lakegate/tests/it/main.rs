@@ -16,6 +16,7 @@ mod csrf;
 mod egress;
 mod flow_security;
 mod integrations;
+mod processes;
 mod properties;
 mod queries;
 mod query_results;

@@ -20,6 +20,7 @@ crate::on_both_backends!(
     a_ticket_is_taken_once_with_every_field_intact,
     concurrent_takers_of_one_flow_get_it_once,
     the_store_clock_is_the_database_servers,
+    replicas_racing_for_an_orgs_first_data_key_can_read_each_others_secrets,
 );
 
 const NOW: i64 = 1_000;
@@ -561,4 +562,62 @@ async fn the_store_clock_is_the_database_servers(db: &TestDb) {
         (before - 1..=after + 1).contains(&store),
         "{before} {store} {after}"
     );
+}
+
+/// Two replicas (own pools, own key-ring caches, one master key) seal secrets for a new
+/// org at the same time: whichever data keys they create, each opens what the other
+/// sealed, also after a cache miss.
+async fn replicas_racing_for_an_orgs_first_data_key_can_read_each_others_secrets(db: &TestDb) {
+    use lakegate::crypto::envelope::{Binding, Keyring};
+    use lakegate::crypto::master_key::MasterKeySource;
+    let w = world(db).await;
+    let key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        rand::random::<[u8; 32]>(),
+    );
+    let ring = || {
+        let (master, _) = MasterKeySource::Value(lakegate::secret::Secret::new(key.clone()))
+            .load(false)
+            .unwrap();
+        std::sync::Arc::new(Keyring::new(master))
+    };
+    let other_store = lakegate::store::Store::connect(&db.url).await.unwrap();
+    let replicas = [(db.store.clone(), ring()), (other_store, ring())];
+    let mut sealed = Vec::new();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, ring) = replicas[i % 2].clone();
+            let org = w.org.clone();
+            tokio::spawn(async move {
+                let row = format!("row{i}");
+                let binding = Binding {
+                    org_id: &org,
+                    table: "t",
+                    row_id: &row,
+                    column: "c",
+                };
+                let blob = ring
+                    .seal(&store, binding, row.as_bytes(), NOW)
+                    .await
+                    .unwrap();
+                (row, blob)
+            })
+        })
+        .collect();
+    for t in tasks {
+        sealed.push(t.await.unwrap());
+    }
+    for (row, blob) in &sealed {
+        for (store, _) in &replicas {
+            // A fresh cache each time: the data key is read back from the store.
+            let binding = Binding {
+                org_id: &w.org,
+                table: "t",
+                row_id: row,
+                column: "c",
+            };
+            let plain = ring().open(store, binding, blob).await.unwrap();
+            assert_eq!(plain.as_slice(), row.as_bytes());
+        }
+    }
 }

@@ -10,11 +10,15 @@
 //!   latency, 100,000-row throughput), and Lakegate's statement client against the
 //!   Databricks Python SDK reading the same result.
 //!
-//! `cargo run --release -p lakegate-bench -- vending` / `-- storm` / `-- queries` (see
-//! docs/PERFORMANCE.md).
+//! * `memory`: the peak resident memory of a separate `lakegate serve` process streaming a
+//!   large result as NDJSON and CSV, next to a ten times smaller one in the same run.
+//!
+//! `cargo run --release -p lakegate-bench -- vending` / `-- storm` / `-- queries` /
+//! `-- memory` (see docs/PERFORMANCE.md).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod memory;
 mod queries;
 
 use std::sync::Arc;
@@ -70,6 +74,15 @@ enum What {
         #[arg(long, default_value_t = 5)]
         large: usize,
     },
+    /// Peak RSS of a `lakegate serve` process streaming `rows` rows of the ten-column
+    /// nyctaxi table as NDJSON and as CSV (and a tenth of that, as baseline).
+    Memory {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// The `lakegate` binary to measure (default: next to this one, same profile).
+        #[arg(long)]
+        lakegate: Option<std::path::PathBuf>,
+    },
 }
 
 struct World {
@@ -78,7 +91,9 @@ struct World {
     base: String,
     org: Org,
     user: User,
-    _dir: tempfile::TempDir,
+    /// The SQLite database (in `dir`), for processes started on it.
+    db_url: String,
+    dir: tempfile::TempDir,
 }
 
 async fn world() -> World {
@@ -86,14 +101,18 @@ async fn world() -> World {
 }
 
 async fn world_with(config: EmulatorConfig) -> World {
+    world_keyed(config, testkit::random_keyring()).await
+}
+
+/// The same with a given key ring (shared with processes started from its master key).
+async fn world_keyed(
+    config: EmulatorConfig,
+    keyring: Arc<lakegate::crypto::envelope::Keyring>,
+) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("bench.db").display()
-    ))
-    .await
-    .unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = Store::connect(&db_url).await.unwrap();
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -107,7 +126,7 @@ async fn world_with(config: EmulatorConfig) -> World {
         Arc::new(SystemClock),
         &base,
         life,
-        testkit::random_keyring(),
+        keyring,
         ws.egress(),
     );
     // Measure the vending path itself, not the per-user limit in front of it.
@@ -123,7 +142,8 @@ async fn world_with(config: EmulatorConfig) -> World {
         base,
         org,
         user,
-        _dir: dir,
+        db_url,
+        dir,
     }
 }
 
@@ -380,5 +400,6 @@ async fn main() {
             per_host_per_second,
         } => storm(credentials, per_host_concurrency, per_host_per_second).await,
         What::Queries { rows, small, large } => queries::run(rows, small, large).await,
+        What::Memory { rows, lakegate } => memory::run(rows, lakegate).await,
     }
 }

@@ -45,7 +45,10 @@ async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, 
     (lines, bytes, meter.peak_bytes(), id)
 }
 
-/// A million rows stream through Lakegate in memory that does not grow with the result.
+/// A million rows of a one-column result stream through Lakegate with a peak *live heap*
+/// (of this test's thread: the emulator runs on threads of its own) that does not grow with
+/// the result. A regression guard; the claim about a real process's resident memory is
+/// measured by `lakegate-bench memory` (docs/PERFORMANCE.md).
 #[tokio::test]
 async fn a_million_rows_stream_as_ndjson_in_bounded_memory() {
     let mut config = EmulatorConfig::for_tests();

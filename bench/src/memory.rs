@@ -1,0 +1,206 @@
+//! Peak resident memory of a real `lakegate serve` process streaming a large result.
+//!
+//! The emulator and the fixtures run in this process; Lakegate runs as a child process on
+//! the same SQLite database and master key, so its memory is its own. For each format
+//! (NDJSON, CSV) and each size (`rows`, and a tenth of it as the baseline measured in the
+//! same run) a fresh process streams `SELECT * FROM samples.nyctaxi.trips LIMIT n` (ten
+//! columns) through the query API; the client reads and discards the body. Reported: RSS
+//! when idle after start, and the process's peak RSS (`VmHWM` in `/proc/<pid>/status`)
+//! after the stream — Linux only.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lakegate::auth::Scope;
+use lakegate::crypto::envelope::Keyring;
+use lakegate::crypto::master_key::MasterKeySource;
+use lakegate::secret::Secret;
+use serde_json::json;
+use warehouse_emulator::EmulatorConfig;
+
+use super::{World, api_token, world_keyed};
+
+const WAREHOUSE: &str = "abcdef1234567890";
+
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `VmRSS` or `VmHWM` of a process, in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn default_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().join("lakegate")
+}
+
+async fn start(bin: &Path, w: &World, env: &[(&str, String)]) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(w.dir.path().join(format!("serve-{port}.log"))).unwrap();
+    let child = Command::new(bin)
+        .arg("serve")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("LAKEGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("LAKEGATE_PUBLIC_URL", &base)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let serve = Serve { child, base };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http
+            .get(format!("{}/healthz", serve.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return serve;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "lakegate serve did not start (log in {})",
+        w.dir.path().display()
+    );
+}
+
+struct Measurement {
+    rows: usize,
+    bytes: u64,
+    idle_kib: u64,
+    peak_kib: u64,
+}
+
+async fn stream(serve: &Serve, token: &str, conn: &str, rows: usize, accept: &str) -> (usize, u64) {
+    let mut resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/connections/{conn}/queries", serve.base))
+        .bearer_auth(token)
+        .header("accept", accept)
+        .json(&json!({
+            "statement": format!("SELECT * FROM samples.nyctaxi.trips LIMIT {rows}"),
+            "warehouse_id": WAREHOUSE,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+    let (mut lines, mut bytes) = (0usize, 0u64);
+    while let Some(piece) = resp.chunk().await.unwrap() {
+        lines += piece.iter().filter(|&&b| b == b'\n').count();
+        bytes += piece.len() as u64;
+    }
+    (lines, bytes)
+}
+
+pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
+    let bin = lakegate.unwrap_or_else(default_binary);
+    let master_key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::array::from_fn::<u8, 32, _>(|i| (i as u8).wrapping_mul(73).wrapping_add(11)),
+    );
+    let (key, _) = MasterKeySource::Value(Secret::new(master_key.clone()))
+        .load(false)
+        .unwrap();
+    let config = EmulatorConfig {
+        nyctaxi_rows: rows,
+        ..EmulatorConfig::for_tests()
+    };
+    let w = world_keyed(config, Arc::new(Keyring::new(key))).await;
+    let conn = super::connections(&w, 1, 6 * 3600).await.remove(0).0;
+    let token = api_token(&w, Scope::QueriesRun).await;
+    let write = |name: &str, text: &str| {
+        let path = w.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let key_file = write("master.key", &master_key);
+    std::fs::set_permissions(
+        &key_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut env = vec![
+        ("LAKEGATE_DATABASE_URL", w.db_url.clone()),
+        ("LAKEGATE_MASTER_KEY_FILE", key_file),
+        ("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS", w.ws.host()),
+        ("LAKEGATE_EGRESS_ALLOWED_CIDRS", "127.0.0.0/8".to_owned()),
+        ("LAKEGATE_LOG_LEVEL", "warn".to_owned()),
+    ];
+    match w.ws.emu.ca_pem.as_deref() {
+        Some(pem) => env.push((
+            "LAKEGATE_EGRESS_EXTRA_CA_FILE",
+            write("emulator-ca.pem", pem),
+        )),
+        // The bench's emulator speaks plain http on loopback (TLS costs are not measured).
+        None => env.push(("LAKEGATE_EGRESS_INSECURE_HTTP_HOSTS", w.ws.host())),
+    }
+
+    println!("binary: {}", bin.display());
+    println!("| format | rows | bytes streamed | RSS idle | peak RSS | peak − idle |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (format, accept) in [("NDJSON", "application/x-ndjson"), ("CSV", "text/csv")] {
+        let mut measured = Vec::new();
+        for n in [rows / 10, rows] {
+            // A fresh process each time, so each peak is that stream's alone.
+            let serve = start(&bin, &w, &env).await;
+            let pid = serve.child.id();
+            let idle_kib = status_kib(pid, "VmRSS:");
+            let (lines, bytes) = stream(&serve, &token, &conn, n, accept).await;
+            let expected = if format == "CSV" { n + 1 } else { n };
+            assert_eq!(lines, expected, "{format}: every row arrived");
+            let peak_kib = status_kib(pid, "VmHWM:");
+            let m = Measurement {
+                rows: n,
+                bytes,
+                idle_kib,
+                peak_kib,
+            };
+            println!(
+                "| {format} | {} | {:.0} MB | {:.1} MB | {:.1} MB | {:.1} MB |",
+                m.rows,
+                m.bytes as f64 / 1e6,
+                m.idle_kib as f64 / 1024.0,
+                m.peak_kib as f64 / 1024.0,
+                (m.peak_kib - m.idle_kib) as f64 / 1024.0,
+            );
+            measured.push(m);
+        }
+        let growth = |m: &Measurement| (m.peak_kib - m.idle_kib) as f64;
+        println!(
+            "{format}: {}× the rows, {:.2}× the memory above idle",
+            measured[1].rows / measured[0].rows.max(1),
+            growth(&measured[1]) / growth(&measured[0]).max(1.0)
+        );
+    }
+}

@@ -67,7 +67,7 @@ pub fn credential_binding<'a>(
 }
 
 /// A credential's state as the user sees it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum CredentialStatus {
     NotSignedIn,

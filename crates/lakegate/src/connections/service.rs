@@ -300,7 +300,7 @@ pub struct Patch {
 }
 
 /// The caller's credential on a connection, with its status (never the tokens).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CredentialView {
     #[serde(flatten)]
     pub status: CredentialStatus,
@@ -318,7 +318,7 @@ pub struct CredentialView {
 }
 
 /// The result of **Test connection**.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TestReport {
     pub ok: bool,
     pub identity: Option<Identity>,

@@ -62,6 +62,28 @@ pub struct RequestBody {
     pub required: bool,
 }
 
+/// One success answer of a route, for the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// `(media type, schema)` pairs; empty for a body-less answer (204).
+    pub content: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// The JSON Schema of `T`, every sub-schema inline (the document has no `$defs` for
+/// `$ref`s to point into).
+pub fn schema_of<T: schemars::JsonSchema>() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or_default();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+    }
+    schema
+}
+
 /// One row of the route table.
 #[derive(Debug, Clone)]
 pub struct RouteInfo {
@@ -79,6 +101,10 @@ pub struct Registry {
     /// JSON Schemas of request bodies, by route (for the OpenAPI document only; kept out of
     /// `RouteInfo`, which the guard clones on every request).
     bodies: Vec<((M, &'static str), RequestBody)>,
+    /// Success answers by route, likewise.
+    answers: Vec<((M, &'static str), Answer)>,
+    /// Query-string schemas by route, likewise.
+    queries: Vec<((M, &'static str), serde_json::Value)>,
 }
 
 impl Registry {
@@ -88,6 +114,8 @@ impl Registry {
             router: Router::new(),
             table: Vec::new(),
             bodies: Vec::new(),
+            answers: Vec::new(),
+            queries: Vec::new(),
         }
     }
 
@@ -141,20 +169,56 @@ impl Registry {
     }
 
     fn declare_body<T: schemars::JsonSchema>(&mut self, required: bool) {
-        let Some(last) = self.table.last() else {
-            return;
-        };
-        // Inline every sub-schema: the document has no `$defs` for `$ref`s to point into.
-        let generator = schemars::generate::SchemaSettings::draft2020_12()
-            .with(|s| s.inline_subschemas = true)
-            .into_generator();
-        let mut schema =
-            serde_json::to_value(generator.into_root_schema_for::<T>()).unwrap_or_default();
-        if let Some(obj) = schema.as_object_mut() {
-            obj.remove("$schema");
+        if let Some(last) = self.table.last() {
+            let body = RequestBody {
+                schema: schema_of::<T>(),
+                required,
+            };
+            self.bodies.push(((last.method, last.path), body));
         }
-        self.bodies
-            .push(((last.method, last.path), RequestBody { schema, required }));
+    }
+
+    /// Declares a JSON answer of the route added last, from the type its handler returns.
+    pub fn answers<T: schemars::JsonSchema>(&mut self, status: u16) {
+        self.answer(status, vec![("application/json", schema_of::<T>())]);
+    }
+
+    /// Declares a body-less answer (204) of the route added last.
+    pub fn answers_empty(&mut self, status: u16) {
+        self.answer(status, Vec::new());
+    }
+
+    /// Declares an answer of the route added last with these media types and schemas.
+    pub fn answer(&mut self, status: u16, content: Vec<(&'static str, serde_json::Value)>) {
+        if let Some(last) = self.table.last() {
+            self.answers
+                .push(((last.method, last.path), Answer { status, content }));
+        }
+    }
+
+    /// Declares the query string of the route added last, from the type its handler reads.
+    pub fn query<T: schemars::JsonSchema>(&mut self) {
+        if let Some(last) = self.table.last() {
+            self.queries
+                .push(((last.method, last.path), schema_of::<T>()));
+        }
+    }
+
+    /// The declared query-string schema of a route, if any.
+    pub fn query_of(&self, r: &RouteInfo) -> Option<&serde_json::Value> {
+        self.queries
+            .iter()
+            .find(|((m, p), _)| *m == r.method && *p == r.path)
+            .map(|(_, s)| s)
+    }
+
+    /// The declared success answers of a route.
+    pub fn answers_of(&self, r: &RouteInfo) -> Vec<Answer> {
+        self.answers
+            .iter()
+            .filter(|((m, p), _)| *m == r.method && *p == r.path)
+            .map(|(_, a)| a.clone())
+            .collect()
     }
 
     /// The declared body schema of a route, if any.

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
 
 use super::routes::{Kind, M, Registry};
 use crate::auth::Access;
@@ -21,6 +20,7 @@ pub fn register(reg: &mut Registry) {
         "Process is alive",
         healthz,
     );
+    reg.answers::<Health>(200);
     reg.add(
         M::Get,
         "/readyz",
@@ -29,6 +29,8 @@ pub fn register(reg: &mut Registry) {
         "Store reachable and migrations current",
         readyz,
     );
+    reg.answers::<Health>(200);
+    reg.answers::<Health>(503);
     reg.add(
         M::Get,
         "/metrics",
@@ -36,6 +38,10 @@ pub fn register(reg: &mut Registry) {
         Access::Public,
         "Prometheus metrics",
         metrics,
+    );
+    reg.answer(
+        200,
+        vec![("text/plain", serde_json::json!({"type": "string"}))],
     );
     reg.add(
         M::Get,
@@ -55,26 +61,43 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
+/// What the health routes answer.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Health {
+    /// `ok`, `ready` or `not_ready`.
+    status: &'static str,
+    /// Why it is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
 async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({"status": "ok"}))
+    axum::Json(Health {
+        status: "ok",
+        message: None,
+    })
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let not_ready = |message: String| {
+        let status = "not_ready";
+        let body = Health {
+            status,
+            message: Some(message),
+        };
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
+    };
     if let Err(skew) = state.services.tokens.skew().check() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "not_ready", "message": skew.to_string()})),
-        );
+        return not_ready(skew.to_string());
     }
     if state.store.is_ready().await {
-        (StatusCode::OK, axum::Json(json!({"status": "ready"})))
+        let ready = Health {
+            status: "ready",
+            message: None,
+        };
+        (StatusCode::OK, axum::Json(ready))
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(
-                json!({"status": "not_ready", "message": "the store is unreachable or migrations are pending"}),
-            ),
-        )
+        not_ready("the store is unreachable or migrations are pending".into())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The encodings a result can be delivered in. Pure: rows in, bytes out, one chunk at a time,
 //! so a stream of any length needs memory for one chunk only.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::warehouse::Column;
 use crate::warehouse::values::{Kind, convert_row};
@@ -55,14 +55,26 @@ impl Format {
     }
 }
 
+/// A column as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct ColumnView {
+    pub name: String,
+    /// The warehouse's type name (`INT`, `STRING`, `TIMESTAMP`, …).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub type_text: String,
+}
+
 /// Column descriptions as the API shows them.
-pub fn columns_json(columns: &[Column]) -> Value {
-    Value::Array(
-        columns
-            .iter()
-            .map(|c| json!({"name": c.name, "type": c.type_name, "type_text": c.type_text}))
-            .collect(),
-    )
+pub fn column_views(columns: &[Column]) -> Vec<ColumnView> {
+    columns
+        .iter()
+        .map(|c| ColumnView {
+            name: c.name.clone(),
+            type_name: c.type_name.clone(),
+            type_text: c.type_text.clone(),
+        })
+        .collect()
 }
 
 pub fn kinds(columns: &[Column]) -> Vec<Kind> {
@@ -85,10 +97,8 @@ pub fn unique_names(columns: &[Column]) -> Vec<String> {
 }
 
 /// Typed rows for a JSON answer.
-pub fn json_rows(kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<Value> {
-    rows.iter()
-        .map(|r| Value::Array(convert_row(kinds, r)))
-        .collect()
+pub fn json_rows(kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<Vec<Value>> {
+    rows.iter().map(|r| convert_row(kinds, r)).collect()
 }
 
 /// One line per row, each an object of typed values.

@@ -50,6 +50,16 @@ macro_rules! stored_enum {
                 s.serialize_str(self.as_str())
             }
         }
+
+        /// The API documents these values as a string enum.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "enum": [$($text),+]})
+            }
+        }
     };
 }
 

@@ -56,7 +56,7 @@ impl WarehouseError {
 }
 
 /// The signed-in user, as the warehouse knows them.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Identity {
     pub id: String,
     pub user_name: String,
@@ -65,7 +65,7 @@ pub struct Identity {
 
 /// Something a statement runs on: a Databricks SQL warehouse, a Snowflake warehouse, a
 /// BigQuery billing project.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Compute {
     pub id: String,
     pub name: String,

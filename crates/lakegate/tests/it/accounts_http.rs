@@ -264,6 +264,38 @@ async fn service_endpoints_answer() {
         doc["paths"]["/api/v1/connections/{id}/access-token"]["post"]["requestBody"]["required"],
         false
     );
+    // Every operation declares its success answers with their schemas; 204s have no body.
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let successes: Vec<&String> = responses.keys().filter(|k| k.starts_with('2')).collect();
+            assert!(!successes.is_empty(), "{method} {path} declares no success");
+            for status in successes {
+                let content = &responses[status]["content"];
+                if status == "204" {
+                    assert!(content.is_null(), "{method} {path}: a 204 has no body");
+                } else {
+                    assert!(
+                        content.is_object(),
+                        "{method} {path} {status} has no schema"
+                    );
+                }
+            }
+            assert!(responses.contains_key("default"), "{method} {path}");
+        }
+    }
+    let created = &doc["paths"]["/api/v1/users"]["post"]["responses"]["201"]["content"]["application/json"]
+        ["schema"];
+    assert!(created["properties"]["email"].is_object(), "{created}");
+    let results = &doc["paths"]["/api/v1/queries/{id}"]["get"]["responses"];
+    for media in ["application/json", "application/x-ndjson", "text/csv"] {
+        assert!(results["200"]["content"][media].is_object(), "{media}");
+    }
+    assert!(
+        results["202"]["content"]["application/json"]["schema"]["properties"]["poll"].is_object()
+    );
+    let audit_params = doc["paths"]["/api/v1/audit"]["get"]["parameters"].to_string();
+    assert!(audit_params.contains("\"limit\""), "{audit_params}");
     let page = c.get(app.url("/login")).sent().await;
     let headers = page.headers();
     assert_eq!(headers["x-frame-options"], "DENY");

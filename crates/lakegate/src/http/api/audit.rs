@@ -18,11 +18,13 @@ pub fn register(reg: &mut Registry) {
         "The org's audit log, newest first",
         list,
     );
+    reg.query::<AuditQuery>();
+    reg.answers::<AuditPage>(200);
 }
 
 pub const MAX_LIMIT: i64 = 1000;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     pub since: Option<String>,
@@ -58,7 +60,7 @@ impl AuditQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditView {
     pub id: i64,
     pub time: String,
@@ -87,7 +89,7 @@ impl From<AuditRow> for AuditView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct AuditPage {
     events: Vec<AuditView>,
 }

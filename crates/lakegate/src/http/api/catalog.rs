@@ -26,6 +26,7 @@ pub fn register(reg: &mut Registry) {
         "A fresh access token from my own credential, for another service to call Databricks",
         access_token,
     );
+    reg.answers::<Vended>(200);
     reg.optional_body::<VendBody>();
     reg.add(
         M::Post,
@@ -35,6 +36,7 @@ pub fn register(reg: &mut Registry) {
         "Identity, warehouse state and SELECT 1",
         test,
     );
+    reg.answers::<TestReport>(200);
     reg.add(
         M::Get,
         "/api/v1/connections/{id}/warehouses",
@@ -43,6 +45,7 @@ pub fn register(reg: &mut Registry) {
         "SQL warehouses I can see",
         warehouses,
     );
+    reg.answers::<Warehouses>(200);
     reg.add(
         M::Get,
         "/api/v1/connections/{id}/catalogs",
@@ -51,6 +54,7 @@ pub fn register(reg: &mut Registry) {
         "Unity Catalog catalogs I can see",
         catalogs,
     );
+    reg.answers::<Names>(200);
     reg.add(
         M::Get,
         "/api/v1/connections/{id}/catalogs/{catalog}/schemas",
@@ -59,6 +63,7 @@ pub fn register(reg: &mut Registry) {
         "Schemas of a catalog",
         schemas,
     );
+    reg.answers::<Names>(200);
     reg.add(
         M::Get,
         "/api/v1/connections/{id}/catalogs/{catalog}/schemas/{schema}/tables",
@@ -67,6 +72,7 @@ pub fn register(reg: &mut Registry) {
         "Tables of a schema, with columns",
         tables,
     );
+    reg.answers::<Tables>(200);
 }
 
 async fn test(
@@ -84,7 +90,7 @@ async fn keeper(state: &AppState, p: &Principal, id: &str) -> ApiResult<TokenKee
     Ok(connections.keeper(p, &c).await?)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Warehouses {
     warehouses: Vec<Compute>,
 }
@@ -98,7 +104,7 @@ async fn warehouses(
     Ok(ApiJson(Warehouses { warehouses: list }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Names {
     names: Vec<String>,
 }
@@ -121,7 +127,7 @@ async fn schemas(
     Ok(ApiJson(Names { names }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Tables {
     tables: Vec<serde_json::Value>,
 }
@@ -144,7 +150,7 @@ struct VendBody {
     min_remaining_seconds: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Vended {
     access_token: String,
     token_type: &'static str,

@@ -26,6 +26,7 @@ pub fn register(reg: &mut Registry) {
         "Connections I can see, with my credential's status",
         list,
     );
+    reg.answers::<Vec<ConnectionView>>(200);
     reg.add(
         M::Post,
         "/api/v1/connections",
@@ -34,6 +35,7 @@ pub fn register(reg: &mut Registry) {
         "Create a Databricks OAuth U2M connection",
         create,
     );
+    reg.answers::<ConnectionView>(201);
     reg.body::<CreateBody>();
     reg.add(
         M::Get,
@@ -43,6 +45,7 @@ pub fn register(reg: &mut Registry) {
         "A connection",
         show,
     );
+    reg.answers::<ConnectionView>(200);
     reg.add(
         M::Patch,
         "/api/v1/connections/{id}",
@@ -51,6 +54,7 @@ pub fn register(reg: &mut Registry) {
         "Rename, share, or set warehouse, catalog and schema (owner or admin)",
         patch,
     );
+    reg.answers::<ConnectionView>(200);
     reg.body::<PatchBody>();
     reg.add(
         M::Delete,
@@ -60,6 +64,7 @@ pub fn register(reg: &mut Registry) {
         "Delete a connection and every credential on it (owner or admin)",
         delete,
     );
+    reg.answers_empty(204);
     reg.add(
         M::Post,
         "/api/v1/connections/{id}/sign-in",
@@ -68,6 +73,7 @@ pub fn register(reg: &mut Registry) {
         "A one-time link that signs me in to Databricks",
         sign_in,
     );
+    reg.answers::<SignInLink>(200);
     reg.add(
         M::Get,
         "/api/v1/connections/{id}/credential",
@@ -76,6 +82,7 @@ pub fn register(reg: &mut Registry) {
         "My credential's status (never tokens)",
         credential,
     );
+    reg.answers::<CredentialView>(200);
     reg.add(
         M::Delete,
         "/api/v1/connections/{id}/credential",
@@ -84,10 +91,11 @@ pub fn register(reg: &mut Registry) {
         "Disconnect me",
         disconnect,
     );
+    reg.answers_empty(204);
 }
 
 /// A connection as the API shows it, with the caller's own credential status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub name: String,
@@ -241,7 +249,7 @@ struct SignInBody {
     return_path: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct SignInLink {
     sign_in_url: String,
     expires_in: i64,

@@ -51,17 +51,21 @@ pub fn register(reg: &mut Registry) {
         "Every available integration kind with its state",
         list,
     );
+    reg.answers::<Vec<Listed>>(200);
     for (provider, path) in paths() {
         let title = provider.info().title;
         reg.add(M::Get, path, Kind::Api, Access::Admin, title, show);
+        reg.answers::<IntegrationView>(200);
         reg.add(M::Put, path, Kind::Api, Access::Admin, title, put);
         reg.body::<PutBody>();
+        reg.answers::<IntegrationView>(200);
         reg.add(M::Delete, path, Kind::Api, Access::Admin, title, delete);
+        reg.answers_empty(204);
     }
 }
 
 /// The integration as the API shows it: never the secret, only whether one is set.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct IntegrationView {
     pub kind: &'static str,
     pub name: &'static str,
@@ -104,7 +108,7 @@ impl IntegrationView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct Listed {
     kind: &'static str,
     name: &'static str,

@@ -1,6 +1,7 @@
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::UserView;
+use crate::accounts::Role;
 use crate::auth::{Access, Via};
 use crate::http::error::ApiJson;
 use crate::http::guard::Auth;
@@ -15,23 +16,48 @@ pub fn register(reg: &mut Registry) {
         "The caller: user, org, role",
         me,
     );
+    reg.answers::<Me>(200);
 }
 
-async fn me(Auth(p): Auth) -> ApiJson<Value> {
-    let (auth, scopes, csrf) = match &p.via {
+#[derive(Serialize, schemars::JsonSchema)]
+struct OrgView {
+    id: String,
+    slug: String,
+    name: String,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct Me {
+    user: UserView,
+    org: OrgView,
+    role: Role,
+    /// `session` or `token`.
+    auth: &'static str,
+    /// A token's scopes (null for a session).
+    scopes: Option<Vec<&'static str>>,
+    /// A session's CSRF token, for state-changing calls (null for a token).
+    csrf_token: Option<String>,
+}
+
+async fn me(Auth(p): Auth) -> ApiJson<Me> {
+    let (auth, scopes, csrf_token) = match &p.via {
         Via::Session { csrf_token, .. } => ("session", None, Some(csrf_token.clone())),
         Via::Token { scopes, .. } => (
             "token",
-            Some(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+            Some(scopes.iter().map(|s| s.as_str()).collect()),
             None,
         ),
     };
-    ApiJson(json!({
-        "user": UserView::from(&p.user),
-        "org": {"id": p.org.id, "slug": p.org.slug, "name": p.org.name},
-        "role": p.user.role,
-        "auth": auth,
-        "scopes": scopes,
-        "csrf_token": csrf,
-    }))
+    ApiJson(Me {
+        user: UserView::from(&p.user),
+        org: OrgView {
+            id: p.org.id.clone(),
+            slug: p.org.slug.clone(),
+            name: p.org.name.clone(),
+        },
+        role: p.user.role,
+        auth,
+        scopes,
+        csrf_token,
+    })
 }

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod integrations;
 mod me;
 pub mod queries;
+mod query_views;
 mod tokens;
 mod users;
 

@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Deserialize;
 
+use super::query_views::{Cancelled, History, HistoryEntry, Pending, QueryResult, results};
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
@@ -20,8 +20,6 @@ use crate::http::state::AppState;
 use crate::queries::output::{self, CsvCells, Format};
 use crate::queries::service::{self, ResultSet, Running};
 use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
-use crate::store::QueryRow;
-use crate::store::QueryState;
 
 /// How long one request waits for a statement before answering 202 with the query id
 /// (below the server's 60 s request timeout).
@@ -38,6 +36,8 @@ pub fn register(reg: &mut Registry) {
         run_query,
     );
     reg.body::<crate::queries::QueryRequest>();
+    reg.query::<FormatParam>();
+    results(reg);
     reg.add(
         M::Get,
         "/api/v1/queries",
@@ -46,6 +46,7 @@ pub fn register(reg: &mut Registry) {
         "My recent queries (statement, connection, duration, rows, outcome)",
         history,
     );
+    reg.answers::<History>(200);
     reg.add(
         M::Get,
         "/api/v1/queries/{id}",
@@ -54,6 +55,8 @@ pub fn register(reg: &mut Registry) {
         "State of my query; its result (Accept or ?format=json|ndjson|csv) once it succeeded",
         show,
     );
+    reg.query::<FormatParam>();
+    results(reg);
     reg.add(
         M::Post,
         "/api/v1/queries/{id}/cancel",
@@ -62,9 +65,10 @@ pub fn register(reg: &mut Registry) {
         "Cancel my query on Databricks",
         cancel,
     );
+    reg.answers::<Cancelled>(200);
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FormatParam {
     format: Option<String>,
@@ -129,21 +133,25 @@ async fn cancel(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let outcome = state.services.queries.cancel(&p, &id).await?;
-    Ok(ApiJson(json!({"query_id": id, "state": outcome})).into_response())
+    let state = state.services.queries.cancel(&p, &id).await?;
+    Ok(ApiJson(Cancelled {
+        query_id: id,
+        state,
+    })
+    .into_response())
 }
 
 /// A query still running: 202 and where to look next.
 fn pending(state: &AppState, r: &Running) -> Response {
     let q = &r.query;
-    let body = json!({
-        "query_id": q.id,
-        "statement_id": q.statement_id,
-        "state": q.state,
-        "submitted_at": rfc3339(q.submitted_at),
-        "elapsed_seconds": state.now() - q.submitted_at,
-        "poll": format!("/api/v1/queries/{}", q.id),
-    });
+    let body = Pending {
+        query_id: q.id.clone(),
+        statement_id: q.statement_id.clone(),
+        state: q.state,
+        submitted_at: rfc3339(q.submitted_at),
+        elapsed_seconds: state.now() - q.submitted_at,
+        poll: format!("/api/v1/queries/{}", q.id),
+    };
     let mut resp = (StatusCode::ACCEPTED, ApiJson(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/queries/{}", q.id)) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -186,15 +194,15 @@ async fn json_answer(set: ResultSet) -> ApiResult<Response> {
         }
         rows.extend(output::json_rows(&kinds, &chunk));
     }
-    Ok(ApiJson(json!({
-        "query_id": set.query_id,
-        "statement_id": set.statement_id,
-        "state": "SUCCEEDED",
-        "columns": output::columns_json(&set.columns),
-        "row_count": rows.len(),
-        "truncated": truncated,
-        "rows": rows,
-    }))
+    Ok(ApiJson(QueryResult {
+        query_id: set.query_id,
+        statement_id: set.statement_id,
+        state: "SUCCEEDED",
+        columns: output::column_views(&set.columns),
+        row_count: rows.len(),
+        truncated,
+        rows,
+    })
     .into_response())
 }
 
@@ -244,37 +252,8 @@ fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
     resp
 }
 
-#[derive(Serialize)]
-struct HistoryEntry {
-    query_id: String,
-    connection_id: String,
-    statement: String,
-    state: QueryState,
-    submitted_at: String,
-    duration_seconds: Option<i64>,
-    row_count: Option<i64>,
-    error_code: Option<String>,
-    error_message: Option<String>,
-}
-
-impl From<QueryRow> for HistoryEntry {
-    fn from(q: QueryRow) -> Self {
-        HistoryEntry {
-            duration_seconds: q.finished_at.map(|f| f - q.submitted_at),
-            submitted_at: rfc3339(q.submitted_at),
-            query_id: q.id,
-            connection_id: q.connection_id,
-            statement: q.statement,
-            state: q.state,
-            row_count: q.row_count,
-            error_code: q.error_code,
-            error_message: q.error_message,
-        }
-    }
-}
-
 async fn history(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Response> {
     let rows = state.services.queries.history(&p).await?;
-    let queries: Vec<HistoryEntry> = rows.into_iter().map(HistoryEntry::from).collect();
-    Ok(ApiJson(json!({ "queries": queries })).into_response())
+    let queries = rows.into_iter().map(HistoryEntry::from).collect();
+    Ok(ApiJson(History { queries }).into_response())
 }

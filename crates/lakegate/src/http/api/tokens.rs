@@ -20,6 +20,7 @@ pub fn register(reg: &mut Registry) {
         "List my API tokens",
         list,
     );
+    reg.answers::<Vec<TokenView>>(200);
     reg.add(
         M::Post,
         "/api/v1/tokens",
@@ -28,6 +29,7 @@ pub fn register(reg: &mut Registry) {
         "Create an API token (the secret is returned once)",
         create,
     );
+    reg.answers::<Created>(201);
     reg.body::<CreateToken>();
     reg.add(
         M::Delete,
@@ -37,10 +39,11 @@ pub fn register(reg: &mut Registry) {
         "Revoke one of my API tokens",
         revoke,
     );
+    reg.answers_empty(204);
 }
 
 /// A token as listed: never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -91,7 +94,7 @@ struct CreateToken {
     expires_in_days: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 struct Created {
     /// The secret, shown this once.
     token: String,

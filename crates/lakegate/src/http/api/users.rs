@@ -21,6 +21,7 @@ pub fn register(reg: &mut Registry) {
         "List the org's users",
         list,
     );
+    reg.answers::<Vec<UserView>>(200);
     reg.add(
         M::Post,
         "/api/v1/users",
@@ -29,6 +30,7 @@ pub fn register(reg: &mut Registry) {
         "Create a user",
         create,
     );
+    reg.answers::<UserView>(201);
     reg.body::<CreateUser>();
     reg.add(
         M::Patch,
@@ -38,6 +40,7 @@ pub fn register(reg: &mut Registry) {
         "Change a user's role, name or disabled flag",
         update,
     );
+    reg.answers::<UserView>(200);
     reg.body::<PatchUser>();
     reg.add(
         M::Delete,
@@ -47,10 +50,11 @@ pub fn register(reg: &mut Registry) {
         "Delete a user",
         delete,
     );
+    reg.answers_empty(204);
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,

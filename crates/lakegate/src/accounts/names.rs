@@ -9,7 +9,7 @@ pub struct Email(String);
 impl Email {
     pub fn parse(input: &str) -> Result<Email, String> {
         let s = input.trim().to_lowercase();
-        let valid = s.len() <= 254
+        let valid = input.chars().count() <= 254
             && s.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && !domain.contains('@')
@@ -67,8 +67,10 @@ impl fmt::Display for Slug {
 }
 
 fn bounded_text(what: &str, input: &str, max: usize) -> Result<String, String> {
+    // The limit counts what was sent, surrounding spaces included (as the API schema's
+    // maxLength does); the stored text is trimmed.
     let s = input.trim();
-    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+    if s.is_empty() || input.chars().count() > max || s.chars().any(char::is_control) {
         Err(format!("{what} must be 1-{max} printable characters"))
     } else {
         Ok(s.to_owned())

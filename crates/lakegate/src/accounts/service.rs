@@ -94,11 +94,7 @@ impl AccountService {
     ) -> Result<User, AccountError> {
         let (store, now) = (&self.store, self.clock.now());
         let email = Email::parse(&input.email).map_err(AccountError::Invalid)?;
-        let display_name = match input
-            .display_name
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-        {
+        let display_name = match input.display_name.as_deref().filter(|s| !s.is_empty()) {
             Some(n) => validate_display_name(n).map_err(AccountError::Invalid)?,
             None => email
                 .as_str()

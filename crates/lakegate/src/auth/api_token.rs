@@ -55,8 +55,10 @@ impl ApiTokenService {
         req: NewToken<'_>,
     ) -> Result<(Secret, ApiTokenRow), TokenError> {
         let (store, now) = (&self.store, self.clock.now());
+        // The limit counts what was sent, surrounding spaces included (as the API schema's
+        // maxLength does); the stored name is trimmed.
         let name = req.name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        if name.is_empty() || req.name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(TokenError::Invalid(
                 "the token name must be 1-100 printable characters".into(),
             ));

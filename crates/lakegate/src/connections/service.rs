@@ -24,8 +24,10 @@ pub struct ConnectionService {
 }
 
 fn check_name(name: &str) -> Result<String, ConnectionError> {
+    // The limit counts what was sent, surrounding spaces included (as the API schema's
+    // maxLength does); the stored name is trimmed.
     let n = name.trim();
-    if n.is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control) {
+    if n.is_empty() || name.chars().count() > 100 || n.chars().any(char::is_control) {
         return Err(ConnectionError::Invalid(
             "the connection name must be 1-100 printable characters".into(),
         ));
@@ -146,7 +148,7 @@ impl ConnectionService {
             .into_iter()
             .flatten()
         {
-            if v.len() > 255 || v.chars().any(char::is_control) {
+            if v.chars().count() > 255 || v.chars().any(char::is_control) {
                 return Err(ConnectionError::Invalid(
                     "warehouse, catalog and schema must be at most 255 printable characters".into(),
                 ));

@@ -89,8 +89,12 @@ fn secret_binding<'a>(org_id: &'a str, row_id: &'a str) -> Binding<'a> {
 }
 
 fn check_client_id(id: &str) -> Result<String, IntegrationError> {
+    let raw = id;
     let id = id.trim();
-    if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if id.is_empty()
+        || raw.chars().count() > 200
+        || id.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(IntegrationError::Invalid(
             "the Client ID must be 1-200 characters without spaces".into(),
         ));
@@ -100,7 +104,7 @@ fn check_client_id(id: &str) -> Result<String, IntegrationError> {
 
 fn check_secret(s: &Secret) -> Result<(), IntegrationError> {
     let v = s.expose();
-    if v.trim().is_empty() || v.len() > 1000 || v.chars().any(char::is_control) {
+    if v.trim().is_empty() || v.chars().count() > 1000 || v.chars().any(char::is_control) {
         return Err(IntegrationError::Invalid(
             "the Client Secret must be 1-1000 printable characters".into(),
         ));

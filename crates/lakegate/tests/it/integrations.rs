@@ -327,8 +327,11 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let mut cases: Vec<(u16, StatusCode, &str)> =
-        vec![(closed, StatusCode::BAD_GATEWAY, "could not reach the host")];
+    let mut cases: Vec<(u16, StatusCode, &str)> = vec![(
+        closed,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "could not reach the host",
+    )];
     let p = fake_workspace(StatusCode::NOT_FOUND.into_response()).await;
     cases.push((
         p,

@@ -27,9 +27,13 @@ pub const MAX_LIMIT: i64 = 1000;
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// RFC 3339; empty means no bound.
+    #[schemars(extend("anyOf" = [{"type": "string", "format": "date-time"}, {"const": ""}]))]
     pub since: Option<String>,
     pub action: Option<String>,
     pub actor: Option<String>,
+    /// Default 100.
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: Option<i64>,
 }
 

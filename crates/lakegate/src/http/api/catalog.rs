@@ -147,6 +147,9 @@ async fn tables(
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VendBody {
+    /// Default 300.
+    #[serde(default, deserialize_with = "super::rules::whole_number")]
+    #[schemars(range(min = 0, max = 3000))]
     min_remaining_seconds: Option<i64>,
 }
 

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::rules;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
 use crate::connections::flow::TICKET_TTL_SECONDS;
@@ -149,11 +150,17 @@ async fn list(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
+    #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: String,
+    #[schemars(extend("enum" = ["databricks"]))]
     provider: String,
+    #[schemars(extend("enum" = ["oauth-u2m"]))]
     auth: String,
+    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     warehouse_id: Option<String>,
+    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     catalog: Option<String>,
+    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     schema: Option<String>,
     #[serde(default)]
     shared: bool,
@@ -204,10 +211,23 @@ async fn show(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PatchBody {
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: Option<String>,
+    /// Blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     warehouse_id: Option<String>,
+    /// Blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     catalog: Option<String>,
+    /// Blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     schema: Option<String>,
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "bool")]
     shared: Option<bool>,
 }
 

@@ -6,6 +6,7 @@ use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::rules;
 use crate::auth::Access;
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
@@ -154,13 +155,28 @@ async fn show(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PutBody {
+    /// The workspace host (`dbc-….cloud.databricks.com`, with or without `https://`); other
+    /// hosts only where the operator's `[egress]` allows them. Lakegate reads the host's
+    /// OAuth discovery document before saving.
+    #[schemars(length(min = 1, max = 300))]
     host: String,
+    #[schemars(
+        length(max = 200),
+        regex(pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f]+\s*$")
+    )]
     client_id: String,
+    /// Required the first time and whenever the host changes.
+    #[schemars(length(max = 1000), regex(pattern = rules::PRINTABLE))]
     client_secret: Option<String>,
+    /// Space- or comma-separated; must include `offline_access` and `all-apis` or `sql`.
     scopes: Option<String>,
     /// As configured on the Databricks app connection (default 10080, i.e. 7 days).
+    #[serde(default, deserialize_with = "rules::whole_number")]
+    #[schemars(range(min = 5, max = 129_600))]
     refresh_token_lifetime_minutes: Option<i64>,
     /// 0 or absent: none.
+    #[serde(default, deserialize_with = "rules::whole_number")]
+    #[schemars(range(min = 0, max = 5_256_000))]
     absolute_session_lifetime_minutes: Option<i64>,
 }
 

@@ -7,6 +7,7 @@ pub mod integrations;
 mod me;
 pub mod queries;
 mod query_views;
+pub(crate) mod rules;
 mod tokens;
 mod users;
 

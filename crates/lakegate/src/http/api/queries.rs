@@ -71,6 +71,8 @@ pub fn register(reg: &mut Registry) {
 #[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct FormatParam {
+    /// Instead of `Accept`.
+    #[schemars(extend("enum" = ["json", "ndjson", "csv", null]))]
     format: Option<String>,
     /// CSV only: neutralise cells a spreadsheet would run as formulas.
     #[serde(default)]

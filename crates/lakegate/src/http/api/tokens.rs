@@ -2,6 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::rules;
 use crate::auth::api_token::{self, NewToken};
 use crate::auth::{Access, Principal, Scope, Via};
 use crate::clock::rfc3339;
@@ -89,8 +90,14 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateToken {
+    #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: String,
+    /// Scopes above the caller's role are refused.
+    #[schemars(length(min = 1))]
     scopes: Vec<Scope>,
+    /// Default 90.
+    #[serde(default, deserialize_with = "rules::whole_number")]
+    #[schemars(range(min = 1, max = 366))]
     expires_in_days: Option<i64>,
 }
 

@@ -2,6 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use super::rules;
 use crate::accounts::service::{NewUserInput, UserPatch};
 use crate::accounts::{Role, User};
 use crate::auth::Access;
@@ -85,10 +86,14 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
+    #[schemars(length(max = 254), regex(pattern = rules::EMAIL))]
     email: String,
+    /// Empty or absent: the email address.
     #[serde(default)]
+    #[schemars(length(max = 100), regex(pattern = rules::EMPTY_OR_PRINTABLE))]
     display_name: Option<String>,
     role: Role,
+    #[schemars(length(min = 8, max = 1024))]
     password: String,
 }
 
@@ -114,9 +119,16 @@ async fn create(
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
 struct PatchUser {
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "Role")]
     role: Option<Role>,
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 100), regex(pattern = rules::PRINTABLE))]
     display_name: Option<String>,
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "bool")]
     disabled: Option<bool>,
 }
 

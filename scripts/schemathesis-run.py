@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Schemathesis against a running Lakegate, every check on.
+
+Starts `lakegate demo --fresh --preconfigured --emulator-tls` on free ports, seeds it through
+its own API with real objects (an admin API token with every scope, a connection signed in
+to the emulated Databricks, a finished query, a user and a connection and a token to delete),
+points every `{id}` at one of them, and runs `st run` with all checks. Exit status is
+Schemathesis's: non-zero on any server error, schema violation, or schema-valid request
+refused.
+
+    scripts/schemathesis-run.py target/debug/lakegate .venv/bin/st
+"""
+
+import html.parser
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import requests
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hidden(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.fields = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("type") == "hidden":
+            self.fields[a.get("name")] = a.get("value", "")
+
+
+def hidden(page):
+    p = Hidden()
+    p.feed(page)
+    return p.fields
+
+
+def start_demo(binary, data_dir):
+    port, emu_port = free_port(), free_port()
+    log = open(os.path.join(data_dir, "demo.log"), "w")
+    proc = subprocess.Popen(
+        [binary, "demo", "--fresh", "--preconfigured", "--emulator-tls", "--data-dir",
+         os.path.join(data_dir, "demo"), "--port", str(port), "--emulator-port", str(emu_port)],
+        stdout=subprocess.PIPE, stderr=log, text=True)
+    banner = ""
+    deadline = time.monotonic() + 120
+    while "Ctrl+C" not in banner:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit(f"the demo did not start:\n{banner}")
+        banner += proc.stdout.readline()
+    password = re.search(r"admin@example\.com\s+(\S+)", banner).group(1)
+    base = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the demo never became ready")
+        time.sleep(0.2)
+    return proc, base, password
+
+
+def ok(resp, *statuses):
+    if resp.status_code not in statuses:
+        raise SystemExit(f"{resp.request.method} {resp.url}: {resp.status_code} {resp.text}")
+    return resp
+
+
+def seed(base, password, ca):
+    s = requests.Session()
+    page = s.get(f"{base}/login").text
+    ok(s.post(f"{base}/login", data={"org": "demo", "email": "admin@example.com",
+                                      "password": password, "csrf_token": hidden(page)["csrf_token"]},
+              allow_redirects=False), 303)
+    csrf = s.get(f"{base}/api/v1/me").json()["csrf_token"]
+    s.headers["x-csrf-token"] = csrf
+
+    scopes = ["connections:read", "connections:write", "queries:run", "tokens:vend", "admin"]
+    token = ok(s.post(f"{base}/api/v1/tokens", json={"name": "schemathesis", "scopes": scopes}), 201).json()
+    spare_token = ok(s.post(f"{base}/api/v1/tokens", json={"name": "to revoke", "scopes": ["connections:read"]}), 201).json()
+    user = ok(s.post(f"{base}/api/v1/users", json={"email": "target@example.com", "role": "viewer",
+                                                  "password": "a-long-enough-password"}), 201).json()
+    conn = ok(s.post(f"{base}/api/v1/connections", json={"name": "Sales", "provider": "databricks",
+                                                        "auth": "oauth-u2m", "shared": True,
+                                                        "warehouse_id": "abcdef1234567890"}), 201).json()
+    spare_conn = ok(s.post(f"{base}/api/v1/connections", json={"name": "To delete", "provider": "databricks",
+                                                              "auth": "oauth-u2m"}), 201).json()
+
+    # The admin signs in to the emulated Databricks on the kept connection.
+    link = ok(s.post(f"{base}/api/v1/connections/{conn['id']}/sign-in", json={}), 200).json()["sign_in_url"]
+    authorize = ok(s.get(link, allow_redirects=False), 303).headers["location"]
+    emu = requests.Session()
+    emu.trust_env = False  # else REQUESTS_CA_BUNDLE would replace `verify`
+    emu.verify = ca  # the emulator's certificate comes from the demo's own CA
+    page = ok(emu.get(authorize), 200).text
+    emu_base = authorize.split("/oidc/")[0]
+    req = hidden(page)["request"]
+    ok(emu.post(f"{emu_base}/oidc/v1/authorize/login",
+                data={"request": req, "email": "alice@example.com", "password": "alice"}), 200)
+    callback = ok(emu.post(f"{emu_base}/oidc/v1/authorize/consent",
+                           data={"request": req, "decision": "allow"}, allow_redirects=False), 303).headers["location"]
+    landed = ok(s.get(callback, allow_redirects=False), 303).headers["location"]
+    if not landed.endswith("signin=ok"):
+        raise SystemExit(f"the sign-in did not finish: {landed}")
+
+    bearer = {"authorization": f"Bearer {token['token']}"}
+    query = ok(requests.post(f"{base}/api/v1/connections/{conn['id']}/queries", headers=bearer,
+                             json={"statement": "SELECT 1 AS one"}), 200).json()
+    return {
+        "token": token["token"],
+        "connection": conn["id"],
+        "spare_connection": spare_conn["id"],
+        "user": user["id"],
+        "spare_token": spare_token["id"],
+        "query": query["query_id"],
+    }
+
+
+def config(base, ids):
+    conn = ids["connection"]
+    lines = [
+        f'base-url = "{base}"',
+        "workers = 1",
+        "",
+        "[auth.openapi.bearer]",
+        f'bearer = "{ids["token"]}"',
+        "",
+        "[generation]",
+        "max-examples = 25",
+        "",
+        # A warehouse or provider refusing a well-formed request (a statement that fails, a
+        # workspace host that does not resolve) is 422: the request was valid, the world
+        # said no. Everything else a valid request may get is Schemathesis's default list.
+        "[checks.positive_data_acceptance]",
+        'expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429"]',
+        "",
+    ]
+    # One entry per operation (Schemathesis uses the first entry that matches).
+    ops = {}
+    connection_routes = [
+        "/api/v1/connections/{id}", "/api/v1/connections/{id}/sign-in",
+        "/api/v1/connections/{id}/credential", "/api/v1/connections/{id}/test",
+        "/api/v1/connections/{id}/access-token", "/api/v1/connections/{id}/queries",
+        "/api/v1/connections/{id}/warehouses", "/api/v1/connections/{id}/catalogs",
+        "/api/v1/connections/{id}/catalogs/{catalog}/schemas",
+        "/api/v1/connections/{id}/catalogs/{catalog}/schemas/{schema}/tables"]
+    for path in connection_routes:
+        for method in ["GET", "POST", "PATCH", "DELETE"]:
+            ops[(path, method)] = [f'parameters = {{ "path.id" = "{conn}", "path.catalog" = "samples", '
+                                   f'"path.schema" = "nyctaxi" }}']
+    ops[("/api/v1/connections/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_connection"]}" }}']
+    # Signing the seeded user out, or deleting the integration (which voids every
+    # credential), would turn every later call into a 409: not run here (the integration
+    # suites cover both).
+    ops[("/api/v1/connections/{id}/credential", "DELETE")] = ["enabled = false"]
+    ops[("/api/v1/integrations/databricks-oauth-u2m", "DELETE")] = ["enabled = false"]
+    for method in ["PATCH", "DELETE"]:
+        ops[("/api/v1/users/{id}", method)] = [f'parameters = {{ "path.id" = "{ids["user"]}" }}']
+    ops[("/api/v1/tokens/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_token"]}" }}']
+    for path in ["/api/v1/queries/{id}", "/api/v1/queries/{id}/cancel"]:
+        for method in ["GET", "POST"]:
+            ops[(path, method)] = [f'parameters = {{ "path.id" = "{ids["query"]}" }}']
+    # What JSON Schema cannot say, so a schema-valid request may rightly be refused (400):
+    # query parameters must have distinct names; an integration's host must be a workspace
+    # (or operator-allowed) host, its scopes must include offline_access and all-apis or
+    # sql, and its absolute session lifetime must not be shorter than the refresh token's.
+    # Every other check still runs on these two.
+    for key in [("/api/v1/connections/{id}/queries", "POST"),
+                ("/api/v1/integrations/databricks-oauth-u2m", "PUT")]:
+        ops.setdefault(key, []).append("checks.positive_data_acceptance.enabled = false")
+    # `include-name` is the operation's label; separate include-path/include-method
+    # filters would match either.
+    entries = [
+        f'[[operations]]\ninclude-name = "{method} {path}"\n' + "\n".join(body) + "\n"
+        for (path, method), body in ops.items()
+    ]
+    return "\n".join(lines) + "\n" + "\n".join(entries)
+
+
+def main():
+    binary, st = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, base, password = start_demo(os.path.abspath(binary), tmp)
+        try:
+            ids = seed(base, password, os.path.join(tmp, "demo", "emulator-ca.pem"))
+            cfg = os.path.join(tmp, "schemathesis.toml")
+            with open(cfg, "w") as f:
+                f.write(config(base, ids))
+            report = os.path.join(tmp, "report")
+            result = subprocess.run(
+                # Every check is on by default; `--checks all` would also override the two
+                # per-operation exceptions above.
+                [st, "--config-file", cfg, "run", f"{base}/api/openapi.json", "--seed", "1",
+                 "--report", "junit", "--report-dir", os.environ.get("SCHEMATHESIS_REPORT_DIR", tmp)],
+                check=False)
+            sys.exit(result.returncode)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

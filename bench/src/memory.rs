@@ -8,33 +8,20 @@
 //! when idle after start, and the process's peak RSS (`VmHWM` in `/proc/<pid>/status`)
 //! after the stream — Linux only.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use lakegate::auth::Scope;
 use lakegate::crypto::envelope::Keyring;
 use lakegate::crypto::master_key::MasterKeySource;
 use lakegate::secret::Secret;
+use lakegate::testkit::process::Serve;
 use serde_json::json;
 use warehouse_emulator::EmulatorConfig;
 
-use super::{World, api_token, world_keyed};
+use super::{api_token, world_keyed};
 
 const WAREHOUSE: &str = "abcdef1234567890";
-
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `VmRSS` or `VmHWM` of a process, in KiB.
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -49,45 +36,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 fn default_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().join("lakegate")
-}
-
-async fn start(bin: &Path, w: &World, env: &[(&str, String)]) -> Serve {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let log = std::fs::File::create(w.dir.path().join(format!("serve-{port}.log"))).unwrap();
-    let child = Command::new(bin)
-        .arg("serve")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .env("LAKEGATE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("LAKEGATE_PUBLIC_URL", &base)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let serve = Serve { child, base };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if http
-            .get(format!("{}/healthz", serve.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return serve;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "lakegate serve did not start (log in {})",
-        w.dir.path().display()
-    );
 }
 
 struct Measurement {
@@ -173,8 +121,9 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
         let mut measured = Vec::new();
         for n in [rows / 10, rows] {
             // A fresh process each time, so each peak is that stream's alone.
-            let serve = start(&bin, &w, &env).await;
-            let pid = serve.child.id();
+            let name = format!("serve-{format}-{n}");
+            let serve = Serve::start(&bin, &env, w.dir.path(), &name).await;
+            let pid = serve.pid();
             let idle_kib = status_kib(pid, "VmRSS:");
             let (lines, bytes) = stream(&serve, &token, &conn, n, accept).await;
             let expected = if format == "CSV" { n + 1 } else { n };

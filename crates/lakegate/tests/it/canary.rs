@@ -305,12 +305,7 @@ async fn connection_secrets_never_reach_logs_responses_pages_or_rows() {
     secrets.push(("sign-in ticket", ticket));
     let started = b.client.get(&sign_in_url).sent().await;
     let authorize = url::Url::parse(started.headers()["location"].to_str().unwrap()).unwrap();
-    let state = authorize
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let state = crate::harness::query_param(authorize.as_str(), "state").unwrap();
     let (state_hash, verifier_enc): (String, Vec<u8>) =
         sqlx::query_as("SELECT state_hash, verifier_enc FROM oauth_flows")
             .fetch_one(&app.pool())
@@ -332,13 +327,7 @@ async fn connection_secrets_never_reach_logs_responses_pages_or_rows() {
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", true)
         .await;
-    let code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = crate::harness::query_param(&callback, "code").unwrap();
     secrets.push(("authorization code", code));
     let done = b.client.get(&callback).sent().await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);

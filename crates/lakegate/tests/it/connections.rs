@@ -218,12 +218,7 @@ async fn bad_callbacks_are_refused_without_any_token_request() {
 
 async fn cancelling_consent_says_sign_in_cancelled() {
     let s = setup().await;
-    let b = s.user("ed@acme.test", Role::Editor).await;
-    let conn = s.connection(&b, false).await;
-    let authorize = s.start(&b, &conn).await;
-    let callback = s
-        .consent(&authorize, "alice@example.com", "alice", false)
-        .await;
+    let (b, conn, callback) = s.at_callback(false).await;
     let resp = b.client.get(&callback).sent().await;
     assert_eq!(
         resp.headers()["location"],

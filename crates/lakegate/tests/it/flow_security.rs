@@ -7,7 +7,7 @@ use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{PASSWORD, Sent, TestApp};
+use crate::harness::{PASSWORD, Sent, TestApp, query_param};
 use crate::world::{setup, setup_emulating};
 
 crate::on_each_backend!(
@@ -54,19 +54,8 @@ fn stays_on(base: &str, location: &str) -> bool {
 
 async fn repeated_parameters_are_refused_on_a_live_flow_which_then_still_works() {
     let s = setup().await;
-    let b = s.user("ed@acme.test", Role::Editor).await;
-    let conn = s.connection(&b, false).await;
-    let authorize = s.start(&b, &conn).await;
-    let callback = s
-        .consent(&authorize, "alice@example.com", "alice", true)
-        .await;
-    let state = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned();
+    let (b, _, callback) = s.at_callback(true).await;
+    let state = query_param(&callback, "state").unwrap();
     for extra in ["&code=attacker-code", &format!("&state={state}"), "&iss=x"] {
         let resp = b.client.get(format!("{callback}{extra}")).sent().await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{extra}");
@@ -134,12 +123,7 @@ fn without_iss(callback: &str) -> String {
 
 async fn a_callback_without_iss_is_refused_when_the_server_advertises_iss() {
     let s = setup().await;
-    let b = s.user("ed@acme.test", Role::Editor).await;
-    let conn = s.connection(&b, false).await;
-    let authorize = s.start(&b, &conn).await;
-    let callback = s
-        .consent(&authorize, "alice@example.com", "alice", true)
-        .await;
+    let (b, conn, callback) = s.at_callback(true).await;
     assert!(
         callback.contains("iss="),
         "the emulator sends iss: {callback}"

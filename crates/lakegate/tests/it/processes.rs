@@ -6,7 +6,6 @@
 //! grace): a refresh token presented twice revokes the user's whole grant.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use lakegate::crypto::envelope::Keyring;
 use lakegate::crypto::master_key::MasterKeySource;
 use lakegate::secret::Secret;
 use lakegate::store::CredentialState;
+use lakegate::testkit::process::Serve;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warehouse_emulator::TokenPolicy;
@@ -37,27 +37,6 @@ const AFTER_COMMIT: &str = "refresh:after_commit";
 struct Cluster {
     dir: tempfile::TempDir,
     env: Vec<(&'static str, String)>,
-}
-
-/// One `lakegate serve` process.
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proc {
-    /// SIGKILL: no shutdown, no cleanup, whatever it was doing is lost.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
 /// Polls `done` until it holds (the processes run on their own; this waits for an event,
@@ -115,45 +94,11 @@ impl Cluster {
     }
 
     /// Starts a process (pausing at `failpoints`) and waits until it serves.
-    async fn start(&self, name: &str, failpoints: &[&str]) -> Proc {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let base = format!("http://127.0.0.1:{port}");
-        let log = |suffix: &str| {
-            std::fs::File::create(self.dir.path().join(format!("{name}.{suffix}"))).unwrap()
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_lakegate"))
-            .arg("serve")
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("LAKEGATE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("LAKEGATE_PUBLIC_URL", &base)
-            .env("LAKEGATE_TEST_FAILPOINTS", failpoints.join(","))
-            .stdin(Stdio::null())
-            .stdout(log("out"))
-            .stderr(log("err"))
-            .spawn()
-            .unwrap();
-        let mut proc = Proc { child, base };
-        let health = format!("{}/healthz", proc.base);
-        let http = crate::harness::http();
-        until(&format!("{name} to serve"), async || {
-            assert!(
-                proc.child.try_wait().unwrap().is_none(),
-                "{name} exited: {}",
-                std::fs::read_to_string(self.dir.path().join(format!("{name}.err")))
-                    .unwrap_or_default()
-            );
-            http.get(&health)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        proc
+    async fn start(&self, name: &str, failpoints: &[&str]) -> Serve {
+        let mut env = self.env.clone();
+        env.push(("LAKEGATE_TEST_FAILPOINTS", failpoints.join(",")));
+        let bin = Path::new(env!("CARGO_BIN_EXE_lakegate"));
+        Serve::start(bin, &env, self.dir.path(), name).await
     }
 
     async fn reached(&self, point: &str) {
@@ -224,7 +169,7 @@ async fn world() -> World {
 impl World {
     /// `POST …/access-token` on `proc` with `token`; status and body (or the transport
     /// error of a request whose process died).
-    async fn vend(&self, proc: &Proc, token: &str) -> Result<(StatusCode, Value), String> {
+    async fn vend(&self, proc: &Serve, token: &str) -> Result<(StatusCode, Value), String> {
         let resp = crate::harness::http()
             .post(format!(
                 "{}/api/v1/connections/{}/access-token",
@@ -242,7 +187,7 @@ impl World {
     /// A vend that will hang at a paused failpoint, running on its own.
     fn vend_in_background(
         &self,
-        proc: &Proc,
+        proc: &Serve,
     ) -> tokio::task::JoinHandle<Result<reqwest::Response, reqwest::Error>> {
         let req = crate::harness::http()
             .post(format!(
@@ -267,7 +212,7 @@ impl World {
     }
 
     /// vi's credential was never in flight: it still vends, without a refresh.
-    async fn vi_is_untouched(&self, proc: &Proc) {
+    async fn vi_is_untouched(&self, proc: &Serve) {
         let before = self.refreshes();
         let (status, body) = self.vend(proc, &self.vi.1).await.unwrap();
         assert_eq!(status, StatusCode::OK, "{body}");

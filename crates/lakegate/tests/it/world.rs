@@ -119,6 +119,18 @@ impl Setup {
         url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap()
     }
 
+    /// An editor with a private connection whose Databricks sign-in (as alice, allowed or
+    /// denied) has reached the callback: the browser, the connection and the callback URL.
+    pub async fn at_callback(&self, allow: bool) -> (Browser, String, String) {
+        let b = self.user("ed@acme.test", Role::Editor).await;
+        let conn = self.connection(&b, false).await;
+        let authorize = self.start(&b, &conn).await;
+        let callback = self
+            .consent(&authorize, "alice@example.com", "alice", allow)
+            .await;
+        (b, conn, callback)
+    }
+
     /// Signs in on the emulator's pages; returns the callback URL Databricks redirects to.
     pub async fn consent(
         &self,

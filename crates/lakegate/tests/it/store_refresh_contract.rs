@@ -150,6 +150,15 @@ fn credential_row(
     }
 }
 
+/// Whether `owner` got the lease on credential `id` (until `until`, judged at `now`).
+async fn leased(db: &TestDb, id: &str, owner: &str, until: i64, now: i64) -> bool {
+    db.store
+        .try_lease(id, owner, until, now)
+        .await
+        .unwrap()
+        .is_some()
+}
+
 fn refreshed<'a>(c: &'a CredentialRow, owner: &'a str, version: i64) -> Refreshed<'a> {
     Refreshed {
         id: &c.id,
@@ -176,29 +185,11 @@ async fn a_lease_is_exclusive_until_it_expires_then_anyone_may_take_it(db: &Test
 
     // Another owner is refused while the lease lives, up to its last second.
     for now in [NOW, NOW + 19] {
-        assert!(
-            db.store
-                .try_lease(id, "B", now + 20, now)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        assert!(!leased(db, id, "B", now + 20, now).await);
     }
     // Its holder may extend it (one process, one single-flight per credential).
-    assert!(
-        db.store
-            .try_lease(id, "A", NOW + 25, NOW + 5)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        db.store
-            .try_lease(id, "B", NOW + 44, NOW + 24)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(leased(db, id, "A", NOW + 25, NOW + 5).await);
+    assert!(!leased(db, id, "B", NOW + 44, NOW + 24).await);
     // Once it has expired, another owner takes it over, and the first is then refused.
     let taken = db
         .store
@@ -206,25 +197,13 @@ async fn a_lease_is_exclusive_until_it_expires_then_anyone_may_take_it(db: &Test
         .await
         .unwrap();
     assert_eq!(taken.unwrap().lease_until, Some(NOW + 45));
-    assert!(
-        db.store
-            .try_lease(id, "A", NOW + 46, NOW + 26)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!leased(db, id, "A", NOW + 46, NOW + 26).await);
 }
 
 async fn only_active_credentials_can_be_leased_and_only_the_owner_releases(db: &TestDb) {
     let w = world(db).await;
     let id = &w.credential.id;
-    assert!(
-        db.store
-            .try_lease("no-such-id", "A", NOW + 20, NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!leased(db, "no-such-id", "A", NOW + 20, NOW).await);
     db.store
         .try_lease(id, "A", NOW + 20, NOW)
         .await
@@ -232,21 +211,9 @@ async fn only_active_credentials_can_be_leased_and_only_the_owner_releases(db: &
         .unwrap();
     // Not the owner: the lease stays.
     db.store.release_lease(id, "B").await.unwrap();
-    assert!(
-        db.store
-            .try_lease(id, "B", NOW + 20, NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!leased(db, id, "B", NOW + 20, NOW).await);
     db.store.release_lease(id, "A").await.unwrap();
-    assert!(
-        db.store
-            .try_lease(id, "B", NOW + 20, NOW)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(leased(db, id, "B", NOW + 20, NOW).await);
     db.store.release_lease(id, "B").await.unwrap();
 
     assert!(
@@ -256,11 +223,7 @@ async fn only_active_credentials_can_be_leased_and_only_the_owner_releases(db: &
             .unwrap()
     );
     assert!(
-        db.store
-            .try_lease(id, "A", NOW + 20, NOW)
-            .await
-            .unwrap()
-            .is_none(),
+        !leased(db, id, "A", NOW + 20, NOW).await,
         "a credential that needs a new sign-in is never refreshed"
     );
 }

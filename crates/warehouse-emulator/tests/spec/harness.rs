@@ -189,6 +189,17 @@ impl Ws {
             .to_owned()
     }
 
+    /// An unauthenticated GET of a JSON document (discovery, JWKS).
+    pub async fn json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.url(path))
+            .sent()
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn get(&self, token: &str, path: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))

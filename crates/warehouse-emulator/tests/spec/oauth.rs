@@ -207,13 +207,8 @@ async fn no_refresh_token_without_offline_access() {
 async fn basic_client_authentication_is_accepted_but_never_with_a_body_secret() {
     let ws = Ws::start().await;
     let doc: Value = ws
-        .http
-        .get(ws.url("/oidc/.well-known/oauth-authorization-server"))
-        .sent()
-        .await
-        .json()
-        .await
-        .unwrap();
+        .json("/oidc/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_post", "client_secret_basic"]),
@@ -312,14 +307,7 @@ async fn refresh_with_scope(ws: &Ws, rt: &str, scope: &str) -> reqwest::Response
 #[tokio::test]
 async fn tokens_are_rs256_jwts_that_verify_against_the_jwks_discovery_names() {
     let ws = Ws::start().await;
-    let doc: Value = ws
-        .http
-        .get(ws.url("/oidc/.well-known/openid-configuration"))
-        .sent()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = ws.json("/oidc/.well-known/openid-configuration").await;
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
         serde_json::json!(["RS256"])
@@ -381,13 +369,8 @@ async fn callbacks_carry_iss_as_discovery_advertises_or_neither() {
         };
         let ws = Ws::with(config, TokenPolicy::default(), &["all-apis"]).await;
         let doc: Value = ws
-            .http
-            .get(ws.url("/oidc/.well-known/oauth-authorization-server"))
-            .sent()
-            .await
-            .json()
-            .await
-            .unwrap();
+            .json("/oidc/.well-known/oauth-authorization-server")
+            .await;
         assert_eq!(
             doc["authorization_response_iss_parameter_supported"],
             advertised

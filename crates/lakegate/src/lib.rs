@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod demo;
 pub mod egress;
 pub mod failpoint;
+pub mod field_rules;
 pub mod http;
 pub mod integrations;
 pub mod jobs;

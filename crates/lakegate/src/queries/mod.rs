@@ -44,24 +44,24 @@ const PARAMETER_TYPES: [&str; 16] = [
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
-    #[schemars(regex(pattern = crate::http::api::rules::NOT_BLANK))]
+    #[schemars(regex(pattern = crate::field_rules::NOT_BLANK))]
     pub statement: String,
     /// Each name at most once.
     #[serde(default)]
     #[schemars(length(max = 256))]
     pub parameters: Vec<ParameterIn>,
-    #[schemars(length(max = 255), regex(pattern = crate::http::api::rules::PRINTABLE_OR_BLANK))]
+    #[schemars(length(max = 255), regex(pattern = crate::field_rules::PRINTABLE_OR_BLANK))]
     pub catalog: Option<String>,
-    #[schemars(length(max = 255), regex(pattern = crate::http::api::rules::PRINTABLE_OR_BLANK))]
+    #[schemars(length(max = 255), regex(pattern = crate::field_rules::PRINTABLE_OR_BLANK))]
     pub schema: Option<String>,
-    #[schemars(length(max = 255), regex(pattern = crate::http::api::rules::PRINTABLE_OR_BLANK))]
+    #[schemars(length(max = 255), regex(pattern = crate::field_rules::PRINTABLE_OR_BLANK))]
     pub warehouse_id: Option<String>,
     /// At most 100,000 for a JSON answer (streams take any).
-    #[serde(default, deserialize_with = "crate::http::api::rules::whole_number")]
+    #[serde(default, deserialize_with = "crate::field_rules::whole_number")]
     #[schemars(range(min = 1, max = 100_000))]
     pub row_limit: Option<i64>,
     /// Default 300.
-    #[serde(default, deserialize_with = "crate::http::api::rules::whole_number")]
+    #[serde(default, deserialize_with = "crate::field_rules::whole_number")]
     #[schemars(range(min = 1, max = 86_400))]
     pub timeout_seconds: Option<i64>,
     pub wait: Option<bool>,
@@ -71,10 +71,10 @@ pub struct QueryRequest {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParameterIn {
-    #[schemars(length(max = 128), regex(pattern = crate::http::api::rules::PARAMETER_NAME))]
+    #[schemars(length(max = 128), regex(pattern = crate::field_rules::PARAMETER_NAME))]
     pub name: String,
     #[serde(default)]
-    #[schemars(schema_with = "crate::http::api::rules::scalar")]
+    #[schemars(schema_with = "crate::field_rules::scalar")]
     pub value: Value,
     /// Also in lower case, and with a precision such as `DECIMAL(10,2)`.
     #[serde(rename = "type")]

@@ -148,7 +148,7 @@ async fn tables(
 #[serde(deny_unknown_fields)]
 struct VendBody {
     /// Default 300.
-    #[serde(default, deserialize_with = "super::rules::whole_number")]
+    #[serde(default, deserialize_with = "crate::field_rules::whole_number")]
     #[schemars(range(min = 0, max = 3000))]
     min_remaining_seconds: Option<i64>,
 }

@@ -4,11 +4,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::rules;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
 use crate::connections::flow::TICKET_TTL_SECONDS;
 use crate::connections::{ConnectionError, CredentialView, Patch, Purpose};
+use crate::field_rules as rules;
 use crate::http::error::{ApiError, ApiJson, ApiResult, optional_json};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};

@@ -6,9 +6,9 @@ use axum::extract::{MatchedPath, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::rules;
 use crate::auth::Access;
 use crate::clock::rfc3339;
+use crate::field_rules as rules;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};

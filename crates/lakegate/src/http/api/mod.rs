@@ -7,7 +7,6 @@ pub mod integrations;
 mod me;
 pub mod queries;
 mod query_views;
-pub(crate) mod rules;
 mod tokens;
 mod users;
 

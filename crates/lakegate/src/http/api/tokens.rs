@@ -2,10 +2,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::rules;
 use crate::auth::api_token::{self, NewToken};
 use crate::auth::{Access, Principal, Scope, Via};
 use crate::clock::rfc3339;
+use crate::field_rules as rules;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};

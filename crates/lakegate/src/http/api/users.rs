@@ -2,11 +2,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use super::rules;
 use crate::accounts::service::{NewUserInput, UserPatch};
 use crate::accounts::{Role, User};
 use crate::auth::Access;
 use crate::clock::rfc3339;
+use crate::field_rules as rules;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};

@@ -1,6 +1,7 @@
-//! The validation rules of request fields, written once for the OpenAPI document: the
-//! services check the same rules (and name them in their errors), so a request the schema
-//! allows is accepted and one it forbids is refused. Patterns are ECMA-262 and Python `re`
+//! The rules of request fields as the API documents them (JSON Schema patterns for the
+//! OpenAPI document) and reads them (serde helpers): the services check the same rules and
+//! name them in their errors, so a request the schema allows is accepted and one it forbids
+//! is refused. Pure: no I/O, nothing of HTTP. Patterns are ECMA-262 and Python `re`
 //! compatible (Schemathesis generates from them).
 
 use serde::{Deserialize, Deserializer};

@@ -9,7 +9,9 @@ query over samples.nyctaxi.trips that succeeds for alice and fails for bob.
 
 Standard library only. Exits non-zero on the first broken expectation.
 """
-import base64, hashlib, html.parser, json, os, secrets, subprocess, sys, tempfile, urllib.error, urllib.parse, urllib.request
+import base64, hashlib, json, os, secrets, subprocess, sys, tempfile, urllib.error, urllib.parse, urllib.request
+
+from pages import hidden_fields
 
 REDIRECT = "http://127.0.0.1:8080/connections/oauth/databricks/callback"
 
@@ -46,17 +48,6 @@ def check(cond, what):
         sys.exit(1)
 
 
-class Hidden(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.fields = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "input" and a.get("type") == "hidden":
-            self.fields[a["name"]] = a["value"]
-
-
 def sign_in(base, app, email, password, scope="all-apis offline_access"):
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
@@ -64,10 +55,10 @@ def sign_in(base, app, email, password, scope="all-apis offline_access"):
                                 "scope": scope, "state": "st", "code_challenge": challenge, "code_challenge_method": "S256"})
     status, _, page = call("GET", f"{base}/oidc/v1/authorize?{q}")
     check(status == 200, f"{email}: the authorize page shows a login form")
-    p = Hidden(); p.feed(page)
-    status, _, page = call("POST", f"{base}/oidc/v1/authorize/login", {"request": p.fields["request"], "email": email, "password": password}, form=True)
+    fields = hidden_fields(page)
+    status, _, page = call("POST", f"{base}/oidc/v1/authorize/login", {"request": fields["request"], "email": email, "password": password}, form=True)
     check(status == 200 and "Allow" in page, f"{email}: signed in, consent page shown")
-    status, headers, _ = call("POST", f"{base}/oidc/v1/authorize/consent", {"request": p.fields["request"], "decision": "allow"}, form=True)
+    status, headers, _ = call("POST", f"{base}/oidc/v1/authorize/consent", {"request": fields["request"], "decision": "allow"}, form=True)
     location = headers.get("Location") or headers.get("location")
     check(status in (302, 303) and location.startswith(REDIRECT), f"{email}: redirected back with a code")
     params = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(location).query))

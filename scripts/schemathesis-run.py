@@ -11,7 +11,6 @@ refused.
     scripts/schemathesis-run.py target/debug/lakegate .venv/bin/st
 """
 
-import html.parser
 import os
 import re
 import socket
@@ -23,28 +22,13 @@ import urllib.parse
 
 import requests
 
+from pages import hidden_fields as hidden
+
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Hidden(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.fields = {}
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "input" and a.get("type") == "hidden":
-            self.fields[a.get("name")] = a.get("value", "")
-
-
-def hidden(page):
-    p = Hidden()
-    p.feed(page)
-    return p.fields
 
 
 def start_demo(binary, data_dir):

@@ -10,6 +10,7 @@ use crate::accounts::service::AccountService;
 use crate::auth::api_token::ApiTokenService;
 use crate::auth::login::LoginService;
 use crate::auth::login_limit::{Limits, LoginLimiter};
+use crate::auth::service_key::ServiceKeyService;
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
 use crate::clock_skew::SkewGuard;
@@ -62,6 +63,7 @@ pub struct Services {
     pub logins: LoginService,
     pub accounts: AccountService,
     pub api_tokens: ApiTokenService,
+    pub service_keys: ServiceKeyService,
 }
 
 impl Services {
@@ -108,6 +110,7 @@ impl Services {
             ),
             accounts: AccountService::new(i.store.clone(), i.clock.clone()),
             api_tokens: ApiTokenService::new(i.store.clone(), i.clock.clone()),
+            service_keys: ServiceKeyService::new(i.store.clone(), i.clock.clone()),
             connections,
             tokens,
         }

@@ -6,17 +6,14 @@ use std::sync::Arc;
 use crate::accounts::{Org, User};
 use crate::audit::{self, Actor, Event};
 use crate::auth::Scope;
-use crate::auth::scope;
+use crate::auth::{bearer, scope};
 use crate::clock::Clock;
 use crate::crypto::random;
 use crate::secret::Secret;
 use crate::store::{ApiTokenRow, NewApiToken, Store, StoreError};
 
 pub const TOKEN_PREFIX: &str = "lgp_";
-pub const DEFAULT_TTL_DAYS: i64 = 90;
-pub const MAX_TTL_DAYS: i64 = 366;
-/// Only record `last_used_at` when it moved by at least this much (keeps reads cheap).
-const TOUCH_INTERVAL_SECONDS: i64 = 60;
+pub use super::bearer::{DEFAULT_TTL_DAYS, MAX_TTL_DAYS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -55,14 +52,7 @@ impl ApiTokenService {
         req: NewToken<'_>,
     ) -> Result<(Secret, ApiTokenRow), TokenError> {
         let (store, now) = (&self.store, self.clock.now());
-        // The limit counts what was sent, surrounding spaces included (as the API schema's
-        // maxLength does); the stored name is trimmed.
-        let name = req.name.trim();
-        if name.is_empty() || req.name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(TokenError::Invalid(
-                "the token name must be 1-100 printable characters".into(),
-            ));
-        }
+        let name = bearer::name("token", req.name).map_err(TokenError::Invalid)?;
         if req.scopes.is_empty() {
             return Err(TokenError::Invalid("at least one scope is required".into()));
         }
@@ -73,26 +63,17 @@ impl ApiTokenService {
                 s.as_str()
             )));
         }
-        let days = req.ttl_days.unwrap_or(DEFAULT_TTL_DAYS);
-        if !(1..=MAX_TTL_DAYS).contains(&days) {
-            return Err(TokenError::Invalid(format!(
-                "expires_in_days must be between 1 and {MAX_TTL_DAYS}"
-            )));
-        }
-        let secret = Secret::new(random::token(TOKEN_PREFIX));
+        let lifetime = bearer::lifetime_seconds(req.ttl_days).map_err(TokenError::Invalid)?;
+        let minted = bearer::mint(TOKEN_PREFIX);
         let id = uuid::Uuid::now_v7().to_string();
         let row = ApiTokenRow {
             id: id.clone(),
             user_id: user.id.clone(),
-            name: name.to_owned(),
-            prefix: secret
-                .expose()
-                .chars()
-                .take(TOKEN_PREFIX.len() + 6)
-                .collect(),
+            name,
+            prefix: minted.prefix,
             scopes: scope::join(&req.scopes),
             created_at: now,
-            expires_at: now + days * 86_400,
+            expires_at: now + lifetime,
             last_used_at: None,
             revoked_at: None,
         };
@@ -101,7 +82,7 @@ impl ApiTokenService {
                 id: &row.id,
                 user_id: &row.user_id,
                 name: &row.name,
-                token_hash: &random::token_hash(secret.expose()),
+                token_hash: &minted.hash,
                 prefix: &row.prefix,
                 scopes: &row.scopes,
                 now,
@@ -117,7 +98,7 @@ impl ApiTokenService {
                 .with("scopes", row.scopes.clone()),
         )
         .await?;
-        Ok((secret, row))
+        Ok((minted.secret, row))
     }
 
     /// Resolves a presented bearer token to its live row, user and org, or `None`.
@@ -144,10 +125,7 @@ impl ApiTokenService {
         if user.disabled {
             return Ok(None);
         }
-        if row
-            .last_used_at
-            .is_none_or(|t| now - t >= TOUCH_INTERVAL_SECONDS)
-        {
+        if bearer::touch_due(row.last_used_at, now) {
             store.touch_api_token(&row.id, now).await?;
         }
         Ok(Some((row, user, org)))
@@ -170,7 +148,7 @@ impl ApiTokenService {
     }
 }
 
-/// The scopes of a stored token (unknown names, from a newer version, are ignored).
+/// The scopes of a stored token.
 pub fn scopes_of(row: &ApiTokenRow) -> Vec<Scope> {
-    row.scopes.split(' ').filter_map(Scope::parse).collect()
+    scope::split(&row.scopes)
 }

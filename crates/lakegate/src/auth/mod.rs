@@ -2,10 +2,12 @@
 //! and the access policy every route declares.
 
 pub mod api_token;
+pub mod bearer;
 pub mod login;
 pub mod login_limit;
 pub mod policy;
 pub mod scope;
+pub mod service_key;
 pub mod session;
 
 pub use policy::{Access, Denied, Principal, Via};

@@ -21,6 +21,12 @@ pub enum Via {
     Session { id_hash: String, csrf_token: String },
     /// A personal API token with its scopes.
     Token { id: String, scopes: Vec<Scope> },
+    /// A service key acting for the user named in `Lakegate-User`, with its scopes.
+    Service {
+        id: String,
+        name: String,
+        scopes: Vec<Scope>,
+    },
 }
 
 /// The authenticated caller.
@@ -37,7 +43,7 @@ impl Principal {
         self.user.role >= scope.min_role()
             && match &self.via {
                 Via::Session { .. } => true,
-                Via::Token { scopes, .. } => scopes.contains(&scope),
+                Via::Token { scopes, .. } | Via::Service { scopes, .. } => scopes.contains(&scope),
             }
     }
 
@@ -46,6 +52,7 @@ impl Principal {
         match &self.via {
             Via::Session { .. } => format!("user:{}", self.user.id),
             Via::Token { id, .. } => format!("user:{} token:{id}", self.user.id),
+            Via::Service { name, .. } => format!("service:{name} for user:{}", self.user.id),
         }
     }
 }
@@ -64,7 +71,13 @@ impl Access {
             (_, None) => return Err(Denied::Unauthenticated),
             (_, Some(p)) => p,
         };
+        let service = matches!(p.via, Via::Service { .. });
         match self {
+            // A service key acts for a user only where a route names a scope it holds: never
+            // on their account (tokens, profile) and never as an admin.
+            Access::User(None) | Access::Admin if service => Err(Denied::Forbidden(
+                "service keys may only call routes that need one of their scopes".into(),
+            )),
             Access::Public | Access::User(None) => Ok(()),
             Access::User(Some(scope)) if p.may(scope) => Ok(()),
             Access::User(Some(scope)) => Err(Denied::Forbidden(format!(

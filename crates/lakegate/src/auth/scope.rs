@@ -89,6 +89,11 @@ pub fn parse_list(input: &str) -> Result<Vec<Scope>, String> {
 }
 
 /// The stored form: space-separated names.
+/// Stored scope names back as scopes (unknown names, from a newer version, are ignored).
+pub fn split(stored: &str) -> Vec<Scope> {
+    stored.split(' ').filter_map(Scope::parse).collect()
+}
+
 pub fn join(scopes: &[Scope]) -> String {
     scopes
         .iter()

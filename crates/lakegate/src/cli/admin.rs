@@ -6,13 +6,14 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 
 use super::{
-    IntegrationCommand, OrgCommand, TokenCommand, UserCommand, UserRef, build_egress, load_keyring,
-    ready_store,
+    IntegrationCommand, OrgCommand, ServiceKeyCommand, TokenCommand, UserCommand, UserRef,
+    build_egress, load_keyring, ready_store,
 };
 use crate::accounts::service::{AccountService, NewUserInput, UserPatch};
 use crate::audit::Actor;
 use crate::auth::api_token::{ApiTokenService, NewToken};
 use crate::auth::scope;
+use crate::auth::service_key::{NewKey, ServiceKeyService};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::crypto::envelope::Keyring;
@@ -142,6 +143,28 @@ pub(super) async fn token(config: &Config, cmd: TokenCommand) -> anyhow::Result<
     };
     let (secret, _) = ApiTokenService::new(store.clone(), Arc::new(SystemClock))
         .create(&Actor::cli(Some(org_id)), &user, req)
+        .await?;
+    println!("{}", secret.expose());
+    Ok(())
+}
+
+pub(super) async fn service_key(config: &Config, cmd: ServiceKeyCommand) -> anyhow::Result<()> {
+    let store = ready_store(config).await?;
+    let ServiceKeyCommand::Create {
+        org,
+        name,
+        scopes,
+        expires_days,
+    } = cmd;
+    let scopes = scope::parse_list(&scopes).map_err(|e| anyhow!(e))?;
+    let org = accounts(&store).org_by_slug(&org).await?;
+    let req = NewKey {
+        name: &name,
+        scopes,
+        ttl_days: Some(expires_days),
+    };
+    let (secret, _) = ServiceKeyService::new(store.clone(), Arc::new(SystemClock))
+        .create(&Actor::cli(Some(org.id.clone())), &org, req)
         .await?;
     println!("{}", secret.expose());
     Ok(())

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage personal API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage an organization's service keys (a platform's backend acting for its users).
+    #[command(subcommand, name = "service-key")]
+    ServiceKey(ServiceKeyCommand),
     /// Manage an organization's integrations (the Databricks OAuth U2M app).
     #[command(subcommand)]
     Integration(IntegrationCommand),
@@ -184,6 +187,23 @@ pub enum TokenCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ServiceKeyCommand {
+    /// Create a service key and print it (only the key) on stdout.
+    Create {
+        /// The organization's slug.
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: connections:read, connections:write, queries:run, tokens:vend.
+        #[arg(long)]
+        scopes: String,
+        #[arg(long, default_value_t = api_token::DEFAULT_TTL_DAYS)]
+        expires_days: i64,
+    },
+}
+
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("{s:?} is not a role; use admin, editor or viewer"))
 }
@@ -204,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => admin::org(&config, cmd).await,
         Command::User(cmd) => admin::user(&config, cmd).await,
         Command::Token(cmd) => admin::token(&config, cmd).await,
+        Command::ServiceKey(cmd) => admin::service_key(&config, cmd).await,
         Command::Integration(cmd) => admin::integration(&config, cmd).await,
     }
 }

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use super::error::ApiError;
 use crate::accounts::service::AccountError;
 use crate::auth::api_token::TokenError;
+use crate::auth::service_key::ServiceKeyError;
 use crate::connections::ConnectionError;
 use crate::integrations::IntegrationError;
 use crate::providers::DiscoveryError;
@@ -143,6 +144,16 @@ impl From<QueryError> for ApiError {
             }
             QueryError::Connection(c) => c.into(),
             QueryError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<ServiceKeyError> for ApiError {
+    fn from(e: ServiceKeyError) -> Self {
+        match e {
+            ServiceKeyError::Invalid(m) => ApiError::bad_request(m),
+            ServiceKeyError::NotFound => ApiError::not_found("service key"),
+            ServiceKeyError::Store(s) => s.into(),
         }
     }
 }

@@ -15,7 +15,7 @@ use axum_extra::extract::CookieJar;
 use super::error::ApiError;
 use super::routes::{Kind, RouteInfo};
 use crate::audit::Actor;
-use crate::auth::{Access, Denied, Principal, Via, api_token, session};
+use crate::auth::{Access, Denied, Principal, Via, api_token, service_key, session};
 use crate::crypto::random;
 use crate::http::state::AppState;
 
@@ -98,13 +98,12 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principa
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthenticated)?;
-        return match state
-            .services
-            .api_tokens
-            .authenticate(presented.trim())
-            .await?
-        {
+            .ok_or_else(ApiError::unauthenticated)?
+            .trim();
+        if presented.starts_with(service_key::KEY_PREFIX) {
+            return service_caller(state, parts, presented).await.map(Some);
+        }
+        return match state.services.api_tokens.authenticate(presented).await? {
             Some((row, user, org)) => {
                 let scopes = api_token::scopes_of(&row);
                 Ok(Some(Principal {
@@ -125,6 +124,51 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principa
         return Ok(None);
     };
     Ok(session::resolve(state.store(), cookie.value(), now, state.web.sessions).await?)
+}
+
+/// The header that names the user a service key acts for: `user:<id>`.
+const ACTING_FOR: &str = "lakegate-user";
+
+/// A service key acting for the user it names; a key of one org never reaches a user of
+/// another (404), and a disabled user is refused.
+async fn service_caller(
+    state: &AppState,
+    parts: &Parts,
+    presented: &str,
+) -> Result<Principal, ApiError> {
+    let Some((key, org)) = state.services.service_keys.authenticate(presented).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the service key is unknown, expired or revoked",
+        ));
+    };
+    let user_id = parts
+        .headers
+        .get(ACTING_FOR)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("user:"))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request("name the user this call is for: Lakegate-User: user:<id>")
+        })?;
+    let user = state
+        .store()
+        .user_in_org(&org.id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    if user.disabled {
+        return Err(ApiError::forbidden("this user is disabled"));
+    }
+    Ok(Principal {
+        user,
+        org,
+        via: Via::Service {
+            scopes: service_key::scopes_of(&key),
+            id: key.id,
+            name: key.name,
+        },
+    })
 }
 
 /// Cross-site requests are refused outright; same-site ones must echo the session's

@@ -141,7 +141,14 @@ fn document(table: &[RouteInfo], declared: &[Declared]) -> Value {
         let security = match r.access {
             Access::Public => json!([]),
             Access::User(None) => json!([{"session": []}, {"bearer": []}]),
-            Access::User(Some(scope)) => json!([{"session": []}, {"bearer": [scope.as_str()]}]),
+            Access::User(Some(crate::auth::Scope::Admin)) => {
+                json!([{"session": []}, {"bearer": ["admin"]}])
+            }
+            Access::User(Some(scope)) => json!([
+                {"session": []},
+                {"bearer": [scope.as_str()]},
+                {"serviceKey": [scope.as_str()]}
+            ]),
             Access::Admin => json!([{"session": []}, {"bearer": ["admin"]}]),
         };
         let mut op = json!({
@@ -170,7 +177,9 @@ fn document(table: &[RouteInfo], declared: &[Declared]) -> Value {
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "lakegate_session",
                             "description": "Browser session; state-changing calls also need the X-CSRF-Token header"},
-                "bearer": {"type": "http", "scheme": "bearer", "description": "Personal API token (lgp_…) with scopes"}
+                "bearer": {"type": "http", "scheme": "bearer", "description": "Personal API token (lgp_…) with scopes"},
+                "serviceKey": {"type": "http", "scheme": "bearer",
+                               "description": "An org's service key (lgk_…) acting for the user named in the `Lakegate-User: user:<id>` header, with that user's rights bounded by the key's scopes"}
             },
             "responses": {
                 "Error": {

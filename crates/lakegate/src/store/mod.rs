@@ -14,6 +14,7 @@ mod keys;
 mod postgres;
 mod queries;
 mod refresh;
+mod service_keys;
 mod sessions;
 mod sqlite;
 mod states;
@@ -26,6 +27,7 @@ pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
 pub use queries::{QueryOutcome, QueryRow};
 pub use refresh::{Refreshed, StateCount};
+pub use service_keys::ServiceKeyRow;
 pub use sessions::SessionRow;
 pub use states::{CredentialState, IntegrationStatus, QueryState, UnknownValue};
 

@@ -131,6 +131,38 @@ fn the_scripted_forms_create_an_org_a_user_and_a_token() {
         "only the token on stdout: {token:?}"
     );
     let out = cli.run(&[
+        "service-key",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "platform",
+        "--scopes",
+        "tokens:vend,queries:run",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = stdout(&out);
+    assert!(
+        key.starts_with("lgk_") && key.trim().lines().count() == 1,
+        "only the key on stdout: {key:?}"
+    );
+    let out = cli.run(&[
+        "service-key",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "x",
+        "--scopes",
+        "admin",
+    ]);
+    assert!(!out.status.success(), "a service key never holds admin");
+    assert!(
+        stderr(&out).contains("cannot hold the admin scope"),
+        "{}",
+        stderr(&out)
+    );
+    let out = cli.run(&[
         "user",
         "disable",
         "--org",

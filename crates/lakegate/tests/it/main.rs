@@ -22,6 +22,7 @@ mod queries;
 mod query_results;
 mod refresh;
 mod route_matrix;
+mod service_keys;
 mod sessions;
 mod store_contract;
 mod store_refresh_contract;

@@ -33,6 +33,26 @@ const EVERYONE: [Who; 5] = [
     Who::OtherOrgAdmin,
 ];
 
+/// How a cell's caller authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Session,
+    Token,
+    ServiceKey,
+}
+
+/// A client sending these headers on every request.
+fn with_headers(headers: &[(&'static str, String)]) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        h.insert(*name, value.parse().unwrap());
+    }
+    crate::harness::http_builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Expect {
     /// Public routes: no access rule to check.
@@ -53,6 +73,8 @@ struct World {
     admin: User,
     other_admin: User,
     counter: std::sync::atomic::AtomicUsize,
+    /// One service key per org, with every scope a key may hold.
+    keys: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Whose objects a path parameter names.
@@ -79,6 +101,31 @@ impl World {
     fn next(&self) -> usize {
         self.counter
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The org's service key (made once).
+    async fn service_key(&self, org_id: &str) -> String {
+        let mut keys = self.keys.lock().await;
+        if let Some(k) = keys.get(org_id) {
+            return k.clone();
+        }
+        let org = self.app.store.org_by_id(org_id).await.unwrap().unwrap();
+        let req = lakegate::auth::service_key::NewKey {
+            name: "matrix",
+            scopes: lakegate::auth::service_key::SCOPES.to_vec(),
+            ttl_days: None,
+        };
+        let actor = lakegate::audit::Actor::cli(Some(org_id.to_owned()));
+        let (secret, _) = self
+            .app
+            .state
+            .services
+            .service_keys
+            .create(&actor, &org, req)
+            .await
+            .unwrap();
+        keys.insert(org_id.to_owned(), secret.expose().to_owned());
+        secret.expose().to_owned()
     }
 
     /// Configures org A's Databricks integration (for routes that delete it).
@@ -165,6 +212,24 @@ impl World {
                     )
                     .await;
                 Some((u.id, Owner::OrgA))
+            }
+            "/api/v1/service-keys/{id}" => {
+                let org = self.org_a.clone();
+                let req = lakegate::auth::service_key::NewKey {
+                    name: "fixture",
+                    scopes: vec![Scope::ConnectionsRead],
+                    ttl_days: None,
+                };
+                let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
+                let (_, row) = self
+                    .app
+                    .state
+                    .services
+                    .service_keys
+                    .create(&actor, &org, req)
+                    .await
+                    .unwrap();
+                Some((row.id, Owner::OrgA))
             }
             "/api/v1/tokens/{id}" | "/settings/api-tokens/{id}/revoke" => {
                 let (_, id) = self
@@ -281,6 +346,9 @@ impl World {
                 ("name".into(), format!("c{n}")),
                 ("csrf_token".into(), csrf.into()),
             ]),
+            (Kind::Api, M::Post, "/api/v1/service-keys") => {
+                Body::Json(json!({"name": "k", "scopes": ["queries:run"]}))
+            }
             (Kind::Api, M::Post, "/api/v1/tokens") => {
                 Body::Json(json!({"name": "m", "scopes": ["connections:read"]}))
             }
@@ -376,6 +444,8 @@ fn intended_access(route: &RouteInfo) -> Access {
         (M::Get | M::Post, "/api/v1/tokens") => User(None),
         (M::Delete, "/api/v1/tokens/{id}") => User(None),
         (M::Get, "/api/v1/audit") => Admin,
+        (M::Get | M::Post, "/api/v1/service-keys") => Admin,
+        (M::Delete, "/api/v1/service-keys/{id}") => Admin,
         (M::Get, "/") => User(None),
         (M::Get | M::Post, "/settings/users") => Admin,
         (M::Post, "/settings/users/{id}") => Admin,
@@ -436,6 +506,7 @@ async fn world(db: &TestDb) -> World {
         app,
         ws,
         counter: Default::default(),
+        keys: Default::default(),
     }
 }
 
@@ -498,31 +569,42 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
     let mut cells = 0;
     for route in &table {
         for who in EVERYONE {
-            for via_token in [false, true] {
-                // Pages are for browsers; API routes are checked with sessions and with tokens.
-                if via_token && (route.kind == Kind::Page || who == Who::Anonymous) {
+            for via in [Via::Session, Via::Token, Via::ServiceKey] {
+                // Pages are for browsers; API routes are checked with sessions, with tokens,
+                // and with a service key of the user's org acting for them.
+                if via != Via::Session && (route.kind == Kind::Page || who == Who::Anonymous) {
                     continue;
                 }
+                let via_token = via != Via::Session;
                 let (path, fixture) = world.path_for(route).await;
-                let expect = world.expect(route, who, fixture.as_ref().map(|(_, o)| o));
+                let mut expect = world.expect(route, who, fixture.as_ref().map(|(_, o)| o));
+                let key_refused = matches!(
+                    route.access,
+                    Access::Admin | Access::User(None) | Access::User(Some(Scope::Admin))
+                );
+                if via == Via::ServiceKey && key_refused && expect != Expect::Any {
+                    // A service key acts for a user only where a route names one of its
+                    // scopes: never on their account, never as an admin.
+                    expect = Expect::Forbidden;
+                }
                 let (client, csrf) = match world.user(who) {
                     None => (anonymous(), String::new()),
+                    Some(u) if via == Via::ServiceKey => {
+                        let key = world.service_key(&u.org_id).await;
+                        let headers = [
+                            ("authorization", format!("Bearer {key}")),
+                            ("lakegate-user", format!("user:{}", u.id)),
+                        ];
+                        (with_headers(&headers), String::new())
+                    }
                     Some(u) if via_token => {
                         let scopes: Vec<Scope> = Scope::ALL
                             .into_iter()
                             .filter(|s| u.role >= s.min_role())
                             .collect();
                         let (token, _) = world.app.token(u, &scopes).await;
-                        let mut h = reqwest::header::HeaderMap::new();
-                        h.insert(
-                            reqwest::header::AUTHORIZATION,
-                            format!("Bearer {token}").parse().unwrap(),
-                        );
                         (
-                            crate::harness::http_builder()
-                                .default_headers(h)
-                                .build()
-                                .unwrap(),
+                            with_headers(&[("authorization", format!("Bearer {token}"))]),
                             String::new(),
                         )
                     }
@@ -543,7 +625,7 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
                     .unwrap_or("")
                     .to_owned();
                 let cell = format!(
-                    "{:?} {} as {who:?} (token: {via_token}) -> {status} {location}",
+                    "{:?} {} as {who:?} via {via:?} -> {status} {location}",
                     route.method, route.path
                 );
                 match expect {

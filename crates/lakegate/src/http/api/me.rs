@@ -31,7 +31,7 @@ struct Me {
     user: UserView,
     org: OrgView,
     role: Role,
-    /// `session` or `token`.
+    /// `session`, `token` or `service`.
     auth: &'static str,
     /// A token's scopes (null for a session).
     scopes: Option<Vec<&'static str>>,
@@ -44,6 +44,11 @@ async fn me(Auth(p): Auth) -> ApiJson<Me> {
         Via::Session { csrf_token, .. } => ("session", None, Some(csrf_token.clone())),
         Via::Token { scopes, .. } => (
             "token",
+            Some(scopes.iter().map(|s| s.as_str()).collect()),
+            None,
+        ),
+        Via::Service { scopes, .. } => (
+            "service",
             Some(scopes.iter().map(|s| s.as_str()).collect()),
             None,
         ),

@@ -7,6 +7,7 @@ pub mod integrations;
 mod me;
 pub mod queries;
 mod query_views;
+mod service_keys;
 mod tokens;
 mod users;
 
@@ -19,6 +20,7 @@ pub fn register(reg: &mut Registry) {
     me::register(reg);
     users::register(reg);
     tokens::register(reg);
+    service_keys::register(reg);
     audit::register(reg);
     integrations::register(reg);
     connections::register(reg);

@@ -2,7 +2,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::api_token::{self, NewToken};
+use crate::auth::api_token::NewToken;
 use crate::auth::{Access, Principal, Scope, Via};
 use crate::clock::rfc3339;
 use crate::field_rules as rules;
@@ -43,7 +43,7 @@ pub fn register(reg: &mut Registry) {
     reg.answers_empty(204);
 }
 
-/// A token as listed: never the secret.
+/// A token or service key as listed: never the secret.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TokenView {
     pub id: String,
@@ -58,23 +58,58 @@ pub struct TokenView {
     pub status: &'static str,
 }
 
+/// What a listing shows of a stored bearer secret (API token or service key).
+pub struct Listing<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub scopes: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Rows that can be listed as a `TokenView`.
+pub trait Listed {
+    fn listing(&self) -> Listing<'_>;
+}
+
+/// Both stored secrets have the same listed columns.
+macro_rules! listed {
+    ($row:ty) => {
+        impl Listed for $row {
+            fn listing(&self) -> Listing<'_> {
+                Listing {
+                    id: &self.id,
+                    name: &self.name,
+                    prefix: &self.prefix,
+                    scopes: &self.scopes,
+                    created_at: self.created_at,
+                    expires_at: self.expires_at,
+                    last_used_at: self.last_used_at,
+                    revoked_at: self.revoked_at,
+                }
+            }
+        }
+    };
+}
+listed!(ApiTokenRow);
+listed!(crate::store::ServiceKeyRow);
+
 impl TokenView {
-    pub fn new(row: &ApiTokenRow, now: i64) -> Self {
-        let status = match (row.revoked_at, now >= row.expires_at) {
-            (Some(_), _) => "revoked",
-            (None, true) => "expired",
-            (None, false) => "active",
-        };
+    pub fn new(row: &impl Listed, now: i64) -> Self {
+        let l = row.listing();
         TokenView {
-            id: row.id.clone(),
-            name: row.name.clone(),
-            prefix: row.prefix.clone(),
-            scopes: api_token::scopes_of(row),
-            created_at: rfc3339(row.created_at),
-            expires_at: rfc3339(row.expires_at),
-            last_used_at: row.last_used_at.map(rfc3339),
-            revoked_at: row.revoked_at.map(rfc3339),
-            status,
+            id: l.id.to_owned(),
+            name: l.name.to_owned(),
+            prefix: l.prefix.to_owned(),
+            scopes: crate::auth::scope::split(l.scopes),
+            created_at: rfc3339(l.created_at),
+            expires_at: rfc3339(l.expires_at),
+            last_used_at: l.last_used_at.map(rfc3339),
+            revoked_at: l.revoked_at.map(rfc3339),
+            status: crate::auth::bearer::status(l.revoked_at, l.expires_at, now),
         }
     }
 }

@@ -43,7 +43,7 @@ impl Nav {
     pub fn of(p: &Principal) -> Option<Nav> {
         let csrf = match &p.via {
             Via::Session { csrf_token, .. } => csrf_token.clone(),
-            Via::Token { .. } => String::new(),
+            Via::Token { .. } | Via::Service { .. } => String::new(),
         };
         Some(Nav {
             email: p.user.email.clone(),

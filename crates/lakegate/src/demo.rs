@@ -225,6 +225,7 @@ mod with_emulator {
             display_name: None,
             role,
             password: Some(Secret::new(password)),
+            external_id: None,
         };
         account_service(store)
             .create_user(&Actor::cli(Some(org.id.clone())), org, input)

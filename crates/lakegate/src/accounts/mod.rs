@@ -59,4 +59,6 @@ pub struct User {
     pub role: Role,
     pub disabled: bool,
     pub created_at: i64,
+    /// The id a platform knows this user by (users it manages through a service key).
+    pub external_id: Option<String>,
 }

@@ -120,11 +120,12 @@ impl AccountService {
                 role: input.role,
                 password_hash: hash.as_deref(),
                 now,
+                external_id: input.external_id.as_deref(),
             })
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(_) => AccountError::Conflict(format!(
-                    "a user with email {email} already exists in this organization"
+                    "a user with email {email} (or this external id) already exists in this organization"
                 )),
                 other => AccountError::Store(other),
             })?;
@@ -182,6 +183,53 @@ impl AccountService {
         Ok(after)
     }
 
+    /// The user a platform knows as `external_id`.
+    pub async fn external_user(&self, org: &Org, external_id: &str) -> Result<User, AccountError> {
+        check_external_id(external_id)?;
+        found(
+            "user",
+            self.store.user_by_external_id(&org.id, external_id).await?,
+        )
+    }
+
+    /// Creates (role editor unless given) or updates (display name, role; the email must stay
+    /// the same) the user a platform knows as `external_id`. Such users have no password.
+    /// True when created.
+    pub async fn upsert_external(
+        &self,
+        actor: &Actor,
+        org: &Org,
+        external_id: &str,
+        input: ExternalUser,
+    ) -> Result<(User, bool), AccountError> {
+        check_external_id(external_id)?;
+        let Some(user) = self.store.user_by_external_id(&org.id, external_id).await? else {
+            let new = NewUserInput {
+                email: input.email,
+                display_name: input.display_name,
+                role: input.role.unwrap_or(Role::Editor),
+                password: None,
+                external_id: Some(external_id.to_owned()),
+            };
+            return Ok((self.create_user(actor, org, new).await?, true));
+        };
+        let email = Email::parse(&input.email).map_err(AccountError::Invalid)?;
+        if email.as_str() != user.email {
+            return Err(AccountError::Conflict(
+                "the email of an existing user does not change".into(),
+            ));
+        }
+        let patch = UserPatch {
+            role: input.role,
+            display_name: input.display_name,
+            disabled: None,
+        };
+        Ok((
+            self.update_user(actor, &org.id, &user.id, patch).await?,
+            false,
+        ))
+    }
+
     pub async fn delete_user(
         &self,
         actor: &Actor,
@@ -213,6 +261,32 @@ pub struct NewUserInput {
     pub display_name: Option<String>,
     pub role: Role,
     pub password: Option<Secret>,
+    /// The id a platform knows the user by (see `upsert_external`).
+    pub external_id: Option<String>,
+}
+
+/// What a platform says of one of its end users (`PUT …/users/by-external-id/{id}`).
+pub struct ExternalUser {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// An external id: what platforms use for their users (UUIDs, numbers, emails), 1–200
+/// characters of letters, digits and `. _ ~ @ + -` (no `:`, which `Lakegate-User` reserves
+/// for `user:<id>`).
+pub fn check_external_id(id: &str) -> Result<(), AccountError> {
+    let ok = (1..=200).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '@' | '+' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::Invalid(
+            "an external id is 1-200 letters, digits and . _ ~ @ + -".into(),
+        ))
+    }
 }
 
 pub fn check_password(p: &Secret) -> Result<(), AccountError> {

@@ -12,6 +12,9 @@ pub enum Access {
     User(Option<Scope>),
     /// Admins of the org. API tokens must carry the `admin` scope.
     Admin,
+    /// The org itself, as a platform's backend: a service key with this scope acting as
+    /// itself (no `Lakegate-User`), or an admin (API tokens: `admin` or this scope).
+    Platform(Scope),
 }
 
 /// How the caller proved who they are.
@@ -88,6 +91,17 @@ impl Access {
             Access::Admin => Err(Denied::Forbidden(
                 "only organization admins may do this".into(),
             )),
+            Access::Platform(scope)
+                if !service
+                    && p.user.role == Role::Admin
+                    && (p.may(Scope::Admin) || p.may(scope)) =>
+            {
+                Ok(())
+            }
+            Access::Platform(scope) => Err(Denied::Forbidden(format!(
+                "this needs an admin, or a service key with the {} scope",
+                scope.as_str()
+            ))),
         }
     }
 }
@@ -106,6 +120,7 @@ mod tests {
                 role,
                 disabled: false,
                 created_at: 0,
+                external_id: None,
             },
             org: Org {
                 id: "o".into(),

@@ -28,15 +28,19 @@ pub enum Scope {
     TokensVend,
     #[serde(rename = "admin")]
     Admin,
+    /// Manage the end users a platform knows by its own ids (`/api/v1/users/by-external-id`).
+    #[serde(rename = "users:write")]
+    UsersWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::ConnectionsRead,
         Scope::ConnectionsWrite,
         Scope::QueriesRun,
         Scope::TokensVend,
         Scope::Admin,
+        Scope::UsersWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Scope {
             Scope::QueriesRun => "queries:run",
             Scope::TokensVend => "tokens:vend",
             Scope::Admin => "admin",
+            Scope::UsersWrite => "users:write",
         }
     }
 
@@ -59,7 +64,7 @@ impl Scope {
         match self {
             Scope::ConnectionsRead => Role::Viewer,
             Scope::ConnectionsWrite | Scope::QueriesRun | Scope::TokensVend => Role::Editor,
-            Scope::Admin => Role::Admin,
+            Scope::Admin | Scope::UsersWrite => Role::Admin,
         }
     }
 }

@@ -16,12 +16,14 @@ use crate::store::{ServiceKeyRow, Store, StoreError};
 
 pub const KEY_PREFIX: &str = "lgk_";
 
-/// The scopes a service key may hold: what a user does with connections, never `admin`.
-pub const SCOPES: [Scope; 4] = [
+/// The scopes a service key may hold: what a user does with connections, and managing the
+/// org's end users by external id; never `admin`.
+pub const SCOPES: [Scope; 5] = [
     Scope::ConnectionsRead,
     Scope::ConnectionsWrite,
     Scope::QueriesRun,
     Scope::TokensVend,
+    Scope::UsersWrite,
 ];
 
 #[derive(Debug, thiserror::Error)]

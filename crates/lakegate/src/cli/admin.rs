@@ -70,6 +70,7 @@ pub(super) async fn user(config: &Config, cmd: UserCommand) -> anyhow::Result<()
                 display_name,
                 role,
                 password: Some(password),
+                external_id: None,
             };
             let user = accounts(&store)
                 .create_user(&Actor::cli(Some(org.id.clone())), &org, input)

@@ -14,8 +14,9 @@ use axum_extra::extract::CookieJar;
 
 use super::error::ApiError;
 use super::routes::{Kind, RouteInfo};
+use crate::accounts::Org;
 use crate::audit::Actor;
-use crate::auth::{Access, Denied, Principal, Via, api_token, service_key, session};
+use crate::auth::{Access, Denied, Principal, Scope, Via, api_token, service_key, session};
 use crate::crypto::random;
 use crate::http::state::AppState;
 
@@ -39,6 +40,16 @@ pub async fn guard(
 
 async fn check(state: &AppState, route: &RouteInfo, req: Request) -> Result<Request, Response> {
     let (mut parts, body) = req.into_parts();
+    if let Access::Platform(scope) = route.access
+        && let Some(key) = presented_service_key(&parts)
+    {
+        // A service key on an org-level route acts as itself.
+        let platform = platform_caller(state, key, scope)
+            .await
+            .map_err(|e| refuse(route.kind, e))?;
+        parts.extensions.insert(platform);
+        return Ok(Request::from_parts(parts, body));
+    }
     let public = route.access == Access::Public;
     let principal = match authenticate(state, &parts).await {
         Ok(p) => p,
@@ -73,9 +84,85 @@ async fn check(state: &AppState, route: &RouteInfo, req: Request) -> Result<Requ
         Err(Denied::Forbidden(why)) => return Err(refuse(route.kind, ApiError::forbidden(why))),
     }
     if let Some(p) = principal {
+        if matches!(route.access, Access::Platform(_)) {
+            parts.extensions.insert(Platform {
+                org: p.org.clone(),
+                label: p.actor_label(),
+            });
+        }
         parts.extensions.insert(p);
     }
     Ok(Request::from_parts(parts, body))
+}
+
+/// The caller of an org-level route: a service key acting as itself, or an admin.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub org: Org,
+    /// The audit label: `service:<name>`, or the admin's.
+    pub label: String,
+}
+
+fn presented_service_key(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| k.starts_with(service_key::KEY_PREFIX))
+}
+
+async fn platform_caller(
+    state: &AppState,
+    presented: &str,
+    scope: Scope,
+) -> Result<Platform, ApiError> {
+    let (key, org) = live_key(state, presented).await?;
+    if !service_key::scopes_of(&key).contains(&scope) {
+        return Err(ApiError::forbidden(format!(
+            "this needs a service key with the {} scope",
+            scope.as_str()
+        )));
+    }
+    Ok(Platform {
+        org,
+        label: format!("service:{}", key.name),
+    })
+}
+
+async fn live_key(
+    state: &AppState,
+    presented: &str,
+) -> Result<(crate::store::ServiceKeyRow, Org), ApiError> {
+    state
+        .services
+        .service_keys
+        .authenticate(presented)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the service key is unknown, expired or revoked",
+            )
+        })
+}
+
+/// Extractor: the org-level caller (routes with `Access::Platform`).
+pub struct PlatformAuth(pub Platform);
+
+impl FromRequestParts<AppState> for PlatformAuth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Platform>()
+            .cloned()
+            .map(PlatformAuth)
+            .ok_or_else(|| ApiError::internal("handler needs a platform caller"))
+    }
 }
 
 fn refuse(kind: Kind, err: ApiError) -> Response {
@@ -126,7 +213,7 @@ async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Principa
     Ok(session::resolve(state.store(), cookie.value(), now, state.web.sessions).await?)
 }
 
-/// The header that names the user a service key acts for: `user:<id>`.
+/// The header that names the user a service key acts for: `user:<id>` or their external id.
 const ACTING_FOR: &str = "lakegate-user";
 
 /// A service key acting for the user it names; a key of one org never reaches a user of
@@ -136,27 +223,24 @@ async fn service_caller(
     parts: &Parts,
     presented: &str,
 ) -> Result<Principal, ApiError> {
-    let Some((key, org)) = state.services.service_keys.authenticate(presented).await? else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the service key is unknown, expired or revoked",
-        ));
-    };
-    let user_id = parts
+    let (key, org) = live_key(state, presented).await?;
+    let named = parts
         .headers
         .get(ACTING_FOR)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("user:"))
-        .filter(|id| !id.is_empty())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
         .ok_or_else(|| {
-            ApiError::bad_request("name the user this call is for: Lakegate-User: user:<id>")
+            ApiError::bad_request(
+                "name the user this call is for: Lakegate-User: user:<id> or <external id>",
+            )
         })?;
-    let user = state
-        .store()
-        .user_in_org(&org.id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let store = state.store();
+    let user = match named.strip_prefix("user:") {
+        Some(id) => store.user_in_org(&org.id, id).await?,
+        None => store.user_by_external_id(&org.id, named).await?,
+    }
+    .ok_or_else(|| ApiError::not_found("user"))?;
     if user.disabled {
         return Err(ApiError::forbidden("this user is disabled"));
     }
@@ -284,9 +368,15 @@ impl FromRequestParts<AppState> for Audit {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
         let p = parts.extensions.get::<Principal>();
+        let platform = parts.extensions.get::<Platform>();
+        let (org_id, label) = match (p, platform) {
+            (Some(p), _) => (Some(p.org.id.clone()), p.actor_label()),
+            (None, Some(k)) => (Some(k.org.id.clone()), k.label.clone()),
+            (None, None) => (None, "anonymous".to_owned()),
+        };
         Ok(Audit(Actor {
-            org_id: p.map(|p| p.org.id.clone()),
-            label: p.map_or_else(|| "anonymous".to_owned(), Principal::actor_label),
+            org_id,
+            label,
             client_ip: client_ip(parts),
             request_id: request_id(parts),
         }))

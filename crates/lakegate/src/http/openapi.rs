@@ -44,6 +44,14 @@ pub fn register(reg: &mut Registry) {
     );
 }
 
+/// The schema of a path parameter: ids are opaque strings; external ids have their rules.
+fn path_schema(name: &str) -> Value {
+    match name {
+        "external_id" => json!({"type": "string", "pattern": "^[A-Za-z0-9._~@+-]{1,200}$"}),
+        _ => json!({"type": "string", "minLength": 1}),
+    }
+}
+
 /// What a route declared besides its row of the table.
 struct Declared {
     body: Option<RequestBody>,
@@ -133,7 +141,7 @@ fn document(table: &[RouteInfo], declared: &[Declared]) -> Value {
             .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)}))
             .collect();
         if let Some(q) = &d.query {
             params.extend(query_parameters(q));
@@ -150,6 +158,12 @@ fn document(table: &[RouteInfo], declared: &[Declared]) -> Value {
                 {"serviceKey": [scope.as_str()]}
             ]),
             Access::Admin => json!([{"session": []}, {"bearer": ["admin"]}]),
+            Access::Platform(scope) => json!([
+                {"session": []},
+                {"bearer": ["admin"]},
+                {"bearer": [scope.as_str()]},
+                {"serviceKey": [scope.as_str()]}
+            ]),
         };
         let mut op = json!({
             "summary": r.summary,

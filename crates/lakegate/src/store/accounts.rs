@@ -33,6 +33,7 @@ struct UserRow {
     role: String,
     disabled: i64,
     created_at: i64,
+    external_id: Option<String>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -51,6 +52,7 @@ impl TryFrom<UserRow> for User {
             role,
             disabled: flag(r.disabled),
             created_at: r.created_at,
+            external_id: r.external_id,
         })
     }
 }
@@ -59,7 +61,7 @@ impl TryFrom<UserRow> for User {
 macro_rules! select_users {
     ($tail:literal) => {
         concat!(
-            "SELECT id, org_id, email, display_name, role, disabled, created_at FROM users ",
+            "SELECT id, org_id, email, display_name, role, disabled, created_at, external_id FROM users ",
             $tail
         )
     };
@@ -74,6 +76,7 @@ pub struct NewUser<'a> {
     pub role: Role,
     pub password_hash: Option<&'a str>,
     pub now: i64,
+    pub external_id: Option<&'a str>,
 }
 
 impl Store {
@@ -127,8 +130,8 @@ impl Store {
 
     pub async fn create_user(&self, u: NewUser<'_>) -> StoreResult<User> {
         sqlx::query(
-            "INSERT INTO users (id, org_id, email, display_name, role, password_hash, disabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7)",
+            "INSERT INTO users (id, org_id, email, display_name, role, password_hash, disabled, created_at, updated_at, external_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $8)",
         )
         .bind(u.id)
         .bind(u.org_id)
@@ -137,6 +140,7 @@ impl Store {
         .bind(u.role.as_str())
         .bind(u.password_hash)
         .bind(u.now)
+        .bind(u.external_id)
         .execute(self.pool())
         .await
         .map_err(classify)?;
@@ -148,7 +152,23 @@ impl Store {
             role: u.role,
             disabled: false,
             created_at: u.now,
+            external_id: u.external_id.map(str::to_owned),
         })
+    }
+
+    /// The user of `org_id` a platform knows as `external_id`.
+    pub async fn user_by_external_id(
+        &self,
+        org_id: &str,
+        external_id: &str,
+    ) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 AND external_id = $2"))
+            .bind(org_id)
+            .bind(external_id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(User::try_from)
+            .transpose()
     }
 
     /// A user of `org_id`; users of other orgs are `None`.
@@ -169,7 +189,7 @@ impl Store {
         email: &str,
     ) -> StoreResult<Option<(User, Option<String>)>> {
         let Some(row) = sqlx::query(
-            "SELECT id, org_id, email, display_name, role, disabled, created_at, password_hash \
+            "SELECT id, org_id, email, display_name, role, disabled, created_at, external_id, password_hash \
              FROM users WHERE org_id = $1 AND email = $2",
         )
         .bind(org_id)
@@ -258,7 +278,7 @@ impl Store {
     pub async fn user_with_org(&self, user_id: &str) -> StoreResult<Option<(User, Org)>> {
         let Some(row) = sqlx::query(
             "SELECT u.id, u.org_id, u.email, u.display_name, u.role, u.disabled, u.created_at, \
-                    o.slug, o.name, o.created_at AS org_created_at \
+                    u.external_id, o.slug, o.name, o.created_at AS org_created_at \
              FROM users u JOIN orgs o ON o.id = u.org_id WHERE u.id = $1",
         )
         .bind(user_id)

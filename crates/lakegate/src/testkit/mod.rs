@@ -267,6 +267,7 @@ pub async fn user(
         display_name: None,
         role,
         password: password.map(Secret::new),
+        external_id: None,
     };
     accounts_at(store, now)
         .create_user(&Actor::cli(Some(org.id.clone())), org, input)

@@ -85,6 +85,8 @@ enum Owner {
     EditorA,
     /// The editor's private connection, which admins of org A may also see and manage.
     EditorAOrAdmin,
+    /// Nobody's: each org has its own (an upsert by external id creates in the caller's org).
+    Nobody,
 }
 
 impl World {
@@ -213,6 +215,26 @@ impl World {
                     .await;
                 Some((u.id, Owner::OrgA))
             }
+            "/api/v1/users/by-external-id/{external_id}" => {
+                let ext = format!("ext-{n}");
+                if route.method == M::Put {
+                    return Some((ext, Owner::Nobody));
+                }
+                let input = lakegate::accounts::service::ExternalUser {
+                    email: format!("ext{n}@a.test"),
+                    display_name: None,
+                    role: None,
+                };
+                let actor = lakegate::audit::Actor::cli(Some(self.org_a.id.clone()));
+                self.app
+                    .state
+                    .services
+                    .accounts
+                    .upsert_external(&actor, &self.org_a, &ext, input)
+                    .await
+                    .unwrap();
+                Some((ext, Owner::OrgA))
+            }
             "/api/v1/service-keys/{id}" => {
                 let org = self.org_a.clone();
                 let req = lakegate::auth::service_key::NewKey {
@@ -307,6 +329,7 @@ impl World {
             Access::User(None) => true,
             Access::User(Some(Scope::ConnectionsRead)) => true,
             Access::User(Some(Scope::Admin)) => role == Role::Admin,
+            Access::Platform(_) => role == Role::Admin,
             Access::User(Some(_)) => role != Role::Viewer,
             Access::Public => true,
         };
@@ -346,6 +369,9 @@ impl World {
                 ("name".into(), format!("c{n}")),
                 ("csrf_token".into(), csrf.into()),
             ]),
+            (Kind::Api, M::Put, "/api/v1/users/by-external-id/{external_id}") => {
+                Body::Json(json!({"email": format!("put{n}@a.test"), "role": "viewer"}))
+            }
             (Kind::Api, M::Post, "/api/v1/service-keys") => {
                 Body::Json(json!({"name": "k", "scopes": ["queries:run"]}))
             }
@@ -445,6 +471,9 @@ fn intended_access(route: &RouteInfo) -> Access {
         (M::Delete, "/api/v1/tokens/{id}") => User(None),
         (M::Get, "/api/v1/audit") => Admin,
         (M::Get | M::Post, "/api/v1/service-keys") => Admin,
+        (M::Put | M::Get | M::Delete, "/api/v1/users/by-external-id/{external_id}") => {
+            Platform(Scope::UsersWrite)
+        }
         (M::Delete, "/api/v1/service-keys/{id}") => Admin,
         (M::Get, "/") => User(None),
         (M::Get | M::Post, "/settings/users") => Admin,
@@ -516,6 +545,9 @@ impl World {
         let fixture = self.fixture(route).await;
         let path = match &fixture {
             Some((id, _)) if route.path.contains("{id}") => route.path.replace("{id}", id),
+            Some((id, _)) if route.path.contains("{external_id}") => {
+                route.path.replace("{external_id}", id)
+            }
             _ => route.path.to_owned(),
         }
         .replace("{catalog}", "samples")
@@ -586,6 +618,17 @@ async fn every_route_enforces_its_policy_for_every_role_and_tenant(db: &TestDb) 
                     // A service key acts for a user only where a route names one of its
                     // scopes: never on their account, never as an admin.
                     expect = Expect::Forbidden;
+                }
+                if via == Via::ServiceKey && matches!(route.access, Access::Platform(_)) {
+                    // On org-level routes the key acts as itself, whoever it names; only
+                    // another org's objects stay out of reach.
+                    let foreign = who == Who::OtherOrgAdmin
+                        && matches!(fixture.as_ref().map(|(_, o)| o), Some(Owner::OrgA));
+                    expect = if foreign {
+                        Expect::NotFound
+                    } else {
+                        Expect::Allowed
+                    };
                 }
                 let (client, csrf) = match world.user(who) {
                     None => (anonymous(), String::new()),
@@ -715,9 +758,11 @@ async fn every_cookie_authenticated_state_change_refuses_forged_requests(db: &Te
             };
             let resp = req.sent().await;
             let cell = format!("{:?} {} with {attack}", route.method, route.path);
-            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{cell}");
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{cell}: {text}");
             if route.kind == Kind::Api {
-                let body: serde_json::Value = resp.json().await.unwrap();
+                let body: serde_json::Value = serde_json::from_str(&text).unwrap();
                 assert_eq!(body["error"]["code"], "csrf_failed", "{cell}");
             }
             assert_eq!(

@@ -15,6 +15,7 @@ crate::on_each_backend!(
     a_key_acts_for_a_user_with_their_credential_within_its_scopes,
     a_key_never_reaches_another_orgs_user_nor_a_disabled_one,
     a_revoked_or_expired_key_is_refused_at_once_on_every_replica,
+    a_platform_manages_its_end_users_by_external_id_and_acts_for_them,
 );
 
 async fn create_key(admin: &Browser, scopes: &[&str]) -> (StatusCode, Value) {
@@ -262,4 +263,136 @@ async fn a_revoked_or_expired_key_is_refused_at_once_on_every_replica() {
         call(&second).sent().await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn a_platform_manages_its_end_users_by_external_id_and_acts_for_them() {
+    let app = TestApp::start().await;
+    let acme = app.org("acme").await;
+    let other = app.org("other").await;
+    let admin = app
+        .user_with(&acme, "admin@acme.test", Role::Admin, false)
+        .await;
+    let other_admin = app
+        .user_with(&other, "admin@other.test", Role::Admin, false)
+        .await;
+    let a = app.session_for(&admin).await;
+    let key = create_key(&a, &["users:write", "connections:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let user_url = |ext: &str| app.url(&format!("/api/v1/users/by-external-id/{ext}"));
+    let put = |ext: &str, body: Value| http().put(user_url(ext)).bearer_auth(&key).json(&body);
+
+    let resp = put(
+        "cust-42",
+        json!({"email": "Ana@Customer.example", "display_name": "Ana"}),
+    )
+    .sent()
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (&created["external_id"], &created["email"], &created["role"]),
+        (
+            &json!("cust-42"),
+            &json!("ana@customer.example"),
+            &json!("editor")
+        )
+    );
+    let resp = put(
+        "cust-42",
+        json!({"email": "ana@customer.example", "role": "viewer"}),
+    )
+    .sent()
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["role"], "viewer");
+    let resp = put("cust-42", json!({"email": "someone@else.example"}))
+        .sent()
+        .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CONFLICT,
+        "an existing user's email stays"
+    );
+    assert_eq!(
+        put("cust-43", json!({"role": "viewer"}))
+            .sent()
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put("a:b", json!({"email": "x@y.z"})).sent().await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let got: Value = http()
+        .get(user_url("cust-42"))
+        .bearer_auth(&key)
+        .sent()
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["id"], created["id"]);
+
+    // They have no password: Lakegate's pages stay closed to them.
+    let user_id = created["id"].as_str().unwrap();
+    let no_password: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&app.pool())
+            .await
+            .unwrap();
+    assert_eq!(no_password, Some((None,)));
+
+    // The key acts for them by their external id.
+    let list = || {
+        http()
+            .get(app.url("/api/v1/connections"))
+            .bearer_auth(&key)
+            .header("lakegate-user", "cust-42")
+    };
+    assert_eq!(list().sent().await.status(), StatusCode::OK);
+
+    // Another org's admin and a key without users:write get nowhere.
+    let b = app.session_for(&other_admin).await;
+    assert_eq!(
+        b.status("/api/v1/users/by-external-id/cust-42").await,
+        StatusCode::NOT_FOUND
+    );
+    let reader = create_key(&a, &["connections:read"]).await.1["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = http()
+        .get(user_url("cust-42"))
+        .bearer_auth(&reader)
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // Changes are audited as the key; deleting removes the user and their access.
+    let audit = a.get_json("/api/v1/audit?action=user.create").await;
+    assert!(
+        audit["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "service:Platform backend"),
+        "{audit}"
+    );
+    let resp = http()
+        .delete(user_url("cust-42"))
+        .bearer_auth(&key)
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = http()
+        .get(user_url("cust-42"))
+        .bearer_auth(&key)
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(list().sent().await.status(), StatusCode::NOT_FOUND);
 }

@@ -40,6 +40,7 @@ async fn user(db: &TestDb, org_id: &str, email: &str, role: Role) -> String {
             role,
             password_hash: Some("h"),
             now: 1,
+            external_id: None,
         })
         .await
         .unwrap();
@@ -129,6 +130,7 @@ async fn user_emails_are_unique_per_org_only(db: &TestDb) {
             role: Role::Viewer,
             password_hash: None,
             now: 1,
+            external_id: None,
         })
         .await
         .unwrap_err();

@@ -47,6 +47,7 @@ async fn world(db: &TestDb) -> World {
             role: Role::Editor,
             password_hash: None,
             now: NOW,
+            external_id: None,
         })
         .await
         .unwrap();

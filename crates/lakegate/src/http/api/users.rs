@@ -2,13 +2,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::service::{NewUserInput, UserPatch};
+use crate::accounts::service::{ExternalUser, NewUserInput, UserPatch};
 use crate::accounts::{Role, User};
-use crate::auth::Access;
+use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::field_rules as rules;
 use crate::http::error::{ApiError, ApiJson, ApiResult};
-use crate::http::guard::{Audit, Auth};
+use crate::http::guard::{Audit, Auth, PlatformAuth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
 use crate::secret::Secret;
@@ -43,6 +43,37 @@ pub fn register(reg: &mut Registry) {
     );
     reg.answers::<UserView>(200);
     reg.body::<PatchUser>();
+    let platform = Access::Platform(Scope::UsersWrite);
+    let path = "/api/v1/users/by-external-id/{external_id}";
+    reg.add(
+        M::Put,
+        path,
+        Kind::Api,
+        platform,
+        "Create or update the end user a platform knows by this id (no password)",
+        put_external,
+    );
+    reg.body::<ExternalBody>();
+    reg.answers::<UserView>(200);
+    reg.answers::<UserView>(201);
+    reg.add(
+        M::Get,
+        path,
+        Kind::Api,
+        platform,
+        "The end user a platform knows by this id",
+        get_external,
+    );
+    reg.answers::<UserView>(200);
+    reg.add(
+        M::Delete,
+        path,
+        Kind::Api,
+        platform,
+        "Delete the end user a platform knows by this id, and their credentials",
+        delete_external,
+    );
+    reg.answers_empty(204);
     reg.add(
         M::Delete,
         "/api/v1/users/{id}",
@@ -63,6 +94,8 @@ pub struct UserView {
     pub role: Role,
     pub disabled: bool,
     pub created_at: String,
+    /// The id a platform knows this user by, if it manages them.
+    pub external_id: Option<String>,
 }
 
 impl From<&User> for UserView {
@@ -74,6 +107,7 @@ impl From<&User> for UserView {
             role: u.role,
             disabled: u.disabled,
             created_at: rfc3339(u.created_at),
+            external_id: u.external_id.clone(),
         }
     }
 }
@@ -108,6 +142,7 @@ async fn create(
         display_name: body.display_name,
         role: body.role,
         password: Some(Secret::new(body.password)),
+        external_id: None,
     };
     let user = state
         .services
@@ -168,5 +203,71 @@ async fn delete(
         .accounts
         .delete_user(&actor, &p.org.id, &id)
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExternalBody {
+    /// An existing user's email does not change (a different one is 409).
+    #[schemars(length(max = 254), regex(pattern = rules::EMAIL))]
+    email: String,
+    /// Empty or absent: the email's local part.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 100), regex(pattern = rules::EMPTY_OR_PRINTABLE))]
+    display_name: Option<String>,
+    /// Default for a new user: editor.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "Role")]
+    role: Option<Role>,
+}
+
+async fn put_external(
+    State(state): State<AppState>,
+    PlatformAuth(k): PlatformAuth,
+    Audit(actor): Audit,
+    Path(external_id): Path<String>,
+    ApiJson(body): ApiJson<ExternalBody>,
+) -> ApiResult<(StatusCode, ApiJson<UserView>)> {
+    let input = ExternalUser {
+        email: body.email,
+        display_name: body.display_name,
+        role: body.role,
+    };
+    let (user, created) = state
+        .services
+        .accounts
+        .upsert_external(&actor, &k.org, &external_id, input)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, ApiJson(UserView::from(&user))))
+}
+
+async fn get_external(
+    State(state): State<AppState>,
+    PlatformAuth(k): PlatformAuth,
+    Path(external_id): Path<String>,
+) -> ApiResult<ApiJson<UserView>> {
+    let user = state
+        .services
+        .accounts
+        .external_user(&k.org, &external_id)
+        .await?;
+    Ok(ApiJson(UserView::from(&user)))
+}
+
+async fn delete_external(
+    State(state): State<AppState>,
+    PlatformAuth(k): PlatformAuth,
+    Audit(actor): Audit,
+    Path(external_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let accounts = &state.services.accounts;
+    let user = accounts.external_user(&k.org, &external_id).await?;
+    accounts.delete_user(&actor, &k.org.id, &user.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

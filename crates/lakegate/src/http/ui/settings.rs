@@ -211,6 +211,7 @@ async fn users_create(
         display_name: Some(form.display_name),
         role,
         password: Some(Secret::new(form.password)),
+        external_id: None,
     };
     match state
         .services

@@ -29,6 +29,30 @@ async fn create_key(admin: &Browser, scopes: &[&str]) -> (StatusCode, Value) {
     (resp.status(), resp.json().await.unwrap())
 }
 
+/// A new key's secret.
+async fn new_key(admin: &Browser, scopes: &[&str]) -> String {
+    let (status, created) = create_key(admin, scopes).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["key"].as_str().unwrap().to_owned()
+}
+
+/// An app with orgs `acme` and `other`, and a session of acme's admin.
+async fn two_orgs() -> (
+    TestApp,
+    lakegate::accounts::Org,
+    lakegate::accounts::Org,
+    Browser,
+) {
+    let app = TestApp::start().await;
+    let acme = app.org("acme").await;
+    let other = app.org("other").await;
+    let admin = app
+        .user_with(&acme, "admin@acme.test", Role::Admin, false)
+        .await;
+    let a = app.session_for(&admin).await;
+    (app, acme, other, a)
+}
+
 /// A call with `key` for `user` (`Lakegate-User: user:<id>`, when given).
 fn as_key(key: &str, user: Option<&str>, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     let req = req.bearer_auth(key);
@@ -105,12 +129,7 @@ async fn a_key_acts_for_a_user_with_their_credential_within_its_scopes() {
         .user_with(&s.org, "admin@acme.test", Role::Admin, false)
         .await;
     let a = s.app.session_for(&admin).await;
-    let key = create_key(&a, &["tokens:vend", "connections:write"])
-        .await
-        .1["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = new_key(&a, &["tokens:vend", "connections:write"]).await;
     let vend = |user: Option<&str>| {
         as_key(
             &key,
@@ -173,23 +192,14 @@ async fn a_key_acts_for_a_user_with_their_credential_within_its_scopes() {
 }
 
 async fn a_key_never_reaches_another_orgs_user_nor_a_disabled_one() {
-    let app = TestApp::start().await;
-    let acme = app.org("acme").await;
-    let other = app.org("other").await;
-    let admin = app
-        .user_with(&acme, "admin@acme.test", Role::Admin, false)
-        .await;
+    let (app, acme, other, a) = two_orgs().await;
     let stranger = app
         .user_with(&other, "x@other.test", Role::Editor, false)
         .await;
     let quitter = app
         .user_with(&acme, "q@acme.test", Role::Editor, false)
         .await;
-    let a = app.session_for(&admin).await;
-    let key = create_key(&a, &["connections:read"]).await.1["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = new_key(&a, &["connections:read"]).await;
     let list = |user: &str| as_key(&key, Some(user), http().get(app.url("/api/v1/connections")));
     assert_eq!(list(&quitter.id).sent().await.status(), StatusCode::OK);
     assert_eq!(
@@ -246,10 +256,7 @@ async fn a_revoked_or_expired_key_is_refused_at_once_on_every_replica() {
     }
 
     // A live key stops working when it expires (30 days here).
-    let live = create_key(&a, &["connections:read"]).await.1["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let live = new_key(&a, &["connections:read"]).await;
     let call = |app: &TestApp| {
         as_key(
             &live,
@@ -266,20 +273,11 @@ async fn a_revoked_or_expired_key_is_refused_at_once_on_every_replica() {
 }
 
 async fn a_platform_manages_its_end_users_by_external_id_and_acts_for_them() {
-    let app = TestApp::start().await;
-    let acme = app.org("acme").await;
-    let other = app.org("other").await;
-    let admin = app
-        .user_with(&acme, "admin@acme.test", Role::Admin, false)
-        .await;
+    let (app, _, other, a) = two_orgs().await;
     let other_admin = app
         .user_with(&other, "admin@other.test", Role::Admin, false)
         .await;
-    let a = app.session_for(&admin).await;
-    let key = create_key(&a, &["users:write", "connections:read"]).await.1["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = new_key(&a, &["users:write", "connections:read"]).await;
     let user_url = |ext: &str| app.url(&format!("/api/v1/users/by-external-id/{ext}"));
     let put = |ext: &str, body: Value| http().put(user_url(ext)).bearer_auth(&key).json(&body);
 
@@ -361,10 +359,7 @@ async fn a_platform_manages_its_end_users_by_external_id_and_acts_for_them() {
         b.status("/api/v1/users/by-external-id/cust-42").await,
         StatusCode::NOT_FOUND
     );
-    let reader = create_key(&a, &["connections:read"]).await.1["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reader = new_key(&a, &["connections:read"]).await;
     let resp = http()
         .get(user_url("cust-42"))
         .bearer_auth(&reader)

@@ -235,7 +235,7 @@ impl World {
                     .unwrap();
                 Some((ext, Owner::OrgA))
             }
-            "/api/v1/service-keys/{id}" => {
+            "/api/v1/service-keys/{id}" | "/settings/service-keys/{id}/revoke" => {
                 let org = self.org_a.clone();
                 let req = lakegate::auth::service_key::NewKey {
                     name: "fixture",
@@ -402,6 +402,11 @@ impl World {
                 ("role".into(), "editor".into()),
                 ("csrf_token".into(), csrf.into()),
             ]),
+            (Kind::Page, M::Post, "/settings/service-keys") => Body::Form(vec![
+                ("name".into(), "k".into()),
+                ("scope".into(), "queries:run".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
             (Kind::Page, M::Post, "/settings/api-tokens") => Body::Form(vec![
                 ("name".into(), "m".into()),
                 ("scope".into(), "connections:read".into()),
@@ -475,6 +480,8 @@ fn intended_access(route: &RouteInfo) -> Access {
             Platform(Scope::UsersWrite)
         }
         (M::Delete, "/api/v1/service-keys/{id}") => Admin,
+        (M::Get | M::Post, "/settings/service-keys") => Admin,
+        (M::Post, "/settings/service-keys/{id}/revoke") => Admin,
         (M::Get, "/") => User(None),
         (M::Get | M::Post, "/settings/users") => Admin,
         (M::Post, "/settings/users/{id}") => Admin,

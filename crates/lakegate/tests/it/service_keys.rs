@@ -16,6 +16,7 @@ crate::on_each_backend!(
     a_key_never_reaches_another_orgs_user_nor_a_disabled_one,
     a_revoked_or_expired_key_is_refused_at_once_on_every_replica,
     a_platform_manages_its_end_users_by_external_id_and_acts_for_them,
+    the_service_keys_page_shows_a_new_key_once_to_admins_only,
 );
 
 async fn create_key(admin: &Browser, scopes: &[&str]) -> (StatusCode, Value) {
@@ -390,4 +391,55 @@ async fn a_platform_manages_its_end_users_by_external_id_and_acts_for_them() {
         .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(list().sent().await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn the_service_keys_page_shows_a_new_key_once_to_admins_only() {
+    let (app, acme, _, a) = two_orgs().await;
+    let editor = app
+        .user_with(&acme, "ed@acme.test", Role::Editor, false)
+        .await;
+    let resp = a
+        .client
+        .post(a.url("/settings/service-keys"))
+        .form(&[
+            ("name", "backend"),
+            ("scope", "tokens:vend"),
+            ("scope", "users:write"),
+            ("expires_in_days", "30"),
+            ("csrf_token", &a.csrf),
+        ])
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let html = resp.text().await.unwrap();
+    let start = html.find("lgk_").unwrap();
+    let key: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let resp = http()
+        .get(app.url("/api/v1/users/by-external-id/nobody"))
+        .bearer_auth(&key)
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "the key works");
+    let again = a.page("/settings/service-keys").await;
+    assert!(!again.contains(&key) && again.contains("backend"));
+    let refused = a
+        .client
+        .post(a.url("/settings/service-keys"))
+        .form(&[("name", "x"), ("scope", "admin"), ("csrf_token", &a.csrf)])
+        .sent()
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let e = app.session_for(&editor).await;
+    assert_eq!(
+        e.status("/settings/service-keys").await,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        !e.page("/settings/api-tokens")
+            .await
+            .contains("/settings/service-keys")
+    );
 }

@@ -160,6 +160,19 @@ async fn leased(db: &TestDb, id: &str, owner: &str, until: i64, now: i64) -> boo
         .is_some()
 }
 
+/// Whether the refreshed write of `c` by `owner` at `version` went through.
+async fn wrote(db: &TestDb, c: &CredentialRow, owner: &str, version: i64) -> bool {
+    db.store
+        .store_refreshed(&refreshed(c, owner, version))
+        .await
+        .unwrap()
+}
+
+/// The world's user's credential as stored now.
+async fn current(db: &TestDb, w: &World) -> Option<CredentialRow> {
+    db.store.credential(&w.connection, &w.user).await.unwrap()
+}
+
 fn refreshed<'a>(c: &'a CredentialRow, owner: &'a str, version: i64) -> Refreshed<'a> {
     Refreshed {
         id: &c.id,
@@ -234,50 +247,20 @@ async fn the_refreshed_write_is_fenced_by_version_lease_and_status(db: &TestDb) 
     let c = &w.credential;
     let v = c.version;
     // Without the lease: refused.
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(c, "A", v))
-            .await
-            .unwrap()
-    );
+    assert!(!wrote(db, c, "A", v).await);
     db.store
         .try_lease(&c.id, "A", NOW + 20, NOW)
         .await
         .unwrap()
         .unwrap();
     // With the lease but another owner's name or an old version: refused.
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(c, "B", v))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(c, "A", v - 1))
-            .await
-            .unwrap()
-    );
-    let unchanged = db
-        .store
-        .credential(&w.connection, &w.user)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(!wrote(db, c, "B", v).await);
+    assert!(!wrote(db, c, "A", v - 1).await);
+    let unchanged = current(db, &w).await.unwrap();
     assert_eq!(unchanged.refresh_token_enc, b"r1");
 
-    assert!(
-        db.store
-            .store_refreshed(&refreshed(c, "A", v))
-            .await
-            .unwrap()
-    );
-    let now = db
-        .store
-        .credential(&w.connection, &w.user)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(wrote(db, c, "A", v).await);
+    let now = current(db, &w).await.unwrap();
     assert_eq!(
         (
             now.access_token_enc.as_slice(),
@@ -301,12 +284,7 @@ async fn the_refreshed_write_is_fenced_by_version_lease_and_status(db: &TestDb) 
         )
     );
     // The same write again (a retry, or a second writer at the old version): refused.
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(c, "A", v))
-            .await
-            .unwrap()
-    );
+    assert!(!wrote(db, c, "A", v).await);
 }
 
 async fn a_deleted_or_replaced_credential_refuses_the_refreshed_write(db: &TestDb) {
@@ -321,18 +299,8 @@ async fn a_deleted_or_replaced_credential_refuses_the_refreshed_write(db: &TestD
     // The user signs in again while the refresh is in flight: a new row, new tokens.
     let again = credential_row(&w.org, &w.user, &w.connection, &w.integration, b"a9", b"r9");
     db.store.put_credential(&again).await.unwrap();
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(&c, "A", c.version))
-            .await
-            .unwrap()
-    );
-    let kept = db
-        .store
-        .credential(&w.connection, &w.user)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(!wrote(db, &c, "A", c.version).await);
+    let kept = current(db, &w).await.unwrap();
     assert_eq!(
         (kept.id.as_str(), kept.refresh_token_enc.as_slice()),
         (again.id.as_str(), &b"r9"[..])
@@ -351,25 +319,14 @@ async fn a_deleted_or_replaced_credential_refuses_the_refreshed_write(db: &TestD
             .await
             .unwrap()
     );
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(&kept, "A", kept.version))
-            .await
-            .unwrap()
-    );
+    assert!(!wrote(db, &kept, "A", kept.version).await);
     assert!(
         !db.store
             .mark_reauth(&kept.id, kept.version, "x", NOW)
             .await
             .unwrap()
     );
-    assert!(
-        db.store
-            .credential(&w.connection, &w.user)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(current(db, &w).await.is_none());
 }
 
 async fn reauth_is_marked_once_at_the_version_read(db: &TestDb) {
@@ -398,12 +355,7 @@ async fn reauth_is_marked_once_at_the_version_read(db: &TestDb) {
             .await
             .unwrap()
     );
-    let after = db
-        .store
-        .credential(&w.connection, &w.user)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = current(db, &w).await.unwrap();
     assert_eq!(
         (
             after.status,
@@ -421,12 +373,7 @@ async fn reauth_is_marked_once_at_the_version_read(db: &TestDb) {
         )
     );
     // A refreshed write at the version read loses to the reauth.
-    assert!(
-        !db.store
-            .store_refreshed(&refreshed(c, "A", c.version))
-            .await
-            .unwrap()
-    );
+    assert!(!wrote(db, c, "A", c.version).await);
 }
 
 fn flow(w: &World, state_hash: &str) -> FlowRow {

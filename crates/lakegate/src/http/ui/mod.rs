@@ -7,6 +7,7 @@ mod integrations;
 mod login;
 pub mod oauth_flow;
 mod queries;
+mod secrets;
 mod settings;
 
 use askama::Template;
@@ -22,6 +23,7 @@ pub fn register(reg: &mut Registry) {
     login::register(reg);
     home::register(reg);
     settings::register(reg);
+    secrets::register(reg);
     integrations::register(reg);
     connections::register(reg);
     oauth_flow::register(reg);

@@ -5,6 +5,7 @@
 
 mod alloc_meter;
 mod harness;
+mod test_db;
 
 mod accounts_http;
 mod bad_input;

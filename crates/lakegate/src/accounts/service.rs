@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::accounts::{Email, Org, Role, Slug, User, validate_display_name, validate_org_name};
 use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
+use crate::connections::return_url::normalize_origins;
 use crate::crypto::password::{self, MIN_PASSWORD_LEN, PasswordError};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -181,6 +182,25 @@ impl AccountService {
         }
         audit::record(store, actor, now, event).await?;
         Ok(after)
+    }
+
+    /// Replaces the origins connect sessions may return to (each checked and made
+    /// canonical; an empty list allows none). Returns the stored list.
+    pub async fn set_return_origins(
+        &self,
+        actor: &Actor,
+        org: &Org,
+        origins: &[String],
+    ) -> Result<Vec<String>, AccountError> {
+        let origins = normalize_origins(origins).map_err(AccountError::Invalid)?;
+        let (store, now) = (&self.store, self.clock.now());
+        if !store.set_return_origins(&org.id, &origins).await? {
+            return Err(AccountError::NotFound("organization"));
+        }
+        let event = Event::success("org.update", org.id.clone())
+            .with("allowed_return_origins", origins.join(" "));
+        audit::record(store, actor, now, event).await?;
+        Ok(origins)
     }
 
     /// The user a platform knows as `external_id`.

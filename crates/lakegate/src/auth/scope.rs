@@ -31,16 +31,20 @@ pub enum Scope {
     /// Manage the end users a platform knows by its own ids (`/api/v1/users/by-external-id`).
     #[serde(rename = "users:write")]
     UsersWrite,
+    /// Open connect sessions for a platform's end users (`/api/v1/connect-sessions`).
+    #[serde(rename = "connect:write")]
+    ConnectWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 7] = [
         Scope::ConnectionsRead,
         Scope::ConnectionsWrite,
         Scope::QueriesRun,
         Scope::TokensVend,
         Scope::Admin,
         Scope::UsersWrite,
+        Scope::ConnectWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Scope {
             Scope::TokensVend => "tokens:vend",
             Scope::Admin => "admin",
             Scope::UsersWrite => "users:write",
+            Scope::ConnectWrite => "connect:write",
         }
     }
 
@@ -64,7 +69,7 @@ impl Scope {
         match self {
             Scope::ConnectionsRead => Role::Viewer,
             Scope::ConnectionsWrite | Scope::QueriesRun | Scope::TokensVend => Role::Editor,
-            Scope::Admin | Scope::UsersWrite => Role::Admin,
+            Scope::Admin | Scope::UsersWrite | Scope::ConnectWrite => Role::Admin,
         }
     }
 }

@@ -17,13 +17,14 @@ use crate::store::{ServiceKeyRow, Store, StoreError};
 pub const KEY_PREFIX: &str = "lgk_";
 
 /// The scopes a service key may hold: what a user does with connections, and managing the
-/// org's end users by external id; never `admin`.
-pub const SCOPES: [Scope; 5] = [
+/// org's end users by external id and opening their connect sessions; never `admin`.
+pub const SCOPES: [Scope; 6] = [
     Scope::ConnectionsRead,
     Scope::ConnectionsWrite,
     Scope::QueriesRun,
     Scope::TokensVend,
     Scope::UsersWrite,
+    Scope::ConnectWrite,
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -23,9 +23,11 @@ use crate::store::{ConnectionRow, FlowRow, IntegrationRow, Store, TicketRow};
 pub use super::failure::Failure;
 use super::{ConnectionError, credential_binding};
 
-/// A sign-in link is good for two minutes; a started flow for ten.
+/// A sign-in link is good for two minutes; a started flow for ten. A connect session's
+/// link waits ten minutes for its end user to open it (a platform may show it first).
 pub const TICKET_TTL_SECONDS: i64 = 120;
 pub const FLOW_TTL_SECONDS: i64 = 600;
+pub const CONNECT_TTL_SECONDS: i64 = 600;
 
 /// Sign-in flows, with everything they need.
 #[derive(Clone)]
@@ -55,11 +57,14 @@ pub enum Outcome {
     SignedIn {
         connection_id: String,
         return_path: String,
+        /// A connect session's platform URL: the browser goes there instead.
+        return_url: Option<String>,
         identity_changed: bool,
     },
     Failed {
         connection_id: String,
         return_path: String,
+        return_url: Option<String>,
         failure: Failure,
     },
 }
@@ -94,6 +99,34 @@ impl SignInService {
         conn: &ConnectionRow,
         return_path: &str,
     ) -> Result<Secret, ConnectionError> {
+        let expires_at = self.now() + TICKET_TTL_SECONDS;
+        self.issue(user, conn, return_path, None, expires_at).await
+    }
+
+    /// A connect session: a ticket whose sign-in ends at the platform's `return_url`
+    /// (already checked against the org's allow-list). Returns it with its expiry.
+    pub async fn connect_ticket(
+        &self,
+        user: &User,
+        conn: &ConnectionRow,
+        return_url: &url::Url,
+    ) -> Result<(Secret, i64), ConnectionError> {
+        let expires_at = self.now() + CONNECT_TTL_SECONDS;
+        let fallback = format!("/connections/{}", conn.id);
+        let ticket = self
+            .issue(user, conn, &fallback, Some(return_url.as_str()), expires_at)
+            .await?;
+        Ok((ticket, expires_at))
+    }
+
+    async fn issue(
+        &self,
+        user: &User,
+        conn: &ConnectionRow,
+        return_path: &str,
+        return_url: Option<&str>,
+        expires_at: i64,
+    ) -> Result<Secret, ConnectionError> {
         let ticket = random::token("lgt_");
         self.store
             .create_ticket(&TicketRow {
@@ -101,7 +134,8 @@ impl SignInService {
                 user_id: user.id.clone(),
                 connection_id: conn.id.clone(),
                 return_path: return_path.to_owned(),
-                expires_at: self.now() + TICKET_TTL_SECONDS,
+                return_url: return_url.map(str::to_owned),
+                expires_at,
             })
             .await?;
         Ok(Secret::new(ticket))
@@ -172,6 +206,7 @@ impl SignInService {
                 token_endpoint: integration.token_endpoint.clone(),
                 verifier_enc,
                 return_path: t.return_path,
+                return_url: t.return_url,
                 expires_at: now + FLOW_TTL_SECONDS,
                 created_at: now,
             })
@@ -236,9 +271,11 @@ impl SignInService {
                 "This sign-in was started in another browser or by another user. Start it again here.",
             ));
         }
+        let return_url = self.still_allowed(&flow).await;
         let fail = |failure: Failure| Outcome::Failed {
             connection_id: flow.connection_id.clone(),
             return_path: flow.return_path.clone(),
+            return_url: return_url.clone(),
             failure,
         };
         let actor = Actor {
@@ -251,6 +288,7 @@ impl SignInService {
             Ok(identity_changed) => Outcome::SignedIn {
                 connection_id: flow.connection_id.clone(),
                 return_path: flow.return_path.clone(),
+                return_url: return_url.clone(),
                 identity_changed,
             },
             Err(failure) => fail(failure),
@@ -269,6 +307,16 @@ impl SignInService {
             tracing::error!(error = %e, "could not audit a sign-in");
         }
         Ok(outcome)
+    }
+
+    /// A connect session's platform URL, if its origin is still on the org's allow-list
+    /// (admins may have removed it since): otherwise the browser stays on Lakegate.
+    async fn still_allowed(&self, flow: &FlowRow) -> Option<String> {
+        let url = flow.return_url.as_deref()?;
+        let allowed = self.store.return_origins(&flow.org_id).await.ok()?;
+        super::return_url::check_return_url(url, &allowed)
+            .ok()
+            .map(String::from)
     }
 
     /// Everything after the flow is known: checks, token request, identity, storage.

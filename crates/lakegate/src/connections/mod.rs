@@ -4,6 +4,7 @@
 
 pub mod failure;
 pub mod flow;
+pub mod return_url;
 pub mod service;
 
 use crate::accounts::Role;

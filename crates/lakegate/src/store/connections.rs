@@ -85,6 +85,8 @@ pub struct TicketRow {
     pub user_id: String,
     pub connection_id: String,
     pub return_path: String,
+    /// A connect session's platform URL (allowed origin), where the browser ends instead.
+    pub return_url: Option<String>,
     pub expires_at: i64,
 }
 
@@ -101,6 +103,7 @@ pub struct FlowRow {
     pub token_endpoint: String,
     pub verifier_enc: Vec<u8>,
     pub return_path: String,
+    pub return_url: Option<String>,
     pub expires_at: i64,
     pub created_at: i64,
 }
@@ -312,11 +315,12 @@ impl Store {
     }
 
     pub async fn create_ticket(&self, t: &TicketRow) -> StoreResult<()> {
-        sqlx::query("INSERT INTO sign_in_tickets (ticket_hash, user_id, connection_id, return_path, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        sqlx::query("INSERT INTO sign_in_tickets (ticket_hash, user_id, connection_id, return_path, return_url, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&t.ticket_hash)
             .bind(&t.user_id)
             .bind(&t.connection_id)
             .bind(&t.return_path)
+            .bind(&t.return_url)
             .bind(t.expires_at)
             .execute(self.pool())
             .await
@@ -327,7 +331,7 @@ impl Store {
     /// Consumes a ticket: at most one caller ever gets it back.
     pub async fn take_ticket(&self, ticket_hash: &str) -> StoreResult<Option<TicketRow>> {
         Ok(sqlx::query_as::<_, TicketRow>(
-            "DELETE FROM sign_in_tickets WHERE ticket_hash = $1 RETURNING ticket_hash, user_id, connection_id, return_path, expires_at",
+            "DELETE FROM sign_in_tickets WHERE ticket_hash = $1 RETURNING ticket_hash, user_id, connection_id, return_path, return_url, expires_at",
         )
         .bind(ticket_hash)
         .fetch_optional(self.pool())
@@ -337,8 +341,8 @@ impl Store {
     pub async fn create_flow(&self, f: &FlowRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO oauth_flows (state_hash, browser_hash, user_id, org_id, connection_id, integration_id, \
-               integration_generation, issuer, token_endpoint, verifier_enc, return_path, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+               integration_generation, issuer, token_endpoint, verifier_enc, return_path, return_url, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&f.state_hash)
         .bind(&f.browser_hash)
@@ -351,6 +355,7 @@ impl Store {
         .bind(&f.token_endpoint)
         .bind(&f.verifier_enc)
         .bind(&f.return_path)
+        .bind(&f.return_url)
         .bind(f.expires_at)
         .bind(f.created_at)
         .execute(self.pool())
@@ -363,7 +368,7 @@ impl Store {
     pub async fn take_flow(&self, state_hash: &str) -> StoreResult<Option<FlowRow>> {
         Ok(sqlx::query_as::<_, FlowRow>(
             "DELETE FROM oauth_flows WHERE state_hash = $1 RETURNING state_hash, browser_hash, user_id, org_id, connection_id, \
-             integration_id, integration_generation, issuer, token_endpoint, verifier_enc, return_path, expires_at, created_at",
+             integration_id, integration_generation, issuer, token_endpoint, verifier_enc, return_path, return_url, expires_at, created_at",
         )
         .bind(state_hash)
         .fetch_optional(self.pool())

@@ -11,6 +11,7 @@ mod audit;
 mod connections;
 mod integrations;
 mod keys;
+mod org_settings;
 mod postgres;
 mod queries;
 mod refresh;

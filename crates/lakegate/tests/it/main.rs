@@ -12,6 +12,7 @@ mod bad_input;
 mod canary;
 mod cli;
 mod clock_skew;
+mod connect_sessions;
 mod connections;
 mod csrf;
 mod egress;

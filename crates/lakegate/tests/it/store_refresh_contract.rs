@@ -389,6 +389,7 @@ fn flow(w: &World, state_hash: &str) -> FlowRow {
         token_endpoint: "https://h.test/oidc/v1/token".into(),
         verifier_enc: vec![0, 1, 2, 255],
         return_path: "/connections/x?y=1".into(),
+        return_url: Some("https://app.example.com/done?x=1".into()),
         expires_at: NOW + 600,
         created_at: NOW,
     }
@@ -415,6 +416,7 @@ async fn a_ticket_is_taken_once_with_every_field_intact(db: &TestDb) {
         user_id: w.user.clone(),
         connection_id: w.connection.clone(),
         return_path: "/connections".into(),
+        return_url: Some("http://127.0.0.1:3000/back".into()),
         expires_at: NOW + 60,
     };
     db.store.create_ticket(&t).await.unwrap();

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Actor;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
 use crate::connections::flow::TICKET_TTL_SECONDS;
@@ -147,9 +148,10 @@ async fn list(
     Ok(ApiJson(out))
 }
 
+/// A new connection (also the `connection` of a connect session).
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub(super) struct CreateBody {
     #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: String,
     #[schemars(extend("enum" = ["databricks"]))]
@@ -172,6 +174,17 @@ async fn create(
     Audit(actor): Audit,
     ApiJson(b): ApiJson<CreateBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ConnectionView>)> {
+    let c = create_for(&state, &p, &actor, b).await?;
+    Ok((StatusCode::CREATED, ApiJson(view(&state, &p, c).await?)))
+}
+
+/// Creates the connection `b` describes, owned by `p`'s user.
+pub(super) async fn create_for(
+    state: &AppState,
+    p: &Principal,
+    actor: &Actor,
+    b: CreateBody,
+) -> ApiResult<ConnectionRow> {
     let Some(provider) = providers::by_connection(&b.provider, &b.auth) else {
         return Err(ApiError::bad_request(
             "only provider \"databricks\" with auth \"oauth-u2m\" is available",
@@ -179,20 +192,18 @@ async fn create(
     };
     let connections = &state.services.connections;
     let c = connections
-        .create(&p, &actor, provider, &b.name, b.shared)
+        .create(p, actor, provider, &b.name, b.shared)
         .await?;
-    let c = if b.warehouse_id.is_some() || b.catalog.is_some() || b.schema.is_some() {
-        let patch = Patch {
-            warehouse_id: b.warehouse_id,
-            catalog: b.catalog,
-            schema: b.schema,
-            ..Patch::default()
-        };
-        connections.update(&p, &actor, &c.id, patch).await?
-    } else {
-        c
+    if b.warehouse_id.is_none() && b.catalog.is_none() && b.schema.is_none() {
+        return Ok(c);
+    }
+    let patch = Patch {
+        warehouse_id: b.warehouse_id,
+        catalog: b.catalog,
+        schema: b.schema,
+        ..Patch::default()
     };
-    Ok((StatusCode::CREATED, ApiJson(view(&state, &p, c).await?)))
+    Ok(connections.update(p, actor, &c.id, patch).await?)
 }
 
 async fn show(

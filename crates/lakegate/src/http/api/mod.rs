@@ -2,9 +2,11 @@
 
 pub mod audit;
 mod catalog;
+mod connect_sessions;
 pub mod connections;
 pub mod integrations;
 mod me;
+mod org;
 pub mod queries;
 mod query_views;
 mod service_keys;
@@ -21,6 +23,8 @@ pub fn register(reg: &mut Registry) {
     users::register(reg);
     tokens::register(reg);
     service_keys::register(reg);
+    org::register(reg);
+    connect_sessions::register(reg);
     audit::register(reg);
     integrations::register(reg);
     connections::register(reg);

@@ -11,7 +11,8 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 
 use crate::auth::Access;
-use crate::connections::flow::{FLOW_TTL_SECONDS, Outcome};
+use crate::connections::flow::{FLOW_TTL_SECONDS, Failure, Outcome};
+use crate::connections::return_url::with_outcome;
 use crate::crypto::random;
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::MaybeAuth;
@@ -133,26 +134,43 @@ async fn callback(
         )
         .await
     {
-        Ok(Outcome::SignedIn {
-            return_path,
-            identity_changed,
-            ..
-        }) => {
-            let sep = if return_path.contains('?') { '&' } else { '?' };
-            let changed = if identity_changed { "&changed=1" } else { "" };
-            private(Redirect::to(&format!("{return_path}{sep}signin=ok{changed}")).into_response())
-        }
-        Ok(Outcome::Failed {
-            return_path,
-            failure,
-            ..
-        }) => {
-            let sep = if return_path.contains('?') { '&' } else { '?' };
-            private(
-                Redirect::to(&format!("{return_path}{sep}signin={}", failure.code()))
-                    .into_response(),
-            )
-        }
+        Ok(outcome) => private(Redirect::to(&destination(&outcome)).into_response()),
         Err(e) => rejected(e.0),
+    }
+}
+
+/// Where the browser goes after a callback tied to a flow: a connect session's platform URL
+/// with `connection_id`, `status` (`connected`, `denied`, `failed`) and `reason`; otherwise
+/// the local return path with `signin=ok` (and `changed=1`) or `signin=<failure code>`.
+fn destination(outcome: &Outcome) -> String {
+    let (connection_id, return_path, return_url, failure, changed) = match outcome {
+        Outcome::SignedIn {
+            connection_id,
+            return_path,
+            return_url,
+            identity_changed,
+        } => (connection_id, return_path, return_url, None, *identity_changed),
+        Outcome::Failed {
+            connection_id,
+            return_path,
+            return_url,
+            failure,
+        } => (connection_id, return_path, return_url, Some(*failure), false),
+    };
+    match return_url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+        Some(platform) => {
+            let status = match failure {
+                None => "connected",
+                Some(Failure::Cancelled) => "denied",
+                Some(_) => "failed",
+            };
+            with_outcome(&platform, connection_id, status, failure.map(Failure::code)).into()
+        }
+        None => {
+            let sep = if return_path.contains('?') { '&' } else { '?' };
+            let code = failure.map_or("ok", Failure::code);
+            let changed = if changed { "&changed=1" } else { "" };
+            format!("{return_path}{sep}signin={code}{changed}")
+        }
     }
 }

@@ -68,6 +68,8 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
             Platform(Scope::UsersWrite)
         }
         (M::Delete, "/api/v1/service-keys/{id}") => Admin,
+        (M::Post, "/api/v1/connect-sessions") => Platform(Scope::ConnectWrite),
+        (M::Get | M::Patch, "/api/v1/org") => Admin,
         (M::Get | M::Post, "/settings/service-keys") => Admin,
         (M::Post, "/settings/service-keys/{id}/revoke") => Admin,
         (M::Get, "/") => User(None),

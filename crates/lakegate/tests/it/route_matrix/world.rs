@@ -10,6 +10,9 @@ use serde_json::json;
 use super::policy::intended_access;
 use crate::harness::{Sent, TestApp, TestDb, Workspace};
 
+/// The origin every org of the matrix allows connect sessions to return to.
+const RETURN_ORIGIN: &str = "https://app.example.com";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Who {
     Anonymous,
@@ -140,6 +143,25 @@ impl World {
         self.app.save_integration(org_id, input).await.unwrap();
     }
 
+    /// The end user `matrix-end-user` of `org` (an editor), and its allowed return origin.
+    async fn end_user(&self, org: &Org) {
+        let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
+        let accounts = &self.app.state.services.accounts;
+        let input = lakegate::accounts::service::ExternalUser {
+            email: format!("end-user@{}.test", org.slug),
+            display_name: None,
+            role: None,
+        };
+        accounts
+            .upsert_external(&actor, org, "matrix-end-user", input)
+            .await
+            .unwrap();
+        accounts
+            .set_return_origins(&actor, org, &[RETURN_ORIGIN.to_owned()])
+            .await
+            .unwrap();
+    }
+
     /// A fresh private connection owned by the editor of org A.
     pub(super) async fn private_connection(&self) -> String {
         self.configure_org_a().await;
@@ -184,9 +206,15 @@ impl World {
                 .await;
             return Some((String::new(), Owner::OrgA));
         }
+        if (route.method, path) == (M::Post, "/api/v1/connect-sessions") {
+            // Each org knows an end user by the same external id, and allows one origin.
+            for org in [&self.org_a, &self.org_b] {
+                self.end_user(org).await;
+            }
+        }
         if matches!(
             (route.method, path),
-            (M::Post, "/api/v1/connections" | "/connections/new")
+            (M::Post, "/api/v1/connections" | "/connections/new" | "/api/v1/connect-sessions")
         ) {
             // Every org's members can make connections once their org is configured.
             self.configure(&self.org_a.id).await;
@@ -365,6 +393,14 @@ impl World {
             ]),
             (Kind::Api, M::Put, "/api/v1/users/by-external-id/{external_id}") => {
                 Body::Json(json!({"email": format!("put{n}@a.test"), "role": "viewer"}))
+            }
+            (Kind::Api, M::Post, "/api/v1/connect-sessions") => Body::Json(json!({
+                "external_user_id": "matrix-end-user",
+                "connection": {"name": format!("c{n}"), "provider": "databricks", "auth": "oauth-u2m"},
+                "return_url": format!("{RETURN_ORIGIN}/back"),
+            })),
+            (Kind::Api, M::Patch, "/api/v1/org") => {
+                Body::Json(json!({"allowed_return_origins": [RETURN_ORIGIN]}))
             }
             (Kind::Api, M::Post, "/api/v1/service-keys") => {
                 Body::Json(json!({"name": "k", "scopes": ["queries:run"]}))

@@ -26,6 +26,7 @@ pub mod providers;
 pub mod queries;
 pub mod secret;
 pub mod services;
+pub mod sso;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

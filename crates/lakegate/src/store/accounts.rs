@@ -171,6 +171,34 @@ impl Store {
             .transpose()
     }
 
+    /// The user of `org_id` its SSO provider knows by `subject`.
+    pub async fn user_by_sso_subject(
+        &self,
+        org_id: &str,
+        subject: &str,
+    ) -> StoreResult<Option<User>> {
+        sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 AND sso_subject = $2"))
+            .bind(org_id)
+            .bind(subject)
+            .fetch_optional(self.pool())
+            .await?
+            .map(User::try_from)
+            .transpose()
+    }
+
+    /// Ties a user to their SSO subject, only if they have none yet (false otherwise).
+    pub async fn link_sso_subject(&self, user_id: &str, subject: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET sso_subject = $1 WHERE id = $2 AND sso_subject IS NULL",
+        )
+        .bind(subject)
+        .bind(user_id)
+        .execute(self.pool())
+        .await
+        .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// A user of `org_id`; users of other orgs are `None`.
     pub async fn user_in_org(&self, org_id: &str, user_id: &str) -> StoreResult<Option<User>> {
         sqlx::query_as::<_, UserRow>(select_users!("WHERE org_id = $1 AND id = $2"))

@@ -375,13 +375,17 @@ impl Store {
         .await?)
     }
 
-    /// Drops expired tickets and flows.
+    /// Drops expired tickets, flows and SSO sign-ins.
     pub async fn delete_stale_flows(&self, now: i64) -> StoreResult<()> {
         sqlx::query("DELETE FROM oauth_flows WHERE expires_at <= $1")
             .bind(now)
             .execute(self.pool())
             .await?;
         sqlx::query("DELETE FROM sign_in_tickets WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM sso_flows WHERE expires_at <= $1")
             .bind(now)
             .execute(self.pool())
             .await?;

@@ -18,6 +18,7 @@ mod refresh;
 mod service_keys;
 mod sessions;
 mod sqlite;
+mod sso;
 mod states;
 
 pub use accounts::NewUser;
@@ -30,6 +31,7 @@ pub use queries::{QueryOutcome, QueryRow};
 pub use refresh::{Refreshed, StateCount};
 pub use service_keys::ServiceKeyRow;
 pub use sessions::SessionRow;
+pub use sso::{SsoFlowRow, SsoRow};
 pub use states::{CredentialState, IntegrationStatus, QueryState, UnknownValue};
 
 use sqlx::AnyPool;

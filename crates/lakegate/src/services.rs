@@ -21,6 +21,7 @@ use crate::failpoint::Failpoints;
 use crate::integrations::IntegrationService;
 use crate::metrics::Metrics;
 use crate::queries::service::QueryService;
+use crate::sso::SsoService;
 use crate::store::Store;
 use crate::tokens::TokenService;
 
@@ -64,6 +65,7 @@ pub struct Services {
     pub accounts: AccountService,
     pub api_tokens: ApiTokenService,
     pub service_keys: ServiceKeyService,
+    pub sso: SsoService,
 }
 
 impl Services {
@@ -80,7 +82,9 @@ impl Services {
             i.skew.clone(),
         );
         let connections = ConnectionService::new(i.store.clone(), i.clock.clone(), tokens.clone());
+        let accounts = AccountService::new(i.store.clone(), i.clock.clone());
         Services {
+            sso: SsoService::new(i, accounts.clone(), sessions, public_url.clone()),
             sign_in: SignInService::new(
                 i.store.clone(),
                 i.keyring.clone(),
@@ -108,7 +112,7 @@ impl Services {
                 Arc::new(LoginLimiter::new(login_limits)),
                 sessions,
             ),
-            accounts: AccountService::new(i.store.clone(), i.clock.clone()),
+            accounts,
             api_tokens: ApiTokenService::new(i.store.clone(), i.clock.clone()),
             service_keys: ServiceKeyService::new(i.store.clone(), i.clock.clone()),
             connections,

@@ -26,6 +26,9 @@ pub enum LoginError {
     /// Unknown org, unknown email, wrong password and disabled user all look alike.
     #[error("the organization, email or password is not right")]
     BadCredentials,
+    /// The org signs its people in through its identity provider only.
+    #[error("this organization signs in with single sign-on: use \"Sign in with single sign-on\"")]
+    PasswordDisabled,
     #[error("too many sign-in attempts; try again in {} seconds", .0.0)]
     Throttled(RetryAfter),
     #[error(transparent)]
@@ -71,6 +74,12 @@ impl LoginService {
             .map_err(LoginError::Throttled)?;
 
         let org = self.store.org_by_slug(&org_slug).await?;
+        if let Some(org) = &org
+            && let Some(sso) = self.store.sso(&org.id).await?
+            && sso.password_sign_in == 0
+        {
+            return Err(LoginError::PasswordDisabled);
+        }
         let found = match &org {
             Some(org) => self.store.user_for_login(&org.id, &email).await?,
             None => None,

@@ -77,7 +77,7 @@ pub fn check_return_url(input: &str, allowed: &[String]) -> Result<Url, String> 
         return Err("return_url must not carry credentials or a fragment".into());
     }
     let origin = u.origin().ascii_serialization();
-    if !secure_enough(&u) || !allowed.iter().any(|a| *a == origin) {
+    if !secure_enough(&u) || !allowed.contains(&origin) {
         return Err(format!(
             "return_url's origin {origin} is not one of the organization's allowed return origins (Settings › Advanced › Connect sessions)"
         ));
@@ -86,7 +86,12 @@ pub fn check_return_url(input: &str, allowed: &[String]) -> Result<Url, String> 
 }
 
 /// The platform URL with the outcome appended (any query it had is kept).
-pub fn with_outcome(return_url: &Url, connection_id: &str, status: &str, reason: Option<&str>) -> Url {
+pub fn with_outcome(
+    return_url: &Url,
+    connection_id: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Url {
     let mut u = return_url.clone();
     {
         let mut q = u.query_pairs_mut();

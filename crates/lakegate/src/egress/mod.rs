@@ -114,6 +114,9 @@ pub struct Request<'a> {
     pub url: &'a Url,
     pub destination: Destination,
     pub bearer: Option<&'a str>,
+    /// A client's own credentials as `Authorization: Basic` (a token endpoint's
+    /// client_secret_basic), already in the form the server expects.
+    pub basic: Option<(&'a str, &'a str)>,
     /// Extra headers the server asked for (e.g. an external link's `http_headers`).
     pub headers: &'a [(String, String)],
     pub form: Option<&'a [(&'a str, &'a str)]>,
@@ -129,6 +132,7 @@ impl<'a> Request<'a> {
             url,
             destination: Destination::Workspace,
             bearer: None,
+            basic: None,
             headers: &[],
             form: None,
             json: None,
@@ -226,7 +230,9 @@ impl Egress {
     pub async fn send(&self, req: Request<'_>) -> Result<Response, EgressError> {
         self.check_for(req.url, req.destination)?;
         // Storage gets no credentials of ours, whatever a server asks for.
-        if req.destination == Destination::ResultStorage && req.bearer.is_some() {
+        if req.destination == Destination::ResultStorage
+            && (req.bearer.is_some() || req.basic.is_some())
+        {
             return Err(EgressError::Refused(
                 "no Authorization header goes to result storage".into(),
             ));
@@ -238,6 +244,9 @@ impl Egress {
             .timeout(req.timeout);
         if let Some(token) = req.bearer {
             builder = builder.bearer_auth(token);
+        }
+        if let Some((id, secret)) = req.basic {
+            builder = builder.basic_auth(id, Some(secret));
         }
         for (name, value) in req.headers {
             let forbidden = ["authorization", "cookie", "host", "proxy-authorization"];

@@ -157,3 +157,15 @@ impl From<ServiceKeyError> for ApiError {
         }
     }
 }
+
+impl From<crate::sso::SsoError> for ApiError {
+    fn from(e: crate::sso::SsoError) -> Self {
+        use crate::sso::SsoError;
+        match e {
+            SsoError::Invalid(m) => ApiError::bad_request(m),
+            SsoError::NotConfigured => ApiError::not_found("single sign-on configuration"),
+            SsoError::Store(s) => s.into(),
+            SsoError::Crypto(c) => ApiError::internal(c),
+        }
+    }
+}

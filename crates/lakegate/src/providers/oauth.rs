@@ -5,7 +5,7 @@
 //! a [`Dialect`].
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -128,6 +128,8 @@ pub struct Tokens {
     pub refresh_token: Option<Secret>,
     pub expires_in: i64,
     pub scope: Option<String>,
+    /// An OpenID Connect ID token, when the provider sent one (checked by its user).
+    pub id_token: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -221,12 +223,31 @@ pub fn parse_token_response(
         .filter(|t| !t.is_empty())
         .map(Secret::new);
     let scope = v.get("scope").and_then(Value::as_str).map(str::to_owned);
+    let id_token = v
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
     Ok(Tokens {
         access_token: Secret::new(access),
         refresh_token,
         expires_in,
         scope,
+        id_token,
     })
+}
+
+/// The id and secret as `Authorization: Basic` carries them (reqwest joins them as given),
+/// or `None` when they go in the body.
+fn basic_credentials(auth: ClientAuth, client: &Client<'_>) -> Option<(String, Secret)> {
+    let enc = |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+    match auth {
+        ClientAuth::Body => None,
+        ClientAuth::BasicRaw => Some((client.id.to_owned(), client.secret.clone())),
+        ClientAuth::BasicFormEncoded => {
+            Some((enc(client.id), Secret::new(enc(client.secret.expose()))))
+        }
+    }
 }
 
 /// Posts a token request: `form` is the grant's parameters; the client authenticates the
@@ -241,24 +262,18 @@ pub async fn token_request(
     let url = Url::parse(token_endpoint)
         .map_err(|_| TokenError::Transport("the stored token endpoint is not a URL".into()))?;
     let mut form: Vec<(&str, &str)> = grant.to_vec();
-    let mut headers: Vec<(String, String)> = Vec::new();
-    match dialect.client_auth {
-        ClientAuth::Body => {
-            form.push(("client_id", client.id));
-            form.push(("client_secret", client.secret.expose()));
-        }
-        ClientAuth::BasicRaw => headers.push(basic(client.id, client.secret.expose())),
-        ClientAuth::BasicFormEncoded => {
-            let enc = |s: &str| -> String {
-                url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-            };
-            headers.push(basic(&enc(client.id), &enc(client.secret.expose())));
-        }
+    if dialect.client_auth == ClientAuth::Body {
+        form.push(("client_id", client.id));
+        form.push(("client_secret", client.secret.expose()));
     }
+    let credentials = basic_credentials(dialect.client_auth, client);
+    let basic = credentials
+        .as_ref()
+        .map(|(id, secret)| (id.as_str(), secret.expose()));
     let resp = egress
         .send(egress::Request {
             max_bytes: 64 * 1024,
-            headers: &headers,
+            basic,
             ..egress::Request::post_form(&url, &form)
         })
         .await
@@ -281,14 +296,6 @@ pub async fn token_request(
         },
         other => other,
     })
-}
-
-/// An `Authorization: Basic` header over `id:secret`.
-fn basic(id: &str, secret: &str) -> (String, String) {
-    (
-        "authorization".to_owned(),
-        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}"))),
-    )
 }
 
 #[cfg(test)]
@@ -440,7 +447,15 @@ mod tests {
 
     #[test]
     fn basic_auth_is_raw_or_form_encoded() {
-        let (_, raw) = basic("a+b/c=", "s+/=");
-        assert_eq!(raw, format!("Basic {}", STANDARD.encode("a+b/c=:s+/=")));
+        let secret = Secret::new("s+/= x");
+        let client = Client {
+            id: "a+b/c=",
+            secret: &secret,
+        };
+        let (id, s) = basic_credentials(ClientAuth::BasicRaw, &client).unwrap();
+        assert_eq!((id.as_str(), s.expose()), ("a+b/c=", "s+/= x"));
+        let (id, s) = basic_credentials(ClientAuth::BasicFormEncoded, &client).unwrap();
+        assert_eq!((id.as_str(), s.expose()), ("a%2Bb%2Fc%3D", "s%2B%2F%3D+x"));
+        assert!(basic_credentials(ClientAuth::Body, &client).is_none());
     }
 }

@@ -177,7 +177,10 @@ fn check_claims(c: &Claims, e: &Expected) -> Result<(), Refused> {
     if c.sub.is_empty() {
         return Err(Refused::Malformed);
     }
-    let email = c.email.as_deref().filter(|_| c.email_verified == Some(true));
+    let email = c
+        .email
+        .as_deref()
+        .filter(|_| c.email_verified == Some(true));
     let email = email.ok_or(Refused::Email)?.to_lowercase();
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     if domain.is_empty() || !e.allowed_domains.iter().any(|d| d == domain) {
@@ -252,14 +255,26 @@ mod tests {
             (with("iss", json!("https://evil.example")), Refused::Issuer),
             (with("aud", json!("another-client")), Refused::Audience),
             (with("azp", json!("another-client")), Refused::Audience),
-            (with("exp", json!(NOW - LEEWAY_SECONDS - 1)), Refused::Expired),
-            (with("iat", json!(NOW + LEEWAY_SECONDS + 1)), Refused::NotYetValid),
+            (
+                with("exp", json!(NOW - LEEWAY_SECONDS - 1)),
+                Refused::Expired,
+            ),
+            (
+                with("iat", json!(NOW + LEEWAY_SECONDS + 1)),
+                Refused::NotYetValid,
+            ),
             (without("nonce"), Refused::MissingNonce),
             (with("nonce", json!("n-of-another-sign-in")), Refused::Nonce),
             (without("email_verified"), Refused::Email),
             (with("email_verified", json!(false)), Refused::Email),
-            (with("email", json!("ana@acme.example.evil")), Refused::Domain),
-            (with("email", json!("ana@sub.acme.example")), Refused::Domain),
+            (
+                with("email", json!("ana@acme.example.evil")),
+                Refused::Domain,
+            ),
+            (
+                with("email", json!("ana@sub.acme.example")),
+                Refused::Domain,
+            ),
         ];
         for (c, refused) in cases {
             assert_eq!(check(&c), Err(refused), "{c}");
@@ -285,9 +300,8 @@ mod tests {
         let (head, rest) = good.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
         use base64::Engine;
-        let b64 = |v: &Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-        };
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         // Claims changed after signing.
         let tampered = format!("{head}.{}.{sig}", b64(&with("sub", json!("admin"))));
         assert_eq!(verify(&tampered, &keys, &expected), Err(Refused::Signature));
@@ -301,6 +315,9 @@ mod tests {
         let h = b64(&json!({"alg": "RS256", "kid": "someone-elses"}));
         let foreign = format!("{h}.{}.{sig}", b64(&claims()));
         assert_eq!(verify(&foreign, &keys, &expected), Err(Refused::UnknownKey));
-        assert_eq!(verify("not-a-jwt", &keys, &expected), Err(Refused::Malformed));
+        assert_eq!(
+            verify("not-a-jwt", &keys, &expected),
+            Err(Refused::Malformed)
+        );
     }
 }

@@ -2,4 +2,8 @@
 //! Lakegate's pages (authorization code + PKCE, nonce, ID token checked against the
 //! provider's keys). Users are matched by the provider's subject.
 
+pub mod discovery;
 pub mod id_token;
+pub mod service;
+
+pub use service::{SsoError, SsoInput, SsoService};

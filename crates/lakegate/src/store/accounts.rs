@@ -188,14 +188,13 @@ impl Store {
 
     /// Ties a user to their SSO subject, only if they have none yet (false otherwise).
     pub async fn link_sso_subject(&self, user_id: &str, subject: &str) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE users SET sso_subject = $1 WHERE id = $2 AND sso_subject IS NULL",
-        )
-        .bind(subject)
-        .bind(user_id)
-        .execute(self.pool())
-        .await
-        .map_err(classify)?;
+        let done =
+            sqlx::query("UPDATE users SET sso_subject = $1 WHERE id = $2 AND sso_subject IS NULL")
+                .bind(subject)
+                .bind(user_id)
+                .execute(self.pool())
+                .await
+                .map_err(classify)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -110,6 +110,7 @@ mod tests {
             refresh_token: refresh.map(Secret::new),
             expires_in: 3600,
             scope: None,
+            id_token: None,
         })
     }
 

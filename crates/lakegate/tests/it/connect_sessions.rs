@@ -7,7 +7,7 @@ use lakegate::accounts::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, Sent, http, http_builder, query_param};
+use crate::harness::{Browser, Sent, cookie_browser as end_user_browser, http, query_param};
 use crate::world::{Setup, setup};
 
 crate::on_each_backend!(
@@ -39,7 +39,11 @@ async fn platform() -> Platform {
         .sent()
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let key = key_with(&admin, &["users:write", "connect:write", "connections:read"]).await;
+    let key = key_with(
+        &admin,
+        &["users:write", "connect:write", "connections:read"],
+    )
+    .await;
     let p = Platform { s, admin, key };
     p.end_user("cust-7", "editor").await;
     p
@@ -59,19 +63,14 @@ async fn key_with(admin: &Browser, scopes: &[&str]) -> String {
     created["key"].as_str().unwrap().to_owned()
 }
 
-/// A browser with its own cookies that follows no redirects.
-fn end_user_browser() -> reqwest::Client {
-    http_builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 impl Platform {
     async fn end_user(&self, ext: &str, role: &str) -> Value {
         let resp = http()
-            .put(self.s.app.url(&format!("/api/v1/users/by-external-id/{ext}")))
+            .put(
+                self.s
+                    .app
+                    .url(&format!("/api/v1/users/by-external-id/{ext}")),
+            )
             .bearer_auth(&self.key)
             .json(&json!({"email": format!("{ext}@customer.example"), "role": role}))
             .sent()
@@ -132,7 +131,9 @@ impl Platform {
 
 async fn a_connect_session_signs_the_end_user_in_and_returns_to_the_platform() {
     let p = platform().await;
-    let link = p.session(&format!("{ORIGIN}/integrations/done?tab=2")).await;
+    let link = p
+        .session(&format!("{ORIGIN}/integrations/done?tab=2"))
+        .await;
     let conn = link["connection_id"].as_str().unwrap().to_owned();
     let expires = time::OffsetDateTime::parse(
         link["expires_at"].as_str().unwrap(),
@@ -150,7 +151,10 @@ async fn a_connect_session_signs_the_end_user_in_and_returns_to_the_platform() {
 
     // The credential is the end user's: the key, acting for them, sees it connected.
     let status: Value = http()
-        .get(p.s.app.url(&format!("/api/v1/connections/{conn}/credential")))
+        .get(
+            p.s.app
+                .url(&format!("/api/v1/connections/{conn}/credential")),
+        )
         .bearer_auth(&p.key)
         .header("lakegate-user", "cust-7")
         .sent()
@@ -160,8 +164,14 @@ async fn a_connect_session_signs_the_end_user_in_and_returns_to_the_platform() {
         .unwrap();
     assert_eq!(status["status"], "active", "{status}");
     assert_eq!(status["databricks_user_name"], "alice@example.com");
-    let audit = p.admin.get_json("/api/v1/audit?action=connect_session.create").await;
-    assert_eq!(audit["events"][0]["actor"], "service:Platform backend", "{audit}");
+    let audit = p
+        .admin
+        .get_json("/api/v1/audit?action=connect_session.create")
+        .await;
+    assert_eq!(
+        audit["events"][0]["actor"], "service:Platform backend",
+        "{audit}"
+    );
     assert_eq!(audit["events"][0]["target"], conn.as_str());
 }
 
@@ -169,7 +179,10 @@ async fn a_denial_or_failure_reaches_the_platform_as_its_status() {
     let p = platform().await;
     let link = p.session(&format!("{ORIGIN}/back")).await;
     let landed = p.finish(&end_user_browser(), &link, false).await;
-    assert!(landed.starts_with(&format!("{ORIGIN}/back?connection_id=")), "{landed}");
+    assert!(
+        landed.starts_with(&format!("{ORIGIN}/back?connection_id=")),
+        "{landed}"
+    );
     assert_eq!(query_param(&landed, "status").as_deref(), Some("denied"));
     assert_eq!(query_param(&landed, "reason").as_deref(), Some("cancelled"));
 
@@ -178,29 +191,42 @@ async fn a_denial_or_failure_reaches_the_platform_as_its_status() {
     let browser = end_user_browser();
     let authorize = p.authorize(&browser, &link).await;
     let mut callback = url::Url::parse(
-        &p.s
-            .consent(&authorize, "alice@example.com", "alice", true)
+        &p.s.consent(&authorize, "alice@example.com", "alice", true)
             .await,
     )
     .unwrap();
     let forged: Vec<(String, String)> = callback
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == "code" { "not-a-code".into() } else { v.into_owned() };
+            let v = if k == "code" {
+                "not-a-code".into()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
     callback.query_pairs_mut().clear().extend_pairs(forged);
     let resp = browser.get(callback.as_str()).sent().await;
     let landed = resp.headers()["location"].to_str().unwrap();
-    assert_eq!(query_param(landed, "status").as_deref(), Some("failed"), "{landed}");
-    assert_eq!(query_param(landed, "reason").as_deref(), Some("invalid_grant"));
+    assert_eq!(
+        query_param(landed, "status").as_deref(),
+        Some("failed"),
+        "{landed}"
+    );
+    assert_eq!(
+        query_param(landed, "reason").as_deref(),
+        Some("invalid_grant")
+    );
     assert_eq!(p.count("credentials").await, 0);
 }
 
 async fn return_urls_off_the_allow_list_are_refused_and_change_nothing() {
     let p = platform().await;
-    let (connections, tickets) = (p.count("connections").await, p.count("sign_in_tickets").await);
+    let (connections, tickets) = (
+        p.count("connections").await,
+        p.count("sign_in_tickets").await,
+    );
     for bad in [
         "https://app.example.com.evil.test/back",
         "https://evil.test/?next=https://app.example.com",
@@ -227,7 +253,11 @@ async fn return_urls_off_the_allow_list_are_refused_and_change_nothing() {
     assert_eq!(p.count("sign_in_tickets").await, tickets);
 
     // Origins themselves are checked: no paths, no plain http beyond loopback.
-    for bad in ["https://app.example.com/path", "http://app.example.com", "*"] {
+    for bad in [
+        "https://app.example.com/path",
+        "http://app.example.com",
+        "*",
+    ] {
         let resp = p
             .admin
             .client
@@ -266,10 +296,9 @@ async fn a_session_is_single_use_short_lived_and_bound_to_its_browser() {
     // Opened in one browser, its callback in another: refused, and nothing is stored.
     let link = p.session(&format!("{ORIGIN}/back")).await;
     let authorize = p.authorize(&end_user_browser(), &link).await;
-    let callback = p
-        .s
-        .consent(&authorize, "alice@example.com", "alice", true)
-        .await;
+    let callback =
+        p.s.consent(&authorize, "alice@example.com", "alice", true)
+            .await;
     let elsewhere = end_user_browser().get(&callback).sent().await;
     assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
     assert!(elsewhere.headers().get("location").is_none());
@@ -278,10 +307,9 @@ async fn a_session_is_single_use_short_lived_and_bound_to_its_browser() {
     // A browser signed in to Lakegate as someone else cannot finish the end user's session.
     let link = p.session(&format!("{ORIGIN}/back")).await;
     let authorize = p.authorize(&p.admin.client, &link).await;
-    let callback = p
-        .s
-        .consent(&authorize, "alice@example.com", "alice", true)
-        .await;
+    let callback =
+        p.s.consent(&authorize, "alice@example.com", "alice", true)
+            .await;
     let resp = p.admin.client.get(&callback).sent().await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(p.count("credentials").await, 0);
@@ -291,10 +319,13 @@ async fn sessions_reach_only_the_keys_org_its_live_users_and_their_connections()
     let p = platform().await;
     let body = |ext: &str, conn: Value| {
         let mut b = json!({"external_user_id": ext, "return_url": format!("{ORIGIN}/back")});
-        b.as_object_mut().unwrap().extend(conn.as_object().unwrap().clone());
+        b.as_object_mut()
+            .unwrap()
+            .extend(conn.as_object().unwrap().clone());
         b
     };
-    let new_conn = json!({"connection": {"name": "W", "provider": "databricks", "auth": "oauth-u2m"}});
+    let new_conn =
+        json!({"connection": {"name": "W", "provider": "databricks", "auth": "oauth-u2m"}});
 
     // Another org's end user is unknown to this key.
     let other = p.s.app.org("other").await;
@@ -333,11 +364,17 @@ async fn sessions_reach_only_the_keys_org_its_live_users_and_their_connections()
     let (status, _) = p.open(&p.key, body("cust-7", json!({}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let both = json!({"connection_id": shared, "connection": new_conn["connection"]});
-    assert_eq!(p.open(&p.key, body("cust-7", both)).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        p.open(&p.key, body("cust-7", both)).await.0,
+        StatusCode::BAD_REQUEST
+    );
     p.end_user("cust-viewer", "viewer").await;
     let (status, _) = p.open(&p.key, body("cust-viewer", new_conn.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let disabled = p.s.app.find_user(&p.s.org.id, "cust-viewer@customer.example").await;
+    let disabled =
+        p.s.app
+            .find_user(&p.s.org.id, "cust-viewer@customer.example")
+            .await;
     let resp = p
         .admin
         .client
@@ -348,7 +385,10 @@ async fn sessions_reach_only_the_keys_org_its_live_users_and_their_connections()
         .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let (status, _) = p
-        .open(&p.key, body("cust-viewer", json!({"connection_id": shared})))
+        .open(
+            &p.key,
+            body("cust-viewer", json!({"connection_id": shared})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let narrow = key_with(&p.admin, &["users:write"]).await;

@@ -100,14 +100,33 @@ impl TestApp {
         ws: Option<&Workspace>,
         keyring: Arc<lakegate::crypto::envelope::Keyring>,
     ) -> TestApp {
-        install_log_capture();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let clock = ManualClock::new(START);
         let egress = match ws {
             Some(ws) => ws.egress(),
             None => Egress::new(Policy::default(), None).unwrap(),
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::spawn_full(db, listener, egress, keyring).await
+    }
+
+    /// An app on `listener` (bound earlier, so others know its URL) with its own egress
+    /// client (an identity provider's host, say).
+    pub async fn spawn_on(
+        db: &TestDb,
+        listener: tokio::net::TcpListener,
+        egress: Egress,
+    ) -> TestApp {
+        Self::spawn_full(db, listener, egress, testkit::random_keyring()).await
+    }
+
+    async fn spawn_full(
+        db: &TestDb,
+        listener: tokio::net::TcpListener,
+        egress: Egress,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+    ) -> TestApp {
+        install_log_capture();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = ManualClock::new(START);
         let state = testkit::app_state(
             db.store.clone(),
             Arc::new(clock.clone()),
@@ -352,11 +371,7 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> Result<Browser, reqwest::StatusCode> {
-        let client = http_builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
+        let client = cookie_browser();
         let csrf = self.log_in(&client, org, email, password).await?;
         Ok(Browser {
             client,
@@ -577,6 +592,15 @@ pub fn http_builder() -> reqwest::ClientBuilder {
 /// A default client.
 pub fn http() -> reqwest::Client {
     http_builder().build().unwrap()
+}
+
+/// A browser: its own cookies, no redirects followed.
+pub fn cookie_browser() -> reqwest::Client {
+    http_builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 /// A client without cookies or redirects.

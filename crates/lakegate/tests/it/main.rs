@@ -5,6 +5,7 @@
 
 mod alloc_meter;
 mod harness;
+mod idp;
 mod test_db;
 
 mod accounts_http;
@@ -26,6 +27,7 @@ mod refresh;
 mod route_matrix;
 mod service_keys;
 mod sessions;
+mod sso;
 mod store_contract;
 mod store_refresh_contract;
 mod world;

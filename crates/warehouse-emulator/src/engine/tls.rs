@@ -18,8 +18,21 @@ pub struct Tls {
     pub acceptor: TlsAcceptor,
 }
 
-/// Makes a CA and a certificate for `localhost`, `127.0.0.1` and `extra_host`.
-pub fn generate(extra_host: Option<&str>) -> Result<Tls, anyhow::Error> {
+/// A generated CA and a server certificate signed by it, all PEM (for servers other than
+/// the emulator that tests run with real TLS, such as an OpenID provider).
+pub struct Pems {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+struct Generated {
+    ca: rcgen::Certificate,
+    leaf: rcgen::Certificate,
+    leaf_key: KeyPair,
+}
+
+fn certificates(extra_host: Option<&str>) -> Result<Generated, anyhow::Error> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -27,29 +40,45 @@ pub fn generate(extra_host: Option<&str>) -> Result<Tls, anyhow::Error> {
         .push(DnType::CommonName, "Databricks emulator test CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let ca = ca_params.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca_params, ca_key);
 
     let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
     if let Some(h) = extra_host.filter(|h| !names.iter().any(|n| n == h)) {
         names.push(h.to_owned());
     }
-    let mut leaf = CertificateParams::new(names)?;
-    leaf.distinguished_name
+    let mut leaf_params = CertificateParams::new(names)?;
+    leaf_params
+        .distinguished_name
         .push(DnType::CommonName, "warehouse-emulator");
     let leaf_key = KeyPair::generate()?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
+    Ok(Generated { ca, leaf, leaf_key })
+}
 
+/// A CA and a certificate for `localhost` and `127.0.0.1`, as PEM.
+pub fn generate_pems() -> Result<Pems, anyhow::Error> {
+    let g = certificates(None)?;
+    Ok(Pems {
+        ca_pem: g.ca.pem(),
+        cert_pem: format!("{}{}", g.leaf.pem(), g.ca.pem()),
+        key_pem: g.leaf_key.serialize_pem(),
+    })
+}
+
+/// Makes a CA and a certificate for `localhost`, `127.0.0.1` and `extra_host`.
+pub fn generate(extra_host: Option<&str>) -> Result<Tls, anyhow::Error> {
+    let g = certificates(extra_host)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(
-            vec![leaf_cert.der().clone(), ca_cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            vec![g.leaf.der().clone(), g.ca.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(g.leaf_key.serialize_der())),
         )?;
     Ok(Tls {
-        ca_pem: ca_cert.pem(),
+        ca_pem: g.ca.pem(),
         acceptor: TlsAcceptor::from(Arc::new(config)),
     })
 }

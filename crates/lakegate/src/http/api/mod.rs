@@ -10,6 +10,7 @@ mod org;
 pub mod queries;
 mod query_views;
 mod service_keys;
+mod sso;
 mod tokens;
 mod users;
 
@@ -24,6 +25,7 @@ pub fn register(reg: &mut Registry) {
     tokens::register(reg);
     service_keys::register(reg);
     org::register(reg);
+    sso::register(reg);
     connect_sessions::register(reg);
     audit::register(reg);
     integrations::register(reg);

@@ -62,7 +62,7 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn cookie(
+pub(super) fn cookie(
     state: &AppState,
     name: &'static str,
     value: String,
@@ -201,6 +201,15 @@ async fn submit(
             &state,
             jar,
             StatusCode::UNAUTHORIZED,
+            Some(e.to_string()),
+            form.org,
+            form.email,
+            next,
+        ),
+        Err(e @ LoginError::PasswordDisabled) => login_page(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
             Some(e.to_string()),
             form.org,
             form.email,

@@ -9,6 +9,7 @@ pub mod oauth_flow;
 mod queries;
 mod secrets;
 mod settings;
+mod sso;
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -21,6 +22,7 @@ use crate::auth::{Principal, Via};
 
 pub fn register(reg: &mut Registry) {
     login::register(reg);
+    sso::register(reg);
     home::register(reg);
     settings::register(reg);
     secrets::register(reg);

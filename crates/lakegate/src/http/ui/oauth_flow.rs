@@ -149,13 +149,25 @@ fn destination(outcome: &Outcome) -> String {
             return_path,
             return_url,
             identity_changed,
-        } => (connection_id, return_path, return_url, None, *identity_changed),
+        } => (
+            connection_id,
+            return_path,
+            return_url,
+            None,
+            *identity_changed,
+        ),
         Outcome::Failed {
             connection_id,
             return_path,
             return_url,
             failure,
-        } => (connection_id, return_path, return_url, Some(*failure), false),
+        } => (
+            connection_id,
+            return_path,
+            return_url,
+            Some(*failure),
+            false,
+        ),
     };
     match return_url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
         Some(platform) => {

@@ -16,6 +16,8 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
             | "/static/app.js" | "/login",
         ) => Public,
         (M::Post, "/login") => Public,
+        (M::Get, "/login/sso" | "/login/sso/callback") => Public,
+        (M::Get | M::Put | M::Delete, "/api/v1/sso") => Admin,
         (
             M::Get,
             "/connections/oauth/databricks/start" | "/connections/oauth/databricks/callback",
@@ -109,6 +111,8 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
         (M::Get, "/api/v1/queries/{id}") | (M::Post, "/api/v1/queries/{id}/cancel") => {
             NEEDS_SIGN_IN
         }
+        // The matrix reaches no identity provider: saving one is refused as unreachable.
+        (M::Put, "/api/v1/sso") => &[StatusCode::BAD_REQUEST],
         // Disconnecting without a credential: 409 needs_sign_in (there is nothing to remove).
         (M::Delete, "/api/v1/connections/{id}/credential") => NEEDS_SIGN_IN,
         _ => &[],

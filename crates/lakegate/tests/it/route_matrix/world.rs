@@ -214,11 +214,39 @@ impl World {
         }
         if matches!(
             (route.method, path),
-            (M::Post, "/api/v1/connections" | "/connections/new" | "/api/v1/connect-sessions")
+            (
+                M::Post,
+                "/api/v1/connections" | "/connections/new" | "/api/v1/connect-sessions"
+            )
         ) {
             // Every org's members can make connections once their org is configured.
             self.configure(&self.org_a.id).await;
             self.configure(&self.org_b.id).await;
+        }
+        if path == "/api/v1/sso" {
+            // Org A has a provider to show or delete (the matrix reaches no real one: saving
+            // is refused as unreachable); the other org has none, so its admin gets 404.
+            let row = lakegate::store::SsoRow {
+                org_id: self.org_a.id.clone(),
+                issuer: "https://idp.example.com".into(),
+                client_id: "matrix".into(),
+                client_secret_enc: vec![0],
+                authorization_endpoint: "https://idp.example.com/auth".into(),
+                token_endpoint: "https://idp.example.com/token".into(),
+                jwks_uri: "https://idp.example.com/jwks".into(),
+                allowed_domains: "a.test".into(),
+                default_role: "viewer".into(),
+                password_sign_in: 1,
+                updated_at: 0,
+                updated_by: "matrix".into(),
+            };
+            self.app.store.put_sso(&row).await.unwrap();
+            let owner = if route.method == M::Put {
+                Owner::Nobody
+            } else {
+                Owner::OrgA
+            };
+            return Some((String::new(), owner));
         }
         if !path.contains('{') {
             return None;
@@ -398,6 +426,10 @@ impl World {
                 "external_user_id": "matrix-end-user",
                 "connection": {"name": format!("c{n}"), "provider": "databricks", "auth": "oauth-u2m"},
                 "return_url": format!("{RETURN_ORIGIN}/back"),
+            })),
+            (Kind::Api, M::Put, "/api/v1/sso") => Body::Json(json!({
+                "issuer": "https://idp.example.com", "client_id": "c", "client_secret": "s",
+                "allowed_domains": ["a.test"],
             })),
             (Kind::Api, M::Patch, "/api/v1/org") => {
                 Body::Json(json!({"allowed_return_origins": [RETURN_ORIGIN]}))

@@ -161,10 +161,15 @@ def config(base, ids):
     # What JSON Schema cannot say, so a schema-valid request may rightly be refused (400):
     # query parameters must have distinct names; an integration's host must be a workspace
     # (or operator-allowed) host, its scopes must include offline_access and all-apis or
-    # sql, and its absolute session lifetime must not be shorter than the refresh token's.
-    # Every other check still runs on these two.
+    # sql, and its absolute session lifetime must not be shorter than the refresh token's;
+    # a return origin must be https (plain http only on loopback) and a connect session's
+    # return URL on the org's allow-list; an SSO issuer must be reachable and serve its
+    # discovery document. Every other check still runs on these.
     for key in [("/api/v1/connections/{id}/queries", "POST"),
-                ("/api/v1/integrations/databricks-oauth-u2m", "PUT")]:
+                ("/api/v1/integrations/databricks-oauth-u2m", "PUT"),
+                ("/api/v1/org", "PATCH"),
+                ("/api/v1/connect-sessions", "POST"),
+                ("/api/v1/sso", "PUT")]:
         ops.setdefault(key, []).append("checks.positive_data_acceptance.enabled = false")
     # `include-name` is the operation's label; separate include-path/include-method
     # filters would match either.

@@ -19,6 +19,7 @@ crate::on_each_backend!(
     emails_outside_the_allowed_domains_or_unverified_sign_nobody_in,
     the_callback_is_single_use_and_bound_to_its_browser,
     password_sign_in_can_be_turned_off_and_the_secret_never_shows,
+    admins_configure_it_on_the_settings_page,
 );
 
 struct World {
@@ -307,5 +308,75 @@ async fn password_sign_in_can_be_turned_off_and_the_secret_never_shows() {
     assert_eq!(
         w.admin.get_json("/api/v1/sso").await["password_sign_in"],
         false
+    );
+}
+
+async fn admins_configure_it_on_the_settings_page() {
+    let Some(w) = world().await else { return };
+    let form = |secret: &str| {
+        vec![
+            ("csrf_token", w.admin.csrf.clone()),
+            ("issuer", w.idp.issuer.clone()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("client_secret", secret.to_owned()),
+            ("allowed_domains", "acme.test, Acme.Example".to_owned()),
+            ("default_role", "viewer".to_owned()),
+        ]
+    };
+    // The stored secret is kept when the field is left empty; unchecked, passwords are off.
+    let resp = w
+        .admin
+        .client
+        .post(w.admin.url("/settings/advanced/access/sso"))
+        .form(&form(""))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let page = w.admin.page("/settings/advanced/access").await;
+    assert!(page.contains(&w.idp.issuer) && page.contains("acme.test, acme.example"));
+    assert!(
+        page.contains("/login/sso/callback"),
+        "the redirect URL to register"
+    );
+    assert!(!page.contains(CLIENT_SECRET), "the secret is never shown");
+    let shown = w.admin.get_json("/api/v1/sso").await;
+    assert_eq!(shown["password_sign_in"], false);
+    assert_eq!(shown["default_role"], "viewer");
+    let (status, _, _) = w.sign_in("new@acme.example").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the secret kept still works");
+
+    // A refused save re-renders the form with the reason, and changes nothing.
+    let mut bad = form("");
+    bad[1].1 = "https://idp.example.com".into();
+    let resp = w
+        .admin
+        .client
+        .post(w.admin.url("/settings/advanced/access/sso"))
+        .form(&bad)
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("idp.example.com"));
+    assert_eq!(
+        w.admin.get_json("/api/v1/sso").await["issuer"],
+        w.idp.issuer.as_str()
+    );
+
+    // Origins are saved from the same page, one per line.
+    let resp = w
+        .admin
+        .client
+        .post(w.admin.url("/settings/advanced/access/origins"))
+        .form(&[
+            ("csrf_token", w.admin.csrf.as_str()),
+            ("origins", "https://app.example.com\nhttp://localhost:3000/"),
+        ])
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let org = w.admin.get_json("/api/v1/org").await;
+    assert_eq!(
+        org["allowed_return_origins"],
+        json!(["https://app.example.com", "http://localhost:3000"])
     );
 }

@@ -60,7 +60,7 @@ async fn show(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<ApiJson
 #[serde(deny_unknown_fields)]
 struct OrgPatch {
     /// Scheme, host and port only (`https://app.example.com`); https except on loopback.
-    #[schemars(length(max = 20))]
+    #[schemars(length(max = 20), inner(regex(pattern = r"^https?://[^/?#@\s]+/?$")))]
     allowed_return_origins: Vec<String>,
 }
 

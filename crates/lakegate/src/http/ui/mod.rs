@@ -1,5 +1,6 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
+mod access;
 mod connection_page;
 mod connections;
 mod home;
@@ -27,6 +28,7 @@ pub fn register(reg: &mut Registry) {
     settings::register(reg);
     secrets::register(reg);
     integrations::register(reg);
+    access::register(reg);
     connections::register(reg);
     oauth_flow::register(reg);
     queries::register(reg);

@@ -56,6 +56,13 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Get, "/api/v1/integrations") => Admin,
         (M::Get | M::Put | M::Delete, "/api/v1/integrations/databricks-oauth-u2m") => Admin,
         (M::Get, "/settings/advanced/integrations") => Admin,
+        (M::Get, "/settings/advanced/access") => Admin,
+        (
+            M::Post,
+            "/settings/advanced/access/origins"
+            | "/settings/advanced/access/sso"
+            | "/settings/advanced/access/sso/delete",
+        ) => Admin,
         (M::Get | M::Post, "/settings/advanced/integrations/databricks-oauth-u2m") => Admin,
         (M::Post, "/settings/advanced/integrations/databricks-oauth-u2m/delete") => Admin,
         (M::Post, "/logout") => User(None),
@@ -112,7 +119,9 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
             NEEDS_SIGN_IN
         }
         // The matrix reaches no identity provider: saving one is refused as unreachable.
-        (M::Put, "/api/v1/sso") => &[StatusCode::BAD_REQUEST],
+        (M::Put, "/api/v1/sso") | (M::Post, "/settings/advanced/access/sso") => {
+            &[StatusCode::BAD_REQUEST]
+        }
         // Disconnecting without a credential: 409 needs_sign_in (there is nothing to remove).
         (M::Delete, "/api/v1/connections/{id}/credential") => NEEDS_SIGN_IN,
         _ => &[],

@@ -223,7 +223,12 @@ impl World {
             self.configure(&self.org_a.id).await;
             self.configure(&self.org_b.id).await;
         }
-        if path == "/api/v1/sso" {
+        if matches!(
+            path,
+            "/api/v1/sso"
+                | "/settings/advanced/access/sso"
+                | "/settings/advanced/access/sso/delete"
+        ) {
             // Org A has a provider to show or delete (the matrix reaches no real one: saving
             // is refused as unreachable); the other org has none, so its admin gets 404.
             let row = lakegate::store::SsoRow {
@@ -241,7 +246,7 @@ impl World {
                 updated_by: "matrix".into(),
             };
             self.app.store.put_sso(&row).await.unwrap();
-            let owner = if route.method == M::Put {
+            let owner = if route.method == M::Put || path == "/settings/advanced/access/sso" {
                 Owner::Nobody
             } else {
                 Owner::OrgA
@@ -467,6 +472,18 @@ impl World {
             (Kind::Page, M::Post, "/settings/service-keys") => Body::Form(vec![
                 ("name".into(), "k".into()),
                 ("scope".into(), "queries:run".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
+            (Kind::Page, M::Post, "/settings/advanced/access/origins") => Body::Form(vec![
+                ("origins".into(), RETURN_ORIGIN.into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
+            (Kind::Page, M::Post, "/settings/advanced/access/sso") => Body::Form(vec![
+                ("issuer".into(), "https://idp.example.com".into()),
+                ("client_id".into(), "c".into()),
+                ("client_secret".into(), "s".into()),
+                ("allowed_domains".into(), "a.test".into()),
+                ("default_role".into(), "viewer".into()),
                 ("csrf_token".into(), csrf.into()),
             ]),
             (Kind::Page, M::Post, "/settings/api-tokens") => Body::Form(vec![

@@ -173,6 +173,18 @@ async fn an_existing_person_is_matched_by_email_once_then_by_subject_and_disable
     assert_eq!(me["user"]["id"], bo.id.as_str());
     assert_eq!(me["user"]["role"], "viewer", "an existing role is kept");
 
+    // Tied now: another subject claiming the same email is someone else, and stays out.
+    let browser = cookie_browser();
+    let authorize = w.start(&browser).await;
+    let callback = w.idp.sign_in(&authorize, "bo@acme.test").await;
+    w.idp
+        .tamper_next_id_token(json!({"sub": "a-different-subject"}))
+        .await;
+    let resp = browser.get(&callback).sent().await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(w.me(&browser).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(w.last_refusal().await, "subject_conflict");
+
     let resp = w
         .admin
         .client

@@ -224,8 +224,11 @@ impl AccountService {
     ) -> Result<(User, bool), AccountError> {
         check_external_id(external_id)?;
         let Some(user) = self.store.user_by_external_id(&org.id, external_id).await? else {
+            let email = input.email.ok_or_else(|| {
+                AccountError::Invalid("an email is required to create an end user".into())
+            })?;
             let new = NewUserInput {
-                email: input.email,
+                email,
                 display_name: input.display_name,
                 role: input.role.unwrap_or(Role::Editor),
                 password: None,
@@ -233,11 +236,13 @@ impl AccountService {
             };
             return Ok((self.create_user(actor, org, new).await?, true));
         };
-        let email = Email::parse(&input.email).map_err(AccountError::Invalid)?;
-        if email.as_str() != user.email {
-            return Err(AccountError::Conflict(
-                "the email of an existing user does not change".into(),
-            ));
+        if let Some(email) = &input.email {
+            let email = Email::parse(email).map_err(AccountError::Invalid)?;
+            if email.as_str() != user.email {
+                return Err(AccountError::Conflict(
+                    "the email of an existing user does not change".into(),
+                ));
+            }
         }
         let patch = UserPatch {
             role: input.role,
@@ -287,7 +292,8 @@ pub struct NewUserInput {
 
 /// What a platform says of one of its end users (`PUT …/users/by-external-id/{id}`).
 pub struct ExternalUser {
-    pub email: String,
+    /// Required to create; when given for an existing user, it must be theirs.
+    pub email: Option<String>,
     pub display_name: Option<String>,
     pub role: Option<Role>,
 }

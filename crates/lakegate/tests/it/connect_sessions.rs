@@ -331,7 +331,7 @@ async fn sessions_reach_only_the_keys_org_its_live_users_and_their_connections()
     let other = p.s.app.org("other").await;
     let actor = lakegate::audit::Actor::cli(Some(other.id.clone()));
     let input = lakegate::accounts::service::ExternalUser {
-        email: "x@other.example".into(),
+        email: Some("x@other.example".into()),
         display_name: None,
         role: None,
     };

@@ -314,6 +314,15 @@ async fn a_platform_manages_its_end_users_by_external_id_and_acts_for_them() {
         StatusCode::CONFLICT,
         "an existing user's email stays"
     );
+    // Without an email: an existing user is updated, a new one cannot be created.
+    let resp = put("cust-42", json!({"display_name": "Ana B."}))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["display_name"],
+        "Ana B."
+    );
     assert_eq!(
         put("cust-43", json!({"role": "viewer"}))
             .sent()

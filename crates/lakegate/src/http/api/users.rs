@@ -209,9 +209,11 @@ async fn delete(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExternalBody {
-    /// An existing user's email does not change (a different one is 409).
-    #[schemars(length(max = 254), regex(pattern = rules::EMAIL))]
-    email: String,
+    /// Required to create a user; an existing user's email does not change (a different
+    /// one is 409).
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 254), regex(pattern = rules::EMAIL))]
+    email: Option<String>,
     /// Empty or absent: the email's local part.
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 100), regex(pattern = rules::EMPTY_OR_PRINTABLE))]

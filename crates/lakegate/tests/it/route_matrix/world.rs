@@ -148,7 +148,7 @@ impl World {
         let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
         let accounts = &self.app.state.services.accounts;
         let input = lakegate::accounts::service::ExternalUser {
-            email: format!("end-user@{}.test", org.slug),
+            email: Some(format!("end-user@{}.test", org.slug)),
             display_name: None,
             role: None,
         };
@@ -276,7 +276,7 @@ impl World {
                     return Some((ext, Owner::Nobody));
                 }
                 let input = lakegate::accounts::service::ExternalUser {
-                    email: format!("ext{n}@a.test"),
+                    email: Some(format!("ext{n}@a.test")),
                     display_name: None,
                     role: None,
                 };

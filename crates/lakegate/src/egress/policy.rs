@@ -64,15 +64,18 @@ impl Policy {
         (port.is_none() && is_result_storage_host(host)) || self.host_allowed(host, port)
     }
 
-    /// May Lakegate talk to `host[:port]` at all? Databricks workspaces on the default port,
-    /// or what the operator listed.
+    /// May Lakegate talk to `host[:port]` at all? A vendor's hosts (Databricks workspaces,
+    /// Snowflake accounts) on the default port, or what the operator listed.
     pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
-        let databricks = port.is_none() && is_databricks_host(host);
-        databricks
-            || self
-                .extra_allowed_hosts
-                .iter()
-                .any(|h| h.covers(host, port))
+        let vendor = port.is_none() && (is_databricks_host(host) || is_snowflake_host(host));
+        vendor || self.operator_allowed(host, port)
+    }
+
+    /// Did the operator list `host[:port]` in `[egress]`?
+    pub fn operator_allowed(&self, host: &str, port: Option<u16>) -> bool {
+        self.extra_allowed_hosts
+            .iter()
+            .any(|h| h.covers(host, port))
     }
 
     /// Plain http is only for hosts the operator listed (loopback development).
@@ -117,7 +120,19 @@ pub fn is_result_storage_host(host: &str) -> bool {
 
 /// `host` ends, on a label boundary, in a Databricks suffix (and has a label before it).
 pub fn is_databricks_host(host: &str) -> bool {
-    DATABRICKS_SUFFIXES.iter().any(|s| {
+    has_suffix(host, &DATABRICKS_SUFFIXES)
+}
+
+/// Snowflake account hosts (commercial and China regions, public and PrivateLink).
+pub const SNOWFLAKE_SUFFIXES: [&str; 2] = ["snowflakecomputing.com", "snowflakecomputing.cn"];
+
+/// `host` is a Snowflake account host: a label before `.snowflakecomputing.com` or `.cn`.
+pub fn is_snowflake_host(host: &str) -> bool {
+    has_suffix(host, &SNOWFLAKE_SUFFIXES)
+}
+
+fn has_suffix(host: &str, suffixes: &[&str]) -> bool {
+    suffixes.iter().any(|s| {
         host.strip_suffix(s)
             .is_some_and(|head| head.len() > 1 && head.ends_with('.'))
     })
@@ -269,6 +284,13 @@ mod tests {
         assert!(!is_databricks_host("evilcloud.databricks.com.attacker.net"));
         assert!(!is_databricks_host("notcloud.databricks.com.evil"));
         assert!(!is_databricks_host("xcloud.databricks.com"));
+        assert!(is_snowflake_host("myorg-acct.snowflakecomputing.com"));
+        assert!(is_snowflake_host(
+            "xy12345.cn-north-1.snowflakecomputing.cn"
+        ));
+        assert!(!is_snowflake_host("snowflakecomputing.com"));
+        assert!(!is_snowflake_host("evilsnowflakecomputing.com"));
+        assert!(!is_snowflake_host("a.snowflakecomputing.com.evil.net"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod databricks;
 pub mod oauth;
+pub mod snowflake;
 
 use async_trait::async_trait;
 

@@ -74,7 +74,8 @@ impl WorkspaceHost {
                 ));
             }
         };
-        if !policy.host_allowed(&host, port) {
+        let databricks = port.is_none() && crate::egress::policy::is_databricks_host(&host);
+        if !databricks && !policy.operator_allowed(&host, port) {
             return Err(match port {
                 Some(p) => format!(
                     "ports are not accepted ({host}:{p}); Databricks workspaces use the default https port"

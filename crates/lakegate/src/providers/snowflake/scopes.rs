@@ -1,0 +1,72 @@
+//! Snowflake's OAuth scopes: `refresh_token` (without it no refresh token is issued) and,
+//! when a connection names a role, exactly one `session:role:<ROLE>` — or
+//! `session:role-encoded:<percent-encoded>` for names with characters a scope cannot carry.
+//! Never `offline_access`: Snowflake refuses it as an invalid scope. Role names are
+//! case-sensitive and sent exactly as given.
+
+/// The scope of an authorization request for a connection with `role`.
+pub fn for_role(role: Option<&str>) -> String {
+    match role.map(str::trim).filter(|r| !r.is_empty()) {
+        None => "refresh_token".to_owned(),
+        Some(r)
+            if r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') =>
+        {
+            format!("refresh_token session:role:{r}")
+        }
+        Some(r) => format!("refresh_token session:role-encoded:{}", encode(r)),
+    }
+}
+
+/// Percent-encodes everything but letters, digits and `_` (a space is `%20`, not `+`).
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A role a connection may name: 1–255 printable characters.
+pub fn check_role(role: &str) -> Result<String, String> {
+    let r = role.trim();
+    if r.is_empty() || r.chars().count() > 255 || r.chars().any(char::is_control) {
+        return Err("a Snowflake role name is 1–255 printable characters".into());
+    }
+    Ok(r.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_is_one_session_scope_encoded_when_it_must_be() {
+        assert_eq!(for_role(None), "refresh_token");
+        assert_eq!(for_role(Some("  ")), "refresh_token");
+        assert_eq!(
+            for_role(Some("ANALYST")),
+            "refresh_token session:role:ANALYST"
+        );
+        assert_eq!(
+            for_role(Some("analyst_2$")),
+            "refresh_token session:role:analyst_2$"
+        );
+        assert_eq!(
+            for_role(Some("AUTH SNOWFLAKE")),
+            "refresh_token session:role-encoded:AUTH%20SNOWFLAKE"
+        );
+        assert_eq!(
+            for_role(Some("Ré:le")),
+            "refresh_token session:role-encoded:R%C3%A9%3Ale"
+        );
+        assert!(!for_role(Some("X")).contains("offline_access"));
+        assert!(check_role("").is_err());
+        assert!(check_role("A\u{7}").is_err());
+        assert_eq!(check_role(" ANALYST ").unwrap(), "ANALYST");
+    }
+}

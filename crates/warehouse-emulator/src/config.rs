@@ -43,6 +43,8 @@ pub struct EmulatorConfig {
     pub invalid_refresh_status: u16,
     pub users: Vec<UserConfig>,
     pub apps: Vec<AppConfig>,
+    /// Snowflake security integrations (the Snowflake front-end's OAuth clients).
+    pub snowflake_integrations: Vec<SnowflakeIntegrationConfig>,
     pub warehouses: Vec<WarehouseConfig>,
 }
 
@@ -56,6 +58,37 @@ pub struct UserConfig {
     pub grants: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Snowflake roles granted to the user; the first is their default role.
+    #[serde(default)]
+    pub snowflake_roles: Vec<String>,
+}
+
+/// A Snowflake security integration (`TYPE = OAUTH OAUTH_CLIENT = CUSTOM`, confidential).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnowflakeIntegrationConfig {
+    pub name: String,
+    /// Standard base64 with `+ / =`, as Snowflake issues them.
+    pub client_id: String,
+    pub client_secret: String,
+    /// One URI; an authorize request matches it after its query is removed.
+    pub redirect_uri: String,
+    /// OAUTH_REFRESH_TOKEN_VALIDITY: absolute from sign-in (86400–7776000).
+    #[serde(default = "default_refresh_validity")]
+    pub refresh_token_validity_seconds: i64,
+    /// OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED: every refresh rotates; reuse revokes the chain.
+    #[serde(default)]
+    pub single_use_refresh_tokens: bool,
+    /// PRE_AUTHORIZED_ROLES_LIST: no consent page for these roles.
+    #[serde(default)]
+    pub pre_authorized_roles: Vec<String>,
+    /// BLOCKED_ROLES_LIST (ACCOUNTADMIN, ORGADMIN, GLOBALORGADMIN, SECURITYADMIN always are).
+    #[serde(default)]
+    pub blocked_roles: Vec<String>,
+}
+
+fn default_refresh_validity() -> i64 {
+    7_776_000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +166,7 @@ impl Default for EmulatorConfig {
                     display_name: "Alice Analyst".into(),
                     grants: vec!["samples.*.*".into(), "main.*.*".into()],
                     groups: vec!["analysts".into(), "finance".into()],
+                    snowflake_roles: vec!["ANALYST".into(), "PUBLIC".into()],
                 },
                 UserConfig {
                     email: "bob@example.com".into(),
@@ -140,9 +174,11 @@ impl Default for EmulatorConfig {
                     display_name: "Bob Builder".into(),
                     grants: vec!["samples.nyctaxi.*".into()],
                     groups: vec!["analysts".into()],
+                    snowflake_roles: vec!["VIEWER".into(), "PUBLIC".into()],
                 },
             ],
             apps: vec![],
+            snowflake_integrations: vec![],
             warehouses: vec![WarehouseConfig {
                 id: "abcdef1234567890".into(),
                 name: "Starter Warehouse".into(),

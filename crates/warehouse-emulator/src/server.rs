@@ -36,6 +36,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::databricks::oauth::router())
         .merge(crate::databricks::rest::router(shared.clone()))
         .merge(crate::databricks::storage::router())
+        .merge(crate::snowflake::oauth::router())
         .merge(account::router(shared.clone()));
     if shared.config.control {
         r = r.merge(crate::control::router());
@@ -74,6 +75,11 @@ impl Emulator {
         for app in &config.apps {
             oauth.add_app(App::from_config(app));
         }
+        let mut snowflake = HashMap::new();
+        for i in &config.snowflake_integrations {
+            oauth.add_app(crate::snowflake::integration::app(i));
+            snowflake.insert(i.client_id.clone(), i.clone());
+        }
         let warehouses = config
             .warehouses
             .iter()
@@ -105,6 +111,7 @@ impl Emulator {
             faults: Mutex::new(Faults::default()),
             warehouses: Mutex::new(warehouses),
             statements: Mutex::new(HashMap::new()),
+            snowflake: Mutex::new(snowflake),
         });
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -159,6 +166,12 @@ impl EmulatorHandle {
     /// Registers an app connection, as the account console would; returns it with its secret.
     pub fn register_app(&self, req: AppRequest) -> Result<App, String> {
         account::register(&self.shared, req)
+    }
+
+    /// Creates a Snowflake security integration, as `CREATE SECURITY INTEGRATION` would.
+    pub fn register_snowflake_integration(&self, i: crate::config::SnowflakeIntegrationConfig) {
+        lock(&self.shared.oauth).add_app(crate::snowflake::integration::app(&i));
+        lock(&self.shared.snowflake).insert(i.client_id.clone(), i);
     }
 
     /// Issues tokens for `email` on `client_id` without the browser dance (benchmarks and

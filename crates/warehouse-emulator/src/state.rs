@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::config::{EmulatorConfig, UserConfig};
+use crate::config::{EmulatorConfig, SnowflakeIntegrationConfig, UserConfig};
 use crate::databricks::oauth::PendingAuth;
 use crate::databricks::statements::StatementRecord;
 use crate::databricks::warehouses::Warehouse;
@@ -33,6 +33,8 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     pub warehouses: Mutex<Vec<Warehouse>>,
     pub statements: Mutex<HashMap<String, StatementRecord>>,
+    /// Snowflake security integrations by client id.
+    pub snowflake: Mutex<HashMap<String, SnowflakeIntegrationConfig>>,
 }
 
 /// Locks a mutex, recovering from poisoning (a panicked handler must not wedge the emulator).
@@ -49,6 +51,11 @@ impl Shared {
         self.users
             .iter()
             .find(|u| u.config.email.eq_ignore_ascii_case(email))
+    }
+
+    /// A user's Snowflake login name: the email's local part in upper case (`ALICE`).
+    pub fn login_name(&self, email: &str) -> String {
+        email.split('@').next().unwrap_or(email).to_uppercase()
     }
 
     /// (SCIM id, display name) for token claims.

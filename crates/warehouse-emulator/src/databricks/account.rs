@@ -122,6 +122,7 @@ pub fn register(s: &Shared, req: AppRequest) -> Result<App, String> {
         scopes: req.scopes.unwrap_or_else(|| vec!["all-apis".into()]),
         token_access_policy: req.token_access_policy.unwrap_or_default(),
         create_time: crate::engine::clock::rfc3339(s.clock.now()),
+        flavor: crate::engine::authz::Flavor::Databricks,
     };
     lock(&s.oauth).add_app(app.clone());
     Ok(app)

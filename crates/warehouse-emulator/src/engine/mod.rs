@@ -5,6 +5,7 @@
 pub mod authz;
 pub mod clock;
 pub mod faults;
+pub mod html;
 pub mod jwt;
 pub mod sql;
 pub mod tls;

@@ -10,5 +10,6 @@ mod binary;
 mod control;
 mod oauth;
 mod rest;
+mod snowflake_oauth;
 mod statements;
 mod tls;

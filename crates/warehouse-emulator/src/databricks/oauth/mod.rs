@@ -178,7 +178,7 @@ async fn authorize(
     Html(pages::login(&id, &app.name, None)).into_response()
 }
 
-fn form(body: &[u8]) -> HashMap<String, String> {
+pub(crate) fn form(body: &[u8]) -> HashMap<String, String> {
     url::form_urlencoded::parse(body).into_owned().collect()
 }
 
@@ -200,15 +200,7 @@ async fn login(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response
         .get(&p.client_id)
         .map(|a| a.name.clone())
         .unwrap_or_default();
-    let email = f
-        .get("email")
-        .map(|e| e.trim().to_lowercase())
-        .unwrap_or_default();
-    let password = f.get("password").cloned().unwrap_or_default();
-    let ok = s
-        .user(&email)
-        .is_some_and(|u| u.config.password == password);
-    if !ok {
+    let Some(email) = signed_in(&s, &f) else {
         return (
             StatusCode::UNAUTHORIZED,
             Html(pages::login(
@@ -218,7 +210,7 @@ async fn login(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response
             )),
         )
             .into_response();
-    }
+    };
     if let Some(entry) = lock(&s.pending).get_mut(&id) {
         entry.user = Some(email.clone());
     }
@@ -228,14 +220,25 @@ async fn login(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response
     Html(pages::consent(&id, &app_name, &email, &p.scopes)).into_response()
 }
 
-async fn consent(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response {
-    let f = form(&body);
+/// The email of a login form whose password is the user's, lower-cased.
+pub(crate) fn signed_in(s: &Shared, f: &HashMap<String, String>) -> Option<String> {
+    let email = f.get("email")?.trim().to_lowercase();
+    let password = f.get("password")?;
+    s.user(&email)
+        .is_some_and(|u| u.config.password == *password)
+        .then_some(email)
+}
+
+/// A consent form's answer: the pending request's id, and whether the user allowed it.
+pub(crate) fn consent_answer(body: &[u8]) -> (String, bool) {
+    let f = form(body);
     let id = f.get("request").cloned().unwrap_or_default();
-    finish(
-        &s,
-        &id,
-        f.get("decision").map(String::as_str) == Some("allow"),
-    )
+    (id, f.get("decision").map(String::as_str) == Some("allow"))
+}
+
+async fn consent(State(s): State<Arc<Shared>>, RawForm(body): RawForm) -> Response {
+    let (id, allow) = consent_answer(&body);
+    finish(&s, &id, allow)
 }
 
 /// Ends an authorization request: a code, or `access_denied`, back at the redirect URI.
@@ -326,34 +329,25 @@ async fn token(
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
-    {
-        let mut o = lock(&s.oauth);
-        o.counters.token_in_flight += 1;
-        o.counters.token_in_flight_peak = o
-            .counters
-            .token_in_flight_peak
-            .max(o.counters.token_in_flight);
-    }
-    let resp = token_inner(&s, &headers, &body).await;
-    lock(&s.oauth).counters.token_in_flight -= 1;
+    let f = form(&body);
+    let grant_type = f.get("grant_type").cloned().unwrap_or_default();
+    lock(&s.oauth).token_call_started();
+    let resp = token_inner(&s, &headers, &f, &grant_type).await;
+    lock(&s.oauth).token_call_ended();
     resp
 }
 
-async fn token_inner(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn token_inner(
+    s: &Shared,
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+    grant_type: &str,
+) -> Response {
     if let Some(resp) = control::inject(s, Target::Token).await {
         return resp;
     }
-    let f = form(body);
-    let grant_type = f.get("grant_type").map(String::as_str).unwrap_or_default();
-    {
-        let mut o = lock(&s.oauth);
-        match grant_type {
-            "authorization_code" => o.counters.token_calls_authorization_code += 1,
-            "refresh_token" => o.counters.token_calls_refresh_token += 1,
-            _ => o.counters.token_calls_other += 1,
-        }
-    }
-    let (client_id, secret) = match client_credentials(headers, &f) {
+    lock(&s.oauth).count_grant(grant_type);
+    let (client_id, secret) = match client_credentials(headers, f) {
         Ok(credentials) => credentials,
         Err(e) => return token_error(s, e),
     };

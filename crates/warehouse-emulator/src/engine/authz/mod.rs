@@ -28,6 +28,27 @@ impl OAuthState {
         self.apps.insert(app.client_id.clone(), app);
     }
 
+    /// A token request arrived (how many are in flight, and the most at once).
+    pub fn token_call_started(&mut self) {
+        let c = &mut self.counters;
+        c.token_in_flight += 1;
+        c.token_in_flight_peak = c.token_in_flight_peak.max(c.token_in_flight);
+    }
+
+    /// Counts a token request that got past fault injection, by grant type.
+    pub fn count_grant(&mut self, grant_type: &str) {
+        let c = &mut self.counters;
+        match grant_type {
+            "authorization_code" => c.token_calls_authorization_code += 1,
+            "refresh_token" => c.token_calls_refresh_token += 1,
+            _ => c.token_calls_other += 1,
+        }
+    }
+
+    pub fn token_call_ended(&mut self) {
+        self.counters.token_in_flight -= 1;
+    }
+
     /// Authenticates a client: confidential apps must present their secret.
     pub fn authenticate_client(
         &self,
@@ -129,7 +150,8 @@ impl OAuthState {
         let grant = grant.clone();
         let policy = &app.token_access_policy;
         let family_id = random_id(12);
-        let offline = grant.scopes.iter().any(|s| s == "offline_access");
+        let offline_scope = app.flavor.offline_scope();
+        let offline = grant.scopes.iter().any(|s| s == offline_scope);
         self.families.insert(
             family_id.clone(),
             Family {
@@ -208,9 +230,13 @@ impl OAuthState {
             "iss": issuer, "sub": user.scim_id, "aud": app.client_id, "client_id": app.client_id,
             "iat": now, "exp": now + ttl, "jti": random_id(16), "scope": scope,
         });
-        let access_token = signer
-            .sign(&claims)
-            .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?;
+        let access_token = match app.flavor {
+            Flavor::Databricks => signer
+                .sign(&claims)
+                .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?,
+            // Opaque, as Snowflake's are: clients must not decode them.
+            Flavor::Snowflake => random_token("ver:1-hint:"),
+        };
         self.access.insert(
             access_token.clone(),
             AccessRecord {
@@ -221,7 +247,7 @@ impl OAuthState {
                 family,
             },
         );
-        let id_token = if scopes.iter().any(|s| s == "openid") {
+        let id_token = if app.flavor == Flavor::Databricks && scopes.iter().any(|s| s == "openid") {
             let claims = json!({
                 "iss": issuer, "sub": user.scim_id, "aud": app.client_id, "iat": now, "exp": now + ttl,
                 "email": user.email, "preferred_username": user.email, "name": user.display_name,

@@ -12,6 +12,26 @@ use crate::config::{AppConfig, TokenPolicy};
 /// Scopes every app allows implicitly, as in the account console.
 pub const IMPLICIT_SCOPES: [&str; 4] = ["openid", "email", "profile", "offline_access"];
 
+/// How a vendor's authorization server words its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// JWT access tokens; `offline_access` asks for a refresh token; `openid` for an ID token.
+    #[default]
+    Databricks,
+    /// Opaque access tokens; `refresh_token` asks for a refresh token; no ID token.
+    Snowflake,
+}
+
+impl Flavor {
+    /// The scope that asks for a refresh token.
+    pub fn offline_scope(self) -> &'static str {
+        match self {
+            Flavor::Databricks => "offline_access",
+            Flavor::Snowflake => "refresh_token",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct App {
     pub integration_id: String,
@@ -24,6 +44,8 @@ pub struct App {
     pub scopes: Vec<String>,
     pub token_access_policy: TokenPolicy,
     pub create_time: String,
+    #[serde(skip)]
+    pub flavor: Flavor,
 }
 
 impl App {
@@ -38,6 +60,7 @@ impl App {
             scopes: c.scopes.clone(),
             token_access_policy: c.token_access_policy.clone(),
             create_time: String::new(),
+            flavor: Flavor::Databricks,
         }
     }
 
@@ -170,7 +193,7 @@ pub fn random_id(bytes: usize) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub(super) fn random_token(prefix: &str) -> String {
+pub fn random_token(prefix: &str) -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(b))

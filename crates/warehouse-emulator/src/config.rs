@@ -26,8 +26,11 @@ pub struct EmulatorConfig {
     pub auto_approve: bool,
     /// The workspace id returned in `X-Databricks-Org-Id`.
     pub org_id: String,
-    /// Rows per result chunk of the Statement Execution API.
+    /// Rows per result chunk of the Statement Execution API (and per SQL API v2 partition).
     pub chunk_rows: usize,
+    /// How long a synchronous SQL API v2 submission waits before answering 202 (Snowflake:
+    /// about 45 s).
+    pub snowflake_sync_wait_ms: u64,
     /// Items per page of the Unity Catalog listings (small, so clients must page).
     pub page_size: usize,
     /// Rows generated for `samples.nyctaxi.trips`.
@@ -154,6 +157,7 @@ impl Default for EmulatorConfig {
             auto_approve: false,
             org_id: "1234567890123456".into(),
             chunk_rows: 10_000,
+            snowflake_sync_wait_ms: 45_000,
             page_size: 2,
             nyctaxi_rows: 100_000,
             code_ttl_seconds: 300,
@@ -197,6 +201,7 @@ impl EmulatorConfig {
             control: true,
             nyctaxi_rows: 2_000,
             chunk_rows: 500,
+            snowflake_sync_wait_ms: 2_000,
             ..EmulatorConfig::default()
         }
     }

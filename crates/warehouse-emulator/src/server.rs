@@ -37,6 +37,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::databricks::rest::router(shared.clone()))
         .merge(crate::databricks::storage::router())
         .merge(crate::snowflake::oauth::router())
+        .merge(crate::snowflake::sql_api::router())
         .merge(account::router(shared.clone()));
     if shared.config.control {
         r = r.merge(crate::control::router());
@@ -112,6 +113,8 @@ impl Emulator {
             warehouses: Mutex::new(warehouses),
             statements: Mutex::new(HashMap::new()),
             snowflake: Mutex::new(snowflake),
+            sf_statements: Mutex::new(HashMap::new()),
+            sf_requests: Mutex::new(HashMap::new()),
         });
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();

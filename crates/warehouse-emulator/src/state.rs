@@ -33,6 +33,9 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     pub warehouses: Mutex<Vec<Warehouse>>,
     pub statements: Mutex<HashMap<String, StatementRecord>>,
+    /// SQL API v2 statements by handle, and handles by (user, requestId).
+    pub sf_statements: Mutex<HashMap<String, crate::snowflake::sql_api::SfStatement>>,
+    pub sf_requests: Mutex<HashMap<(String, String), String>>,
     /// Snowflake security integrations by client id.
     pub snowflake: Mutex<HashMap<String, SnowflakeIntegrationConfig>>,
 }

@@ -126,7 +126,9 @@ async fn authenticate(State(s): State<Arc<Shared>>, mut req: Request, next: Next
     };
     let record = match lock(&s.oauth).access(token, s.clock.now()) {
         Ok(r) => r,
-        Err(AccessError::Invalid) => return errors::invalid_token("Invalid access token."),
+        Err(AccessError::Invalid | AccessError::Expired) => {
+            return errors::invalid_token("Invalid access token.");
+        }
         Err(AccessError::ExpiringSoon) => {
             return errors::invalid_token("Token is expiring within 30 seconds. (token expired)");
         }

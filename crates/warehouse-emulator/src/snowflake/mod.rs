@@ -7,3 +7,5 @@
 pub mod integration;
 pub mod oauth;
 mod pages;
+pub mod results;
+pub mod sql_api;

@@ -364,7 +364,7 @@ fn token_inner(
         _ => return Err(TokenError::UnsupportedGrantType),
     };
     let user = o
-        .access(&set.access_token, now)
+        .bearer(&set.access_token, now)
         .map(|r| r.user)
         .unwrap_or_default();
     let mut answer = json!({

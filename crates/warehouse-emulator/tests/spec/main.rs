@@ -11,5 +11,6 @@ mod control;
 mod oauth;
 mod rest;
 mod snowflake_oauth;
+mod snowflake_sql;
 mod statements;
 mod tls;

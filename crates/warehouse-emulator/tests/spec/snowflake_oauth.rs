@@ -16,13 +16,17 @@ const REDIRECT: &str = "https://lakegate.example/connections/oauth/snowflake/cal
 const CLIENT_ID: &str = "aB+c/dEf=";
 const SECRET: &str = "s3+cr/et==";
 
-struct Account {
-    emu: EmulatorHandle,
-    http: reqwest::Client,
+pub(crate) struct Account {
+    pub(crate) emu: EmulatorHandle,
+    pub(crate) http: reqwest::Client,
 }
 
-async fn account(single_use: bool) -> Account {
-    let emu = Emulator::start(EmulatorConfig::for_tests()).await.unwrap();
+pub(crate) async fn account(single_use: bool) -> Account {
+    account_on(EmulatorConfig::for_tests(), single_use).await
+}
+
+pub(crate) async fn account_on(config: EmulatorConfig, single_use: bool) -> Account {
+    let emu = Emulator::start(config).await.unwrap();
     emu.register_snowflake_integration(SnowflakeIntegrationConfig {
         name: "LAKEGATE".into(),
         client_id: CLIENT_ID.into(),
@@ -40,11 +44,11 @@ async fn account(single_use: bool) -> Account {
 }
 
 impl Account {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.emu.base_url, path)
     }
 
-    fn authorize(&self, params: &[(&str, &str)]) -> String {
+    pub(crate) fn authorize(&self, params: &[(&str, &str)]) -> String {
         let challenge = s256(VERIFIER);
         let mut all: Vec<(&str, &str)> = vec![
             ("response_type", "code"),
@@ -84,7 +88,7 @@ impl Account {
 
     /// Logs in as `email` and answers the consent page (if shown): the final redirect, or
     /// the refusal page's code.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &self,
         url: &str,
         email: &str,
@@ -149,7 +153,7 @@ impl Account {
         self.token(Some((CLIENT_ID, SECRET)), &form).await
     }
 
-    async fn exchange(&self, callback: &str) -> (StatusCode, Value) {
+    pub(crate) async fn exchange(&self, callback: &str) -> (StatusCode, Value) {
         let code = query(callback, "code").unwrap();
         self.token(
             Some((CLIENT_ID, SECRET)),
@@ -164,7 +168,7 @@ impl Account {
     }
 }
 
-fn query(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query(url: &str, name: &str) -> Option<String> {
     url::Url::parse(url)
         .ok()?
         .query_pairs()

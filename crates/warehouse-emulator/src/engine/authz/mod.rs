@@ -409,15 +409,21 @@ impl OAuthState {
         self.apps.remove(client_id);
     }
 
-    /// Resolves a REST call's bearer token. Databricks refuses tokens within 30 s of expiry.
-    pub fn access(&self, token: &str, now: i64) -> Result<AccessRecord, AccessError> {
+    /// Resolves a bearer token, valid until its expiry.
+    pub fn bearer(&self, token: &str, now: i64) -> Result<AccessRecord, AccessError> {
         let rec = self.access.get(token).ok_or(AccessError::Invalid)?;
         if now >= rec.expires_at {
-            return Err(AccessError::Invalid);
+            return Err(AccessError::Expired);
         }
+        Ok(rec.clone())
+    }
+
+    /// Resolves a REST call's bearer token. Databricks refuses tokens within 30 s of expiry.
+    pub fn access(&self, token: &str, now: i64) -> Result<AccessRecord, AccessError> {
+        let rec = self.bearer(token, now)?;
         if now >= rec.expires_at - 30 {
             return Err(AccessError::ExpiringSoon);
         }
-        Ok(rec.clone())
+        Ok(rec)
     }
 }

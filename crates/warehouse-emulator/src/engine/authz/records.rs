@@ -177,6 +177,8 @@ pub enum TokenError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessError {
     Invalid,
+    /// Past its expiry (Databricks answers it as invalid; Snowflake names it).
+    Expired,
     ExpiringSoon,
 }
 

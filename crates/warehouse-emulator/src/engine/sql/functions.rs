@@ -59,3 +59,11 @@ pub fn current_user(conn: &Connection, email: &str) -> rusqlite::Result<()> {
         Ok(email.clone())
     })
 }
+
+/// A niladic function answering one value for the whole session (`current_role()`, …).
+pub fn session_value(conn: &Connection, name: &str, value: &str) -> rusqlite::Result<()> {
+    let value = value.to_owned();
+    conn.create_scalar_function(name, 0, FunctionFlags::SQLITE_UTF8, move |_| {
+        Ok(value.clone())
+    })
+}

@@ -102,6 +102,21 @@ impl Engine {
     }
 
     /// A connection for one statement, and the handle that interrupts it (cancel).
+    /// A connection for one statement run by `user` (what `current_user()` answers), with
+    /// other session values a front-end defines (`current_role()` → `ANALYST`, …).
+    pub fn connect_with(
+        &self,
+        user: &str,
+        session: &[(&str, &str)],
+    ) -> Result<(Connection, InterruptHandle), SqlError> {
+        let (conn, handle) = self.connect(user)?;
+        for (name, value) in session {
+            functions::session_value(&conn, name, value)
+                .map_err(|e| SqlError::new("INTERNAL_ERROR", e, "XX000"))?;
+        }
+        Ok((conn, handle))
+    }
+
     /// A connection for one statement run by `user` (what `current_user()` answers).
     pub fn connect(&self, user: &str) -> Result<(Connection, InterruptHandle), SqlError> {
         let conn =

@@ -203,6 +203,7 @@ mod tests {
             name: name.into(),
             type_name: t.into(),
             type_text: t.to_lowercase(),
+            encoding: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! errors every provider maps its answers to, and the value typing of results. Each
 //! provider implements [`WarehouseApi`] in its own folder under `providers/`.
 
+pub mod epoch;
 pub mod links;
 pub mod model;
 pub mod values;
@@ -11,7 +12,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressError;
-pub use model::{Chunk, Column, Manifest, Parameter, Rows, State, Statement, Submit};
+pub use model::{Chunk, Column, Encoding, Manifest, Parameter, Rows, State, Statement, Submit};
 
 /// How a warehouse answered, in the terms Lakegate acts on. A provider's client decides
 /// which of its answers is which (Databricks: a 401, or a 403 about the token, is

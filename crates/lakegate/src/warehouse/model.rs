@@ -70,6 +70,15 @@ pub struct Status {
     pub sql_state: Option<String>,
 }
 
+/// How a provider writes its cells: Databricks' strings (ISO dates and timestamps), or
+/// Snowflake's (days and epoch seconds, decimals unscaled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Databricks,
+    Snowflake,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Column {
     pub name: String,
@@ -77,6 +86,9 @@ pub struct Column {
     pub type_name: String,
     #[serde(default)]
     pub type_text: String,
+    /// Set by the provider that read the column, never sent anywhere.
+    #[serde(skip)]
+    pub encoding: Encoding,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]

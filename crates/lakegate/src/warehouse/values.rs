@@ -1,9 +1,11 @@
-//! Turning Databricks' JSON_ARRAY values (always a string or null) into typed JSON, using
-//! the manifest's column types. Pure: no I/O.
+//! Turning result cells (always a string or null) into typed JSON, using the columns'
+//! types and how their provider encodes them (Databricks' JSON_ARRAY strings, Snowflake's
+//! SQL API strings). Pure: no I/O.
 
 use serde_json::{Number, Value};
 
-use super::model::Column;
+use super::epoch;
+use super::model::{Column, Encoding};
 
 /// Integers beyond ±2^53 lose precision in JavaScript's numbers: send them as strings.
 const SAFE_INTEGER: i64 = (1 << 53) - 1;
@@ -23,10 +25,20 @@ pub enum Kind {
     Nested,
     /// STRING, DATE (already ISO 8601), BINARY, INTERVAL and anything unknown.
     Text,
+    /// Snowflake's encodings (`warehouse::epoch`): DATE as days, TIME as seconds since
+    /// midnight, TIMESTAMP_NTZ/LTZ as epoch seconds, TIMESTAMP_TZ with its offset.
+    EpochDays,
+    TimeOfDay,
+    EpochNtz,
+    EpochLtz,
+    EpochTz,
 }
 
 impl Kind {
     pub fn of(column: &Column) -> Kind {
+        if column.encoding == Encoding::Snowflake {
+            return Kind::snowflake(column);
+        }
         match column.type_name.to_ascii_uppercase().as_str() {
             "BOOLEAN" => Kind::Boolean,
             "BYTE" | "SHORT" | "INT" | "LONG" => Kind::Integer,
@@ -35,6 +47,32 @@ impl Kind {
             "TIMESTAMP" => Kind::Timestamp,
             "TIMESTAMP_NTZ" => Kind::TimestampNtz,
             "ARRAY" | "MAP" | "STRUCT" => Kind::Nested,
+            _ => Kind::Text,
+        }
+    }
+}
+
+impl Kind {
+    /// A Snowflake `rowType` entry: `type_name` its type, `type_text` `NUMBER(p,s)` for
+    /// FIXED (the scale decides between integers and decimals).
+    fn snowflake(column: &Column) -> Kind {
+        let scale = column
+            .type_text
+            .split_once(',')
+            .and_then(|(_, s)| s.trim_end_matches(')').trim().parse::<i64>().ok())
+            .unwrap_or(0);
+        match column.type_name.to_ascii_uppercase().as_str() {
+            "FIXED" if scale == 0 => Kind::Integer,
+            "FIXED" => Kind::Decimal,
+            "REAL" | "FLOAT" | "DOUBLE" => Kind::Float,
+            "BOOLEAN" => Kind::Boolean,
+            "VARIANT" | "OBJECT" | "ARRAY" => Kind::Nested,
+            "DATE" => Kind::EpochDays,
+            "TIME" => Kind::TimeOfDay,
+            "TIMESTAMP_NTZ" => Kind::EpochNtz,
+            "TIMESTAMP_LTZ" => Kind::EpochLtz,
+            "TIMESTAMP_TZ" => Kind::EpochTz,
+            // TEXT, BINARY (already hex) and anything newer.
             _ => Kind::Text,
         }
     }
@@ -71,6 +109,11 @@ pub fn convert(kind: Kind, raw: Option<&str>) -> Value {
         Kind::TimestampNtz => Value::String(iso_timestamp(s, false)),
         Kind::Nested => serde_json::from_str(s).unwrap_or_else(|_| text()),
         Kind::Text => text(),
+        Kind::EpochDays => epoch::date(s).map_or_else(text, Value::String),
+        Kind::TimeOfDay => epoch::time_of_day(s).map_or_else(text, Value::String),
+        Kind::EpochNtz => epoch::timestamp_ntz(s).map_or_else(text, Value::String),
+        Kind::EpochLtz => epoch::timestamp_ltz(s).map_or_else(text, Value::String),
+        Kind::EpochTz => epoch::timestamp_tz(s).map_or_else(text, Value::String),
     }
 }
 
@@ -132,6 +175,7 @@ mod tests {
             name: "c".into(),
             type_name: t.into(),
             type_text: t.to_lowercase(),
+            encoding: Default::default(),
         })
     }
 

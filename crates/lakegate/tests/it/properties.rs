@@ -225,7 +225,7 @@ proptest! {
     ) {
         let columns: Vec<Column> = names
             .iter()
-            .map(|n| Column { name: n.clone(), type_name: "STRING".into(), type_text: "string".into() })
+            .map(|n| Column { name: n.clone(), type_name: "STRING".into(), type_text: "string".into(), encoding: Default::default() })
             .collect();
         let rows: Vec<Vec<Option<String>>> =
             cells.into_iter().map(|r| r.into_iter().take(columns.len()).collect()).collect();
@@ -272,7 +272,7 @@ proptest! {
         let columns: Vec<Column> = types
             .iter()
             .zip(&names)
-            .map(|(t, n)| Column { name: n.clone(), type_name: (*t).into(), type_text: t.to_lowercase() })
+            .map(|(t, n)| Column { name: n.clone(), type_name: (*t).into(), type_text: t.to_lowercase(), encoding: Default::default() })
             .collect();
         let rows: Vec<Vec<Option<String>>> =
             cells.into_iter().map(|r| r.into_iter().take(columns.len()).collect()).collect();

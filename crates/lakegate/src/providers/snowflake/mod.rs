@@ -1,13 +1,14 @@
 //! Snowflake OAuth (a custom security integration), in the making: the account host
-//! (host.rs), scopes (scopes.rs), the SQL admins run (setup_sql.rs), SQL API v2 values
-//! (values.rs), and the OAuth dialect below. The provider is not in `providers::ALL` until
-//! its sign-in and SQL API client exist (issue 15). Facts:
-//! `shared/design/reference/snowflake-bigquery-research.md`, part A.
+//! (host.rs), scopes (scopes.rs), the SQL admins run (setup_sql.rs), SQL API v2 columns
+//! (columns.rs: their cells are typed by `warehouse::values`), and the OAuth dialect
+//! below. The provider is not in `providers::ALL` until its sign-in and SQL API client
+//! exist (issue 15). Facts: `shared/design/reference/snowflake-bigquery-research.md`,
+//! part A.
 
+pub mod columns;
 pub mod host;
 pub mod scopes;
 pub mod setup_sql;
-pub mod values;
 
 use super::oauth::{ClientAuth, Dialect, RefreshLifetime};
 

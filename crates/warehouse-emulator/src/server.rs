@@ -177,6 +177,14 @@ impl EmulatorHandle {
         lock(&self.shared.snowflake).insert(i.client_id.clone(), i);
     }
 
+    /// A user's default Snowflake role (their first), for tests that mint tokens.
+    pub fn user_default_role(&self, email: &str) -> String {
+        self.shared
+            .user(email)
+            .and_then(|u| u.config.snowflake_roles.first().cloned())
+            .unwrap_or_else(|| "PUBLIC".into())
+    }
+
     /// Issues tokens for `email` on `client_id` without the browser dance (benchmarks and
     /// load tools that need many signed-in users).
     pub fn mint_tokens(

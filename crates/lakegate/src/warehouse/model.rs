@@ -110,6 +110,16 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest built from another provider's answer.
+    pub fn new(columns: Vec<Column>, total_chunk_count: u64, total_row_count: u64) -> Manifest {
+        Manifest {
+            schema: Schema { columns },
+            total_chunk_count,
+            total_row_count,
+            truncated: false,
+        }
+    }
+
     pub fn columns(&self) -> &[Column] {
         &self.schema.columns
     }

@@ -27,6 +27,7 @@ mod refresh;
 mod route_matrix;
 mod service_keys;
 mod sessions;
+mod snowflake_api;
 mod sso;
 mod store_contract;
 mod store_refresh_contract;

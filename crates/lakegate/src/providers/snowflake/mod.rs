@@ -7,6 +7,7 @@
 
 pub mod columns;
 pub mod host;
+pub mod rest;
 pub mod scopes;
 pub mod setup_sql;
 

@@ -166,3 +166,49 @@ async fn failures_cancels_and_refused_tokens_say_what_they_are() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn pickers_list_what_the_users_grants_reach() {
+    let (ws, alice) = account_with(EmulatorConfig::for_tests(), "alice@example.com").await;
+    let egress = ws.egress();
+    let api = Account::new(&egress, &ws.emu.base_url);
+    let computes = api.computes(&alice).await.unwrap();
+    assert_eq!(computes[0].id, "STARTER_WAREHOUSE");
+    assert_eq!(
+        api.compute(&alice, "STARTER_WAREHOUSE")
+            .await
+            .unwrap()
+            .state,
+        "STARTED"
+    );
+    assert!(matches!(
+        api.compute(&alice, "NOPE").await,
+        Err(WarehouseError::NotFound(_))
+    ));
+    let mut dbs = api.catalogs(&alice).await.unwrap();
+    dbs.sort();
+    assert_eq!(dbs, ["MAIN", "SAMPLES"]);
+    let tables = api.tables(&alice, "SAMPLES", "NYCTAXI").await.unwrap();
+    assert_eq!(tables[0]["name"], "TRIPS");
+    let columns = tables[0]["columns"].as_array().unwrap();
+    assert!(
+        columns.iter().any(|c| c["name"] == "FARE_AMOUNT"),
+        "{columns:?}"
+    );
+
+    // bob's grants reach samples.nyctaxi only.
+    let bob = ws
+        .emu
+        .mint_tokens(
+            CLIENT_ID,
+            "bob@example.com",
+            "refresh_token session:role:VIEWER",
+        )
+        .unwrap()
+        .access_token;
+    assert_eq!(api.catalogs(&bob).await.unwrap(), ["SAMPLES"]);
+    assert_eq!(api.schemas(&bob, "SAMPLES").await.unwrap(), ["NYCTAXI"]);
+    assert!(api.tables(&bob, "SAMPLES", "TPCH").await.is_err());
+    // A name with a quote is one identifier, not SQL.
+    assert!(api.schemas(&bob, "SAMPLES\" OR 1=1 --").await.is_err());
+}

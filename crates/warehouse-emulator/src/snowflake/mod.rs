@@ -8,4 +8,5 @@ pub mod integration;
 pub mod oauth;
 mod pages;
 pub mod results;
+pub mod show;
 pub mod sql_api;

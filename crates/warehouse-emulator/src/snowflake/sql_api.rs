@@ -218,6 +218,10 @@ async fn execute(
         .user(&email)
         .map(|u| u.config.grants.clone())
         .unwrap_or_default();
+    let shown = {
+        let whs = lock(&s.warehouses);
+        super::show::answer(&statement, &grants, &whs)
+    };
     let planned = sql::plan(
         &statement,
         &req.database.unwrap_or_else(|| "main".into()).to_lowercase(),
@@ -235,12 +239,17 @@ async fn execute(
         interrupt: None,
         done,
     };
-    let plan = match planned {
-        Ok(p) => Some(p),
-        Err(e) => {
+    // SHOW commands are answered from the catalog at once; the rest is planned and run.
+    let plan = match (shown, planned) {
+        (Some(Ok(result)), _) => {
+            record.end(Outcome::Done(Arc::new(result)));
+            None
+        }
+        (Some(Err(e)), _) | (None, Err(e)) => {
             record.end(Outcome::Failed(e));
             None
         }
+        (None, Ok(p)) => Some(p),
     };
     lock(&s.sf_statements).insert(handle.clone(), record);
     if let Some(k) = key {

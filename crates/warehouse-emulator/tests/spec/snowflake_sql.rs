@@ -252,3 +252,33 @@ async fn a_waiting_statement_answers_202_then_cancel_or_timeout_end_it() {
         .await;
     assert_eq!(late.status(), StatusCode::REQUEST_TIMEOUT);
 }
+
+#[tokio::test]
+async fn show_commands_list_what_the_users_grants_reach() {
+    let a = account(false).await;
+    let bob = token(&a, "bob@example.com", "bob", None).await;
+    let (status, r) = run(&a, &bob, json!({"statement": "SHOW DATABASES"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(r["data"], json!([["SAMPLES", "STANDARD"]]));
+    let (_, r) = run(
+        &a,
+        &bob,
+        json!({"statement": "show schemas in database \"SAMPLES\""}),
+    )
+    .await;
+    assert_eq!(r["data"], json!([["NYCTAXI", "SAMPLES"]]));
+    let (status, r) = run(
+        &a,
+        &bob,
+        json!({"statement": "SHOW COLUMNS IN SCHEMA SAMPLES.TPCH"}),
+    )
+    .await;
+    assert_eq!(
+        (status, r["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("002003"))
+    );
+    let (_, r) = run(&a, &bob, json!({"statement": "SHOW WAREHOUSES"})).await;
+    assert_eq!(r["data"][0][0], "STARTER_WAREHOUSE");
+    let (status, _) = run(&a, &bob, json!({"statement": "SHOW GRANTS"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -4,9 +4,8 @@
 //! fetched by index (gzip decoded by the client), cancelled by handle. A 401 — 390318
 //! (expired) or 390303 (invalid) — means the token is no good; 408 and 422 are the
 //! statement's own end, with Snowflake's `code`, `sqlState` and `message`.
-//!
-//! Picker listings (`SHOW WAREHOUSES`, databases, schemas, tables) come with the emulator's
-//! `SHOW` support (issue 15): until then they answer 501 and the provider is not offered.
+//! Pickers list with `SHOW WAREHOUSES`, `SHOW DATABASES`, `SHOW SCHEMAS IN DATABASE` and
+//! `SHOW COLUMNS IN SCHEMA` (names quoted, so nothing a user picked becomes SQL).
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -185,11 +184,31 @@ impl<'a> Account<'a> {
     }
 }
 
-fn not_yet(what: &str) -> WarehouseError {
-    WarehouseError::Upstream {
-        status: 501,
-        message: format!("listing {what} is not built for Snowflake yet"),
-    }
+/// A quoted identifier: exactly the stored name, whatever it contains.
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The rows of a finished short statement, with the index of each named column.
+fn rows(s: Statement) -> Result<(Vec<String>, Rows), WarehouseError> {
+    let names = s
+        .manifest
+        .as_ref()
+        .map(|m| m.columns().iter().map(|c| c.name.to_lowercase()).collect())
+        .unwrap_or_default();
+    Ok((names, s.result.map(|c| c.data_array).unwrap_or_default()))
+}
+
+/// Column `name` of every row.
+fn column_of(names: &[String], rows: &Rows, name: &str) -> Result<Vec<String>, WarehouseError> {
+    let i = names
+        .iter()
+        .position(|n| n == name)
+        .ok_or(WarehouseError::Malformed)?;
+    Ok(rows
+        .iter()
+        .map(|r| r.get(i).cloned().flatten().unwrap_or_default())
+        .collect())
 }
 
 fn encode(s: &str) -> String {
@@ -221,29 +240,71 @@ impl WarehouseApi for Account<'_> {
         })
     }
 
-    async fn computes(&self, _token: &str) -> Result<Vec<Compute>, WarehouseError> {
-        Err(not_yet("warehouses"))
+    async fn computes(&self, token: &str) -> Result<Vec<Compute>, WarehouseError> {
+        let (names, rows) = rows(self.run_short(token, "SHOW WAREHOUSES", None).await?)?;
+        let (name, state) = (
+            column_of(&names, &rows, "name")?,
+            column_of(&names, &rows, "state")?,
+        );
+        Ok(name
+            .into_iter()
+            .zip(state)
+            .map(|(name, state)| Compute {
+                id: name.clone(),
+                name,
+                state,
+            })
+            .collect())
     }
 
-    async fn compute(&self, _token: &str, _id: &str) -> Result<Compute, WarehouseError> {
-        Err(not_yet("warehouses"))
+    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError> {
+        self.computes(token)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| WarehouseError::NotFound(format!("warehouse {id}")))
     }
 
-    async fn catalogs(&self, _token: &str) -> Result<Vec<String>, WarehouseError> {
-        Err(not_yet("databases"))
+    async fn catalogs(&self, token: &str) -> Result<Vec<String>, WarehouseError> {
+        let (names, rows) = rows(self.run_short(token, "SHOW DATABASES", None).await?)?;
+        column_of(&names, &rows, "name")
     }
 
-    async fn schemas(&self, _token: &str, _catalog: &str) -> Result<Vec<String>, WarehouseError> {
-        Err(not_yet("schemas"))
+    async fn schemas(&self, token: &str, catalog: &str) -> Result<Vec<String>, WarehouseError> {
+        let sql = format!("SHOW SCHEMAS IN DATABASE {}", quoted(catalog));
+        let (names, rows) = rows(self.run_short(token, &sql, None).await?)?;
+        column_of(&names, &rows, "name")
     }
 
+    /// Tables with their columns, from one `SHOW COLUMNS IN SCHEMA`.
     async fn tables(
         &self,
-        _token: &str,
-        _catalog: &str,
-        _schema: &str,
+        token: &str,
+        catalog: &str,
+        schema: &str,
     ) -> Result<Vec<Value>, WarehouseError> {
-        Err(not_yet("tables"))
+        let sql = format!(
+            "SHOW COLUMNS IN SCHEMA {}.{}",
+            quoted(catalog),
+            quoted(schema)
+        );
+        let (names, rows) = rows(self.run_short(token, &sql, None).await?)?;
+        let tables = column_of(&names, &rows, "table_name")?;
+        let columns = column_of(&names, &rows, "column_name")?;
+        let types = column_of(&names, &rows, "data_type")?;
+        let mut out: Vec<Value> = Vec::new();
+        for ((table, column), type_text) in tables.into_iter().zip(columns).zip(types) {
+            let entry = json!({"name": column, "type_text": type_text, "type_name": type_text});
+            match out.last_mut() {
+                Some(t) if t["name"] == table.as_str() => {
+                    if let Some(cols) = t["columns"].as_array_mut() {
+                        cols.push(entry);
+                    }
+                }
+                _ => out.push(json!({"name": table, "table_type": "TABLE", "columns": [entry]})),
+            }
+        }
+        Ok(out)
     }
 
     async fn select_one(&self, token: &str, compute_id: &str) -> Result<(), WarehouseError> {

@@ -113,6 +113,11 @@ impl From<IntegrationError> for ApiError {
                 "upstream_unreachable",
                 format!("discovery failed: {d}"),
             ),
+            IntegrationError::Discovery(d @ DiscoveryError::ClientRejected(_)) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "client_rejected",
+                d.to_string(),
+            ),
             IntegrationError::Discovery(d) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "discovery_failed",

@@ -178,6 +178,15 @@ impl IntegrationService {
                 }),
         };
         let endpoints = provider.discover(&self.egress, &host).await?;
+        if let Some(secret) = &input.client_secret {
+            let client = crate::providers::oauth::Client {
+                id: &client_id,
+                secret,
+            };
+            provider
+                .check_client(&self.egress, &endpoints, &client)
+                .await?;
+        }
 
         let id = existing
             .as_ref()

@@ -84,6 +84,9 @@ pub enum DiscoveryError {
     OffOrigin { which: &'static str, url: String },
     #[error("the workspace does not offer PKCE with S256")]
     NoS256,
+    /// The provider refused the client id or secret (its own words).
+    #[error("the client ID or secret was refused: {0}")]
+    ClientRejected(String),
 }
 
 /// One warehouse vendor's way of connecting.
@@ -96,6 +99,16 @@ pub trait Provider: Send + Sync {
     fn parse_scopes(&self, input: &str) -> Result<String, String>;
     /// Checks the host's OAuth endpoints before anything is stored.
     async fn discover(&self, egress: &Egress, host: &Host) -> Result<Endpoints, DiscoveryError>;
+    /// Checks a newly entered client id and secret at the token endpoint, where the
+    /// provider can tell a refused client from a refused grant without a user.
+    async fn check_client(
+        &self,
+        _egress: &Egress,
+        _endpoints: &Endpoints,
+        _client: &oauth::Client<'_>,
+    ) -> Result<(), DiscoveryError> {
+        Ok(())
+    }
     /// The base URL of the warehouse API for an integration's credentials.
     fn api_base(&self, integration: &IntegrationRow) -> String;
     /// The warehouse API at `base_url`, over the guarded client.

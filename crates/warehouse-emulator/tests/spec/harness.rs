@@ -21,7 +21,10 @@ pub struct Ws {
 
 pub fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // The spec looks at the wire: no transparent decompression (the workspace's feature
+    // unification may turn reqwest's on).
     reqwest::Client::builder()
+        .no_gzip()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

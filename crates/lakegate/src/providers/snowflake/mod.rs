@@ -5,13 +5,20 @@
 //! exist (issue 15). Facts: `shared/design/reference/snowflake-bigquery-research.md`,
 //! part A.
 
+pub mod check;
 pub mod columns;
 pub mod host;
 pub mod rest;
 pub mod scopes;
 pub mod setup_sql;
 
-use super::oauth::{ClientAuth, Dialect, RefreshLifetime};
+use async_trait::async_trait;
+
+use super::oauth::{Client, ClientAuth, Dialect, RefreshLifetime};
+use super::{DiscoveryError, Endpoints, Host, HostPolicy, Info, Provider};
+use crate::egress::{Egress, Policy};
+use crate::store::IntegrationRow;
+use crate::warehouse::WarehouseApi;
 
 /// Snowflake's OAuth, at `/oauth/authorize` and `/oauth/token-request`.
 pub const DIALECT: Dialect = Dialect {
@@ -31,3 +38,63 @@ pub const DIALECT: Dialect = Dialect {
     // No RFC 7009 endpoint is documented: revocation is Snowflake-side SQL.
     revocation_endpoint: None,
 };
+
+static INFO: Info = Info {
+    id: "snowflake",
+    auth: "oauth",
+    kind: "snowflake-oauth",
+    vendor: "Snowflake",
+    title: "OAuth connections to Snowflake",
+    description: "Lets every user of the organization connect to Snowflake as themselves, with a role (a custom security integration; authorization code + PKCE).",
+    callback_path: "/connections/oauth/snowflake/callback",
+    default_scopes: "refresh_token",
+    hosts: HostPolicy::AdminTyped,
+    dialect: DIALECT,
+    // `requestId` makes a resent submission run once.
+    idempotent_submit: true,
+};
+
+/// Snowflake OAuth with a custom security integration.
+pub struct Oauth;
+pub static OAUTH: Oauth = Oauth;
+
+#[async_trait]
+impl Provider for Oauth {
+    fn info(&self) -> &'static Info {
+        &INFO
+    }
+
+    fn parse_host(&self, input: &str, policy: &Policy) -> Result<Host, String> {
+        let h = host::AccountHost::parse(input, policy)?;
+        Ok(Host {
+            name: h.name,
+            base_url: h.base_url,
+        })
+    }
+
+    /// The integration's scope: `refresh_token`, and the default role's session scope.
+    fn parse_scopes(&self, input: &str) -> Result<String, String> {
+        scopes::parse(input)
+    }
+
+    async fn discover(&self, egress: &Egress, host: &Host) -> Result<Endpoints, DiscoveryError> {
+        check::discover(egress, host).await
+    }
+
+    async fn check_client(
+        &self,
+        egress: &Egress,
+        endpoints: &Endpoints,
+        client: &Client<'_>,
+    ) -> Result<(), DiscoveryError> {
+        check::check_client(egress, endpoints, client).await
+    }
+
+    fn api_base(&self, integration: &IntegrationRow) -> String {
+        integration.issuer.clone()
+    }
+
+    fn warehouse<'a>(&self, egress: &'a Egress, base_url: &str) -> Box<dyn WarehouseApi + 'a> {
+        Box::new(rest::Account::new(egress, base_url))
+    }
+}

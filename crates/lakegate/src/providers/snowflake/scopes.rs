@@ -31,6 +31,35 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// An integration's stored scope: `refresh_token` and at most one session role;
+/// `offline_access` and anything else is refused, as Snowflake would.
+pub fn parse(input: &str) -> Result<String, String> {
+    let mut refresh = false;
+    let mut role: Option<&str> = None;
+    for t in input.split([' ', ',']).filter(|t| !t.is_empty()) {
+        if t == "refresh_token" {
+            refresh = true;
+        } else if t.starts_with("session:role:") || t.starts_with("session:role-encoded:") {
+            if role.replace(t).is_some() {
+                return Err("name at most one session role".into());
+            }
+        } else {
+            return Err(format!(
+                "{t:?} is not a Snowflake scope (refresh_token, session:role:<ROLE>)"
+            ));
+        }
+    }
+    if !refresh {
+        return Err(
+            "the scope must include refresh_token, or Snowflake issues no refresh token".into(),
+        );
+    }
+    Ok(match role {
+        Some(r) => format!("refresh_token {r}"),
+        None => "refresh_token".into(),
+    })
+}
+
 /// A role a connection may name: 1–255 printable characters.
 pub fn check_role(role: &str) -> Result<String, String> {
     let r = role.trim();
@@ -68,5 +97,21 @@ mod tests {
         assert!(check_role("").is_err());
         assert!(check_role("A\u{7}").is_err());
         assert_eq!(check_role(" ANALYST ").unwrap(), "ANALYST");
+    }
+
+    #[test]
+    fn an_integration_scope_is_refresh_token_and_one_role() {
+        assert_eq!(parse("refresh_token").unwrap(), "refresh_token");
+        assert_eq!(
+            parse("session:role:ANALYST, refresh_token").unwrap(),
+            "refresh_token session:role:ANALYST"
+        );
+        assert!(
+            parse("session:role:A")
+                .unwrap_err()
+                .contains("refresh_token")
+        );
+        assert!(parse("refresh_token offline_access").is_err());
+        assert!(parse("refresh_token session:role:A session:role:B").is_err());
     }
 }

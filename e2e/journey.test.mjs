@@ -245,7 +245,7 @@ test("the pages of the journey have no accessibility violations (axe-core)", asy
   await page.close();
   const admin = await signIn(context, demo.base, "admin@example.com", demo.admin);
   const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
-    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/connections", "/connections/new", "/queries"];
+    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/connections", "/connections/new", "/queries"];
   for (const path of pages) {
     await admin.goto(`${demo.base}${path}`);
     found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));

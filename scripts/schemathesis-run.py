@@ -152,6 +152,7 @@ def config(base, ids):
     # suites cover both).
     ops[("/api/v1/connections/{id}/credential", "DELETE")] = ["enabled = false"]
     ops[("/api/v1/integrations/databricks-oauth-u2m", "DELETE")] = ["enabled = false"]
+    ops[("/api/v1/integrations/snowflake-oauth", "DELETE")] = ["enabled = false"]
     for method in ["PATCH", "DELETE"]:
         ops[("/api/v1/users/{id}", method)] = [f'parameters = {{ "path.id" = "{ids["user"]}" }}']
     ops[("/api/v1/tokens/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_token"]}" }}']
@@ -161,13 +162,15 @@ def config(base, ids):
     # What JSON Schema cannot say, so a schema-valid request may rightly be refused (400):
     # query parameters must have distinct names; an integration's host must be a workspace
     # (or operator-allowed) host, its scopes must include offline_access and all-apis or
-    # sql, and its absolute session lifetime must not be shorter than the refresh token's;
+    # sql, and its absolute session lifetime must not be shorter than the refresh token's
+    # (a Snowflake account must answer and accept the client);
     # a return origin must be https (plain http only on loopback) and a connect session's
     # return URL on the org's allow-list; an SSO issuer must be reachable and serve its
     # discovery document; creating an end user needs an email (updating one does not).
     # Every other check still runs on these.
     for key in [("/api/v1/connections/{id}/queries", "POST"),
                 ("/api/v1/integrations/databricks-oauth-u2m", "PUT"),
+                ("/api/v1/integrations/snowflake-oauth", "PUT"),
                 ("/api/v1/org", "PATCH"),
                 ("/api/v1/connect-sessions", "POST"),
                 ("/api/v1/sso", "PUT"),

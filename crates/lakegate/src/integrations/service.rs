@@ -46,11 +46,14 @@ pub struct TokenLifetimes {
     pub absolute_lifetime_minutes: Option<i64>,
 }
 
-/// Databricks' defaults: refresh tokens live 7 days, no absolute limit.
-pub const DEFAULT_LIFETIMES: TokenLifetimes = TokenLifetimes {
-    refresh_ttl_minutes: 10_080,
-    absolute_lifetime_minutes: None,
-};
+/// A provider's default lifetimes, until an admin says what their registration configures.
+pub fn default_lifetimes(provider: &dyn Provider) -> TokenLifetimes {
+    let (refresh_ttl_minutes, absolute_lifetime_minutes) = provider.info().default_lifetimes;
+    TokenLifetimes {
+        refresh_ttl_minutes,
+        absolute_lifetime_minutes,
+    }
+}
 
 pub fn check_lifetimes(l: TokenLifetimes) -> Result<TokenLifetimes, IntegrationError> {
     if !(5..=129_600).contains(&l.refresh_ttl_minutes) {
@@ -172,7 +175,7 @@ impl IntegrationService {
             Some(l) => check_lifetimes(l)?,
             None => existing
                 .as_ref()
-                .map_or(DEFAULT_LIFETIMES, |e| TokenLifetimes {
+                .map_or(default_lifetimes(provider), |e| TokenLifetimes {
                     refresh_ttl_minutes: e.refresh_ttl_minutes,
                     absolute_lifetime_minutes: e.absolute_lifetime_minutes,
                 }),

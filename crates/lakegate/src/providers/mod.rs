@@ -40,6 +40,9 @@ pub struct Info {
     /// Where the vendor sends users back; admins register `<public_url>` + this.
     pub callback_path: &'static str,
     pub default_scopes: &'static str,
+    /// The vendor's default refresh-token lifetime and absolute session lifetime (minutes),
+    /// used until an admin says what their registration configures.
+    pub default_lifetimes: (i64, Option<i64>),
     pub hosts: HostPolicy,
     pub dialect: oauth::Dialect,
     /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
@@ -116,7 +119,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// Every provider Lakegate offers, in the order the integrations page lists them.
-pub static ALL: &[&dyn Provider] = &[&databricks::U2M];
+pub static ALL: &[&dyn Provider] = &[&databricks::U2M, &snowflake::OAUTH];
 
 /// The provider of an integration kind.
 pub fn by_kind(kind: &str) -> Option<&'static dyn Provider> {

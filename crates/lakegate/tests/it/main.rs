@@ -28,6 +28,7 @@ mod route_matrix;
 mod service_keys;
 mod sessions;
 mod snowflake_api;
+mod snowflake_connect;
 mod snowflake_setup;
 mod sso;
 mod store_contract;

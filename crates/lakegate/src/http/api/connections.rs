@@ -151,12 +151,17 @@ async fn list(
 /// A new connection (also the `connection` of a connect session).
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}}},
+    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}}}
+]))]
 pub(super) struct CreateBody {
     #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: String,
-    #[schemars(extend("enum" = ["databricks"]))]
+    #[schemars(extend("enum" = ["databricks", "snowflake"]))]
     provider: String,
-    #[schemars(extend("enum" = ["oauth-u2m"]))]
+    /// `oauth-u2m` for Databricks, `oauth` for Snowflake.
+    #[schemars(extend("enum" = ["oauth-u2m", "oauth"]))]
     auth: String,
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     warehouse_id: Option<String>,
@@ -187,7 +192,7 @@ pub(super) async fn create_for(
 ) -> ApiResult<ConnectionRow> {
     let Some(provider) = providers::by_connection(&b.provider, &b.auth) else {
         return Err(ApiError::bad_request(
-            "only provider \"databricks\" with auth \"oauth-u2m\" is available",
+            "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" with auth \"oauth\"",
         ));
     };
     let connections = &state.services.connections;

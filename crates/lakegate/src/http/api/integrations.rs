@@ -13,7 +13,7 @@ use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
-use crate::integrations::service::DEFAULT_LIFETIMES;
+use crate::integrations::service::default_lifetimes;
 use crate::integrations::{SaveInput, TokenLifetimes};
 use crate::providers::{self, Provider, redirect_url};
 use crate::secret::Secret;
@@ -101,10 +101,13 @@ impl IntegrationView {
             updated_at: row.map(|r| rfc3339(r.updated_at)),
             updated_by: row.map(|r| r.updated_by.clone()),
             refresh_token_lifetime_minutes: row
-                .map_or(DEFAULT_LIFETIMES.refresh_ttl_minutes, |r| {
+                .map_or(default_lifetimes(provider).refresh_ttl_minutes, |r| {
                     r.refresh_ttl_minutes
                 }),
-            absolute_session_lifetime_minutes: row.and_then(|r| r.absolute_lifetime_minutes),
+            absolute_session_lifetime_minutes: row
+                .map_or(default_lifetimes(provider).absolute_lifetime_minutes, |r| {
+                    r.absolute_lifetime_minutes
+                }),
         }
     }
 }
@@ -178,17 +181,59 @@ struct PutBody {
     #[serde(default, deserialize_with = "rules::whole_number")]
     #[schemars(range(min = 0, max = 5_256_000))]
     absolute_session_lifetime_minutes: Option<i64>,
+    /// Snowflake: the integration's OAUTH_REFRESH_TOKEN_VALIDITY (default 7776000, 90 days).
+    #[serde(default, deserialize_with = "rules::whole_number")]
+    #[schemars(range(min = 86_400, max = 7_776_000))]
+    refresh_token_validity_seconds: Option<i64>,
+    /// Snowflake: the role connections use unless they name one (case-sensitive).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 255), regex(pattern = rules::PRINTABLE))]
+    default_role: Option<String>,
 }
 
 /// Lifetimes from a request: `None` when neither was given (keep what is stored).
-pub fn lifetimes_from(refresh: Option<i64>, absolute: Option<i64>) -> Option<TokenLifetimes> {
+pub fn lifetimes_from(
+    provider: &dyn Provider,
+    refresh: Option<i64>,
+    absolute: Option<i64>,
+) -> Option<TokenLifetimes> {
     if refresh.is_none() && absolute.is_none() {
         return None;
     }
     Some(TokenLifetimes {
-        refresh_ttl_minutes: refresh.unwrap_or(DEFAULT_LIFETIMES.refresh_ttl_minutes),
+        refresh_ttl_minutes: refresh.unwrap_or(default_lifetimes(provider).refresh_ttl_minutes),
         absolute_lifetime_minutes: absolute.filter(|a| *a > 0),
     })
+}
+
+/// Snowflake's own settings: OAUTH_REFRESH_TOKEN_VALIDITY (absolute from sign-in, so both
+/// lifetimes) and the default role (its session scope). Other providers refuse them.
+fn snowflake_settings(
+    provider: &dyn Provider,
+    validity_seconds: Option<i64>,
+    default_role: Option<&str>,
+) -> ApiResult<(Option<TokenLifetimes>, Option<String>)> {
+    if provider.info().id != "snowflake" {
+        if validity_seconds.is_some() || default_role.is_some() {
+            return Err(ApiError::bad_request(
+                "refresh_token_validity_seconds and default_role are Snowflake settings",
+            ));
+        }
+        return Ok((None, None));
+    }
+    let lifetimes = validity_seconds.map(|v| TokenLifetimes {
+        refresh_ttl_minutes: v / 60,
+        absolute_lifetime_minutes: Some(v / 60),
+    });
+    let scopes = match default_role {
+        Some(r) => {
+            let role =
+                providers::snowflake::scopes::check_role(r).map_err(ApiError::bad_request)?;
+            Some(providers::snowflake::scopes::for_role(Some(&role)))
+        }
+        None => None,
+    };
+    Ok((lifetimes, scopes))
 }
 
 async fn put(
@@ -198,6 +243,12 @@ async fn put(
     Audit(actor): Audit,
     ApiJson(body): ApiJson<PutBody>,
 ) -> ApiResult<ApiJson<IntegrationView>> {
+    let provider = provider_of(&route)?;
+    let (validity, role_scopes) = snowflake_settings(
+        provider,
+        body.refresh_token_validity_seconds,
+        body.default_role.as_deref(),
+    )?;
     let input = SaveInput {
         host: body.host,
         client_id: body.client_id,
@@ -205,13 +256,15 @@ async fn put(
             .client_secret
             .filter(|s| !s.is_empty())
             .map(Secret::new),
-        scopes: body.scopes,
-        lifetimes: lifetimes_from(
-            body.refresh_token_lifetime_minutes,
-            body.absolute_session_lifetime_minutes,
-        ),
+        scopes: role_scopes.or(body.scopes),
+        lifetimes: validity.or_else(|| {
+            lifetimes_from(
+                provider,
+                body.refresh_token_lifetime_minutes,
+                body.absolute_session_lifetime_minutes,
+            )
+        }),
     };
-    let provider = provider_of(&route)?;
     let row = state
         .services
         .integrations

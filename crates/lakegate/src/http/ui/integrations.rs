@@ -100,9 +100,9 @@ async fn list(
     }
     let message = match f.ok.as_deref() {
         Some("saved") => Some(
-            "The Databricks integration is saved. Users of this organization can now create Databricks OAuth U2M connections.",
+            "The integration is saved. Users of this organization can now create connections with it.",
         ),
-        Some("deleted") => Some("The Databricks integration was deleted."),
+        Some("deleted") => Some("The integration was deleted."),
         _ => None,
     };
     render(
@@ -226,7 +226,9 @@ async fn save(
         minutes(&f.refresh_ttl, "The refresh token lifetime"),
         minutes(&f.absolute_lifetime, "The absolute session lifetime"),
     ) {
-        (Ok(r), Ok(a)) => crate::http::api::integrations::lifetimes_from(r, a.or(Some(0))),
+        (Ok(r), Ok(a)) => {
+            crate::http::api::integrations::lifetimes_from(form_provider(), r, a.or(Some(0)))
+        }
         (Err(e), _) | (_, Err(e)) => {
             return match current(&state, &p).await {
                 Ok(view) => form_page(&state, &p, &view, Some(&f), e.status, Some(e.message)),

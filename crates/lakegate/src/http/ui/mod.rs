@@ -10,6 +10,7 @@ pub mod oauth_flow;
 mod queries;
 mod secrets;
 mod settings;
+mod snowflake_form;
 mod sso;
 
 use askama::Template;
@@ -28,6 +29,7 @@ pub fn register(reg: &mut Registry) {
     settings::register(reg);
     secrets::register(reg);
     integrations::register(reg);
+    snowflake_form::register(reg);
     access::register(reg);
     connections::register(reg);
     oauth_flow::register(reg);

@@ -41,6 +41,8 @@ static INFO: Info = Info {
     description: "Lets every user of the organization connect to Databricks as themselves (authorization code + PKCE).",
     callback_path: "/connections/oauth/databricks/callback",
     default_scopes: scopes::DEFAULT,
+    // Refresh tokens live 7 days unused; no absolute limit.
+    default_lifetimes: (10_080, None),
     hosts: HostPolicy::AdminTyped,
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.

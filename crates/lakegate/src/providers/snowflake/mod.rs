@@ -1,9 +1,8 @@
-//! Snowflake OAuth (a custom security integration), in the making: the account host
-//! (host.rs), scopes (scopes.rs), the SQL admins run (setup_sql.rs), SQL API v2 columns
-//! (columns.rs: their cells are typed by `warehouse::values`), and the OAuth dialect
-//! below. The provider is not in `providers::ALL` until its sign-in and SQL API client
-//! exist (issue 15). Facts: `shared/design/reference/snowflake-bigquery-research.md`,
-//! part A.
+//! Snowflake OAuth (a custom security integration): the account host (host.rs), scopes
+//! (scopes.rs), the SQL admins run (setup_sql.rs), the setup check (check.rs), the SQL API
+//! v2 client (rest.rs) and its columns (columns.rs: their cells are typed by
+//! `warehouse::values`), and the OAuth dialect below. Facts:
+//! `shared/design/reference/snowflake-bigquery-research.md`, part A.
 
 pub mod check;
 pub mod columns;
@@ -48,6 +47,8 @@ static INFO: Info = Info {
     description: "Lets every user of the organization connect to Snowflake as themselves, with a role (a custom security integration; authorization code + PKCE).",
     callback_path: "/connections/oauth/snowflake/callback",
     default_scopes: "refresh_token",
+    // OAUTH_REFRESH_TOKEN_VALIDITY's default, 90 days, counted from the sign-in.
+    default_lifetimes: (129_600, Some(129_600)),
     hosts: HostPolicy::AdminTyped,
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.

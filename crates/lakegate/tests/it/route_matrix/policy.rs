@@ -20,7 +20,9 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Get | M::Put | M::Delete, "/api/v1/sso") => Admin,
         (
             M::Get,
-            "/connections/oauth/databricks/start" | "/connections/oauth/databricks/callback",
+            "/connections/oauth/databricks/start"
+            | "/connections/oauth/databricks/callback"
+            | "/connections/oauth/snowflake/callback",
         ) => Public,
         (M::Get, "/api/v1/connections" | "/api/v1/connections/{id}") => {
             User(Some(Scope::ConnectionsRead))
@@ -55,6 +57,9 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Post, "/connections/{id}/test") => User(Some(Scope::QueriesRun)),
         (M::Get, "/api/v1/integrations") => Admin,
         (M::Get | M::Put | M::Delete, "/api/v1/integrations/databricks-oauth-u2m") => Admin,
+        (M::Get | M::Put | M::Delete, "/api/v1/integrations/snowflake-oauth") => Admin,
+        (M::Get | M::Post, "/settings/advanced/integrations/snowflake-oauth") => Admin,
+        (M::Post, "/settings/advanced/integrations/snowflake-oauth/delete") => Admin,
         (M::Get, "/settings/advanced/integrations") => Admin,
         (M::Get, "/settings/advanced/access") => Admin,
         (
@@ -118,6 +123,19 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
         (M::Get, "/api/v1/queries/{id}") | (M::Post, "/api/v1/queries/{id}/cancel") => {
             NEEDS_SIGN_IN
         }
+        // The matrix's world has no Snowflake account: saving one is refused (the emulated
+        // workspace answers 404 at /oauth/authorize: 422 on the API, the form again on the
+        // page), and there is none to delete.
+        (
+            M::Put | M::Post,
+            "/api/v1/integrations/snowflake-oauth"
+            | "/settings/advanced/integrations/snowflake-oauth",
+        ) => &[StatusCode::UNPROCESSABLE_ENTITY],
+        (
+            M::Delete | M::Post,
+            "/api/v1/integrations/snowflake-oauth"
+            | "/settings/advanced/integrations/snowflake-oauth/delete",
+        ) => &[StatusCode::NOT_FOUND],
         // The matrix reaches no identity provider: saving one is refused as unreachable.
         (M::Put, "/api/v1/sso") | (M::Post, "/settings/advanced/access/sso") => {
             &[StatusCode::BAD_REQUEST]

@@ -1,0 +1,227 @@
+//! A Snowflake connection end to end against the emulated account, on both backends: the
+//! admin saves the integration through the API, an editor creates a connection, signs in
+//! on Snowflake's pages with the role, and runs SQL and vends a token as themselves;
+//! the token is renewed without rotation (Snowflake keeps its refresh token).
+
+use lakegate::accounts::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use warehouse_emulator::SnowflakeIntegrationConfig;
+
+use crate::harness::{Browser, Sent, hidden_field};
+use crate::world::{Setup, setup};
+
+crate::on_each_backend!(
+    an_editor_connects_to_snowflake_and_queries_as_themselves,
+    the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back,
+);
+
+const CLIENT_ID: &str = "aB+c/dEf=";
+const SECRET: &str = "s3+cr/et==";
+
+/// Signs in on the emulated account's pages and allows: where Snowflake sends the browser.
+async fn snowflake_consent(s: &Setup, authorize: &str, email: &str, password: &str) -> String {
+    let emu = s.ws.browser();
+    let page = emu.get(authorize).sent().await.text().await.unwrap();
+    let request = hidden_field(&page, "request");
+    let base = s.ws.emu.base_url.clone();
+    let login = emu
+        .post(format!("{base}/oauth/authorize/login"))
+        .form(&[
+            ("request", request.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .sent()
+        .await;
+    let consent = login.text().await.unwrap();
+    assert!(
+        consent.contains("id=\"role\">ANALYST<"),
+        "the consent page names the role"
+    );
+    let done = emu
+        .post(format!("{base}/oauth/authorize/consent"))
+        .form(&[("request", request.as_str()), ("decision", "allow")])
+        .sent()
+        .await;
+    done.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn post(b: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
+    let resp = b
+        .client
+        .post(b.url(path))
+        .header("x-csrf-token", &b.csrf)
+        .json(&body)
+        .sent()
+        .await;
+    (resp.status(), resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The emulated account's security integration, redirecting to this app's callback.
+fn register(s: &Setup) {
+    s.ws.emu
+        .register_snowflake_integration(SnowflakeIntegrationConfig {
+            name: "LAKEGATE".into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SECRET.into(),
+            redirect_uri: s.app.url("/connections/oauth/snowflake/callback"),
+            refresh_token_validity_seconds: 86_400,
+            single_use_refresh_tokens: false,
+            pre_authorized_roles: vec![],
+            blocked_roles: vec![],
+        });
+}
+
+async fn an_editor_connects_to_snowflake_and_queries_as_themselves() {
+    let s = setup().await;
+    register(&s);
+    let admin = s.user("admin@acme.test", Role::Admin).await;
+    let resp = admin
+        .client
+        .put(admin.url("/api/v1/integrations/snowflake-oauth"))
+        .header("x-csrf-token", &admin.csrf)
+        .json(
+            &json!({"host": s.ws.host(), "client_id": CLIENT_ID, "client_secret": SECRET,
+                      "default_role": "ANALYST", "refresh_token_validity_seconds": 86_400}),
+        )
+        .sent()
+        .await;
+    let saved: Value = resp.json().await.unwrap();
+    assert_eq!(
+        saved["scopes"], "refresh_token session:role:ANALYST",
+        "{saved}"
+    );
+    assert_eq!(saved["absolute_session_lifetime_minutes"], 1440);
+
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    let (status, conn) = post(&ed, "/api/v1/connections", json!({"name": "Snow", "provider": "snowflake",
+        "auth": "oauth", "warehouse_id": "STARTER_WAREHOUSE", "catalog": "SAMPLES", "schema": "NYCTAXI"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{conn}");
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let (_, link) = post(&ed, &format!("/api/v1/connections/{id}/sign-in"), json!({})).await;
+    let start = ed
+        .client
+        .get(link["sign_in_url"].as_str().unwrap())
+        .sent()
+        .await;
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.contains("/oauth/authorize?"), "{authorize}");
+    assert!(
+        authorize.contains("scope=refresh_token+session%3Arole%3AANALYST"),
+        "{authorize}"
+    );
+    assert!(!authorize.contains("offline_access"));
+    assert!(
+        authorize.contains("client_id=aB%2Bc%2FdEf%3D"),
+        "percent-encoded: {authorize}"
+    );
+    let callback = snowflake_consent(&s, &authorize, "alice@example.com", "alice").await;
+    let back = ed.client.get(&callback).sent().await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert!(
+        back.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("signin=ok")
+    );
+
+    let cred = ed
+        .get_json(&format!("/api/v1/connections/{id}/credential"))
+        .await;
+    assert_eq!(cred["status"], "active", "{cred}");
+    assert_eq!(cred["databricks_user_name"], "ALICE");
+
+    let query =
+        json!({"statement": "SELECT trip_distance FROM trips ORDER BY trip_distance DESC LIMIT 3"});
+    let (status, rows) = post(
+        &ed,
+        &format!("/api/v1/connections/{id}/queries"),
+        query.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rows}");
+    assert_eq!(rows["columns"][0]["name"], "TRIP_DISTANCE");
+    assert!(rows["rows"][0][0].is_number(), "typed: {rows}");
+
+    // Ten-minute tokens: after one ends, the next query refreshes without rotation. (The
+    // setup check counted one refresh call of its own.)
+    let before = s.ws.emu.counters().token_calls_refresh_token;
+    s.advance(601);
+    let (status, _) = post(&ed, &format!("/api/v1/connections/{id}/queries"), query).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(s.ws.emu.counters().token_calls_refresh_token, before + 1);
+    assert_eq!(s.ws.emu.counters().refresh_rotations, 0);
+}
+
+async fn the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back() {
+    let s = setup().await;
+    register(&s);
+    let admin = s.user("admin@acme.test", Role::Admin).await;
+    let page = admin
+        .page("/settings/advanced/integrations/snowflake-oauth")
+        .await;
+    let redirect = s.app.url("/connections/oauth/snowflake/callback");
+    for part in [
+        "CREATE SECURITY INTEGRATION LAKEGATE",
+        "OAUTH_CLIENT_TYPE = &#39;CONFIDENTIAL&#39;",
+        &format!("OAUTH_REDIRECT_URI = &#39;{redirect}&#39;"),
+        "OAUTH_REFRESH_TOKEN_VALIDITY = 7776000;",
+        "SYSTEM$SHOW_OAUTH_CLIENT_SECRETS(&#39;LAKEGATE&#39;)",
+    ] {
+        assert!(page.contains(part), "{part}");
+    }
+    let form = |secret: &str, validity: &str| {
+        vec![
+            ("csrf_token", admin.csrf.clone()),
+            ("host", s.ws.host()),
+            ("client_id", CLIENT_ID.to_owned()),
+            ("client_secret", secret.to_owned()),
+            ("default_role", "ANALYST".to_owned()),
+            ("validity", validity.to_owned()),
+        ]
+    };
+    let path = "/settings/advanced/integrations/snowflake-oauth";
+    // Out of Snowflake's range, or a secret Snowflake refuses: the form again, nothing saved.
+    let resp = admin
+        .client
+        .post(admin.url(path))
+        .form(&form(SECRET, "60"))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = admin
+        .client
+        .post(admin.url(path))
+        .form(&form("wrong", "86400"))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("refused"));
+    let shown = admin.get_json("/api/v1/integrations/snowflake-oauth").await;
+    assert_eq!(shown["configured"], false);
+    let resp = admin
+        .client
+        .post(admin.url(path))
+        .form(&form(SECRET, "86400"))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let shown = admin.get_json("/api/v1/integrations/snowflake-oauth").await;
+    assert_eq!(
+        (
+            &shown["client_id"],
+            &shown["scopes"],
+            &shown["refresh_token_lifetime_minutes"]
+        ),
+        (
+            &json!(CLIENT_ID),
+            &json!("refresh_token session:role:ANALYST"),
+            &json!(1440)
+        )
+    );
+    assert!(
+        !admin.page(path).await.contains(SECRET),
+        "the secret is never shown"
+    );
+}

@@ -37,6 +37,9 @@ struct DetailPage {
     id: String,
     name: String,
     host: String,
+    /// The vendor (`Databricks`, `Snowflake`) and the way of connecting, in sentences.
+    vendor: &'static str,
+    method: &'static str,
     shared: bool,
     identity: Option<String>,
     status: String,
@@ -67,6 +70,14 @@ pub(super) struct DetailQuery {
 }
 
 /// Fixed messages chosen by code; nothing from the URL is echoed.
+/// How a connection connects, as its page says it.
+fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
+    match c.auth.as_str() {
+        "oauth-u2m" => "OAuth U2M",
+        _ => "OAuth",
+    }
+}
+
 fn notice_for(q: &DetailQuery, vendor: &str) -> (Option<String>, Option<String>) {
     if q.saved.is_some() {
         return (Some("Saved.".into()), None);
@@ -162,6 +173,8 @@ pub(super) async fn detail_page(
             id: conn.id.clone(),
             name: conn.name.clone(),
             host: conn.host.clone(),
+            vendor: vendor_of(&conn),
+            method: method_of(&conn),
             shared: conn.shared,
             identity: cred.databricks_user_name.clone(),
             status: status_text(&cred.status),

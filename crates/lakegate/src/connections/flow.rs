@@ -217,7 +217,7 @@ impl SignInService {
         &integration.authorization_endpoint,
         &integration.client_id,
         &redirect_url(&self.public_url, provider.info()),
-        &integration.scopes,
+        &provider.sign_in_scopes(&integration.scopes, conn.role.as_deref()),
         &state_value,
         &oauth::challenge(verifier.expose()),
     )

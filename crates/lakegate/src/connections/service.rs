@@ -85,6 +85,7 @@ impl ConnectionService {
             warehouse_id: None,
             catalog: None,
             schema_name: None,
+            role: None,
             shared,
             created_at: now,
             updated_at: now,
@@ -141,6 +142,22 @@ impl ConnectionService {
         after.warehouse_id = opt(patch.warehouse_id, after.warehouse_id);
         after.catalog = opt(patch.catalog, after.catalog);
         after.schema_name = opt(patch.schema, after.schema_name);
+        if patch.role.is_some() {
+            let roles = crate::providers::by_connection(&after.provider, &after.auth)
+                .is_some_and(|p| p.info().session_roles);
+            if !roles {
+                return Err(ConnectionError::Invalid(
+                    "this kind of connection has no session role".into(),
+                ));
+            }
+            after.role = match opt(patch.role, None) {
+                Some(r) => Some(
+                    crate::providers::snowflake::scopes::check_role(&r)
+                        .map_err(ConnectionError::Invalid)?,
+                ),
+                None => None,
+            };
+        }
         if let Some(s) = patch.shared {
             after.shared = s;
         }
@@ -298,6 +315,8 @@ pub struct Patch {
     pub warehouse_id: Option<String>,
     pub catalog: Option<String>,
     pub schema: Option<String>,
+    /// The session role (providers with roles only); blank clears it.
+    pub role: Option<String>,
     pub shared: Option<bool>,
 }
 

@@ -44,6 +44,8 @@ pub struct Info {
     /// used until an admin says what their registration configures.
     pub default_lifetimes: (i64, Option<i64>),
     pub hosts: HostPolicy,
+    /// Whether a connection may name a session role (Snowflake), which its sign-in asks for.
+    pub session_roles: bool,
     pub dialect: oauth::Dialect,
     /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
     /// whose answer was lost may be sent again; without one it is repeated only when the
@@ -111,6 +113,11 @@ pub trait Provider: Send + Sync {
         _client: &oauth::Client<'_>,
     ) -> Result<(), DiscoveryError> {
         Ok(())
+    }
+    /// The scope a connection's sign-in asks for: the integration's, or — for providers
+    /// with session roles — the one that names the connection's role.
+    fn sign_in_scopes(&self, integration_scopes: &str, _role: Option<&str>) -> String {
+        integration_scopes.to_owned()
     }
     /// The base URL of the warehouse API for an integration's credentials.
     fn api_base(&self, integration: &IntegrationRow) -> String;

@@ -19,6 +19,8 @@ pub struct ConnectionRow {
     pub warehouse_id: Option<String>,
     pub catalog: Option<String>,
     pub schema_name: Option<String>,
+    /// The session role it signs in with (Snowflake); `None`: the integration's default.
+    pub role: Option<String>,
     pub shared: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -40,6 +42,7 @@ impl<'r> FromRow<'r, AnyRow> for ConnectionRow {
             warehouse_id: row.try_get("warehouse_id")?,
             catalog: row.try_get("catalog")?,
             schema_name: row.try_get("schema_name")?,
+            role: row.try_get("role")?,
             shared: row.try_get::<i64, _>("shared")? != 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -112,7 +115,7 @@ macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, schema_name, \
-             shared, created_at, updated_at FROM connections ",
+             role, shared, created_at, updated_at FROM connections ",
             $tail
         )
     };
@@ -145,7 +148,7 @@ impl Store {
     pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO connections (id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, \
-               schema_name, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+               schema_name, role, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.id)
         .bind(&c.org_id)
@@ -158,6 +161,7 @@ impl Store {
         .bind(&c.warehouse_id)
         .bind(&c.catalog)
         .bind(&c.schema_name)
+        .bind(&c.role)
         .bind(i64::from(c.shared))
         .bind(c.created_at)
         .bind(c.updated_at)
@@ -198,8 +202,8 @@ impl Store {
     /// False when no such connection exists (any more).
     pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6 \
-             WHERE org_id = $7 AND id = $8",
+            "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6, \
+             role = $7 WHERE org_id = $8 AND id = $9",
         )
         .bind(&c.name)
         .bind(&c.warehouse_id)
@@ -207,6 +211,7 @@ impl Store {
         .bind(&c.schema_name)
         .bind(i64::from(c.shared))
         .bind(c.updated_at)
+        .bind(&c.role)
         .bind(&c.org_id)
         .bind(&c.id)
         .execute(self.pool())

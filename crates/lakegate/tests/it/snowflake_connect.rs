@@ -13,6 +13,7 @@ use crate::world::{Setup, setup};
 
 crate::on_each_backend!(
     an_editor_connects_to_snowflake_and_queries_as_themselves,
+    a_connection_signs_in_with_its_own_role,
     the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back,
 );
 
@@ -20,7 +21,12 @@ const CLIENT_ID: &str = "aB+c/dEf=";
 const SECRET: &str = "s3+cr/et==";
 
 /// Signs in on the emulated account's pages and allows: where Snowflake sends the browser.
-async fn snowflake_consent(s: &Setup, authorize: &str, email: &str, password: &str) -> String {
+async fn snowflake_consent(
+    s: &Setup,
+    authorize: &str,
+    (email, password): (&str, &str),
+    role: &str,
+) -> String {
     let emu = s.ws.browser();
     let page = emu.get(authorize).sent().await.text().await.unwrap();
     let request = hidden_field(&page, "request");
@@ -36,8 +42,8 @@ async fn snowflake_consent(s: &Setup, authorize: &str, email: &str, password: &s
         .await;
     let consent = login.text().await.unwrap();
     assert!(
-        consent.contains("id=\"role\">ANALYST<"),
-        "the consent page names the role"
+        consent.contains(&format!("id=\"role\">{role}<")),
+        "the consent page names the role {role}"
     );
     let done = emu
         .post(format!("{base}/oauth/authorize/consent"))
@@ -116,7 +122,8 @@ async fn an_editor_connects_to_snowflake_and_queries_as_themselves() {
         authorize.contains("client_id=aB%2Bc%2FdEf%3D"),
         "percent-encoded: {authorize}"
     );
-    let callback = snowflake_consent(&s, &authorize, "alice@example.com", "alice").await;
+    let callback =
+        snowflake_consent(&s, &authorize, ("alice@example.com", "alice"), "ANALYST").await;
     let back = ed.client.get(&callback).sent().await;
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
     assert!(
@@ -224,4 +231,76 @@ async fn the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back
         !admin.page(path).await.contains(SECRET),
         "the secret is never shown"
     );
+}
+
+/// The admin's integration (default role ANALYST) and an editor's browser.
+async fn configured(s: &Setup) -> Browser {
+    register(s);
+    let admin = s.user("admin@acme.test", Role::Admin).await;
+    let resp = admin
+        .client
+        .put(admin.url("/api/v1/integrations/snowflake-oauth"))
+        .header("x-csrf-token", &admin.csrf)
+        .json(
+            &json!({"host": s.ws.host(), "client_id": CLIENT_ID, "client_secret": SECRET,
+                      "default_role": "ANALYST"}),
+        )
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    s.user("ed@acme.test", Role::Editor).await
+}
+
+async fn a_connection_signs_in_with_its_own_role() {
+    let s = setup().await;
+    let ed = configured(&s).await;
+    let (status, conn) = post(
+        &ed,
+        "/api/v1/connections",
+        json!({"name": "Public", "provider": "snowflake",
+        "auth": "oauth", "role": "PUBLIC", "warehouse_id": "STARTER_WAREHOUSE"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{conn}");
+    assert_eq!(conn["role"], "PUBLIC");
+    let id = conn["id"].as_str().unwrap().to_owned();
+    let (_, link) = post(&ed, &format!("/api/v1/connections/{id}/sign-in"), json!({})).await;
+    let start = ed
+        .client
+        .get(link["sign_in_url"].as_str().unwrap())
+        .sent()
+        .await;
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        authorize.contains("scope=refresh_token+session%3Arole%3APUBLIC"),
+        "{authorize}"
+    );
+    let callback =
+        snowflake_consent(&s, &authorize, ("alice@example.com", "alice"), "PUBLIC").await;
+    assert_eq!(
+        ed.client.get(&callback).sent().await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, rows) = post(
+        &ed,
+        &format!("/api/v1/connections/{id}/queries"),
+        json!({"statement": "SELECT CURRENT_ROLE() AS r"}),
+    )
+    .await;
+    assert_eq!(
+        rows["rows"],
+        json!([["PUBLIC"]]),
+        "the session runs as the connection's role"
+    );
+
+    // Roles are Snowflake's: a Databricks connection has none.
+    s.ws.configure(&s.app, &s.org).await;
+    let (status, _) = post(
+        &ed,
+        "/api/v1/connections",
+        json!({"name": "D", "provider": "databricks",
+        "auth": "oauth-u2m", "role": "ANALYST"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -90,6 +90,7 @@ async fn world(db: &TestDb) -> World {
             warehouse_id: None,
             catalog: None,
             schema_name: None,
+            role: None,
             shared: false,
             created_at: NOW,
             updated_at: NOW,

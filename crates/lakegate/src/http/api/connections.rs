@@ -110,6 +110,8 @@ pub struct ConnectionView {
     pub warehouse_id: Option<String>,
     pub catalog: Option<String>,
     pub schema: Option<String>,
+    /// The session role its sign-in asks for (Snowflake).
+    pub role: Option<String>,
     pub created_at: String,
     pub credential: CredentialView,
 }
@@ -133,6 +135,7 @@ pub async fn view(
         warehouse_id: c.warehouse_id,
         catalog: c.catalog,
         schema: c.schema_name,
+        role: c.role,
         credential,
     })
 }
@@ -152,7 +155,7 @@ async fn list(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}}},
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false}},
     {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}}}
 ]))]
 pub(super) struct CreateBody {
@@ -169,6 +172,9 @@ pub(super) struct CreateBody {
     catalog: Option<String>,
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     schema: Option<String>,
+    /// Snowflake: the session role to sign in with (default: the integration's).
+    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    role: Option<String>,
     #[serde(default)]
     shared: bool,
 }
@@ -199,13 +205,14 @@ pub(super) async fn create_for(
     let c = connections
         .create(p, actor, provider, &b.name, b.shared)
         .await?;
-    if b.warehouse_id.is_none() && b.catalog.is_none() && b.schema.is_none() {
+    if b.warehouse_id.is_none() && b.catalog.is_none() && b.schema.is_none() && b.role.is_none() {
         return Ok(c);
     }
     let patch = Patch {
         warehouse_id: b.warehouse_id,
         catalog: b.catalog,
         schema: b.schema,
+        role: b.role,
         ..Patch::default()
     };
     Ok(connections.update(p, actor, &c.id, patch).await?)
@@ -242,6 +249,10 @@ struct PatchBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     schema: Option<String>,
+    /// Snowflake: the session role; blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    role: Option<String>,
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "bool")]
     shared: Option<bool>,
@@ -259,6 +270,7 @@ async fn patch(
         warehouse_id: b.warehouse_id,
         catalog: b.catalog,
         schema: b.schema,
+        role: b.role,
         shared: b.shared,
     };
     let c = state

@@ -306,6 +306,7 @@ async fn settings(
         catalog: Some(form.catalog),
         schema: Some(form.schema),
         shared: Some(form.shared.is_some()),
+        role: None,
     };
     match state
         .services

@@ -44,6 +44,7 @@ static INFO: Info = Info {
     // Refresh tokens live 7 days unused; no absolute limit.
     default_lifetimes: (10_080, None),
     hosts: HostPolicy::AdminTyped,
+    session_roles: false,
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,

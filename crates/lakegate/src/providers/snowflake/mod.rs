@@ -50,6 +50,7 @@ static INFO: Info = Info {
     // OAUTH_REFRESH_TOKEN_VALIDITY's default, 90 days, counted from the sign-in.
     default_lifetimes: (129_600, Some(129_600)),
     hosts: HostPolicy::AdminTyped,
+    session_roles: true,
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,
@@ -89,6 +90,14 @@ impl Provider for Oauth {
         client: &Client<'_>,
     ) -> Result<(), DiscoveryError> {
         check::check_client(egress, endpoints, client).await
+    }
+
+    /// `refresh_token` with the connection's role, else the integration's default role.
+    fn sign_in_scopes(&self, integration_scopes: &str, role: Option<&str>) -> String {
+        match role {
+            Some(r) => scopes::for_role(Some(r)),
+            None => integration_scopes.to_owned(),
+        }
     }
 
     fn api_base(&self, integration: &IntegrationRow) -> String {

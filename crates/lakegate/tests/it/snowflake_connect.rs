@@ -21,7 +21,7 @@ const CLIENT_ID: &str = "aB+c/dEf=";
 const SECRET: &str = "s3+cr/et==";
 
 /// Signs in on the emulated account's pages and allows: where Snowflake sends the browser.
-async fn snowflake_consent(
+pub(crate) async fn snowflake_consent(
     s: &Setup,
     authorize: &str,
     (email, password): (&str, &str),
@@ -53,7 +53,7 @@ async fn snowflake_consent(
     done.headers()["location"].to_str().unwrap().to_owned()
 }
 
-async fn post(b: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(b: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
     let resp = b
         .client
         .post(b.url(path))
@@ -66,6 +66,11 @@ async fn post(b: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
 
 /// The emulated account's security integration, redirecting to this app's callback.
 fn register(s: &Setup) {
+    register_with(s, false);
+}
+
+/// The same, in single-use refresh token mode when `single_use`.
+pub(crate) fn register_with(s: &Setup, single_use: bool) {
     s.ws.emu
         .register_snowflake_integration(SnowflakeIntegrationConfig {
             name: "LAKEGATE".into(),
@@ -73,7 +78,7 @@ fn register(s: &Setup) {
             client_secret: SECRET.into(),
             redirect_uri: s.app.url("/connections/oauth/snowflake/callback"),
             refresh_token_validity_seconds: 86_400,
-            single_use_refresh_tokens: false,
+            single_use_refresh_tokens: single_use,
             pre_authorized_roles: vec![],
             blocked_roles: vec![],
         });
@@ -234,8 +239,12 @@ async fn the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back
 }
 
 /// The admin's integration (default role ANALYST) and an editor's browser.
-async fn configured(s: &Setup) -> Browser {
-    register(s);
+pub(crate) async fn configured(s: &Setup) -> Browser {
+    configured_with(s, false).await
+}
+
+pub(crate) async fn configured_with(s: &Setup, single_use: bool) -> Browser {
+    register_with(s, single_use);
     let admin = s.user("admin@acme.test", Role::Admin).await;
     let resp = admin
         .client

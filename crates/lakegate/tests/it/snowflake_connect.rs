@@ -53,6 +53,17 @@ pub(crate) async fn snowflake_consent(
     done.headers()["location"].to_str().unwrap().to_owned()
 }
 
+/// Opens the connection's one-time sign-in link in `b`: the authorize URL Snowflake gets.
+pub(crate) async fn authorize_url(b: &Browser, conn: &str) -> String {
+    let (_, link) = post(b, &format!("/api/v1/connections/{conn}/sign-in"), json!({})).await;
+    let start = b
+        .client
+        .get(link["sign_in_url"].as_str().unwrap())
+        .sent()
+        .await;
+    start.headers()["location"].to_str().unwrap().to_owned()
+}
+
 pub(crate) async fn post(b: &Browser, path: &str, body: Value) -> (StatusCode, Value) {
     let resp = b
         .client
@@ -110,13 +121,7 @@ async fn an_editor_connects_to_snowflake_and_queries_as_themselves() {
         "auth": "oauth", "warehouse_id": "STARTER_WAREHOUSE", "catalog": "SAMPLES", "schema": "NYCTAXI"})).await;
     assert_eq!(status, StatusCode::CREATED, "{conn}");
     let id = conn["id"].as_str().unwrap().to_owned();
-    let (_, link) = post(&ed, &format!("/api/v1/connections/{id}/sign-in"), json!({})).await;
-    let start = ed
-        .client
-        .get(link["sign_in_url"].as_str().unwrap())
-        .sent()
-        .await;
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let authorize = authorize_url(&ed, &id).await;
     assert!(authorize.contains("/oauth/authorize?"), "{authorize}");
     assert!(
         authorize.contains("scope=refresh_token+session%3Arole%3AANALYST"),
@@ -273,13 +278,7 @@ async fn a_connection_signs_in_with_its_own_role() {
     assert_eq!(status, StatusCode::CREATED, "{conn}");
     assert_eq!(conn["role"], "PUBLIC");
     let id = conn["id"].as_str().unwrap().to_owned();
-    let (_, link) = post(&ed, &format!("/api/v1/connections/{id}/sign-in"), json!({})).await;
-    let start = ed
-        .client
-        .get(link["sign_in_url"].as_str().unwrap())
-        .sent()
-        .await;
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let authorize = authorize_url(&ed, &id).await;
     assert!(
         authorize.contains("scope=refresh_token+session%3Arole%3APUBLIC"),
         "{authorize}"

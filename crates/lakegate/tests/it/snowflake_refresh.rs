@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::{Sent, TestApp, TestDb, fresh_on};
-use crate::snowflake_connect::{configured_with, post, snowflake_consent};
+use crate::snowflake_connect::{authorize_url, configured_with, post, snowflake_consent};
 use crate::world::Setup;
 
 crate::on_each_backend!(a_dead_snowflake_refresh_token_asks_for_a_new_sign_in);
@@ -33,13 +33,7 @@ async fn signed_in(s: &Setup, single_use: bool) -> (crate::harness::Browser, Str
     )
     .await;
     let id = conn["id"].as_str().unwrap().to_owned();
-    let (_, link) = post(&ed, &format!("/api/v1/connections/{id}/sign-in"), json!({})).await;
-    let start = ed
-        .client
-        .get(link["sign_in_url"].as_str().unwrap())
-        .sent()
-        .await;
-    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let authorize = authorize_url(&ed, &id).await;
     let callback =
         snowflake_consent(s, &authorize, ("alice@example.com", "alice"), "ANALYST").await;
     assert_eq!(

@@ -14,6 +14,7 @@ use crate::world::{Setup, setup};
 crate::on_each_backend!(
     an_editor_connects_to_snowflake_and_queries_as_themselves,
     a_connection_signs_in_with_its_own_role,
+    the_new_connection_page_offers_snowflake_with_a_role,
     the_admin_page_shows_the_sql_to_run_and_saves_what_snowflake_gives_back,
 );
 
@@ -311,4 +312,47 @@ async fn a_connection_signs_in_with_its_own_role() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn the_new_connection_page_offers_snowflake_with_a_role() {
+    let s = setup().await;
+    let ed = configured(&s).await;
+    // Only Snowflake is configured here besides the default Databricks integration of the
+    // world: the page lists both and says which one the form makes.
+    let page = ed.page("/connections/new?kind=snowflake-oauth").await;
+    assert!(page.contains("Snowflake › OAuth") && page.contains("name=\"role\""));
+    assert!(page.contains("Sign in with Snowflake"));
+    let databricks = ed.page("/connections/new?kind=databricks-oauth-u2m").await;
+    assert!(databricks.contains("Databricks › OAuth U2M") && !databricks.contains("name=\"role\""));
+
+    let resp = ed
+        .client
+        .post(ed.url("/connections/new"))
+        .form(&[
+            ("csrf_token", ed.csrf.as_str()),
+            ("kind", "snowflake-oauth"),
+            ("name", "From the page"),
+            ("role", "PUBLIC"),
+        ])
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let start = ed
+        .client
+        .get(resp.headers()["location"].to_str().unwrap())
+        .sent()
+        .await;
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.contains("session%3Arole%3APUBLIC"), "{authorize}");
+    let listed: Value = ed.get_json("/api/v1/connections").await;
+    let made = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "From the page")
+        .unwrap();
+    assert_eq!(
+        (&made["provider"], &made["role"]),
+        (&json!("snowflake"), &json!("PUBLIC"))
+    );
 }

@@ -19,9 +19,32 @@ use crate::http::state::AppState;
 use crate::providers::{self, Provider};
 use crate::store::ConnectionRow;
 
-/// The kind of connection the New connection page makes (the only one so far).
-fn new_connection_provider() -> &'static dyn Provider {
-    &providers::databricks::U2M
+/// The kind of connection the New connection page makes: the one asked for, else the
+/// first the org has configured, else the first there is.
+async fn new_connection_provider(
+    state: &AppState,
+    org_id: &str,
+    kind: Option<&str>,
+) -> &'static dyn Provider {
+    if let Some(p) = kind.and_then(providers::by_kind) {
+        return p;
+    }
+    for p in providers::ALL {
+        if matches!(
+            state.services.integrations.get(*p, org_id).await,
+            Ok(Some(_))
+        ) {
+            return *p;
+        }
+    }
+    providers::ALL[0]
+}
+
+/// One tab of the New connection page's choice of warehouse.
+struct Choice {
+    kind: &'static str,
+    label: String,
+    current: bool,
 }
 
 /// The vendor's name for a connection's provider.
@@ -169,11 +192,26 @@ async fn list(State(state): State<AppState>, Auth(p): Auth) -> Response {
 struct NewPage {
     nav: Option<Nav>,
     csrf: String,
+    choices: Vec<Choice>,
+    kind: &'static str,
+    vendor: &'static str,
+    /// `Databricks › OAuth U2M`.
+    label: String,
+    title: &'static str,
+    roles: bool,
     configured: bool,
     is_admin: bool,
     host: String,
     name: String,
     error: Option<String>,
+}
+
+fn label(p: &dyn Provider) -> String {
+    let auth = match p.info().auth {
+        "oauth-u2m" => "OAuth U2M",
+        _ => "OAuth",
+    };
+    format!("{} › {auth}", p.info().vendor)
 }
 
 pub(super) fn csrf_of(nav: &Option<Nav>) -> String {
@@ -184,24 +222,33 @@ async fn new_page(
     state: &AppState,
     p: &Principal,
     status: StatusCode,
-    name: String,
+    (provider, name): (&'static dyn Provider, String),
     error: Option<String>,
 ) -> Response {
-    let integration = match state
-        .services
-        .integrations
-        .get(new_connection_provider(), &p.org.id)
-        .await
-    {
+    let integration = match state.services.integrations.get(provider, &p.org.id).await {
         Ok(i) => i,
         Err(e) => return error_page(e.into()),
     };
     let nav = Nav::of(p);
+    let info = provider.info();
     render(
         status,
         &NewPage {
             csrf: csrf_of(&nav),
             nav,
+            choices: providers::ALL
+                .iter()
+                .map(|c| Choice {
+                    kind: c.info().kind,
+                    label: label(*c),
+                    current: c.info().kind == info.kind,
+                })
+                .collect(),
+            kind: info.kind,
+            vendor: info.vendor,
+            label: label(provider),
+            title: info.title,
+            roles: info.session_roles,
             configured: integration.is_some(),
             is_admin: p.user.role == Role::Admin,
             host: integration.map(|i| i.host).unwrap_or_default(),
@@ -211,8 +258,19 @@ async fn new_page(
     )
 }
 
-async fn new_form(State(state): State<AppState>, Auth(p): Auth) -> Response {
-    new_page(&state, &p, StatusCode::OK, String::new(), None).await
+#[derive(Deserialize, Default)]
+struct NewQuery {
+    kind: Option<String>,
+}
+
+async fn new_form(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    q: Result<crate::http::error::ApiQuery<NewQuery>, ApiError>,
+) -> Response {
+    let kind = q.ok().and_then(|q| q.0.kind);
+    let provider = new_connection_provider(&state, &p.org.id, kind.as_deref()).await;
+    new_page(&state, &p, StatusCode::OK, (provider, String::new()), None).await
 }
 
 /// Sends the browser to a fresh sign-in for `conn`.
@@ -235,6 +293,11 @@ struct CreateForm {
     #[serde(default)]
     name: String,
     shared: Option<String>,
+    #[serde(default)]
+    kind: String,
+    /// Snowflake: the session role (empty: the integration's default).
+    #[serde(default)]
+    role: String,
 }
 
 async fn create(
@@ -245,17 +308,26 @@ async fn create(
 ) -> Response {
     let name = form.name;
     let shared = form.shared.is_some();
-    let provider = new_connection_provider();
-    match state
-        .services
-        .connections
+    let provider = new_connection_provider(&state, &p.org.id, Some(&form.kind)).await;
+    let connections = &state.services.connections;
+    let created = match connections
         .create(&p, &actor, provider, &name, shared)
         .await
     {
+        Ok(conn) if !form.role.trim().is_empty() => {
+            let patch = Patch {
+                role: Some(form.role),
+                ..Patch::default()
+            };
+            connections.update(&p, &actor, &conn.id, patch).await
+        }
+        other => other,
+    };
+    match created {
         Ok(conn) => to_sign_in(&state, &p, &conn).await,
         Err(e) => {
             let e = ApiError::from(e);
-            new_page(&state, &p, e.status, name, Some(e.message)).await
+            new_page(&state, &p, e.status, (provider, name), Some(e.message)).await
         }
     }
 }

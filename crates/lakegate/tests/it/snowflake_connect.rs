@@ -150,6 +150,20 @@ async fn an_editor_connects_to_snowflake_and_queries_as_themselves() {
     assert_eq!(cred["status"], "active", "{cred}");
     assert_eq!(cred["databricks_user_name"], "ALICE");
 
+    // The pickers and Test run as the user, through SHOW commands and SELECT 1.
+    let warehouses = ed
+        .get_json(&format!("/api/v1/connections/{id}/warehouses"))
+        .await;
+    assert_eq!(
+        warehouses["warehouses"][0]["id"], "STARTER_WAREHOUSE",
+        "{warehouses}"
+    );
+    let catalogs = ed
+        .get_json(&format!("/api/v1/connections/{id}/catalogs"))
+        .await;
+    assert!(catalogs.to_string().contains("SAMPLES"), "{catalogs}");
+    let (status, test) = post(&ed, &format!("/api/v1/connections/{id}/test"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
     let query =
         json!({"statement": "SELECT trip_distance FROM trips ORDER BY trip_distance DESC LIMIT 3"});
     let (status, rows) = post(

@@ -63,6 +63,8 @@ export async function startDemo(extra = [], { dataDir = mkdtempSync(join(tmpdir(
     clientId: extra.includes("--preconfigured") ? null : field(/Client ID\s+(\S+)/),
     clientSecret: extra.includes("--preconfigured") ? null : field(/Client Secret\s+(\S+)/),
     host: extra.includes("--preconfigured") ? null : field(/Host\s+(\S+)/),
+    snowflakeClientId: extra.includes("--preconfigured") ? null : field(/Snowflake Client ID\s+(\S+)/),
+    snowflakeSecret: extra.includes("--preconfigured") ? null : field(/Snowflake Secret\s+(\S+)/),
     /** Ctrl+C, as a person would; resolves with how the process ended. */
     async stop() {
       child.kill("SIGINT");

@@ -149,6 +149,48 @@ test("the analyst connects as themselves, tests, runs a query and downloads CSV"
   await context.close();
 });
 
+test("Snowflake: the admin runs the SQL shown and saves the integration; the analyst connects with a role and queries", async () => {
+  const admin = await newContext(browser);
+  await admin.grantPermissions(["clipboard-read", "clipboard-write"], { origin: demo.base });
+  const page = await signIn(admin, demo.base, "admin@example.com", demo.admin);
+  await page.goto(`${demo.base}/settings/advanced/integrations`);
+  await page.locator("tr", { hasText: "OAuth connections to Snowflake" }).locator("text=Add").click();
+  const redirect = `${demo.base}/connections/oauth/snowflake/callback`;
+  const sql = await page.locator("#create-sql").innerText();
+  assert.match(sql, new RegExp(`OAUTH_REDIRECT_URI = '${redirect.replace(/[.]/g, "\\.")}'`));
+  await page.click("button[data-copy=create-sql]");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), sql);
+  await screenshot(page, "snowflake-integration-form");
+  await page.fill("#host", demo.host);
+  await page.fill("#client_id", demo.snowflakeClientId);
+  await page.fill("#client_secret", demo.snowflakeSecret);
+  await page.fill("#default_role", "ANALYST");
+  await Promise.all([page.waitForURL(/\/settings\/advanced\/integrations(\?|$)/), page.click("form >> text=Save")]);
+  assert.match(await page.locator("tr", { hasText: "OAuth connections to Snowflake" }).innerText(), /Configured/);
+  await admin.close();
+
+  const context = await newContext(browser);
+  const analyst = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  await analyst.goto(`${demo.base}/connections/new?kind=snowflake-oauth`);
+  assert.match(await analyst.locator(".crumbs").last().innerText(), /Snowflake › OAuth/);
+  await analyst.fill("#name", "Snowflake analysis");
+  await analyst.fill("#role", "PUBLIC");
+  await analyst.click("text=Sign in with Snowflake");
+  await databricksConsent(analyst, "alice@example.com", "alice", "allow");
+  assert.equal((await analyst.locator("#role").innerText()).trim(), "PUBLIC", "the consent page names the role");
+  await Promise.all([analyst.waitForURL(/\/connections\/[^/]+\?signin=ok/), analyst.click("button[value=allow]")]);
+  assert.match(await analyst.locator("#databricks-identity").innerText(), /ALICE/);
+  await analyst.selectOption("#warehouse_id", { label: "STARTER_WAREHOUSE (STARTED)" });
+  await Promise.all([analyst.waitForURL(/saved=/), analyst.click("#settings-h ~ form >> text=Save")]);
+  await analyst.fill("#sql", "SELECT CURRENT_ROLE() AS role, COUNT(*) AS trips FROM samples.nyctaxi.trips");
+  await analyst.press("#sql", "Control+Enter");
+  await analyst.waitForSelector("#query-results:not([hidden])");
+  assert.deepEqual(await analyst.locator("#result-table thead th").allInnerTexts(), ["ROLE", "TRIPS"]);
+  assert.equal(await analyst.locator("#result-table tbody tr td").first().innerText(), "PUBLIC");
+  await screenshot(analyst, "snowflake-query");
+  await context.close();
+});
+
 test("cancelling consent says the sign-in was cancelled", async () => {
   const context = await newContext(browser);
   const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);

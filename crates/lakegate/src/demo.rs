@@ -70,6 +70,29 @@ mod with_emulator {
         admin_password: String,
         analyst_password: String,
         viewer_password: String,
+        /// The emulated Snowflake security integration's client (absent in folders made
+        /// before it existed: made then, and remembered).
+        #[serde(default)]
+        snowflake_client_id: Option<String>,
+        #[serde(default)]
+        snowflake_client_secret: Option<String>,
+    }
+
+    impl Remembered {
+        fn snowflake(&self) -> (&str, &str) {
+            (
+                self.snowflake_client_id.as_deref().unwrap_or_default(),
+                self.snowflake_client_secret.as_deref().unwrap_or_default(),
+            )
+        }
+    }
+
+    /// Base64 with `+ / =`, as Snowflake issues client ids and secrets.
+    fn snowflake_credential(bytes: usize) -> String {
+        use base64::Engine;
+        let mut raw = vec![0u8; bytes];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+        base64::engine::general_purpose::STANDARD.encode(raw)
     }
 
     const REMEMBERED: &str = "demo.json";
@@ -106,18 +129,24 @@ mod with_emulator {
 
     fn remember(dir: &Path) -> anyhow::Result<Remembered> {
         let path = dir.join(REMEMBERED);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return serde_json::from_str(&text).with_context(|| {
+        let mut r = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<Remembered>(&text).with_context(|| {
                 format!("{} is damaged; start over with --fresh", path.display())
-            });
-        }
-        let r = Remembered {
-            client_id: uuid::Uuid::new_v4().to_string(),
-            client_secret: random::token("dose"),
-            admin_password: password(),
-            analyst_password: password(),
-            viewer_password: password(),
+            })?,
+            Err(_) => Remembered {
+                client_id: uuid::Uuid::new_v4().to_string(),
+                client_secret: random::token("dose"),
+                admin_password: password(),
+                analyst_password: password(),
+                viewer_password: password(),
+                snowflake_client_id: None,
+                snowflake_client_secret: None,
+            },
         };
+        if r.snowflake_client_id.is_none() || r.snowflake_client_secret.is_none() {
+            r.snowflake_client_id = Some(snowflake_credential(21));
+            r.snowflake_client_secret = Some(snowflake_credential(33));
+        }
         write_private(&path, &serde_json::to_string_pretty(&r)?)?;
         Ok(r)
     }
@@ -190,6 +219,20 @@ mod with_emulator {
                 )],
                 scopes: vec!["all-apis".into(), "offline_access".into()],
                 token_access_policy: TokenPolicy::default(),
+            }],
+            // The same emulator is also a Snowflake account, with Lakegate registered.
+            snowflake_integrations: vec![warehouse_emulator::SnowflakeIntegrationConfig {
+                name: "LAKEGATE".into(),
+                client_id: r.snowflake().0.to_owned(),
+                client_secret: r.snowflake().1.to_owned(),
+                redirect_uri: format!(
+                    "http://127.0.0.1:{}/connections/oauth/snowflake/callback",
+                    args.port
+                ),
+                refresh_token_validity_seconds: 7_776_000,
+                single_use_refresh_tokens: false,
+                pre_authorized_roles: vec![],
+                blocked_roles: vec![],
             }],
             // A stopped warehouse takes a while to start, as a real one does: queries wait
             // (PENDING) meanwhile and can be cancelled.
@@ -304,15 +347,23 @@ mod with_emulator {
                 scopes: None,
                 lifetimes: None,
             };
+            let actor = Actor::cli(Some(org.id.clone()));
             service
-                .save(
-                    &crate::providers::databricks::U2M,
-                    &Actor::cli(Some(org.id.clone())),
-                    &org.id,
-                    input,
-                )
+                .save(&crate::providers::databricks::U2M, &actor, &org.id, input)
                 .await
-                .context("configuring the integration failed")?;
+                .context("configuring the Databricks integration failed")?;
+            let (id, secret) = remembered.snowflake();
+            let input = crate::integrations::SaveInput {
+                host: host.clone(),
+                client_id: id.to_owned(),
+                client_secret: Some(Secret::new(secret)),
+                scopes: None,
+                lifetimes: None,
+            };
+            service
+                .save(&crate::providers::snowflake::OAUTH, &actor, &org.id, input)
+                .await
+                .context("configuring the Snowflake integration failed")?;
         }
         store.close().await;
         print_banner(&args, &dir, &remembered, &host);
@@ -324,14 +375,19 @@ mod with_emulator {
     fn print_banner(args: &DemoArgs, dir: &Path, r: &Remembered, host: &str) {
         let url = format!("http://127.0.0.1:{}", args.port);
         let configured = if args.preconfigured {
-            "  The integration is already configured (--preconfigured): go to Connections.\n"
+            "  Both integrations are already configured (--preconfigured): go to Connections.\n"
                 .to_owned()
         } else {
+            let (sf_id, sf_secret) = r.snowflake();
             format!(
                 "  As the admin, open Settings › Advanced › Integrations › Add on\n  \"OAuth U2M connections to Databricks\" and paste:\n\n\
                  \x20   Client ID      {}\n\
                  \x20   Client Secret  {}\n\
-                 \x20   Host           {host}\n",
+                 \x20   Host           {host}\n\n\
+                 \x20 and on \"OAuth connections to Snowflake\" (the emulator is also an account):\n\n\
+                 \x20   Account              {host}\n\
+                 \x20   Snowflake Client ID  {sf_id}\n\
+                 \x20   Snowflake Secret     {sf_secret}\n",
                 r.client_id, r.client_secret
             )
         };
@@ -341,8 +397,8 @@ mod with_emulator {
              \x20   analyst@example.com   {}   (analyst)\n\
              \x20   viewer@example.com    {}   (viewer)\n\n\
              {configured}\n\
-             \x20 Databricks (emulated) at {host}: sign in there as alice@example.com / alice\n\
-             \x20 or bob@example.com / bob.\n\n\
+             \x20 Databricks and Snowflake (emulated) at {host}: sign in there as\n\
+             \x20 alice@example.com / alice or bob@example.com / bob.\n\n\
              \x20 Data, keys and these secrets: {} (run with --fresh to start over).\n\
              \x20 Ctrl+C stops Lakegate and the emulator.\n",
             r.admin_password,

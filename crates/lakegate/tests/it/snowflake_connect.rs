@@ -176,6 +176,30 @@ async fn an_editor_connects_to_snowflake_and_queries_as_themselves() {
     assert_eq!(rows["columns"][0]["name"], "TRIP_DISTANCE");
     assert!(rows["rows"][0][0].is_number(), "typed: {rows}");
 
+    // CSV, as for any warehouse.
+    let csv = ed
+        .client
+        .post(ed.url(&format!("/api/v1/connections/{id}/queries")))
+        .header("x-csrf-token", &ed.csrf)
+        .header("accept", "text/csv")
+        .json(&json!({"statement": "SELECT trip_distance FROM trips ORDER BY trip_distance DESC LIMIT 2"}))
+        .sent()
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
+    assert!(text.starts_with("TRIP_DISTANCE"));
+    // A fresh Snowflake access token for a service that calls Snowflake itself.
+    let (status, vended) = post(
+        &ed,
+        &format!("/api/v1/connections/{id}/access-token"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{vended}");
+    assert_eq!(vended["token_type"], "Bearer");
+    let token = vended["access_token"].as_str().unwrap();
+    assert!(token.starts_with("ver:1-hint:"), "Snowflake's opaque token");
     // Ten-minute tokens: after one ends, the next query refreshes without rotation. (The
     // setup check counted one refresh call of its own.)
     let before = s.ws.emu.counters().token_calls_refresh_token;

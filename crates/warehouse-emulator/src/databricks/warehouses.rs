@@ -132,3 +132,25 @@ pub async fn get_one(
         ),
     }
 }
+
+/// Waits (on the emulator clock, looking every 20 ms) until warehouse `id` runs: true when
+/// it does, false when it is gone or `ended()` says the statement no longer waits.
+pub async fn wait_running(s: &crate::state::Shared, id: &str, ended: impl Fn() -> bool) -> bool {
+    loop {
+        let running = {
+            let now = s.clock.now();
+            let mut whs = crate::state::lock(&s.warehouses);
+            whs.iter_mut().find(|w| w.id == id).map(|w| {
+                w.tick(now);
+                w.state == WhState::Running
+            })
+        };
+        if ended() || running.is_none() {
+            return false;
+        }
+        if running == Some(true) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

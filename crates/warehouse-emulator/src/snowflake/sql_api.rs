@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::results::{failure, partition, partition_info, row_type};
-use crate::databricks::warehouses::WhState;
 use crate::engine::authz::AccessError;
 use crate::engine::sql::{self, ResultSet, SqlError};
 use crate::state::{Shared, lock};
@@ -286,25 +285,13 @@ async fn run(
     email: String,
     session: [(&'static str, String); 2],
 ) {
-    loop {
-        let running = {
-            let now = s.clock.now();
-            let mut whs = lock(&s.warehouses);
-            whs.iter_mut().find(|w| w.id == warehouse_id).map(|w| {
-                w.tick(now);
-                w.state == WhState::Running
-            })
-        };
-        let ended = lock(&s.sf_statements)
+    let ended = || {
+        lock(&s.sf_statements)
             .get(&handle)
-            .is_none_or(|r| !matches!(r.outcome, Outcome::Running));
-        if ended || running.is_none() {
-            return;
-        }
-        if running == Some(true) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .is_none_or(|r| !matches!(r.outcome, Outcome::Running))
+    };
+    if !crate::databricks::warehouses::wait_running(&s, &warehouse_id, ended).await {
+        return;
     }
     let session: Vec<(&str, &str)> = session.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let (conn, interrupt) = match s.engine.connect_with(&s.login_name(&email), &session) {

@@ -53,14 +53,24 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn browser_cookie(state: &AppState) -> &'static str {
+    host_cookie(state, "__Host-lakegate_oauth", "lakegate_oauth")
+}
+
+/// A cookie's name: the `__Host-` one when cookies are secure (https), else the plain one.
+pub(super) fn host_cookie(
+    state: &AppState,
+    secure: &'static str,
+    plain: &'static str,
+) -> &'static str {
     if state.web.secure_cookies() {
-        "__Host-lakegate_oauth"
+        secure
     } else {
-        "lakegate_oauth"
+        plain
     }
 }
 
-fn private(mut resp: Response) -> Response {
+/// No caching, no referrer: pages that carry or lead to one-time values.
+pub(super) fn private(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(

@@ -3,13 +3,14 @@
 //! there) signs the person in with a fresh session. Both answer `no-store`, `no-referrer`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::Cookie;
 use serde::Deserialize;
 
 use super::login::{cookie, safe_next};
+use super::oauth_flow::{host_cookie, private};
 use crate::auth::Access;
 use crate::crypto::random;
 use crate::http::error::{ApiError, ApiQuery};
@@ -39,21 +40,7 @@ pub fn register(reg: &mut Registry) {
 }
 
 fn browser_cookie(state: &AppState) -> &'static str {
-    if state.web.secure_cookies() {
-        "__Host-lakegate_sso"
-    } else {
-        "lakegate_sso"
-    }
-}
-
-fn private(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    resp
+    host_cookie(state, "__Host-lakegate_sso", "lakegate_sso")
 }
 
 #[derive(Deserialize)]

@@ -21,7 +21,6 @@ use results::{chunk_json, statement_json};
 
 use crate::databricks::errors;
 use crate::databricks::rest::{Caller, Need};
-use crate::databricks::warehouses::WhState;
 use crate::engine::sql::{self, Param, SqlError};
 use crate::state::{Shared, lock};
 
@@ -134,26 +133,13 @@ async fn run(
     row_limit: Option<usize>,
     byte_limit: usize,
 ) {
-    loop {
-        let running = {
-            let now = s.clock.now();
-            let mut whs = lock(&s.warehouses);
-            whs.iter_mut().find(|w| w.id == warehouse_id).map(|w| {
-                w.tick(now);
-                w.state == WhState::Running
-            })
-        };
-        let canceled = lock(&s.statements)
+    let ended = || {
+        lock(&s.statements)
             .get(&id)
-            .is_none_or(|r| r.state.terminal());
-        if canceled || running.is_none() {
-            return;
-        }
-        if running == Some(true) {
-            break;
-        }
-        // The warehouse starts on the emulator clock; look again shortly.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .is_none_or(|r| r.state.terminal())
+    };
+    if !crate::databricks::warehouses::wait_running(&s, &warehouse_id, ended).await {
+        return;
     }
     let owner = lock(&s.statements)
         .get(&id)

@@ -143,18 +143,10 @@ impl ConnectionService {
         after.catalog = opt(patch.catalog, after.catalog);
         after.schema_name = opt(patch.schema, after.schema_name);
         if patch.role.is_some() {
-            let roles = crate::providers::by_connection(&after.provider, &after.auth)
-                .is_some_and(|p| p.info().session_roles);
-            if !roles {
-                return Err(ConnectionError::Invalid(
-                    "this kind of connection has no session role".into(),
-                ));
-            }
+            let provider = crate::providers::by_connection(&after.provider, &after.auth)
+                .ok_or(ConnectionError::NoIntegration)?;
             after.role = match opt(patch.role, None) {
-                Some(r) => Some(
-                    crate::providers::snowflake::scopes::check_role(&r)
-                        .map_err(ConnectionError::Invalid)?,
-                ),
+                Some(r) => Some(provider.check_role(&r).map_err(ConnectionError::Invalid)?),
                 None => None,
             };
         }

@@ -119,6 +119,11 @@ pub trait Provider: Send + Sync {
     fn sign_in_scopes(&self, integration_scopes: &str, _role: Option<&str>) -> String {
         integration_scopes.to_owned()
     }
+    /// A session role a connection names, checked and normalised; providers without
+    /// session roles refuse every one.
+    fn check_role(&self, _role: &str) -> Result<String, String> {
+        Err("this kind of connection has no session role".into())
+    }
     /// The base URL of the warehouse API for an integration's credentials.
     fn api_base(&self, integration: &IntegrationRow) -> String;
     /// The warehouse API at `base_url`, over the guarded client.

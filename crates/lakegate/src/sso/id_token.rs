@@ -189,6 +189,36 @@ fn check_claims(c: &Claims, e: &Expected) -> Result<(), Refused> {
     Ok(())
 }
 
+/// At most this many allowed email domains per org.
+const MAX_DOMAINS: usize = 20;
+
+/// Lower-case domains, each a dotted DNS name.
+pub fn check_domains(domains: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in domains {
+        let d = d.trim().trim_start_matches('@').to_lowercase();
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !d.contains('.') || d.len() > 253 || !d.split('.').all(label_ok) {
+            return Err(format!("{d:?} is not an email domain such as example.com"));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    if out.is_empty() || out.len() > MAX_DOMAINS {
+        return Err(format!(
+            "list 1 to {MAX_DOMAINS} email domains whose people may sign in"
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod id_token;
+mod people;
 pub mod service;
 
 pub use service::{SsoError, SsoInput, SsoService};

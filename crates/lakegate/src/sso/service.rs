@@ -10,7 +10,7 @@ use url::Url;
 
 use super::discovery::{self, Provider};
 use super::id_token::{self, Expected, Identity};
-use crate::accounts::service::{AccountService, NewUserInput};
+use crate::accounts::service::AccountService;
 use crate::accounts::{Org, Role, User};
 use crate::audit::{self, Actor, Event};
 use crate::auth::session::{self, Lifetimes};
@@ -26,7 +26,6 @@ use crate::store::{SsoFlowRow, SsoRow, Store};
 pub const CALLBACK_PATH: &str = "/login/sso/callback";
 /// A started SSO sign-in waits ten minutes for its callback.
 pub const FLOW_TTL_SECONDS: i64 = 600;
-const MAX_DOMAINS: usize = 20;
 
 /// Standard OpenID Connect at the token endpoint: client_secret_basic, RFC 6749 errors.
 /// Only the code exchange is used: no refresh, no revocation.
@@ -62,7 +61,7 @@ pub struct Refused {
     pub message: &'static str,
 }
 
-const fn refused(code: &'static str, message: &'static str) -> Refused {
+pub(super) const fn refused(code: &'static str, message: &'static str) -> Refused {
     Refused { code, message }
 }
 
@@ -83,13 +82,13 @@ pub struct SsoInput {
 
 #[derive(Clone)]
 pub struct SsoService {
-    store: Store,
-    keyring: Arc<Keyring>,
-    egress: Egress,
-    clock: Arc<dyn Clock>,
-    accounts: AccountService,
-    sessions: Lifetimes,
-    public_url: Url,
+    pub(super) store: Store,
+    pub(super) keyring: Arc<Keyring>,
+    pub(super) egress: Egress,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) accounts: AccountService,
+    pub(super) sessions: Lifetimes,
+    pub(super) public_url: Url,
 }
 
 fn secret_binding(org_id: &str) -> Binding<'_> {
@@ -108,33 +107,6 @@ fn flow_binding<'a>(org_id: &'a str, state_hash: &'a str) -> Binding<'a> {
         row_id: state_hash,
         column: "verifier",
     }
-}
-
-/// Lower-case domains, each a dotted DNS name.
-pub fn check_domains(domains: &[String]) -> Result<Vec<String>, String> {
-    let mut out: Vec<String> = Vec::new();
-    for d in domains {
-        let d = d.trim().trim_start_matches('@').to_lowercase();
-        let label_ok = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        };
-        if !d.contains('.') || d.len() > 253 || !d.split('.').all(label_ok) {
-            return Err(format!("{d:?} is not an email domain such as example.com"));
-        }
-        if !out.contains(&d) {
-            out.push(d);
-        }
-    }
-    if out.is_empty() || out.len() > MAX_DOMAINS {
-        return Err(format!(
-            "list 1 to {MAX_DOMAINS} email domains whose people may sign in"
-        ));
-    }
-    Ok(out)
 }
 
 impl SsoService {
@@ -196,7 +168,8 @@ impl SsoService {
                 "the client id must be 1-255 printable characters".into(),
             ));
         }
-        let domains = check_domains(&input.allowed_domains).map_err(SsoError::Invalid)?;
+        let domains =
+            super::id_token::check_domains(&input.allowed_domains).map_err(SsoError::Invalid)?;
         let previous = self.store.sso(&org.id).await?;
         let now = self.clock.now();
         let client_secret_enc = match (&input.client_secret, &previous) {
@@ -497,85 +470,5 @@ impl SsoService {
                 "The identity provider's answer was refused. Sign in again.",
             ),
         })
-    }
-
-    /// The person the provider named: by subject; else the org's user with that email,
-    /// tied to the subject now; else a new user with the org's default role.
-    async fn person(&self, sso: &SsoRow, who: &Identity) -> Result<User, Refused> {
-        const STORE: Refused = refused("store", "Lakegate could not sign you in. Try again.");
-        const DISABLED: Refused = refused(
-            "disabled",
-            "Your account is disabled. Ask an administrator.",
-        );
-        let store = &self.store;
-        let by_subject = store
-            .user_by_sso_subject(&sso.org_id, &who.subject)
-            .await
-            .map_err(|_| STORE)?;
-        let user = match by_subject {
-            Some(u) => u,
-            None => match store
-                .user_by_email(&sso.org_id, &who.email)
-                .await
-                .map_err(|_| STORE)?
-            {
-                // An account already tied to another subject is someone else's.
-                Some(u) => {
-                    if !store
-                        .link_sso_subject(&u.id, &who.subject)
-                        .await
-                        .map_err(|_| STORE)?
-                    {
-                        return Err(refused(
-                            "subject_conflict",
-                            "This email address belongs to another single sign-on account.",
-                        ));
-                    }
-                    u
-                }
-                None => self.create(sso, who).await?,
-            },
-        };
-        if user.disabled {
-            return Err(DISABLED);
-        }
-        Ok(user)
-    }
-
-    async fn create(&self, sso: &SsoRow, who: &Identity) -> Result<User, Refused> {
-        const STORE: Refused = refused(
-            "store",
-            "Lakegate could not create your account. Try again.",
-        );
-        let org = self
-            .store
-            .org_by_id(&sso.org_id)
-            .await
-            .ok()
-            .flatten()
-            .ok_or(STORE)?;
-        let input = NewUserInput {
-            email: who.email.clone(),
-            display_name: who.name.clone(),
-            role: Role::parse(&sso.default_role).unwrap_or(Role::Viewer),
-            password: None,
-            external_id: None,
-        };
-        let actor = Actor {
-            org_id: Some(org.id.clone()),
-            label: "sso".into(),
-            client_ip: None,
-            request_id: None,
-        };
-        let user = self
-            .accounts
-            .create_user(&actor, &org, input)
-            .await
-            .map_err(|_| STORE)?;
-        self.store
-            .link_sso_subject(&user.id, &who.subject)
-            .await
-            .map_err(|_| STORE)?;
-        Ok(user)
     }
 }

@@ -100,6 +100,10 @@ impl Provider for Oauth {
         }
     }
 
+    fn check_role(&self, role: &str) -> Result<String, String> {
+        scopes::check_role(role)
+    }
+
     fn api_base(&self, integration: &IntegrationRow) -> String {
         integration.issuer.clone()
     }

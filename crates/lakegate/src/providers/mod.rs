@@ -51,6 +51,52 @@ pub struct Info {
     /// whose answer was lost may be sent again; without one it is repeated only when the
     /// warehouse said it did not take it (429).
     pub idempotent_submit: bool,
+    /// The vendor's words for where a connection points.
+    pub words: Words,
+}
+
+/// What a vendor calls the three places a connection points at, which Lakegate stores as
+/// warehouse, catalog and schema: the API accepts these field names (next to the neutral
+/// ones) and the pages use the labels.
+#[derive(Debug)]
+pub struct Words {
+    /// API field names for warehouse, catalog and schema.
+    pub fields: [&'static str; 3],
+    /// Page labels for the same three.
+    pub labels: [&'static str; 3],
+}
+
+/// The neutral API field names, accepted for every provider.
+pub const NEUTRAL_FIELDS: [&str; 3] = ["warehouse_id", "catalog", "schema"];
+
+impl Words {
+    /// The three places a body names: its neutral fields, overlaid with the vendor-named
+    /// ones it gave (`(field, value)`). A vendor field of another provider, or a vendor
+    /// field next to its neutral twin with another value, is refused.
+    pub fn places(
+        &self,
+        mut neutral: [Option<String>; 3],
+        named: Vec<(&'static str, String)>,
+    ) -> Result<[Option<String>; 3], String> {
+        for (field, value) in named {
+            let Some(i) = self.fields.iter().position(|f| *f == field) else {
+                return Err(format!(
+                    "`{field}` is not a setting of this kind of connection (it takes `{}`, `{}` and `{}`)",
+                    self.fields[0], self.fields[1], self.fields[2]
+                ));
+            };
+            match &neutral[i] {
+                Some(other) if *other != value => {
+                    return Err(format!(
+                        "`{field}` and `{}` name the same setting: give one of them",
+                        NEUTRAL_FIELDS[i]
+                    ));
+                }
+                _ => neutral[i] = Some(value),
+            }
+        }
+        Ok(neutral)
+    }
 }
 
 /// A host as the provider normalised it.
@@ -165,6 +211,32 @@ mod tests {
             redirect_url(&u, databricks::U2M.info()),
             "https://lakegate.example.com/connections/oauth/databricks/callback"
         );
+    }
+
+    #[test]
+    fn vendor_field_names_fill_the_neutral_places() {
+        let words = &snowflake::OAUTH.info().words;
+        let got = words
+            .places(
+                [None, None, Some("PUBLIC".into())],
+                vec![("warehouse", "WH".into()), ("database", "DB".into())],
+            )
+            .unwrap();
+        assert_eq!(got, [Some("WH".into()), Some("DB".into()), Some("PUBLIC".into())]);
+        // The same value under both names is one setting, not a conflict.
+        assert!(words
+            .places([Some("WH".into()), None, None], vec![("warehouse", "WH".into())])
+            .is_ok());
+        let err = words
+            .places([Some("A".into()), None, None], vec![("warehouse", "B".into())])
+            .unwrap_err();
+        assert!(err.contains("`warehouse` and `warehouse_id`"), "{err}");
+        let err = databricks::U2M
+            .info()
+            .words
+            .places([None, None, None], vec![("database", "DB".into())])
+            .unwrap_err();
+        assert!(err.contains("`database` is not a setting"), "{err}");
     }
 
     #[test]

@@ -155,7 +155,7 @@ async fn list(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false}},
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false}},
     {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}}}
 ]))]
 pub(super) struct CreateBody {
@@ -175,8 +175,34 @@ pub(super) struct CreateBody {
     /// Snowflake: the session role to sign in with (default: the integration's).
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     role: Option<String>,
+    /// Snowflake's name for `warehouse_id`.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    warehouse: Option<String>,
+    /// Snowflake's name for `catalog`.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    database: Option<String>,
     #[serde(default)]
     shared: bool,
+}
+
+/// The vendor-named fields a body gave (`providers::Words`).
+fn vendor_fields(pairs: [(&'static str, Option<String>); 2]) -> Vec<(&'static str, String)> {
+    pairs.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
+}
+
+/// The warehouse, catalog and schema a body names, in the provider's words or the neutral ones.
+fn places(
+    provider: &dyn providers::Provider,
+    neutral: [Option<String>; 3],
+    named: Vec<(&'static str, String)>,
+) -> ApiResult<[Option<String>; 3]> {
+    provider
+        .info()
+        .words
+        .places(neutral, named)
+        .map_err(ApiError::bad_request)
 }
 
 async fn create(
@@ -201,17 +227,23 @@ pub(super) async fn create_for(
             "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" with auth \"oauth\"",
         ));
     };
+    let [warehouse_id, catalog, schema] =
+        places(
+        provider,
+        [b.warehouse_id, b.catalog, b.schema],
+        vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),
+    )?;
     let connections = &state.services.connections;
     let c = connections
         .create(p, actor, provider, &b.name, b.shared)
         .await?;
-    if b.warehouse_id.is_none() && b.catalog.is_none() && b.schema.is_none() && b.role.is_none() {
+    if warehouse_id.is_none() && catalog.is_none() && schema.is_none() && b.role.is_none() {
         return Ok(c);
     }
     let patch = Patch {
-        warehouse_id: b.warehouse_id,
-        catalog: b.catalog,
-        schema: b.schema,
+        warehouse_id,
+        catalog,
+        schema,
         role: b.role,
         ..Patch::default()
     };
@@ -253,6 +285,14 @@ struct PatchBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     role: Option<String>,
+    /// Snowflake's name for `warehouse_id`.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    warehouse: Option<String>,
+    /// Snowflake's name for `catalog`.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    database: Option<String>,
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "bool")]
     shared: Option<bool>,
@@ -265,19 +305,25 @@ async fn patch(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<PatchBody>,
 ) -> ApiResult<ApiJson<ConnectionView>> {
+    let connections = &state.services.connections;
+    let c = connections.load(&p, &id, Purpose::See).await?;
+    let provider = providers::by_connection(&c.provider, &c.auth)
+        .ok_or_else(|| ApiError::internal(format!("connection {id} has an unknown provider")))?;
+    let [warehouse_id, catalog, schema] =
+        places(
+        provider,
+        [b.warehouse_id, b.catalog, b.schema],
+        vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),
+    )?;
     let patch = Patch {
         name: b.name,
-        warehouse_id: b.warehouse_id,
-        catalog: b.catalog,
-        schema: b.schema,
+        warehouse_id,
+        catalog,
+        schema,
         role: b.role,
         shared: b.shared,
     };
-    let c = state
-        .services
-        .connections
-        .update(&p, &actor, &id, patch)
-        .await?;
+    let c = connections.update(&p, &actor, &id, patch).await?;
     Ok(ApiJson(view(&state, &p, c).await?))
 }
 

@@ -53,6 +53,8 @@ struct DetailPage {
     warehouses: Vec<Choice>,
     catalogs: Vec<Named>,
     schemas: Vec<Named>,
+    /// The vendor's words for warehouse, catalog and schema.
+    labels: [&'static str; 3],
     warehouse_label: String,
     catalog_label: String,
     schema_label: String,
@@ -71,6 +73,11 @@ pub(super) struct DetailQuery {
 
 /// Fixed messages chosen by code; nothing from the URL is echoed.
 /// How a connection connects, as its page says it.
+fn words_of(c: &crate::store::ConnectionRow) -> &'static crate::providers::Words {
+    crate::providers::by_connection(&c.provider, &c.auth)
+        .map_or(&crate::providers::databricks::U2M_WORDS, |p| &p.info().words)
+}
+
 fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
     match c.auth.as_str() {
         "oauth-u2m" => "OAuth U2M",
@@ -187,6 +194,7 @@ pub(super) async fn detail_page(
             warehouses,
             catalogs,
             schemas,
+            labels: words_of(&conn).labels,
             warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),

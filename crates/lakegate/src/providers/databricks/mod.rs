@@ -32,6 +32,12 @@ pub const DIALECT: Dialect = Dialect {
     revocation_endpoint: None,
 };
 
+/// Databricks' words are Lakegate's neutral ones.
+pub const U2M_WORDS: super::Words = super::Words {
+    fields: super::NEUTRAL_FIELDS,
+    labels: ["SQL warehouse", "Catalog", "Schema"],
+};
+
 static INFO: Info = Info {
     id: "databricks",
     auth: "oauth-u2m",
@@ -48,6 +54,7 @@ static INFO: Info = Info {
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,
+    words: U2M_WORDS,
 };
 
 /// Databricks OAuth U2M.

@@ -54,6 +54,10 @@ static INFO: Info = Info {
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,
+    words: super::Words {
+        fields: ["warehouse", "database", "schema"],
+        labels: ["Warehouse", "Database", "Schema"],
+    },
 };
 
 /// Snowflake OAuth with a custom security integration.

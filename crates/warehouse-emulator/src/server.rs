@@ -223,12 +223,18 @@ impl EmulatorHandle {
         .map_err(|e| format!("{e:?}"))
     }
 
-    /// Moves the emulator's clock forward.
     /// Queues a fault, as `POST /emulator/control/faults` does.
     pub fn fault(&self, f: crate::engine::faults::FaultRequest) {
         lock(&self.shared.faults).push(f);
     }
 
+    /// How many statements the Snowflake SQL API has started (a resubmission with a known
+    /// `requestId` starts none).
+    pub fn snowflake_statements(&self) -> usize {
+        lock(&self.shared.sf_statements).len()
+    }
+
+    /// Moves the emulator's clock forward.
     pub fn advance_clock(&self, seconds: i64) {
         self.shared.clock.advance(seconds);
     }

@@ -12,6 +12,9 @@ use crate::integrations::IntegrationError;
 use crate::providers::DiscoveryError;
 use crate::queries::QueryError;
 use crate::store::StoreError;
+
+/// What a caller is told to wait when the warehouse keeps answering 429.
+const BUSY_RETRY_AFTER_SECONDS: i64 = 5;
 use crate::warehouse::WarehouseError;
 
 impl From<StoreError> for ApiError {
@@ -90,6 +93,11 @@ impl From<ConnectionError> for ApiError {
             {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "databricks_rejected", msg)
             }
+            // Still turned away after Lakegate's own retries: the caller may try again later.
+            ConnectionError::Warehouse(WarehouseError::Upstream { status: 429, .. }) => ApiError {
+                retry_after: Some(BUSY_RETRY_AFTER_SECONDS),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "warehouse_busy", msg)
+            },
             ConnectionError::Warehouse(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, "upstream_error", msg)
             }

@@ -48,9 +48,10 @@ impl WarehouseError {
             WarehouseError::Upstream { status, .. } => {
                 also_unavailable && matches!(status, 502..=504)
             }
-            WarehouseError::Egress(EgressError::Timeout { .. } | EgressError::Connect { .. }) => {
-                also_unavailable
-            }
+            // `Other` is a transport failure after connecting: a reset or a body cut short.
+            WarehouseError::Egress(
+                EgressError::Timeout { .. } | EgressError::Connect { .. } | EgressError::Other { .. },
+            ) => also_unavailable,
             _ => false,
         }
     }

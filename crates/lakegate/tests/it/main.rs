@@ -29,6 +29,7 @@ mod service_keys;
 mod sessions;
 mod snowflake_api;
 mod snowflake_connect;
+mod snowflake_faults;
 mod snowflake_refresh;
 mod snowflake_setup;
 mod sso;

@@ -1,13 +1,9 @@
-//! Faults as Databricks would answer them: its error bodies for 429 and 503, a truncated
-//! body, a dropped connection, a delay.
+//! Faults as Databricks answers them: its error bodies for 429 and 503 (the rest of the
+//! injection is `engine::inject`).
 
-use std::time::Duration;
-
-use axum::Json;
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
 
 use crate::engine::faults::{FaultKind, Target};
 use crate::state::{Shared, lock};
@@ -19,54 +15,19 @@ pub fn omit_refresh_token(s: &Shared) -> bool {
         .is_some()
 }
 
-/// Applies the next fault for `target`, if any: `Some(response)` replaces the real answer.
+fn body(status: StatusCode, error_code: Option<String>, message: Option<String>) -> Value {
+    let code = match status.as_u16() {
+        429 => "REQUEST_LIMIT_EXCEEDED",
+        503 => "TEMPORARILY_UNAVAILABLE",
+        _ => "INTERNAL_ERROR",
+    };
+    json!({
+        "error_code": error_code.unwrap_or_else(|| code.to_owned()),
+        "message": message.unwrap_or_else(|| format!("Injected fault: {status}")),
+    })
+}
+
+/// Applies the next fault for `target`, if any, in Databricks' words.
 pub async fn inject(s: &Shared, target: Target) -> Option<Response> {
-    let kind = lock(&s.faults).take_if(target, |k| !matches!(k, FaultKind::OmitRefreshToken))?;
-    match kind {
-        FaultKind::Delay { ms } => {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            None
-        }
-        FaultKind::Status {
-            status,
-            retry_after,
-            error_code,
-            message,
-        } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let code = match status.as_u16() {
-                429 => "REQUEST_LIMIT_EXCEEDED",
-                503 => "TEMPORARILY_UNAVAILABLE",
-                _ => "INTERNAL_ERROR",
-            };
-            let mut resp = (
-                status,
-                Json(json!({
-                    "error_code": error_code.unwrap_or_else(|| code.to_owned()),
-                    "message": message.unwrap_or_else(|| format!("Injected fault: {status}")),
-                })),
-            )
-                .into_response();
-            if let Some(secs) = retry_after.and_then(|r| HeaderValue::from_str(&r.to_string()).ok())
-            {
-                resp.headers_mut().insert(header::RETRY_AFTER, secs);
-            }
-            Some(resp)
-        }
-        FaultKind::Malformed => Some(
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                "{\"access_token\": \"trunc",
-            )
-                .into_response(),
-        ),
-        // Applied by the token endpoint itself, after the real answer is built.
-        FaultKind::OmitRefreshToken => None,
-        FaultKind::Reset => {
-            let failing = futures_util::stream::once(async {
-                Err::<axum::body::Bytes, _>(std::io::Error::other("injected reset"))
-            });
-            Some(Response::new(Body::from_stream(failing)))
-        }
-    }
+    crate::engine::inject::inject(s, target, body).await
 }

@@ -6,6 +6,7 @@ pub mod authz;
 pub mod clock;
 pub mod faults;
 pub mod html;
+pub mod inject;
 pub mod jwt;
 pub mod sql;
 pub mod tls;

@@ -4,6 +4,7 @@
 //! error bodies — over the shared engine. Facts: `shared/design/reference/
 //! snowflake-bigquery-research.md`, part A.
 
+mod faults;
 pub mod integration;
 pub mod oauth;
 mod pages;

@@ -293,14 +293,16 @@ async fn token(
 ) -> Response {
     let f = form(&body);
     let grant_type = f.get("grant_type").cloned().unwrap_or_default();
-    {
-        let mut o = lock(&s.oauth);
-        o.token_call_started();
-        o.count_grant(&grant_type);
-    }
-    let resp = match token_inner(&s, &headers, &f, &grant_type) {
-        Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
-        Err(e) => token_error(e),
+    lock(&s.oauth).token_call_started();
+    let resp = match super::faults::token(&s).await {
+        Some(fault) => fault,
+        None => {
+            lock(&s.oauth).count_grant(&grant_type);
+            match token_inner(&s, &headers, &f, &grant_type) {
+                Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
+                Err(e) => token_error(e),
+            }
+        }
     };
     lock(&s.oauth).token_call_ended();
     resp

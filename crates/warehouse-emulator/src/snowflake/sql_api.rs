@@ -2,7 +2,8 @@
 //! a synchronous wait that ends in 202, `async=true`), `GET /api/v2/statements/{handle}`
 //! (status, or one partition of the result — gzip-encoded after the first), and
 //! `POST …/cancel`; 401 with 390303 (invalid) or 390318 (expired), 408 when the statement's
-//! `timeout` passes on the emulator clock, 422 for failures with Snowflake's codes.
+//! `timeout` passes on the emulator clock, 422 for failures with Snowflake's codes, and
+//! injected faults (429, 5xx, resets) on submissions and polls.
 //!
 //! Strictest readings (README): a `User-Agent` is required (the spec marks it so); a
 //! `role` other than the token's session role is refused; `bindings` are not emulated.
@@ -145,6 +146,9 @@ async fn execute(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(fault) = super::faults::sql_api(&s).await {
+        return fault;
+    }
     let (email, role) = match caller(&s, &headers) {
         Ok(c) => c,
         Err(r) => return r,
@@ -408,6 +412,9 @@ async fn status(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(fault) = super::faults::sql_api(&s).await {
+        return fault;
+    }
     let email = match caller(&s, &headers) {
         Ok((email, _)) => email,
         Err(r) => return r,

@@ -28,6 +28,7 @@ mod route_matrix;
 mod service_keys;
 mod sessions;
 mod snowflake_api;
+mod snowflake_callback;
 mod snowflake_connect;
 mod snowflake_faults;
 mod snowflake_refresh;

@@ -25,8 +25,20 @@ const SECRET: &str = "s3+cr/et==";
 pub(crate) async fn snowflake_consent(
     s: &Setup,
     authorize: &str,
+    who: (&str, &str),
+    role: &str,
+) -> String {
+    snowflake_decide(s, authorize, who, role, "allow").await
+}
+
+/// Signs in on the emulated account's pages and answers the consent page with `decision`
+/// (`allow` or `deny`): where Snowflake sends the browser.
+pub(crate) async fn snowflake_decide(
+    s: &Setup,
+    authorize: &str,
     (email, password): (&str, &str),
     role: &str,
+    decision: &str,
 ) -> String {
     let emu = s.ws.browser();
     let page = emu.get(authorize).sent().await.text().await.unwrap();
@@ -48,7 +60,7 @@ pub(crate) async fn snowflake_consent(
     );
     let done = emu
         .post(format!("{base}/oauth/authorize/consent"))
-        .form(&[("request", request.as_str()), ("decision", "allow")])
+        .form(&[("request", request.as_str()), ("decision", decision)])
         .sent()
         .await;
     done.headers()["location"].to_str().unwrap().to_owned()

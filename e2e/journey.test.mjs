@@ -180,14 +180,25 @@ test("Snowflake: the admin runs the SQL shown and saves the integration; the ana
   assert.equal((await analyst.locator("#role").innerText()).trim(), "PUBLIC", "the consent page names the role");
   await Promise.all([analyst.waitForURL(/\/connections\/[^/]+\?signin=ok/), analyst.click("button[value=allow]")]);
   assert.match(await analyst.locator("#databricks-identity").innerText(), /ALICE/);
+  // The pickers speak Snowflake and list what the role can see.
+  assert.equal(await analyst.locator("label[for=catalog]").innerText(), "Default database");
   await analyst.selectOption("#warehouse_id", { label: "STARTER_WAREHOUSE (STARTED)" });
+  await analyst.selectOption("#catalog", "SAMPLES");
   await Promise.all([analyst.waitForURL(/saved=/), analyst.click("#settings-h ~ form >> text=Save")]);
+  assert.ok(await analyst.locator("#schema option", { hasText: "NYCTAXI" }).count() > 0, "schemas of the chosen database");
+  await Promise.all([analyst.waitForLoadState("load"), analyst.click("text=Test connection")]);
+  assert.match(await analyst.locator("#test-result").innerText(), /Connection works: signed in as ALICE/);
   await analyst.fill("#sql", "SELECT CURRENT_ROLE() AS role, COUNT(*) AS trips FROM samples.nyctaxi.trips");
   await analyst.press("#sql", "Control+Enter");
   await analyst.waitForSelector("#query-results:not([hidden])");
   assert.deepEqual(await analyst.locator("#result-table thead th").allInnerTexts(), ["ROLE", "TRIPS"]);
   assert.equal(await analyst.locator("#result-table tbody tr td").first().innerText(), "PUBLIC");
   await screenshot(analyst, "snowflake-query");
+  const [download] = await Promise.all([analyst.waitForEvent("download"), analyst.click("#download-csv")]);
+  const csv = readFileSync(await download.path(), "utf8").split("\r\n").filter(Boolean);
+  assert.equal(csv.length, 2);
+  assert.equal(csv[0], "ROLE,TRIPS");
+  assert.match(csv[1], /^PUBLIC,[1-9]\d*$/, "the role and a count, as the table showed");
   await context.close();
 });
 

@@ -48,7 +48,40 @@ pub struct EmulatorConfig {
     pub apps: Vec<AppConfig>,
     /// Snowflake security integrations (the Snowflake front-end's OAuth clients).
     pub snowflake_integrations: Vec<SnowflakeIntegrationConfig>,
+    /// Google OAuth clients ("Web application") for the Google/BigQuery front-end.
+    pub google_clients: Vec<GoogleClientConfig>,
+    /// BigQuery projects over the shared sample data.
+    pub google_projects: Vec<GoogleProjectConfig>,
+    /// How long a BigQuery job runs (real milliseconds) before it completes.
+    pub bigquery_job_ms: u64,
+    /// Most rows on one page of BigQuery results (Google caps pages at about 10 MB).
+    pub bigquery_page_rows: usize,
     pub warehouses: Vec<WarehouseConfig>,
+}
+
+/// A Google OAuth client of type "Web application".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleClientConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Authorized redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Publishing status "Testing": refresh tokens die after 7 days.
+    #[serde(default)]
+    pub testing: bool,
+}
+
+/// A BigQuery project: its datasets are the schemas of one engine catalog.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleProjectConfig {
+    pub id: String,
+    pub catalog: String,
+    /// Where its datasets and jobs live (`US`, `EU`, or a region such as `europe-west2`).
+    pub location: String,
+    /// Users with a project-level role (listed by projects.list; may create jobs).
+    pub members: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +216,24 @@ impl Default for EmulatorConfig {
             ],
             apps: vec![],
             snowflake_integrations: vec![],
+            google_clients: vec![],
+            google_projects: vec![
+                GoogleProjectConfig {
+                    id: "lakegate-samples".into(),
+                    catalog: "samples".into(),
+                    // A region, not US/EU: jobs must be addressed with their location.
+                    location: "europe-west2".into(),
+                    members: vec!["alice@example.com".into(), "bob@example.com".into()],
+                },
+                GoogleProjectConfig {
+                    id: "lakegate-finance".into(),
+                    catalog: "main".into(),
+                    location: "US".into(),
+                    members: vec!["alice@example.com".into()],
+                },
+            ],
+            bigquery_job_ms: 0,
+            bigquery_page_rows: 500,
             warehouses: vec![WarehouseConfig {
                 id: "abcdef1234567890".into(),
                 name: "Starter Warehouse".into(),

@@ -14,12 +14,14 @@ pub mod config;
 pub mod control;
 pub mod databricks;
 pub mod engine;
+pub mod google;
 mod server;
 pub mod snowflake;
 mod state;
 
 pub use config::{
-    AppConfig, EmulatorConfig, SnowflakeIntegrationConfig, TokenPolicy, UserConfig, WarehouseConfig,
+    AppConfig, EmulatorConfig, GoogleClientConfig, GoogleProjectConfig, SnowflakeIntegrationConfig,
+    TokenPolicy, UserConfig, WarehouseConfig,
 };
 pub use databricks::account::AppRequest;
 pub use engine::faults::{FaultRequest as Fault, Target};

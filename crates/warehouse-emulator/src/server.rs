@@ -38,6 +38,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(crate::databricks::storage::router())
         .merge(crate::snowflake::oauth::router())
         .merge(crate::snowflake::sql_api::router())
+        .merge(crate::google::oauth::router())
+        .merge(crate::google::bigquery::router())
         .merge(account::router(shared.clone()));
     if shared.config.control {
         r = r.merge(crate::control::router());
@@ -81,6 +83,9 @@ impl Emulator {
             oauth.add_app(crate::snowflake::integration::app(i));
             snowflake.insert(i.client_id.clone(), i.clone());
         }
+        for c in &config.google_clients {
+            oauth.add_app(crate::google::client::app(c));
+        }
         let warehouses = config
             .warehouses
             .iter()
@@ -115,6 +120,8 @@ impl Emulator {
             snowflake: Mutex::new(snowflake),
             sf_statements: Mutex::new(HashMap::new()),
             sf_requests: Mutex::new(HashMap::new()),
+            google: Mutex::new(crate::google::GoogleState::default()),
+            bq_jobs: Mutex::new(HashMap::new()),
         });
         let app = router(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -175,6 +182,18 @@ impl EmulatorHandle {
     pub fn register_snowflake_integration(&self, i: crate::config::SnowflakeIntegrationConfig) {
         lock(&self.shared.oauth).add_app(crate::snowflake::integration::app(&i));
         lock(&self.shared.snowflake).insert(i.client_id.clone(), i);
+    }
+
+    /// Registers a Google OAuth client, as creating one in the Cloud Console does.
+    pub fn register_google_client(&self, c: crate::config::GoogleClientConfig) {
+        lock(&self.shared.oauth).add_app(crate::google::client::app(&c));
+    }
+
+    /// Makes `email`'s next refreshes answer `invalid_rapt` (an admin's session control).
+    pub fn require_google_reauth(&self, email: &str) {
+        lock(&self.shared.google)
+            .reauth_required
+            .insert(email.to_lowercase());
     }
 
     /// A user's default Snowflake role (their first), for tests that mint tokens.

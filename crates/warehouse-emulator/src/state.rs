@@ -38,6 +38,10 @@ pub struct Shared {
     pub sf_requests: Mutex<HashMap<(String, String), String>>,
     /// Snowflake security integrations by client id.
     pub snowflake: Mutex<HashMap<String, SnowflakeIntegrationConfig>>,
+    /// The Google front-end's pending sign-ins, consents and knobs.
+    pub google: Mutex<crate::google::GoogleState>,
+    /// BigQuery jobs by job id.
+    pub bq_jobs: Mutex<HashMap<String, crate::google::bigquery::jobs::Job>>,
 }
 
 /// Locks a mutex, recovering from poisoning (a panicked handler must not wedge the emulator).

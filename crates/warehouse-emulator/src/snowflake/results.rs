@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::engine::sql::epoch::{days, epoch_nanos};
 use crate::engine::sql::{ResultColumn, ResultSet, SqlError};
 
 /// One `rowType` entry for an engine column.
@@ -47,41 +48,11 @@ fn decimal_shape(type_text: &str) -> (i64, i64) {
 pub fn cell(c: &ResultColumn, raw: &Option<String>) -> Value {
     let Some(s) = raw else { return Value::Null };
     let encoded = match c.type_name.as_str() {
-        "DATE" => days(s),
-        "TIMESTAMP" => epoch_seconds(s),
+        "DATE" => days(s).map(|d| d.to_string()),
+        "TIMESTAMP" => epoch_nanos(s).map(|(secs, nanos)| format!("{secs}.{nanos:09}")),
         _ => None,
     };
     Value::String(encoded.unwrap_or_else(|| s.clone()))
-}
-
-/// `2024-02-29` → days since 1970-01-01.
-fn days(s: &str) -> Option<String> {
-    let (y, rest) = s.split_once('-')?;
-    let (m, d) = rest.split_once('-')?;
-    let (y, m, d): (i64, i64, i64) = (y.parse().ok()?, m.parse().ok()?, d.get(..2)?.parse().ok()?);
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468).to_string())
-}
-
-/// `2016-01-01T00:01:22.000Z` → `1451606482.000000000`.
-fn epoch_seconds(s: &str) -> Option<String> {
-    let day: i64 = days(s.get(..10)?)?.parse().ok()?;
-    let time = s.get(11..19)?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let secs = hms.next()?? * 3600 + hms.next()?? * 60 + hms.next()??;
-    let frac: String = s
-        .get(19..)
-        .unwrap_or("")
-        .trim_start_matches('.')
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some(format!("{}.{frac:0<9}", day * 86_400 + secs))
 }
 
 /// The rows of partition `n` of `rows_per_partition`.

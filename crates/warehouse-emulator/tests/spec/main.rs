@@ -8,6 +8,8 @@ mod harness;
 mod account;
 mod binary;
 mod control;
+mod google;
+mod google_oauth;
 mod oauth;
 mod rest;
 mod snowflake_oauth;

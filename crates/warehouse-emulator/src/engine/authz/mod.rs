@@ -75,6 +75,11 @@ impl OAuthState {
         ttl: i64,
     ) -> String {
         let code = random_token("dcod");
+        let offline = self
+            .apps
+            .get(client_id)
+            .and_then(|a| a.flavor.offline_scope())
+            .is_some_and(|o| scopes.iter().any(|s| s == o));
         self.codes.insert(
             code.clone(),
             CodeGrant {
@@ -86,10 +91,19 @@ impl OAuthState {
                 expires_at: now + ttl,
                 redeemed_family: None,
                 used: false,
+                offline,
             },
         );
         self.counters.codes_issued += 1;
         code
+    }
+
+    /// Says whether a code gives a refresh token (Google decides by `access_type` and
+    /// `prompt`, not by a scope).
+    pub fn set_offline(&mut self, code: &str, offline: bool) {
+        if let Some(g) = self.codes.get_mut(code) {
+            g.offline = offline;
+        }
     }
 
     /// The authorization_code grant.
@@ -150,11 +164,12 @@ impl OAuthState {
         let grant = grant.clone();
         let policy = &app.token_access_policy;
         let family_id = random_id(12);
-        let offline_scope = app.flavor.offline_scope();
-        let offline = grant.scopes.iter().any(|s| s == offline_scope);
+        let offline = grant.offline;
+        let seq = self.families.len() as u64;
         self.families.insert(
             family_id.clone(),
             Family {
+                seq,
                 client_id: app.client_id.clone(),
                 user: grant.user.clone(),
                 scopes: grant.scopes.clone(),
@@ -234,8 +249,9 @@ impl OAuthState {
             Flavor::Databricks => signer
                 .sign(&claims)
                 .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?,
-            // Opaque, as Snowflake's are: clients must not decode them.
+            // Opaque, as Snowflake's and Google's are: clients must not decode them.
             Flavor::Snowflake => random_token("ver:1-hint:"),
+            Flavor::Google => random_token("ya29."),
         };
         self.access.insert(
             access_token.clone(),
@@ -381,6 +397,47 @@ impl OAuthState {
         }
         self.access.retain(|_, a| a.user != email);
         families.len()
+    }
+
+    /// Revokes the grant an access or refresh token belongs to (RFC 7009 as Google does it:
+    /// either token ends the whole grant). False when the token is unknown or dead.
+    pub fn revoke_token(&mut self, token: &str) -> bool {
+        let family = match (self.access.get(token), self.refresh.get(token)) {
+            (Some(a), _) => a.family.clone(),
+            (None, Some(r)) if r.state != RtState::Revoked => Some(r.family.clone()),
+            _ => None,
+        };
+        match family {
+            Some(f) => {
+                self.revoke_family(&f);
+                self.access.remove(token);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keeps at most `max` live grants of `user` for `client_id`, silently revoking the
+    /// oldest (Google's 100 refresh tokens per account and client).
+    pub fn cap_grants(&mut self, client_id: &str, user: &str, max: usize) {
+        let mut live: Vec<(u64, String)> = self
+            .families
+            .iter()
+            .filter(|(_, f)| !f.revoked && f.client_id == client_id && f.user == user)
+            .filter(|(id, _)| self.refresh.values().any(|r| &r.family == *id))
+            .map(|(id, f)| (f.seq, id.clone()))
+            .collect();
+        live.sort();
+        let over = live.len().saturating_sub(max);
+        for (_, id) in live.into_iter().take(over) {
+            self.revoke_family(&id);
+        }
+    }
+
+    /// The user a refresh token was issued to, if it is known.
+    pub fn refresh_owner(&self, rt: &str) -> Option<String> {
+        let r = self.refresh.get(rt)?;
+        self.families.get(&r.family).map(|f| f.user.clone())
     }
 
     /// Kills one refresh token (control API: "a dead refresh token").

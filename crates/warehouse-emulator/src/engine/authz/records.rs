@@ -20,14 +20,18 @@ pub enum Flavor {
     Databricks,
     /// Opaque access tokens; `refresh_token` asks for a refresh token; no ID token.
     Snowflake,
+    /// Opaque `ya29.` access tokens; `access_type=offline` (not a scope) asks for a refresh
+    /// token; the front-end signs its own ID tokens (with the nonce).
+    Google,
 }
 
 impl Flavor {
-    /// The scope that asks for a refresh token.
-    pub fn offline_scope(self) -> &'static str {
+    /// The scope that asks for a refresh token, where one does.
+    pub fn offline_scope(self) -> Option<&'static str> {
         match self {
-            Flavor::Databricks => "offline_access",
-            Flavor::Snowflake => "refresh_token",
+            Flavor::Databricks => Some("offline_access"),
+            Flavor::Snowflake => Some("refresh_token"),
+            Flavor::Google => None,
         }
     }
 }
@@ -89,6 +93,8 @@ pub(super) struct CodeGrant {
     pub(super) expires_at: i64,
     pub(super) redeemed_family: Option<String>,
     pub(super) used: bool,
+    /// Whether redeeming it gives a refresh token.
+    pub(super) offline: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +114,8 @@ pub(super) struct RefreshRecord {
 
 #[derive(Debug, Clone)]
 pub(super) struct Family {
+    /// Creation order (the oldest goes first when a cap is reached).
+    pub(super) seq: u64,
     pub(super) client_id: String,
     pub(super) user: String,
     pub(super) scopes: Vec<String>,

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 mod functions;
+pub mod epoch;
 pub mod plan;
 
 pub use plan::{Plan, plan};

@@ -57,8 +57,22 @@ fn parts(name: &ObjectName) -> Option<Vec<String>> {
 
 /// Plans `sql` for a user holding `grants`, with the request's default catalog and schema.
 pub fn plan(sql: &str, catalog: &str, schema: &str, grants: &[String]) -> Result<Plan, SqlError> {
+    plan_with(&DatabricksDialect {}, sql, catalog, schema, grants, &|p| Some(p))
+}
+
+/// [`plan`] in another vendor's dialect, whose table names `names` turns into the engine's
+/// (`None`: no such table) — BigQuery's `project.dataset.table` in one quoted identifier,
+/// with projects that stand for catalogs.
+pub fn plan_with(
+    dialect: &dyn sqlparser::dialect::Dialect,
+    sql: &str,
+    catalog: &str,
+    schema: &str,
+    grants: &[String],
+    names: &dyn Fn(Vec<String>) -> Option<Vec<String>>,
+) -> Result<Plan, SqlError> {
     let mut statements =
-        Parser::parse_sql(&DatabricksDialect {}, sql).map_err(|e| syntax_error(&e.to_string()))?;
+        Parser::parse_sql(dialect, sql).map_err(|e| syntax_error(&e.to_string()))?;
     if statements.len() != 1 {
         return Err(SqlError::new(
             "PARSE_SYNTAX_ERROR",
@@ -86,12 +100,16 @@ pub fn plan(sql: &str, catalog: &str, schema: &str, grants: &[String]) -> Result
     let mut read = Vec::new();
     let mut failure = None;
     let _ = visit_relations_mut(&mut statement, |name| {
-        let Some(p) = parts(name) else {
+        let Some(written) = parts(name) else {
             failure = Some(SqlError::new(
                 "PARSE_SYNTAX_ERROR",
                 "Unsupported table reference.",
                 "42601",
             ));
+            return ControlFlow::Break(());
+        };
+        let Some(p) = names(written.clone()) else {
+            failure = Some(not_found(&written.join(".")));
             return ControlFlow::Break(());
         };
         let full = match p.as_slice() {

@@ -82,11 +82,17 @@ async fn authorize(
         return refuse(
             400,
             "redirect_uri_mismatch",
-            &format!("You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. If you're the app developer, register the redirect URI in the Google Cloud Console. Request details: redirect_uri={redirect_uri}"),
+            &format!(
+                "You can't sign in to this app because it doesn't comply with Google's OAuth 2.0 policy. If you're the app developer, register the redirect URI in the Google Cloud Console. Request details: redirect_uri={redirect_uri}"
+            ),
         );
     }
     if param("response_type") != Some("code") {
-        return refuse(400, "unsupported_response_type", "Only response_type=code is emulated.");
+        return refuse(
+            400,
+            "unsupported_response_type",
+            "Only response_type=code is emulated.",
+        );
     }
     let raw_scopes: Vec<&str> = param("scope")
         .unwrap_or_default()
@@ -105,7 +111,10 @@ async fn authorize(
         return refuse(
             400,
             "invalid_scope",
-            &format!("Some requested scopes were invalid. {{invalid=[{}]}}", invalid.join(", ")),
+            &format!(
+                "Some requested scopes were invalid. {{invalid=[{}]}}",
+                invalid.join(", ")
+            ),
         );
     }
     let challenge = match (param("code_challenge"), param("code_challenge_method")) {
@@ -113,7 +122,13 @@ async fn authorize(
         // Google's default method is plain when a challenge is sent.
         (Some(c), None | Some("plain")) if (43..=128).contains(&c.len()) => s256(c),
         (None, None) => String::new(),
-        _ => return refuse(400, "invalid_request", "Invalid code_challenge_method or code_challenge."),
+        _ => {
+            return refuse(
+                400,
+                "invalid_request",
+                "Invalid code_challenge_method or code_challenge.",
+            );
+        }
     };
     let prompt = param("prompt").unwrap_or_default();
     let pending = Pending {
@@ -271,13 +286,19 @@ async fn revoke(
     RawForm(body): RawForm,
 ) -> Response {
     let f = form(&body);
-    let token = f.get("token").or_else(|| q.get("token")).cloned().unwrap_or_default();
+    let token = f
+        .get("token")
+        .or_else(|| q.get("token"))
+        .cloned()
+        .unwrap_or_default();
     if lock(&s.oauth).revoke_token(&token) {
         StatusCode::OK.into_response()
     } else {
         (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_token", "error_description": "Token expired or revoked"})),
+            axum::Json(
+                json!({"error": "invalid_token", "error_description": "Token expired or revoked"}),
+            ),
         )
             .into_response()
     }
@@ -298,7 +319,9 @@ async fn userinfo(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response 
     let Ok(rec) = lock(&s.oauth).bearer(token, now) else {
         return (
             StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "invalid_request", "error_description": "Invalid Credentials"})),
+            axum::Json(
+                json!({"error": "invalid_request", "error_description": "Invalid Credentials"}),
+            ),
         )
             .into_response();
     };

@@ -34,7 +34,11 @@ fn token_error(e: TokenError) -> Response {
             "The OAuth client was not found.".into(),
         ),
         // Google says no more about a bad or spent code.
-        TokenError::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant", "Bad Request".into()),
+        TokenError::InvalidGrant(_) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Bad Request".into(),
+        ),
         TokenError::DeadRefreshToken => (
             StatusCode::BAD_REQUEST,
             "invalid_grant",
@@ -45,13 +49,23 @@ fn token_error(e: TokenError) -> Response {
             "unsupported_grant_type",
             "Invalid grant_type".into(),
         ),
-        TokenError::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", "Bad Request".into()),
+        TokenError::InvalidScope => (
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "Bad Request".into(),
+        ),
     };
-    error(status, json!({"error": code, "error_description": description}))
+    error(
+        status,
+        json!({"error": code, "error_description": description}),
+    )
 }
 
 /// The client's id and secret: in the body, or HTTP Basic (form-encoded, RFC 6749 §2.3.1).
-fn client_credentials(headers: &HeaderMap, f: &HashMap<String, String>) -> Option<(String, String)> {
+fn client_credentials(
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+) -> Option<(String, String)> {
     if let (Some(id), Some(secret)) = (f.get("client_id"), f.get("client_secret")) {
         return Some((id.clone(), secret.clone()));
     }
@@ -60,7 +74,9 @@ fn client_credentials(headers: &HeaderMap, f: &HashMap<String, String>) -> Optio
         .to_str()
         .ok()?
         .strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
     let raw = String::from_utf8(raw).ok()?;
     let (id, secret) = raw.split_once(':')?;
     let decode = |v: &str| {
@@ -90,9 +106,16 @@ pub async fn token(
     resp
 }
 
-fn token_inner(s: &Shared, headers: &HeaderMap, f: &HashMap<String, String>, grant_type: &str) -> Response {
+fn token_inner(
+    s: &Shared,
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+    grant_type: &str,
+) -> Response {
     let Some((client_id, secret)) = client_credentials(headers, f) else {
-        return token_error(TokenError::InvalidRequest("Could not determine client ID from request.".into()));
+        return token_error(TokenError::InvalidRequest(
+            "Could not determine client ID from request.".into(),
+        ));
     };
     let now = s.clock.now();
     let iss = issuer(s);
@@ -161,7 +184,14 @@ fn token_inner(s: &Shared, headers: &HeaderMap, f: &HashMap<String, String>, gra
 }
 
 /// The token response, with an ID token when `openid` was granted.
-fn answer(s: &Shared, client_id: &str, email: &str, set: TokenSet, nonce: Option<&str>, now: i64) -> Result<Value, TokenError> {
+fn answer(
+    s: &Shared,
+    client_id: &str,
+    email: &str,
+    set: TokenSet,
+    nonce: Option<&str>,
+    now: i64,
+) -> Result<Value, TokenError> {
     let mut body = json!({
         "access_token": set.access_token,
         // Google reports a second less than the hour it grants.
@@ -177,7 +207,11 @@ fn answer(s: &Shared, client_id: &str, email: &str, set: TokenSet, nonce: Option
             "iss": issuer(s), "azp": client_id, "aud": client_id,
             "sub": subject(s, email), "iat": now, "exp": now + 3600,
         });
-        if set.scope.split(' ').any(|sc| sc == super::client::USERINFO_EMAIL) {
+        if set
+            .scope
+            .split(' ')
+            .any(|sc| sc == super::client::USERINFO_EMAIL)
+        {
             claims["email"] = json!(email);
             claims["email_verified"] = json!(true);
         }

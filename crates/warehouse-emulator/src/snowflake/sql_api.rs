@@ -56,7 +56,7 @@ impl SfStatement {
             if let Some(i) = &self.interrupt {
                 i.interrupt();
             }
-            let _ = self.done.send(true);
+            self.done.send_replace(true);
         }
     }
 }

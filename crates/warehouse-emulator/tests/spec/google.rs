@@ -30,7 +30,10 @@ pub async fn google_on(config: EmulatorConfig, testing: bool) -> Google {
         redirect_uris: vec![REDIRECT.into()],
         testing,
     });
-    Google { emu, http: client() }
+    Google {
+        emu,
+        http: client(),
+    }
 }
 
 impl Google {
@@ -60,7 +63,10 @@ impl Google {
                 all.push((k, v));
             }
         }
-        self.url(&format!("/o/oauth2/v2/auth?{}", serde_urlencoded::to_string(all).unwrap()))
+        self.url(&format!(
+            "/o/oauth2/v2/auth?{}",
+            serde_urlencoded::to_string(all).unwrap()
+        ))
     }
 
     /// Signs in as `email` and ticks `ticked` on the consent page (if it shows): the
@@ -72,7 +78,11 @@ impl Google {
         let login = self
             .http
             .post(self.url("/o/oauth2/v2/auth/login"))
-            .form(&[("request", request.as_str()), ("email", email), ("password", password)])
+            .form(&[
+                ("request", request.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
             .sent()
             .await;
         let resp = if login.status() == StatusCode::SEE_OTHER {
@@ -89,7 +99,11 @@ impl Google {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         let location = resp.headers()["location"].to_str().unwrap();
         assert!(location.starts_with(REDIRECT), "{location}");
-        url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+        url::Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect()
     }
 
     pub async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
@@ -122,7 +136,11 @@ impl Google {
     /// Tokens of `email` with every scope granted.
     pub async fn tokens(&self, email: &str) -> Value {
         let q = self
-            .sign_in(&self.authorize(&[]), email, &["https://www.googleapis.com/auth/bigquery"])
+            .sign_in(
+                &self.authorize(&[]),
+                email,
+                &["https://www.googleapis.com/auth/bigquery"],
+            )
             .await;
         let code = param(&q, "code").unwrap();
         let (status, body) = self.exchange(&code).await;

@@ -41,8 +41,14 @@ mod tests {
     fn dates_and_timestamps_count_from_the_epoch() {
         assert_eq!(days("2020-01-01"), Some(18_262));
         assert_eq!(days("1969-12-31"), Some(-1));
-        assert_eq!(epoch_nanos("2016-01-01T00:01:22.000Z"), Some((1_451_606_482, 0)));
-        assert_eq!(epoch_nanos("2020-01-01T00:00:00.5Z"), Some((1_577_836_800, 500_000_000)));
+        assert_eq!(
+            epoch_nanos("2016-01-01T00:01:22.000Z"),
+            Some((1_451_606_482, 0))
+        );
+        assert_eq!(
+            epoch_nanos("2020-01-01T00:00:00.5Z"),
+            Some((1_577_836_800, 500_000_000))
+        );
         assert_eq!(epoch_nanos("nope"), None);
     }
 }

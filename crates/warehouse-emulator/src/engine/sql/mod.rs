@@ -3,8 +3,8 @@
 //! SQLite (catalogs are attached in-memory databases).
 
 pub mod catalog;
-mod functions;
 pub mod epoch;
+mod functions;
 pub mod plan;
 
 pub use plan::{Plan, plan};

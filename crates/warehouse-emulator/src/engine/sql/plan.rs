@@ -57,7 +57,9 @@ fn parts(name: &ObjectName) -> Option<Vec<String>> {
 
 /// Plans `sql` for a user holding `grants`, with the request's default catalog and schema.
 pub fn plan(sql: &str, catalog: &str, schema: &str, grants: &[String]) -> Result<Plan, SqlError> {
-    plan_with(&DatabricksDialect {}, sql, catalog, schema, grants, &|p| Some(p))
+    plan_with(&DatabricksDialect {}, sql, catalog, schema, grants, &|p| {
+        Some(p)
+    })
 }
 
 /// [`plan`] in another vendor's dialect, whose table names `names` turns into the engine's

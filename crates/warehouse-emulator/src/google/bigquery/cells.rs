@@ -20,7 +20,10 @@ pub fn bq_type(type_text: &str) -> (&'static str, Option<(i64, i64)>) {
                 .and_then(|(_, r)| r.strip_suffix(')'))
                 .unwrap_or("38,9");
             let mut p = inner.split(',').map(|x| x.trim().parse().unwrap_or(0));
-            ("NUMERIC", Some((p.next().unwrap_or(38), p.next().unwrap_or(9))))
+            (
+                "NUMERIC",
+                Some((p.next().unwrap_or(38), p.next().unwrap_or(9))),
+            )
         }
         "boolean" => ("BOOLEAN", None),
         "date" => ("DATE", None),
@@ -54,14 +57,20 @@ fn timestamp(raw: &str, int64: bool) -> Option<String> {
         return Some(micros.to_string());
     }
     let f = micros as f64 / 1e6;
-    let exp = if f == 0.0 { 0 } else { f.abs().log10().floor() as i32 };
+    let exp = if f == 0.0 {
+        0
+    } else {
+        f.abs().log10().floor() as i32
+    };
     let mantissa = f / 10f64.powi(exp);
     Some(format!("{mantissa}E{exp}"))
 }
 
 /// One cell as BigQuery encodes it for its column.
 pub fn cell(c: &ResultColumn, raw: &Option<String>, int64_timestamps: bool) -> Value {
-    let Some(s) = raw else { return json!({"v": null}) };
+    let Some(s) = raw else {
+        return json!({"v": null});
+    };
     let (t, _) = bq_type(&c.type_text);
     let v = match t {
         "TIMESTAMP" => timestamp(s, int64_timestamps).unwrap_or_else(|| s.clone()),
@@ -110,10 +119,22 @@ mod tests {
     #[test]
     fn cells_are_strings_as_bigquery_sends_them() {
         let ts = Some("2016-01-01T00:01:22.5Z".to_owned());
-        assert_eq!(cell(&col("timestamp"), &ts, true), json!({"v": "1451606482500000"}));
-        assert_eq!(cell(&col("timestamp"), &ts, false), json!({"v": "1.4516064825E9"}));
-        assert_eq!(cell(&col("bigint"), &Some("42".into()), true), json!({"v": "42"}));
-        assert_eq!(cell(&col("binary"), &Some("00ff".into()), true), json!({"v": "AP8="}));
+        assert_eq!(
+            cell(&col("timestamp"), &ts, true),
+            json!({"v": "1451606482500000"})
+        );
+        assert_eq!(
+            cell(&col("timestamp"), &ts, false),
+            json!({"v": "1.4516064825E9"})
+        );
+        assert_eq!(
+            cell(&col("bigint"), &Some("42".into()), true),
+            json!({"v": "42"})
+        );
+        assert_eq!(
+            cell(&col("binary"), &Some("00ff".into()), true),
+            json!({"v": "AP8="})
+        );
         assert_eq!(cell(&col("string"), &None, true), json!({"v": null}));
         assert_eq!(field("x", "decimal(18,2)")["scale"], "2");
         assert_eq!(field("x", "boolean")["type"], "BOOLEAN");

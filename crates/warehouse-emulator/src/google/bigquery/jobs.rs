@@ -16,11 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rusqlite::InterruptHandle;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlparser::dialect::BigQueryDialect;
 use tokio::sync::watch;
 
+use super::request::{QueryRequest, invalid, params};
 use super::{caller, cells, error, grants, ok, page, project};
 use crate::engine::sql::{self, Param, ResultSet, SqlError};
 use crate::state::{Shared, lock};
@@ -48,122 +48,30 @@ pub struct Job {
     done: watch::Sender<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct QueryRequest {
-    query: String,
-    use_legacy_sql: Option<bool>,
-    default_dataset: Option<DatasetRef>,
-    timeout_ms: Option<u64>,
-    max_results: Option<usize>,
-    location: Option<String>,
-    parameter_mode: Option<String>,
-    #[serde(default)]
-    query_parameters: Vec<QueryParameter>,
-    request_id: Option<String>,
-    dry_run: Option<bool>,
-    format_options: Option<FormatOptions>,
-    // Accepted as Google does, not emulated (declared so unknown names can be refused).
-    #[allow(dead_code)]
-    kind: Option<String>,
-    #[allow(dead_code)]
-    use_query_cache: Option<bool>,
-    #[allow(dead_code)]
-    labels: Option<HashMap<String, String>>,
-    #[allow(dead_code)]
-    maximum_bytes_billed: Option<String>,
-    #[allow(dead_code)]
-    job_creation_mode: Option<String>,
-    #[allow(dead_code)]
-    job_timeout_ms: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DatasetRef {
-    project_id: Option<String>,
-    dataset_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FormatOptions {
-    use_int64_timestamp: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct QueryParameter {
-    name: Option<String>,
-    parameter_type: ParameterType,
-    parameter_value: ParameterValue,
-}
-
-#[derive(Deserialize)]
-struct ParameterType {
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-struct ParameterValue {
-    value: Option<String>,
-}
-
-fn invalid(message: &str) -> Response {
-    error(StatusCode::BAD_REQUEST, "invalid", message, None)
-}
-
-/// The engine's type for a BigQuery parameter type.
-fn engine_type(t: &str) -> Option<&'static str> {
-    Some(match t {
-        "INT64" | "INTEGER" => "BIGINT",
-        "FLOAT64" | "FLOAT" => "DOUBLE",
-        "NUMERIC" | "BIGNUMERIC" => "DECIMAL",
-        "BOOL" | "BOOLEAN" => "BOOLEAN",
-        "STRING" => "STRING",
-        "DATE" => "DATE",
-        "TIMESTAMP" | "DATETIME" => "TIMESTAMP",
-        _ => return None,
-    })
-}
-
-fn params(r: &QueryRequest) -> Result<Vec<Param>, Response> {
-    if r.query_parameters.is_empty() {
-        return Ok(vec![]);
-    }
-    if r.parameter_mode.as_deref() != Some("NAMED") {
-        return Err(invalid("Positional parameters are not supported by the emulator; use parameterMode NAMED."));
-    }
-    r.query_parameters
-        .iter()
-        .map(|p| {
-            let name = p.name.clone().ok_or_else(|| invalid("Named query parameters must have a name."))?;
-            let t = engine_type(&p.parameter_type.kind)
-                .ok_or_else(|| invalid(&format!("Unsupported query parameter type {}.", p.parameter_type.kind)))?;
-            Ok(Param {
-                name,
-                value: p.parameter_value.value.clone(),
-                type_name: t.into(),
-            })
-        })
-        .collect()
-}
-
 /// BigQuery's answer for a failed job.
 fn failure(e: &SqlError, project: &str, location: &str) -> Response {
-    let class = e.message.strip_prefix('[').and_then(|m| m.split_once(']')).map_or("", |(c, _)| c);
+    let class = e
+        .message
+        .strip_prefix('[')
+        .and_then(|m| m.split_once(']'))
+        .map_or("", |(c, _)| c);
     match class {
         "TABLE_OR_VIEW_NOT_FOUND" => error(
             StatusCode::NOT_FOUND,
             "notFound",
-            &format!("Not found: Table {project}:{} was not found in location {location}", e.message.split('`').nth(1).unwrap_or("?")),
+            &format!(
+                "Not found: Table {project}:{} was not found in location {location}",
+                e.message.split('`').nth(1).unwrap_or("?")
+            ),
             None,
         ),
         "INSUFFICIENT_PERMISSIONS" => error(
             StatusCode::FORBIDDEN,
             "accessDenied",
-            &format!("Access Denied: {}", e.message.split_once("] ").map_or("", |(_, m)| m)),
+            &format!(
+                "Access Denied: {}",
+                e.message.split_once("] ").map_or("", |(_, m)| m)
+            ),
             None,
         ),
         _ if e.sql_state == "57014" => cancelled(),
@@ -172,19 +80,32 @@ fn failure(e: &SqlError, project: &str, location: &str) -> Response {
 }
 
 fn cancelled() -> Response {
-    error(StatusCode::BAD_REQUEST, "stopped", "Job execution was cancelled: User requested cancellation", None)
+    error(
+        StatusCode::BAD_REQUEST,
+        "stopped",
+        "Job execution was cancelled: User requested cancellation",
+        None,
+    )
 }
 
 /// Table names as written (one quoted identifier may hold `project.dataset.table`), the
 /// project standing for its catalog.
 fn names(s: &Shared, default_catalog: String) -> impl Fn(Vec<String>) -> Option<Vec<String>> + '_ {
     move |written: Vec<String>| {
-        let parts: Vec<String> = written.iter().flat_map(|p| p.split('.')).map(str::to_owned).collect();
+        let parts: Vec<String> = written
+            .iter()
+            .flat_map(|p| p.split('.'))
+            .map(str::to_owned)
+            .collect();
         match parts.as_slice() {
             [_] => Some(parts),
             [d, t] => Some(vec![default_catalog.clone(), d.clone(), t.clone()]),
             [p, d, t] => {
-                let project = s.config.google_projects.iter().find(|x| x.id.eq_ignore_ascii_case(p))?;
+                let project = s
+                    .config
+                    .google_projects
+                    .iter()
+                    .find(|x| x.id.eq_ignore_ascii_case(p))?;
                 Some(vec![project.catalog.clone(), d.clone(), t.clone()])
             }
             _ => None,
@@ -220,11 +141,18 @@ pub async fn query(
         Ok(r) => r,
         Err(e) => return invalid(&format!("Invalid JSON payload received. {e}")),
     };
-    if !billing.members.iter().any(|m| m.eq_ignore_ascii_case(&email)) {
+    if !billing
+        .members
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&email))
+    {
         return error(
             StatusCode::FORBIDDEN,
             "accessDenied",
-            &format!("Access Denied: Project {0}: User does not have bigquery.jobs.create permission in project {0}.", billing.id),
+            &format!(
+                "Access Denied: Project {0}: User does not have bigquery.jobs.create permission in project {0}.",
+                billing.id
+            ),
             None,
         );
     }
@@ -236,9 +164,16 @@ pub async fn query(
             None,
         );
     }
-    let int64 = req.format_options.as_ref().and_then(|f| f.use_int64_timestamp).unwrap_or(false);
+    let int64 = req
+        .format_options
+        .as_ref()
+        .and_then(|f| f.use_int64_timestamp)
+        .unwrap_or(false);
     if let Some(rid) = &req.request_id {
-        let known = lock(&s.google).requests.get(&(email.clone(), rid.clone())).cloned();
+        let known = lock(&s.google)
+            .requests
+            .get(&(email.clone(), rid.clone()))
+            .cloned();
         if let Some(job_id) = known {
             return respond(&s, &job_id, &email, 0, req.max_results, None, int64).await;
         }
@@ -253,7 +188,10 @@ pub async fn query(
         .and_then(|d| d.project_id.as_deref())
         .and_then(|p| s.config.google_projects.iter().find(|x| x.id == p))
         .map_or(billing.catalog.clone(), |p| p.catalog.clone());
-    let default_schema = req.default_dataset.as_ref().map_or("default".to_owned(), |d| d.dataset_id.clone());
+    let default_schema = req
+        .default_dataset
+        .as_ref()
+        .map_or("default".to_owned(), |d| d.dataset_id.clone());
     let resolve = names(&s, default_catalog.clone());
     let planned = sql::plan::plan_with(
         &BigQueryDialect {},
@@ -270,12 +208,18 @@ pub async fn query(
     let location = data_location(&s, &plan.tables)
         .or_else(|| req.location.clone())
         .unwrap_or_else(|| "US".into());
-    if let (Some(asked), Some(data)) = (&req.location, data_location(&s, &plan.tables)) {
-        if !asked.eq_ignore_ascii_case(&data) {
+    if let (Some(asked), Some(data)) = (&req.location, data_location(&s, &plan.tables))
+        && !asked.eq_ignore_ascii_case(&data)
+    {
+        {
             return error(
                 StatusCode::NOT_FOUND,
                 "notFound",
-                &format!("Not found: Dataset {}:{} was not found in location {asked}", billing.id, plan.tables[0].split('.').nth(1).unwrap_or("?")),
+                &format!(
+                    "Not found: Dataset {}:{} was not found in location {asked}",
+                    billing.id,
+                    plan.tables[0].split('.').nth(1).unwrap_or("?")
+                ),
                 None,
             );
         }
@@ -301,9 +245,17 @@ pub async fn query(
         },
     );
     if let Some(rid) = &req.request_id {
-        lock(&s.google).requests.insert((email.clone(), rid.clone()), job_id.clone());
+        lock(&s.google)
+            .requests
+            .insert((email.clone(), rid.clone()), job_id.clone());
     }
-    tokio::spawn(run(s.clone(), job_id.clone(), plan, parameters, email.clone()));
+    tokio::spawn(run(
+        s.clone(),
+        job_id.clone(),
+        plan,
+        parameters,
+        email.clone(),
+    ));
     let wait = req.timeout_ms.unwrap_or(MOST_WAIT_MS).min(MOST_WAIT_MS);
     respond(&s, &job_id, &email, 0, req.max_results, Some(wait), int64).await
 }
@@ -324,14 +276,20 @@ async fn run(s: Arc<Shared>, job_id: String, plan: sql::Plan, params: Vec<Param>
     if !still_running {
         return;
     }
-    let (conn, interrupt) = match s.engine.connect_with(&email, &[("session_user", email.as_str())]) {
+    let (conn, interrupt) = match s
+        .engine
+        .connect_with(&email, &[("session_user", email.as_str())])
+    {
         Ok(c) => c,
         Err(e) => return end(&s, &job_id, Outcome::Failed(e)),
     };
     if let Some(j) = lock(&s.bq_jobs).get_mut(&job_id) {
         j.interrupt = Some(Arc::new(interrupt));
     }
-    let outcome = tokio::task::spawn_blocking(move || sql::execute(&conn, &plan, &params, None, RESULT_LIMIT_BYTES)).await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        sql::execute(&conn, &plan, &params, None, RESULT_LIMIT_BYTES)
+    })
+    .await;
     let outcome = match outcome {
         Ok(Ok(r)) => Outcome::Done(Arc::new(r)),
         Ok(Err(e)) => Outcome::Failed(e),
@@ -345,7 +303,7 @@ fn end(s: &Shared, job_id: &str, outcome: Outcome) {
         if matches!(j.outcome, Outcome::Running) {
             j.outcome = outcome;
         }
-        let _ = j.done.send(true);
+        j.done.send_replace(true);
     }
 }
 
@@ -366,17 +324,26 @@ async fn respond(
     let (outcome, project, location) = {
         let jobs = lock(&s.bq_jobs);
         let Some(j) = jobs.get(job_id).filter(|j| j.owner == email) else {
-            return error(StatusCode::NOT_FOUND, "notFound", &format!("Not found: Job {job_id}"), None);
+            return error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                &format!("Not found: Job {job_id}"),
+                None,
+            );
         };
         (j.outcome.clone(), j.project.clone(), j.location.clone())
     };
     let reference = json!({"projectId": project, "jobId": job_id, "location": location});
     match outcome {
-        Outcome::Running => ok(json!({"kind": "bigquery#queryResponse", "jobReference": reference, "jobComplete": false})),
+        Outcome::Running => ok(
+            json!({"kind": "bigquery#queryResponse", "jobReference": reference, "jobComplete": false}),
+        ),
         Outcome::Cancelled => cancelled(),
         Outcome::Failed(e) => failure(&e, &project, &location),
         Outcome::Done(r) => {
-            let size = max.unwrap_or(s.config.bigquery_page_rows).min(s.config.bigquery_page_rows);
+            let size = max
+                .unwrap_or(s.config.bigquery_page_rows)
+                .min(s.config.bigquery_page_rows);
             let (_, next) = page(&r.rows, Some(&from.to_string()), Some(size), size);
             let mut body = json!({
                 "kind": "bigquery#queryResponse", "schema": cells::schema(&r.columns),
@@ -415,7 +382,14 @@ pub async fn results(
         Ok(e) => e,
         Err(r) => return r,
     };
-    let not_found = || error(StatusCode::NOT_FOUND, "notFound", &format!("Not found: Job {project_id}:{job_id}"), None);
+    let not_found = || {
+        error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            &format!("Not found: Job {project_id}:{job_id}"),
+            None,
+        )
+    };
     let Some(location) = job_location(&s, &job_id) else {
         return not_found();
     };
@@ -428,8 +402,14 @@ pub async fn results(
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
     let max = q.get("maxResults").and_then(|m| m.parse().ok());
-    let wait = q.get("timeoutMs").and_then(|t| t.parse().ok()).unwrap_or(MOST_WAIT_MS).min(MOST_WAIT_MS);
-    let int64 = q.get("formatOptions.useInt64Timestamp").is_some_and(|v| v == "true");
+    let wait = q
+        .get("timeoutMs")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(MOST_WAIT_MS)
+        .min(MOST_WAIT_MS);
+    let int64 = q
+        .get("formatOptions.useInt64Timestamp")
+        .is_some_and(|v| v == "true");
     let mut resp = respond(&s, &job_id, &email, from, max, Some(wait), int64).await;
     if resp.status() == StatusCode::OK {
         // getQueryResults names itself differently from jobs.query.
@@ -439,7 +419,9 @@ pub async fn results(
 }
 
 async fn rekind(resp: Response) -> Response {
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
     let mut v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     v["kind"] = json!("bigquery#getQueryResultsResponse");
     v["etag"] = json!("\"emulated\"");
@@ -457,18 +439,22 @@ pub async fn cancel(
         Err(r) => return r,
     };
     let mut jobs = lock(&s.bq_jobs);
-    let Some(j) = jobs
-        .get_mut(&job_id)
-        .filter(|j| j.owner == email && location_matches(&j.location, q.get("location").map(String::as_str)))
-    else {
-        return error(StatusCode::NOT_FOUND, "notFound", &format!("Not found: Job {project_id}:{job_id}"), None);
+    let Some(j) = jobs.get_mut(&job_id).filter(|j| {
+        j.owner == email && location_matches(&j.location, q.get("location").map(String::as_str))
+    }) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "notFound",
+            &format!("Not found: Job {project_id}:{job_id}"),
+            None,
+        );
     };
     if matches!(j.outcome, Outcome::Running) {
         j.outcome = Outcome::Cancelled;
         if let Some(i) = &j.interrupt {
             i.interrupt();
         }
-        let _ = j.done.send(true);
+        j.done.send_replace(true);
     }
     let state = json!({"state": "DONE", "errorResult": {"reason": "stopped", "message": "Job execution was cancelled: User requested cancellation"}});
     ok(json!({"kind": "bigquery#jobCancelResponse", "job": {

@@ -131,7 +131,12 @@ pub async fn tables(
 }
 
 fn not_found_dataset(project: &str, dataset: &str) -> Response {
-    error(StatusCode::NOT_FOUND, "notFound", &format!("Not found: Dataset {project}:{dataset}"), None)
+    error(
+        StatusCode::NOT_FOUND,
+        "notFound",
+        &format!("Not found: Dataset {project}:{dataset}"),
+        None,
+    )
 }
 
 pub async fn table(
@@ -162,7 +167,11 @@ pub async fn table(
             None,
         );
     };
-    let fields: Vec<_> = t.columns.iter().map(|c| cells::field(c.name, c.type_text)).collect();
+    let fields: Vec<_> = t
+        .columns
+        .iter()
+        .map(|c| cells::field(c.name, c.type_text))
+        .collect();
     ok(json!({
         "kind": "bigquery#table", "id": format!("{}:{dataset}.{table}", p.id),
         "tableReference": {"projectId": p.id, "datasetId": dataset, "tableId": table},

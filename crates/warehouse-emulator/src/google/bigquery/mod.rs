@@ -6,6 +6,7 @@
 pub mod cells;
 pub mod jobs;
 mod listings;
+mod request;
 
 use std::sync::Arc;
 
@@ -22,7 +23,10 @@ use crate::state::{Shared, lock};
 pub fn router() -> Router<Arc<Shared>> {
     Router::new()
         .route("/bigquery/v2/projects", get(listings::projects))
-        .route("/bigquery/v2/projects/{project}/datasets", get(listings::datasets))
+        .route(
+            "/bigquery/v2/projects/{project}/datasets",
+            get(listings::datasets),
+        )
         .route(
             "/bigquery/v2/projects/{project}/datasets/{dataset}/tables",
             get(listings::tables),
@@ -32,8 +36,14 @@ pub fn router() -> Router<Arc<Shared>> {
             get(listings::table),
         )
         .route("/bigquery/v2/projects/{project}/queries", post(jobs::query))
-        .route("/bigquery/v2/projects/{project}/queries/{job}", get(jobs::results))
-        .route("/bigquery/v2/projects/{project}/jobs/{job}/cancel", post(jobs::cancel))
+        .route(
+            "/bigquery/v2/projects/{project}/queries/{job}",
+            get(jobs::results),
+        )
+        .route(
+            "/bigquery/v2/projects/{project}/jobs/{job}/cancel",
+            post(jobs::cancel),
+        )
 }
 
 /// Google's error envelope.
@@ -65,22 +75,45 @@ pub async fn caller(s: &Shared, headers: &HeaderMap) -> Result<String, Response>
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     else {
-        return Err(error(StatusCode::UNAUTHORIZED, "required", "Login Required.", None));
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "required",
+            "Login Required.",
+            None,
+        ));
     };
     let now = s.clock.now();
     let o = lock(&s.oauth);
     let rec = match o.bearer(token, now) {
         Ok(r) => r,
         Err(AccessError::Expired) => {
-            return Err(error(StatusCode::UNAUTHORIZED, "authError", BAD_CREDENTIALS, Some("ACCESS_TOKEN_EXPIRED")));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "authError",
+                BAD_CREDENTIALS,
+                Some("ACCESS_TOKEN_EXPIRED"),
+            ));
         }
         Err(_) => {
-            return Err(error(StatusCode::UNAUTHORIZED, "authError", BAD_CREDENTIALS, None));
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "authError",
+                BAD_CREDENTIALS,
+                None,
+            ));
         }
     };
     // Another vendor's token is not a Google credential.
-    if o.apps.get(&rec.client_id).is_none_or(|a| a.flavor != Flavor::Google) {
-        return Err(error(StatusCode::UNAUTHORIZED, "authError", BAD_CREDENTIALS, None));
+    if o.apps
+        .get(&rec.client_id)
+        .is_none_or(|a| a.flavor != Flavor::Google)
+    {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "authError",
+            BAD_CREDENTIALS,
+            None,
+        ));
     }
     let allowed = rec.scopes.iter().any(|sc| {
         sc == super::client::BIGQUERY
@@ -104,16 +137,30 @@ pub fn project<'a>(s: &'a Shared, id: &str) -> Result<&'a GoogleProjectConfig, R
         .google_projects
         .iter()
         .find(|p| p.id == id)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, "notFound", &format!("Not found: Project {id}"), None))
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                &format!("Not found: Project {id}"),
+                None,
+            )
+        })
 }
 
 /// The user's grants (table patterns `catalog.schema.table`).
 pub fn grants(s: &Shared, email: &str) -> Vec<String> {
-    s.user(email).map(|u| u.config.grants.clone()).unwrap_or_default()
+    s.user(email)
+        .map(|u| u.config.grants.clone())
+        .unwrap_or_default()
 }
 
 /// `pageToken` / `maxResults` paging over `items` (the token is the next offset).
-pub fn page<T: Clone>(items: &[T], token: Option<&str>, max: Option<usize>, default: usize) -> (Vec<T>, Option<String>) {
+pub fn page<T: Clone>(
+    items: &[T],
+    token: Option<&str>,
+    max: Option<usize>,
+    default: usize,
+) -> (Vec<T>, Option<String>) {
     let from = token.and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
     let size = max.filter(|m| *m > 0).unwrap_or(default).max(1);
     let out: Vec<T> = items.iter().skip(from).take(size).cloned().collect();

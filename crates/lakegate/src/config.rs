@@ -67,6 +67,7 @@ struct FileEgress {
     extra_ca_file: Option<PathBuf>,
     #[serde(default)]
     insecure_http_hosts: Vec<String>,
+    google_base_url: Option<String>,
 }
 
 /// Validated egress settings.
@@ -154,6 +155,9 @@ impl Config {
         }
         if let Some(v) = list("LAKEGATE_EGRESS_INSECURE_HTTP_HOSTS") {
             raw.egress.insecure_http_hosts = v;
+        }
+        if let Some(v) = var("LAKEGATE_EGRESS_GOOGLE_BASE_URL") {
+            raw.egress.google_base_url = Some(v);
         }
         if let Some(v) = var("LAKEGATE_EGRESS_EXTRA_CA_FILE") {
             raw.egress.extra_ca_file = Some(v.into());
@@ -268,14 +272,37 @@ fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let google_base_url = raw
+        .google_base_url
+        .as_deref()
+        .map(google_base_url)
+        .transpose()?;
     Ok(EgressConfig {
         policy: Policy {
             extra_allowed_hosts: hosts("egress.extra_allowed_hosts", raw.extra_allowed_hosts)?,
             allowed_cidrs,
             insecure_http_hosts: hosts("egress.insecure_http_hosts", raw.insecure_http_hosts)?,
+            google_base_url,
         },
         extra_ca_file: raw.extra_ca_file,
     })
+}
+
+/// A base URL for Google's endpoints: scheme, host and port only.
+fn google_base_url(v: &str) -> Result<url::Url, ConfigError> {
+    let invalid = || ConfigError::Invalid {
+        key: "egress.google_base_url",
+        expected: format!("an http(s) URL with a host and no path, such as https://127.0.0.1:8443, got {v:?}"),
+    };
+    let u = url::Url::parse(v).map_err(|_| invalid())?;
+    let plain = matches!(u.scheme(), "https" | "http")
+        && u.host_str().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && u.username().is_empty()
+        && u.password().is_none();
+    if plain { Ok(u) } else { Err(invalid()) }
 }
 
 fn int_override(

@@ -55,7 +55,19 @@ pub struct Policy {
     pub extra_allowed_hosts: Vec<HostPort>,
     pub allowed_cidrs: Vec<IpNet>,
     pub insecure_http_hosts: Vec<HostPort>,
+    /// Where Google's fixed endpoints are served instead of Google's hosts: one base URL
+    /// with Google's paths (tests and the demo's emulator). Its host must also be allowed.
+    pub google_base_url: Option<url::Url>,
 }
+
+/// Google's hosts that the BigQuery provider reaches, and nothing else of Google's.
+pub const GOOGLE_HOSTS: [&str; 5] = [
+    "accounts.google.com",
+    "oauth2.googleapis.com",
+    "openidconnect.googleapis.com",
+    "www.googleapis.com",
+    "bigquery.googleapis.com",
+];
 
 impl Policy {
     /// May Lakegate download a result from `host[:port]`? Cloud storage on the default port,
@@ -67,7 +79,8 @@ impl Policy {
     /// May Lakegate talk to `host[:port]` at all? A vendor's hosts (Databricks workspaces,
     /// Snowflake accounts) on the default port, or what the operator listed.
     pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
-        let vendor = port.is_none() && (is_databricks_host(host) || is_snowflake_host(host));
+        let vendor = port.is_none()
+            && (is_databricks_host(host) || is_snowflake_host(host) || GOOGLE_HOSTS.contains(&host));
         vendor || self.operator_allowed(host, port)
     }
 

@@ -150,6 +150,8 @@ impl Workspace {
                 "::1/128".parse().unwrap_or_else(|e| fail(e)),
             ],
             insecure_http_hosts: if plain { vec![host] } else { vec![] },
+            // The emulator is also Google, through the operator's setting.
+            google_base_url: url::Url::parse(&self.emu.base_url).ok(),
         };
         Egress::new(policy, self.emu.ca_pem.as_deref().map(str::as_bytes))
             .unwrap_or_else(|e| fail(e))

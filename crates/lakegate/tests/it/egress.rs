@@ -93,6 +93,7 @@ async fn the_ssrf_corpus_makes_zero_connections() {
         extra_allowed_hosts: hosts(&[format!("localhost:{port}")]),
         insecure_http_hosts: hosts(&[format!("localhost:{port}")]),
         allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Policy::default()
     };
     let _ = get(
         &Egress::new(allowed, None).unwrap(),
@@ -120,6 +121,7 @@ async fn redirects_to_internal_targets_are_not_followed() {
         extra_allowed_hosts: hosts(&[format!("localhost:{redirector}")]),
         insecure_http_hosts: hosts(&[format!("localhost:{redirector}")]),
         allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Policy::default()
     };
     let err = get(
         &Egress::new(policy, None).unwrap(),

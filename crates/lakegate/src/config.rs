@@ -292,7 +292,9 @@ fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
 fn google_base_url(v: &str) -> Result<url::Url, ConfigError> {
     let invalid = || ConfigError::Invalid {
         key: "egress.google_base_url",
-        expected: format!("an http(s) URL with a host and no path, such as https://127.0.0.1:8443, got {v:?}"),
+        expected: format!(
+            "an http(s) URL with a host and no path, such as https://127.0.0.1:8443, got {v:?}"
+        ),
     };
     let u = url::Url::parse(v).map_err(|_| invalid())?;
     let plain = matches!(u.scheme(), "https" | "http")

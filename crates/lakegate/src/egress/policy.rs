@@ -80,7 +80,9 @@ impl Policy {
     /// Snowflake accounts) on the default port, or what the operator listed.
     pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
         let vendor = port.is_none()
-            && (is_databricks_host(host) || is_snowflake_host(host) || GOOGLE_HOSTS.contains(&host));
+            && (is_databricks_host(host)
+                || is_snowflake_host(host)
+                || GOOGLE_HOSTS.contains(&host));
         vendor || self.operator_allowed(host, port)
     }
 

@@ -222,13 +222,24 @@ mod tests {
                 vec![("warehouse", "WH".into()), ("database", "DB".into())],
             )
             .unwrap();
-        assert_eq!(got, [Some("WH".into()), Some("DB".into()), Some("PUBLIC".into())]);
+        assert_eq!(
+            got,
+            [Some("WH".into()), Some("DB".into()), Some("PUBLIC".into())]
+        );
         // The same value under both names is one setting, not a conflict.
-        assert!(words
-            .places([Some("WH".into()), None, None], vec![("warehouse", "WH".into())])
-            .is_ok());
+        assert!(
+            words
+                .places(
+                    [Some("WH".into()), None, None],
+                    vec![("warehouse", "WH".into())]
+                )
+                .is_ok()
+        );
         let err = words
-            .places([Some("A".into()), None, None], vec![("warehouse", "B".into())])
+            .places(
+                [Some("A".into()), None, None],
+                vec![("warehouse", "B".into())],
+            )
             .unwrap_err();
         assert!(err.contains("`warehouse` and `warehouse_id`"), "{err}");
         let err = databricks::U2M

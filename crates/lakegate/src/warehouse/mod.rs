@@ -50,7 +50,9 @@ impl WarehouseError {
             }
             // `Other` is a transport failure after connecting: a reset or a body cut short.
             WarehouseError::Egress(
-                EgressError::Timeout { .. } | EgressError::Connect { .. } | EgressError::Other { .. },
+                EgressError::Timeout { .. }
+                | EgressError::Connect { .. }
+                | EgressError::Other { .. },
             ) => also_unavailable,
             _ => false,
         }

@@ -143,6 +143,7 @@ async fn responses_are_capped() {
         extra_allowed_hosts: hosts(&[format!("localhost:{big}")]),
         insecure_http_hosts: hosts(&[format!("localhost:{big}")]),
         allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Policy::default()
     };
     let err = get(
         &Egress::new(policy, None).unwrap(),

@@ -86,6 +86,7 @@ impl Idp {
             extra_allowed_hosts: vec![HostPort::parse(&self.host_port()).unwrap()],
             allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
             insecure_http_hosts: vec![],
+            ..Policy::default()
         };
         Egress::new(policy, Some(self.ca_pem.as_bytes())).unwrap()
     }

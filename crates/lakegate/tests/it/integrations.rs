@@ -215,6 +215,7 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
         ],
         allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
         insecure_http_hosts: vec![],
+        ..Policy::default()
     };
     let mut app = TestApp::spawn_with(&db, Some(&first)).await;
     app.set_egress(Egress::new(policy, Some(cas.as_bytes())).unwrap());
@@ -391,6 +392,7 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
                 extra_allowed_hosts: hosts.clone(),
                 insecure_http_hosts: hosts,
                 allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
+                ..Policy::default()
             },
             None,
         )

@@ -8,7 +8,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::harness::{Browser, Sent, anonymous, query_param};
-use crate::snowflake_connect::{authorize_url, configured, post, snowflake_consent, snowflake_decide};
+use crate::snowflake_connect::{
+    authorize_url, configured, post, snowflake_consent, snowflake_decide,
+};
 use crate::world::Setup;
 
 crate::on_each_backend!(
@@ -34,7 +36,12 @@ async fn started(s: &Setup) -> (Browser, String, String) {
 
 async fn stored(s: &Setup, conn: &str) -> bool {
     let ed = s.app.find_user(&s.org.id, "ed@acme.test").await;
-    s.app.store.credential(conn, &ed.id).await.unwrap().is_some()
+    s.app
+        .store
+        .credential(conn, &ed.id)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 fn code_exchanges(s: &Setup) -> u64 {

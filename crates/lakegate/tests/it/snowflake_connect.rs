@@ -331,7 +331,11 @@ async fn a_connection_signs_in_with_its_own_role() {
     // Snowflake's words land in the places every provider shares.
     assert_eq!(
         (&conn["warehouse_id"], &conn["catalog"], &conn["schema"]),
-        (&json!("STARTER_WAREHOUSE"), &json!("SAMPLES"), &json!("NYCTAXI"))
+        (
+            &json!("STARTER_WAREHOUSE"),
+            &json!("SAMPLES"),
+            &json!("NYCTAXI")
+        )
     );
     let id = conn["id"].as_str().unwrap().to_owned();
     let authorize = authorize_url(&ed, &id).await;
@@ -363,20 +367,33 @@ async fn a_connection_signs_in_with_its_own_role() {
     );
     let path = format!("/api/v1/connections/{id}");
     let patch = |body: Value| {
-        let req = ed.client.patch(ed.url(&path)).header("x-csrf-token", &ed.csrf);
+        let req = ed
+            .client
+            .patch(ed.url(&path))
+            .header("x-csrf-token", &ed.csrf);
         async move { req.json(&body).sent().await }
     };
-    let changed: Value = patch(json!({"database": "TPCH"})).await.json().await.unwrap();
+    let changed: Value = patch(json!({"database": "TPCH"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(changed["catalog"], "TPCH");
     let conflict = patch(json!({"database": "A", "catalog": "B"})).await;
     assert_eq!(conflict.status(), StatusCode::BAD_REQUEST);
     let body: Value = conflict.json().await.unwrap();
     assert!(
-        body["error"]["message"].as_str().unwrap().contains("give one of them"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("give one of them"),
         "{body}"
     );
     let unchanged: Value = ed.get_json(&path).await;
-    assert_eq!(unchanged["catalog"], "TPCH", "a refused change changes nothing");
+    assert_eq!(
+        unchanged["catalog"], "TPCH",
+        "a refused change changes nothing"
+    );
 
     // Roles are Snowflake's: a Databricks connection has none.
     s.ws.configure(&s.app, &s.org).await;
@@ -395,7 +412,12 @@ async fn a_connection_signs_in_with_its_own_role() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("`database` is not a setting"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`database` is not a setting")
+    );
 }
 
 async fn the_new_connection_page_offers_snowflake_with_a_role() {

@@ -18,7 +18,8 @@ async fn a_token_endpoint_outage_backs_off_and_keeps_serving_the_current_token()
     let s = crate::world::setup().await;
     let (ed, conn, _) = signed_in(&s, false).await;
     let path = format!("/api/v1/connections/{conn}/queries");
-    let query = || crate::snowflake_connect::post(&ed, &path, json!({"statement": "SELECT 1 AS one"}));
+    let query =
+        || crate::snowflake_connect::post(&ed, &path, json!({"statement": "SELECT 1 AS one"}));
     // (Saving the integration made one refresh call: the client check.)
     let before = s.ws.emu.counters().token_calls_refresh_token;
     s.ws.emu
@@ -26,7 +27,11 @@ async fn a_token_endpoint_outage_backs_off_and_keeps_serving_the_current_token()
     // Ten-minute tokens: 50 s left, short of the minute one call asks for.
     s.advance(550);
     let (status, body) = query().await;
-    assert_eq!(status, StatusCode::OK, "the current token still works: {body}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the current token still works: {body}"
+    );
     let (status, _) = query().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -37,7 +42,10 @@ async fn a_token_endpoint_outage_backs_off_and_keeps_serving_the_current_token()
     let cred = ed
         .get_json(&format!("/api/v1/connections/{conn}/credential"))
         .await;
-    assert_eq!(cred["status"], "active", "an outage never asks for a new sign-in");
+    assert_eq!(
+        cred["status"], "active",
+        "an outage never asks for a new sign-in"
+    );
     s.advance(45);
     let (status, _) = query().await;
     assert_eq!(status, StatusCode::OK);
@@ -52,12 +60,14 @@ async fn a_busy_sql_api_is_retried_and_runs_each_statement_once() {
     let s = crate::world::setup().await;
     let (ed, conn, _) = signed_in(&s, false).await;
     let path = format!("/api/v1/connections/{conn}/queries");
-    let run = |sql: &'static str| crate::snowflake_connect::post(&ed, &path, json!({"statement": sql}));
+    let run =
+        |sql: &'static str| crate::snowflake_connect::post(&ed, &path, json!({"statement": sql}));
     // The sign-in's identity statement ran already.
     let ran = || s.ws.emu.snowflake_statements() - 1;
 
     // Turned away on submission (429), then on the first poll (503).
-    s.ws.emu.fault(Fault::status(Target::Rest, 429).retry_after(1));
+    s.ws.emu
+        .fault(Fault::status(Target::Rest, 429).retry_after(1));
     let (status, body) = run("SELECT 1 AS one").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["rows"], json!([[1]]));
@@ -72,11 +82,7 @@ async fn a_busy_sql_api_is_retried_and_runs_each_statement_once() {
     s.ws.emu.fault(Fault::reset(Target::Rest));
     let (status, body) = run("SELECT 3 AS three").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        ran(),
-        3,
-        "each statement ran once"
-    );
+    assert_eq!(ran(), 3, "each statement ran once");
 
     // A warehouse that stays busy is a clear error, not a hang.
     s.ws.emu.fault(Fault::status(Target::Rest, 429).times(50));

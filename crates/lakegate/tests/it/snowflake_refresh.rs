@@ -23,7 +23,10 @@ mod stress {
 }
 
 /// A signed-in Snowflake connection of ed: (connection id, ed's user id).
-pub(crate) async fn signed_in(s: &Setup, single_use: bool) -> (crate::harness::Browser, String, String) {
+pub(crate) async fn signed_in(
+    s: &Setup,
+    single_use: bool,
+) -> (crate::harness::Browser, String, String) {
     let ed = configured_with(s, single_use).await;
     let (_, conn) = post(
         &ed,

@@ -189,7 +189,10 @@ pub(super) struct CreateBody {
 
 /// The vendor-named fields a body gave (`providers::Words`).
 fn vendor_fields(pairs: [(&'static str, Option<String>); 2]) -> Vec<(&'static str, String)> {
-    pairs.into_iter().filter_map(|(k, v)| Some((k, v?))).collect()
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .collect()
 }
 
 /// The warehouse, catalog and schema a body names, in the provider's words or the neutral ones.
@@ -227,8 +230,7 @@ pub(super) async fn create_for(
             "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" with auth \"oauth\"",
         ));
     };
-    let [warehouse_id, catalog, schema] =
-        places(
+    let [warehouse_id, catalog, schema] = places(
         provider,
         [b.warehouse_id, b.catalog, b.schema],
         vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),
@@ -309,8 +311,7 @@ async fn patch(
     let c = connections.load(&p, &id, Purpose::See).await?;
     let provider = providers::by_connection(&c.provider, &c.auth)
         .ok_or_else(|| ApiError::internal(format!("connection {id} has an unknown provider")))?;
-    let [warehouse_id, catalog, schema] =
-        places(
+    let [warehouse_id, catalog, schema] = places(
         provider,
         [b.warehouse_id, b.catalog, b.schema],
         vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),

@@ -75,7 +75,9 @@ pub(super) struct DetailQuery {
 /// How a connection connects, as its page says it.
 fn words_of(c: &crate::store::ConnectionRow) -> &'static crate::providers::Words {
     crate::providers::by_connection(&c.provider, &c.auth)
-        .map_or(&crate::providers::databricks::U2M_WORDS, |p| &p.info().words)
+        .map_or(&crate::providers::databricks::U2M_WORDS, |p| {
+            &p.info().words
+        })
 }
 
 fn method_of(c: &crate::store::ConnectionRow) -> &'static str {

@@ -16,10 +16,12 @@ pub enum Failure {
     InvalidResponse,
     NoRefreshToken,
     IdentityFailed,
+    ScopeNotGranted,
+    IdTokenRefused,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 13] = [
+    pub const ALL: [Failure; 15] = [
         Failure::Cancelled,
         Failure::Malformed,
         Failure::IssuerMismatch,
@@ -33,6 +35,8 @@ impl Failure {
         Failure::InvalidResponse,
         Failure::NoRefreshToken,
         Failure::IdentityFailed,
+        Failure::ScopeNotGranted,
+        Failure::IdTokenRefused,
     ];
 
     pub fn code(self) -> &'static str {
@@ -50,6 +54,8 @@ impl Failure {
             Failure::InvalidResponse => "invalid_response",
             Failure::NoRefreshToken => "no_refresh_token",
             Failure::IdentityFailed => "identity_failed",
+            Failure::ScopeNotGranted => "scope_not_granted",
+            Failure::IdTokenRefused => "id_token_refused",
         }
     }
 
@@ -103,6 +109,12 @@ impl Failure {
             }
             Failure::IdentityFailed => {
                 "Sign-in failed: Databricks did not say who you are (SCIM Me failed). Try again."
+            }
+            Failure::ScopeNotGranted => {
+                "Sign-in incomplete: access to the warehouse was left unticked on the Databricks consent page, so Lakegate cannot run queries as you. Sign in again and allow it."
+            }
+            Failure::IdTokenRefused => {
+                "Sign-in failed: Lakegate could not verify the identity Databricks sent. Try again, and tell your administrator if it repeats."
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::egress::Egress;
 use crate::integrations::service::client_secret;
 use crate::metrics::Metrics;
 use crate::providers::oauth::{self, Client, TokenError};
-use crate::providers::{self, Provider, redirect_url};
+use crate::providers::{self, Provider, SignInRefused, redirect_url};
 use crate::secret::Secret;
 use crate::store::{ConnectionRow, FlowRow, IntegrationRow, Store, TicketRow};
 
@@ -212,16 +212,22 @@ impl SignInService {
             })
             .await
             .map_err(|_| Rejected("Lakegate could not start the sign-in. Try again."))?;
-        oauth::authorize_url(
-        &provider.info().dialect,
-        &integration.authorization_endpoint,
-        &integration.client_id,
-        &redirect_url(&self.public_url, provider.info()),
-        &provider.sign_in_scopes(&integration.scopes, conn.role.as_deref()),
-        &state_value,
-        &oauth::challenge(verifier.expose()),
-    )
-    .ok_or(Rejected("The stored authorization endpoint is not a URL. Ask an administrator to save the integration again."))
+        let dialect = &provider.info().dialect;
+        let mut url = oauth::authorize_url(
+            dialect,
+            &integration.authorization_endpoint,
+            &integration.client_id,
+            &redirect_url(&self.public_url, provider.info()),
+            &provider.sign_in_scopes(&integration.scopes, conn.role.as_deref()),
+            &state_value,
+            &oauth::challenge(verifier.expose()),
+        )
+        .ok_or(Rejected("The stored authorization endpoint is not a URL. Ask an administrator to save the integration again."))?;
+        if dialect.sends_nonce {
+            url.query_pairs_mut()
+                .append_pair("nonce", &oauth::nonce_for(&state_value));
+        }
+        Ok(url)
     }
 
     /// Single-valued callback parameters; a repeated one makes the whole callback invalid.
@@ -375,12 +381,27 @@ impl SignInService {
         let tokens = self
             .exchange(provider, &integration, flow, code, &verifier)
             .await?;
-        let refresh = tokens.refresh_token.ok_or(Failure::NoRefreshToken)?;
+        if tokens.refresh_token.is_none() {
+            return Err(Failure::NoRefreshToken);
+        }
+        let state = params.get("state").map(String::as_str).unwrap_or_default();
         let identity = provider
-            .warehouse(&self.egress, &provider.api_base(&integration))
-            .me(tokens.access_token.expose())
+            .signed_in(
+                &self.egress,
+                &integration,
+                &tokens,
+                &oauth::nonce_for(state),
+                now,
+            )
             .await
-            .map_err(|_| Failure::IdentityFailed)?;
+            .map_err(|refused| match refused {
+                SignInRefused::IdentityFailed => Failure::IdentityFailed,
+                SignInRefused::ScopeNotGranted => Failure::ScopeNotGranted,
+                SignInRefused::IdToken(why) => {
+                    tracing::warn!(reason = why, "a sign-in's ID token was refused");
+                    Failure::IdTokenRefused
+                }
+            })?;
         let previous = self
             .store
             .credential(&flow.connection_id, &flow.user_id)
@@ -405,6 +426,7 @@ impl SignInService {
                     .map_err(|_| Failure::Malformed)
             }
         };
+        let refresh = tokens.refresh_token.ok_or(Failure::NoRefreshToken)?;
         let access_token_enc = seal("access_token", tokens.access_token).await?;
         let refresh_token_enc = seal("refresh_token", refresh).await?;
         let credential = signed_in(

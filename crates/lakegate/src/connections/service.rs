@@ -211,6 +211,16 @@ impl ConnectionService {
         id: &str,
     ) -> Result<(), ConnectionError> {
         let c = self.load(p, id, Purpose::Use).await?;
+        let cred = self
+            .store
+            .credential(&c.id, &p.user.id)
+            .await?
+            .ok_or(ConnectionError::NotSignedIn)?;
+        // Revoked at the provider first (where it offers that), deleted here regardless.
+        let revoked = self.tokens.revoke_at_provider(&cred).await;
+        if let Err(why) = &revoked {
+            tracing::warn!(connection = %c.id, reason = %why, "could not revoke a grant at the provider");
+        }
         if !self.store.delete_credential(&c.id, &p.user.id).await? {
             return Err(ConnectionError::NotSignedIn);
         }
@@ -218,7 +228,8 @@ impl ConnectionService {
             &self.store,
             actor,
             self.now(),
-            Event::success("connection.disconnect", c.id),
+            Event::success("connection.disconnect", c.id)
+                .with("revoked_at_provider", matches!(revoked, Ok(true))),
         )
         .await?;
         Ok(())

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::egress::{Egress, Policy};
 use crate::store::IntegrationRow;
-use crate::warehouse::WarehouseApi;
+use crate::warehouse::{Identity, WarehouseApi};
 
 /// Where a provider's hosts come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +140,17 @@ pub enum DiscoveryError {
     ClientRejected(String),
 }
 
+/// Why a sign-in's answer was not accepted (after the token request succeeded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefused {
+    /// The provider would not say who signed in.
+    IdentityFailed,
+    /// The user left out a permission the connection needs (granular consent).
+    ScopeNotGranted,
+    /// The ID token failed a check (a fixed code, safe to log).
+    IdToken(&'static str),
+}
+
 /// One warehouse vendor's way of connecting.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -169,6 +180,32 @@ pub trait Provider: Send + Sync {
     /// session roles refuse every one.
     fn check_role(&self, _role: &str) -> Result<String, String> {
         Err("this kind of connection has no session role".into())
+    }
+    /// Who signed in, from a sign-in's tokens: by default the warehouse's own answer
+    /// (`me`); a provider whose identity is the ID token checks it (and what the user
+    /// granted) here. `nonce` is the one this sign-in sent, `now` the injected clock.
+    async fn signed_in(
+        &self,
+        egress: &Egress,
+        integration: &IntegrationRow,
+        tokens: &oauth::Tokens,
+        _nonce: &str,
+        _now: i64,
+    ) -> Result<Identity, SignInRefused> {
+        self.warehouse(egress, &self.api_base(integration))
+            .me(tokens.access_token.expose())
+            .await
+            .map_err(|_| SignInRefused::IdentityFailed)
+    }
+    /// Revokes a grant at the provider, where it offers that (a disconnect): `Ok(false)`
+    /// when it does not. Lakegate deletes its copy whatever this answers.
+    async fn revoke(
+        &self,
+        _egress: &Egress,
+        _integration: &IntegrationRow,
+        _token: &crate::secret::Secret,
+    ) -> Result<bool, String> {
+        Ok(false)
     }
     /// The base URL of the warehouse API for an integration's credentials.
     fn api_base(&self, integration: &IntegrationRow) -> String;

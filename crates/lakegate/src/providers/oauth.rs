@@ -57,6 +57,15 @@ pub struct Dialect {
     pub refresh_lifetime: RefreshLifetime,
     /// An RFC 7009 revocation endpoint, if the provider has one.
     pub revocation_endpoint: Option<&'static str>,
+    /// Whether a connection's sign-in sends an OpenID Connect `nonce` (providers whose
+    /// identity is the ID token: [`nonce_for`]).
+    pub sends_nonce: bool,
+}
+
+/// The nonce of the sign-in whose state is `state`: derived, so the flow stores nothing
+/// more — the state is secret, single use and bound to the browser, and so is this.
+pub fn nonce_for(state: &str) -> String {
+    random::token_hash(&format!("nonce:{state}"))
 }
 
 impl Dialect {

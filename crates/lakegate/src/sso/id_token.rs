@@ -1,7 +1,8 @@
 //! Checks an OpenID Connect ID token (Core §3.1.3.7) against the org's provider: signed by
 //! one of the provider's published keys with an asymmetric algorithm, from its issuer, for
 //! this client, unexpired at the injected clock, carrying this sign-in's nonce, and naming
-//! a verified email in an allowed domain. Pure: the caller fetched the keys.
+//! a verified email (in an allowed domain, where the caller has a list). Pure: the caller
+//! fetched the keys.
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -30,8 +31,9 @@ pub struct Expected<'a> {
     /// The hash of the nonce sent with this sign-in's authorization request.
     pub nonce_hash: &'a str,
     pub now: i64,
-    /// Lower-case domains; the email's domain must be one of them.
-    pub allowed_domains: &'a [String],
+    /// Lower-case domains the email's domain must be one of; `None`: any verified email
+    /// (a warehouse sign-in, where the provider decides who may sign in).
+    pub allowed_domains: Option<&'a [String]>,
 }
 
 /// Who the provider says signed in.
@@ -183,7 +185,10 @@ fn check_claims(c: &Claims, e: &Expected) -> Result<(), Refused> {
         .filter(|_| c.email_verified == Some(true));
     let email = email.ok_or(Refused::Email)?.to_lowercase();
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-    if domain.is_empty() || !e.allowed_domains.iter().any(|d| d == domain) {
+    let allowed = e
+        .allowed_domains
+        .is_none_or(|list| list.iter().any(|d| d == domain));
+    if domain.is_empty() || !allowed {
         return Err(Refused::Domain);
     }
     Ok(())
@@ -244,7 +249,7 @@ mod tests {
             client_id: "lakegate",
             nonce_hash: &nonce_hash,
             now: NOW,
-            allowed_domains: &domains,
+            allowed_domains: Some(&domains),
         };
         verify(&token, &keys, &expected)
     }
@@ -324,7 +329,7 @@ mod tests {
             client_id: "lakegate",
             nonce_hash: &nonce_hash,
             now: NOW,
-            allowed_domains: &domains,
+            allowed_domains: Some(&domains),
         };
         let good = signer.sign(&claims()).unwrap();
         let (head, rest) = good.split_once('.').unwrap();

@@ -39,6 +39,7 @@ const OIDC: Dialect = Dialect {
     refresh_may_omit_refresh_token: false,
     refresh_lifetime: RefreshLifetime::SlidingIdle,
     revocation_endpoint: None,
+    sends_nonce: false,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -458,7 +459,7 @@ impl SsoService {
             client_id: &sso.client_id,
             nonce_hash: &flow.nonce_hash,
             now,
-            allowed_domains: &domains,
+            allowed_domains: Some(&domains),
         };
         id_token::verify(id_token.expose(), &keys, &expected).map_err(|r| match r {
             id_token::Refused::Domain => refused(

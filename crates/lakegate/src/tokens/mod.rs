@@ -13,6 +13,7 @@ pub mod flight;
 pub mod keeper;
 pub mod protocol;
 mod refresh;
+mod revoke;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -30,6 +30,7 @@ pub const DIALECT: Dialect = Dialect {
     refresh_may_omit_refresh_token: true,
     refresh_lifetime: RefreshLifetime::SlidingIdle,
     revocation_endpoint: None,
+    sends_nonce: false,
 };
 
 /// Databricks' words are Lakegate's neutral ones.

@@ -36,6 +36,7 @@ pub const DIALECT: Dialect = Dialect {
     refresh_lifetime: RefreshLifetime::Absolute,
     // No RFC 7009 endpoint is documented: revocation is Snowflake-side SQL.
     revocation_endpoint: None,
+    sends_nonce: false,
 };
 
 static INFO: Info = Info {

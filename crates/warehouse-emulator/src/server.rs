@@ -253,6 +253,12 @@ impl EmulatorHandle {
         lock(&self.shared.sf_statements).len()
     }
 
+    /// Sets the emulator's clock to read `now` (and tick on from there): a test whose
+    /// client checks the emulator's timestamps (ID tokens) aligns the two clocks.
+    pub fn set_clock(&self, now: i64) {
+        self.shared.clock.set(now);
+    }
+
     /// Moves the emulator's clock forward.
     pub fn advance_clock(&self, seconds: i64) {
         self.shared.clock.advance(seconds);

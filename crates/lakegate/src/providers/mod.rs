@@ -4,6 +4,8 @@
 //! sign-in flows, token storage and refresh, queries, pages — is provider-neutral and
 //! asks the provider through this trait.
 
+pub mod bigquery;
+pub mod client_check;
 pub mod databricks;
 pub mod oauth;
 pub mod snowflake;
@@ -214,7 +216,7 @@ pub trait Provider: Send + Sync {
 }
 
 /// Every provider Lakegate offers, in the order the integrations page lists them.
-pub static ALL: &[&dyn Provider] = &[&databricks::U2M, &snowflake::OAUTH];
+pub static ALL: &[&dyn Provider] = &[&databricks::U2M, &snowflake::OAUTH, &bigquery::OAUTH];
 
 /// The provider of an integration kind.
 pub fn by_kind(kind: &str) -> Option<&'static dyn Provider> {

@@ -1,5 +1,6 @@
 //! Cells written as counts from the Unix epoch (Snowflake's SQL API: DATE as days,
-//! TIME and TIMESTAMP as seconds with nine decimals, TIMESTAMP_TZ with an encoded offset)
+//! TIME and TIMESTAMP as seconds with nine decimals, TIMESTAMP_TZ with an encoded offset;
+//! BigQuery: TIMESTAMP as microseconds)
 //! read back as ISO 8601. Pure; `None` when a cell is not what its type says.
 
 use time::OffsetDateTime;
@@ -84,6 +85,12 @@ pub fn timestamp_ntz(s: &str) -> Option<String> {
 /// An instant, in UTC: `2020-01-01T00:00:00Z`.
 pub fn timestamp_ltz(s: &str) -> Option<String> {
     Some(zoned(&instant(nanos(s)?, 0)?))
+}
+
+/// `"1451606482500000"` (microseconds since the epoch) → `2016-01-01T00:01:22.5Z`.
+pub fn timestamp_micros(s: &str) -> Option<String> {
+    let micros: i128 = s.trim().parse().ok()?;
+    Some(zoned(&instant(micros.checked_mul(1_000)?, 0)?))
 }
 
 /// Seconds since midnight → `HH:MM:SS[.fff]`.

@@ -70,13 +70,15 @@ pub struct Status {
     pub sql_state: Option<String>,
 }
 
-/// How a provider writes its cells: Databricks' strings (ISO dates and timestamps), or
-/// Snowflake's (days and epoch seconds, decimals unscaled).
+/// How a provider writes its cells: Databricks' strings (ISO dates and timestamps),
+/// Snowflake's (days and epoch seconds, decimals unscaled), or BigQuery's (TIMESTAMP as
+/// epoch microseconds, RECORD and REPEATED as JSON text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Encoding {
     #[default]
     Databricks,
     Snowflake,
+    BigQuery,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]

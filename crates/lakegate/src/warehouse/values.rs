@@ -32,12 +32,16 @@ pub enum Kind {
     EpochNtz,
     EpochLtz,
     EpochTz,
+    /// BigQuery's TIMESTAMP with `useInt64Timestamp`: microseconds since the epoch.
+    EpochMicros,
 }
 
 impl Kind {
     pub fn of(column: &Column) -> Kind {
-        if column.encoding == Encoding::Snowflake {
-            return Kind::snowflake(column);
+        match column.encoding {
+            Encoding::Snowflake => return Kind::snowflake(column),
+            Encoding::BigQuery => return Kind::bigquery(column),
+            Encoding::Databricks => {}
         }
         match column.type_name.to_ascii_uppercase().as_str() {
             "BOOLEAN" => Kind::Boolean,
@@ -73,6 +77,26 @@ impl Kind {
             "TIMESTAMP_LTZ" => Kind::EpochLtz,
             "TIMESTAMP_TZ" => Kind::EpochTz,
             // TEXT, BINARY (already hex) and anything newer.
+            _ => Kind::Text,
+        }
+    }
+}
+
+impl Kind {
+    /// A BigQuery schema field: legacy or standard type names; REPEATED fields and
+    /// RECORDs arrive as JSON text (`providers::bigquery::columns`).
+    fn bigquery(column: &Column) -> Kind {
+        if column.type_text.starts_with("ARRAY<") || column.type_text.starts_with("STRUCT<") {
+            return Kind::Nested;
+        }
+        match column.type_name.to_ascii_uppercase().as_str() {
+            "INTEGER" | "INT64" => Kind::Integer,
+            "FLOAT" | "FLOAT64" => Kind::Float,
+            "NUMERIC" | "BIGNUMERIC" => Kind::Decimal,
+            "BOOLEAN" | "BOOL" => Kind::Boolean,
+            "TIMESTAMP" => Kind::EpochMicros,
+            "RECORD" | "STRUCT" | "JSON" => Kind::Nested,
+            // STRING, BYTES (base64), DATE, TIME, DATETIME (ISO text), GEOGRAPHY (WKT).
             _ => Kind::Text,
         }
     }
@@ -114,6 +138,7 @@ pub fn convert(kind: Kind, raw: Option<&str>) -> Value {
         Kind::EpochNtz => epoch::timestamp_ntz(s).map_or_else(text, Value::String),
         Kind::EpochLtz => epoch::timestamp_ltz(s).map_or_else(text, Value::String),
         Kind::EpochTz => epoch::timestamp_tz(s).map_or_else(text, Value::String),
+        Kind::EpochMicros => epoch::timestamp_micros(s).map_or_else(text, Value::String),
     }
 }
 

@@ -10,6 +10,7 @@ mod test_db;
 
 mod accounts_http;
 mod bad_input;
+mod bigquery_connect;
 mod canary;
 mod cli;
 mod clock_skew;

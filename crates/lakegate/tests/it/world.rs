@@ -45,6 +45,8 @@ pub async fn setup_on_workspace(
     mut ws: Workspace,
 ) -> Setup {
     let app = TestApp::spawn_with(db, Some(&ws)).await;
+    // One time for both, as in life: Lakegate checks the timestamps of Google's ID tokens.
+    ws.emu.set_clock(crate::harness::START);
     ws.register_for_with(&app, policy);
     let org = app.org("acme").await;
     ws.configure(&app, &org).await;

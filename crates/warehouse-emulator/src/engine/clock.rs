@@ -11,17 +11,26 @@ pub struct EmuClock {
 impl EmuClock {
     /// Seconds since the Unix epoch, as the emulator sees them.
     pub fn now(&self) -> i64 {
-        #[allow(clippy::disallowed_methods)] // the emulator's one read of the wall clock
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        wall + self.offset.load(Ordering::SeqCst)
+        wall() + self.offset.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock so that it reads `now` (a test aligning it with its client's clock;
+    /// it keeps ticking from there).
+    pub fn set(&self, now: i64) {
+        self.offset.store(now - wall(), Ordering::SeqCst);
     }
 
     pub fn advance(&self, seconds: i64) {
         self.offset.fetch_add(seconds, Ordering::SeqCst);
     }
+}
+
+fn wall() -> i64 {
+    #[allow(clippy::disallowed_methods)] // the emulator's one read of the wall clock
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// RFC 3339 (UTC) form of a Unix time.

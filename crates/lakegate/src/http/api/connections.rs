@@ -155,15 +155,16 @@ async fn list(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false}},
-    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}}}
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false}},
+    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}, "project": false, "dataset": false}},
+    {"properties": {"provider": {"const": "bigquery"}, "auth": {"const": "oauth"}, "role": false, "warehouse": false, "database": false}}
 ]))]
 pub(super) struct CreateBody {
     #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
     name: String,
-    #[schemars(extend("enum" = ["databricks", "snowflake"]))]
+    #[schemars(extend("enum" = ["databricks", "snowflake", "bigquery"]))]
     provider: String,
-    /// `oauth-u2m` for Databricks, `oauth` for Snowflake.
+    /// `oauth-u2m` for Databricks, `oauth` for Snowflake and BigQuery.
     #[schemars(extend("enum" = ["oauth-u2m", "oauth"]))]
     auth: String,
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
@@ -183,12 +184,20 @@ pub(super) struct CreateBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     database: Option<String>,
+    /// BigQuery's name for `warehouse_id`: the billing project its jobs run in.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    project: Option<String>,
+    /// BigQuery's name for `schema`: the default dataset.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    dataset: Option<String>,
     #[serde(default)]
     shared: bool,
 }
 
 /// The vendor-named fields a body gave (`providers::Words`).
-fn vendor_fields(pairs: [(&'static str, Option<String>); 2]) -> Vec<(&'static str, String)> {
+fn vendor_fields(pairs: [(&'static str, Option<String>); 4]) -> Vec<(&'static str, String)> {
     pairs
         .into_iter()
         .filter_map(|(k, v)| Some((k, v?)))
@@ -227,13 +236,18 @@ pub(super) async fn create_for(
 ) -> ApiResult<ConnectionRow> {
     let Some(provider) = providers::by_connection(&b.provider, &b.auth) else {
         return Err(ApiError::bad_request(
-            "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" with auth \"oauth\"",
+            "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" or \"bigquery\" with auth \"oauth\"",
         ));
     };
     let [warehouse_id, catalog, schema] = places(
         provider,
         [b.warehouse_id, b.catalog, b.schema],
-        vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),
+        vendor_fields([
+            ("warehouse", b.warehouse),
+            ("database", b.database),
+            ("project", b.project),
+            ("dataset", b.dataset),
+        ]),
     )?;
     let connections = &state.services.connections;
     let c = connections
@@ -295,6 +309,14 @@ struct PatchBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     database: Option<String>,
+    /// BigQuery's name for `warehouse_id`: the billing project its jobs run in.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    project: Option<String>,
+    /// BigQuery's name for `schema`: the default dataset.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    dataset: Option<String>,
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "bool")]
     shared: Option<bool>,
@@ -314,7 +336,12 @@ async fn patch(
     let [warehouse_id, catalog, schema] = places(
         provider,
         [b.warehouse_id, b.catalog, b.schema],
-        vendor_fields([("warehouse", b.warehouse), ("database", b.database)]),
+        vendor_fields([
+            ("warehouse", b.warehouse),
+            ("database", b.database),
+            ("project", b.project),
+            ("dataset", b.dataset),
+        ]),
     )?;
     let patch = Patch {
         name: b.name,

@@ -158,11 +158,13 @@ async fn show(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PutBody {
-    /// The workspace host (`dbc-….cloud.databricks.com`, with or without `https://`); other
-    /// hosts only where the operator's `[egress]` allows them. Lakegate reads the host's
-    /// OAuth discovery document before saving.
+    /// The workspace or account host (`dbc-….cloud.databricks.com`, a Snowflake account
+    /// URL or identifier); other hosts only where the operator's `[egress]` allows them.
+    /// Lakegate checks the host's OAuth endpoints before saving. BigQuery has none: Google's
+    /// endpoints are fixed.
+    #[serde(default)]
     #[schemars(length(min = 1, max = 300))]
-    host: String,
+    host: Option<String>,
     #[schemars(
         length(max = 200),
         regex(pattern = r"^\s*[^\s\x00-\x1f\x7f-\x9f]+\s*$")
@@ -249,8 +251,14 @@ async fn put(
         body.refresh_token_validity_seconds,
         body.default_role.as_deref(),
     )?;
+    let host = match (provider.info().hosts, body.host) {
+        (providers::HostPolicy::AdminTyped, None) => {
+            return Err(ApiError::bad_request("host is required"));
+        }
+        (_, host) => host.unwrap_or_default(),
+    };
     let input = SaveInput {
-        host: body.host,
+        host,
         client_id: body.client_id,
         client_secret: body
             .client_secret

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::DIALECT;
 use crate::egress::{self, Egress, EgressError};
-use crate::providers::oauth::{self, Client, TokenError};
+use crate::providers::oauth::Client;
 use crate::providers::{DiscoveryError, Endpoints, Host};
 
 pub const AUTHORIZE_PATH: &str = "/oauth/authorize";
@@ -49,21 +49,12 @@ pub async fn check_client(
     endpoints: &Endpoints,
     client: &Client<'_>,
 ) -> Result<(), DiscoveryError> {
-    let grant = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", "lakegate-setup-check"),
-    ];
-    match oauth::token_request(egress, &DIALECT, &endpoints.token_endpoint, client, &grant).await {
-        Err(TokenError::Rejected { code, .. }) if code == "invalid_grant" => Ok(()),
-        Err(TokenError::Rejected {
-            code, description, ..
-        }) => Err(DiscoveryError::ClientRejected(format!(
-            "Snowflake answered {code}: {description}"
-        ))),
-        Err(TokenError::Transport(why)) => Err(DiscoveryError::Unreachable(why)),
-        Err(TokenError::Invalid(_)) => Err(DiscoveryError::NotMetadata),
-        Err(TokenError::NoRefreshToken) | Ok(_) => Err(DiscoveryError::ClientRejected(
-            "the token endpoint accepted a refresh token that cannot exist".into(),
-        )),
-    }
+    crate::providers::client_check::check(
+        egress,
+        &DIALECT,
+        "Snowflake",
+        &endpoints.token_endpoint,
+        client,
+    )
+    .await
 }

@@ -1,0 +1,618 @@
+//! BigQuery REST v2 as a [`WarehouseApi`], over the guarded egress client. A statement is a
+//! query job in the connection's billing project (the compute): `jobs.query` with standard
+//! SQL (`useLegacySql: false` — the REST default is legacy SQL), Lakegate's query id as
+//! `requestId` (a resent request is the same job), named parameters and
+//! `useInt64Timestamp`; then `getQueryResults` with the job's location. Results are cut
+//! into chunks of [`CHUNK_ROWS`] rows fetched by `startIndex`, each filled by as many pages
+//! as Google's page-size cap needs. Errors come in Google's envelope.
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::columns::{Field, column, rows};
+use super::google::Google;
+use crate::egress::{self, Egress};
+use crate::warehouse::model::{Parameter, StatementError, Status};
+use crate::warehouse::{
+    Chunk, Compute, Identity, Manifest, Rows, State, Statement, Submit, WarehouseApi,
+    WarehouseError,
+};
+
+/// Rows per result chunk (and the most asked for per page).
+pub const CHUNK_ROWS: u64 = 10_000;
+/// Tables whose schemas are read at once for the catalog browser.
+const TABLE_READS: usize = 8;
+/// Pages followed for one listing, at most.
+const MOST_PAGES: usize = 50;
+
+pub struct BigQuery<'a> {
+    egress: &'a Egress,
+    google: Google,
+}
+
+/// A job as Lakegate names it: billing project, location and job id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    pub project: String,
+    pub location: String,
+    pub job: String,
+}
+
+impl JobRef {
+    pub fn id(&self) -> String {
+        format!("{}|{}|{}", self.project, self.location, self.job)
+    }
+
+    pub fn parse(id: &str) -> Result<JobRef, WarehouseError> {
+        let mut parts = id.splitn(3, '|');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(p), Some(l), Some(j)) if !p.is_empty() && !j.is_empty() => Ok(JobRef {
+                project: p.into(),
+                location: l.into(),
+                job: j.into(),
+            }),
+            _ => Err(WarehouseError::NotFound(format!("query job {id}"))),
+        }
+    }
+}
+
+/// Google's error envelope: (HTTP status, first reason, details reason, message).
+fn envelope(status: u16, body: &[u8]) -> (String, String, String) {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let e = &v["error"];
+    let text = |x: &Value| x.as_str().unwrap_or_default().to_owned();
+    let message = match text(&e["message"]) {
+        m if m.is_empty() => format!("BigQuery answered {status}"),
+        m => m,
+    };
+    (
+        text(&e["errors"][0]["reason"]),
+        text(&e["details"][0]["reason"]),
+        message,
+    )
+}
+
+/// A non-2xx answer that is not a query's own failure.
+fn classify(status: u16, body: &[u8]) -> WarehouseError {
+    let (reason, detail, message) = envelope(status, body);
+    match (status, reason.as_str(), detail.as_str()) {
+        (401, ..) => WarehouseError::TokenRejected(detail),
+        (403, _, "ACCESS_TOKEN_SCOPE_INSUFFICIENT") | (403, "insufficientPermissions", _) => {
+            WarehouseError::PermissionDenied(
+                "this sign-in did not allow BigQuery: sign in again and allow it on Google's consent page".into(),
+            )
+        }
+        (403, "rateLimitExceeded" | "quotaExceeded", _) => WarehouseError::Upstream { status: 429, message },
+        (403, ..) => WarehouseError::PermissionDenied(message),
+        (404, ..) => WarehouseError::NotFound(message),
+        _ => WarehouseError::Upstream { status, message },
+    }
+}
+
+/// Whether a refusal is the query's own failure (bad SQL, a table it may not read) rather
+/// than the call's.
+fn query_failure(status: u16, body: &[u8]) -> Option<StatementError> {
+    let (reason, _, message) = envelope(status, body);
+    matches!(
+        (status, reason.as_str()),
+        (400, "invalidQuery" | "invalid") | (403, "accessDenied") | (404, "notFound")
+    )
+    .then_some(StatementError {
+        error_code: Some(reason),
+        message: Some(message),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobReference {
+    project_id: String,
+    job_id: String,
+    #[serde(default)]
+    location: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Schema {
+    #[serde(default)]
+    fields: Vec<Field>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryResponse {
+    job_reference: Option<JobReference>,
+    #[serde(default)]
+    job_complete: bool,
+    schema: Option<Schema>,
+    total_rows: Option<String>,
+    #[serde(default)]
+    rows: Vec<Value>,
+}
+
+/// A job's state from a `jobs.query` or `getQueryResults` answer.
+pub fn statement(
+    status: u16,
+    body: &[u8],
+    fallback: Option<&JobRef>,
+) -> Result<Statement, WarehouseError> {
+    if !(200..300).contains(&status) {
+        let (reason, _, message) = envelope(status, body);
+        let (state, error) = if status == 400 && reason == "stopped" {
+            (State::Canceled, None)
+        } else {
+            match query_failure(status, body) {
+                Some(e) => (State::Failed, Some(e)),
+                None => return Err(classify(status, body)),
+            }
+        };
+        let _ = message;
+        return Ok(Statement {
+            statement_id: fallback.map(JobRef::id).unwrap_or_default(),
+            status: Status {
+                state,
+                error,
+                sql_state: None,
+            },
+            manifest: None,
+            result: None,
+        });
+    }
+    let r: QueryResponse = serde_json::from_slice(body).map_err(|_| WarehouseError::Malformed)?;
+    let job = match (r.job_reference, fallback) {
+        (Some(j), _) => JobRef {
+            project: j.project_id,
+            location: j.location.unwrap_or_default(),
+            job: j.job_id,
+        },
+        (None, Some(f)) => f.clone(),
+        (None, None) => return Err(WarehouseError::Malformed),
+    };
+    if !r.job_complete {
+        return Ok(Statement {
+            statement_id: job.id(),
+            status: Status {
+                state: State::Running,
+                error: None,
+                sql_state: None,
+            },
+            manifest: None,
+            result: None,
+        });
+    }
+    let fields = r.schema.map(|s| s.fields).unwrap_or_default();
+    let total: u64 = r
+        .total_rows
+        .as_deref()
+        .unwrap_or("0")
+        .parse()
+        .map_err(|_| WarehouseError::Malformed)?;
+    let first = rows(&fields, &r.rows);
+    // Chunk 0 comes with the answer only when the page holds all of it.
+    let whole = first.len() as u64 == total.min(CHUNK_ROWS);
+    Ok(Statement {
+        statement_id: job.id(),
+        status: Status {
+            state: State::Succeeded,
+            error: None,
+            sql_state: None,
+        },
+        manifest: Some(Manifest::new(
+            fields.iter().map(column).collect(),
+            total.div_ceil(CHUNK_ROWS),
+            total,
+        )),
+        result: whole.then_some(Chunk {
+            chunk_index: 0,
+            data_array: first,
+            external_links: vec![],
+        }),
+    })
+}
+
+/// BigQuery's type for a parameter's declared type (Lakegate's API speaks Databricks' names).
+fn parameter_type(p: &Parameter) -> Result<&'static str, WarehouseError> {
+    let t = p
+        .type_name
+        .as_deref()
+        .unwrap_or("STRING")
+        .to_ascii_uppercase();
+    let base = t.split('(').next().unwrap_or("").trim().to_owned();
+    Ok(match base.as_str() {
+        "STRING" => "STRING",
+        "INT" | "INTEGER" | "BIGINT" | "LONG" | "SMALLINT" | "TINYINT" | "INT64" => "INT64",
+        "DOUBLE" | "FLOAT" | "FLOAT64" => "FLOAT64",
+        "DECIMAL" | "NUMERIC" => "NUMERIC",
+        "BIGNUMERIC" => "BIGNUMERIC",
+        "BOOLEAN" | "BOOL" => "BOOL",
+        "DATE" => "DATE",
+        "TIMESTAMP" => "TIMESTAMP",
+        "DATETIME" | "TIMESTAMP_NTZ" => "DATETIME",
+        other => {
+            return Err(WarehouseError::Upstream {
+                status: 400,
+                message: format!(
+                    "parameter {} has a type BigQuery parameters cannot take: {other}",
+                    p.name
+                ),
+            });
+        }
+    })
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl<'a> BigQuery<'a> {
+    /// The API at `base_url` (the integration's `api_base`).
+    pub fn new(egress: &'a Egress, base_url: &str) -> Self {
+        BigQuery {
+            egress,
+            google: Google::for_api(base_url),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Result<egress::Response, WarehouseError> {
+        let url = Url::parse(url).map_err(|_| WarehouseError::Malformed)?;
+        let req = egress::Request {
+            method,
+            bearer: Some(token),
+            json: body,
+            max_bytes: 64 * 1024 * 1024,
+            ..egress::Request::get(&url)
+        };
+        Ok(self.egress.send(req).await?)
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/bigquery/v2{path}", self.google.api)
+    }
+
+    async fn get_json(&self, token: &str, path: &str) -> Result<Value, WarehouseError> {
+        let resp = self
+            .call(reqwest::Method::GET, &self.api(path), token, None)
+            .await?;
+        if resp.status != 200 {
+            return Err(classify(resp.status, &resp.body));
+        }
+        serde_json::from_slice(&resp.body).map_err(|_| WarehouseError::Malformed)
+    }
+
+    /// Every item of a paged listing (`key` holds the items).
+    async fn list_all(
+        &self,
+        token: &str,
+        path: &str,
+        key: &str,
+    ) -> Result<Vec<Value>, WarehouseError> {
+        let mut out = Vec::new();
+        let mut page: Option<String> = None;
+        for _ in 0..MOST_PAGES {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let p = match &page {
+                Some(t) => format!("{path}{sep}pageToken={}", encode(t)),
+                None => path.to_owned(),
+            };
+            let v = self.get_json(token, &p).await?;
+            out.extend(v[key].as_array().cloned().unwrap_or_default());
+            match v["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => page = Some(t.to_owned()),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query(
+        &self,
+        token: &str,
+        project: &str,
+        body: &Value,
+    ) -> Result<Statement, WarehouseError> {
+        let url = self.api(&format!("/projects/{}/queries", encode(project)));
+        let resp = self
+            .call(reqwest::Method::POST, &url, token, Some(body))
+            .await?;
+        let placeholder = JobRef {
+            project: project.into(),
+            location: String::new(),
+            job: "unstarted".into(),
+        };
+        statement(resp.status, &resp.body, Some(&placeholder))
+    }
+
+    fn results_url(&self, job: &JobRef, start: u64, max: u64, wait_ms: u64) -> String {
+        self.api(&format!(
+            "/projects/{}/queries/{}?location={}&startIndex={start}&maxResults={max}&timeoutMs={wait_ms}&formatOptions.useInt64Timestamp=true",
+            encode(&job.project),
+            encode(&job.job),
+            encode(&job.location)
+        ))
+    }
+}
+
+#[async_trait]
+impl WarehouseApi for BigQuery<'_> {
+    /// Google's userinfo (`sub` and `email`; the sign-in checked the ID token already).
+    async fn me(&self, token: &str) -> Result<Identity, WarehouseError> {
+        let resp = self
+            .call(reqwest::Method::GET, &self.google.userinfo, token, None)
+            .await?;
+        if resp.status != 200 {
+            return Err(classify(resp.status, &resp.body));
+        }
+        let v: Value = serde_json::from_slice(&resp.body).map_err(|_| WarehouseError::Malformed)?;
+        let email = v["email"]
+            .as_str()
+            .ok_or(WarehouseError::Malformed)?
+            .to_owned();
+        Ok(Identity {
+            id: v["sub"]
+                .as_str()
+                .ok_or(WarehouseError::Malformed)?
+                .to_owned(),
+            display_name: v["name"]
+                .as_str()
+                .map_or_else(|| email.clone(), str::to_owned),
+            user_name: email,
+        })
+    }
+
+    /// Billing projects: those where the user has a project-level role.
+    async fn computes(&self, token: &str) -> Result<Vec<Compute>, WarehouseError> {
+        let projects = self
+            .list_all(token, "/projects?maxResults=50", "projects")
+            .await?;
+        Ok(projects
+            .iter()
+            .filter_map(|p| {
+                let id = p["projectReference"]["projectId"].as_str()?.to_owned();
+                Some(Compute {
+                    name: p["friendlyName"].as_str().unwrap_or(&id).to_owned(),
+                    id,
+                    state: "AVAILABLE".into(),
+                })
+            })
+            .collect())
+    }
+
+    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError> {
+        self.computes(token)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| WarehouseError::NotFound(format!("project {id} (or no role on it)")))
+    }
+
+    async fn catalogs(&self, token: &str) -> Result<Vec<String>, WarehouseError> {
+        Ok(self
+            .computes(token)
+            .await?
+            .into_iter()
+            .map(|c| c.id)
+            .collect())
+    }
+
+    async fn schemas(&self, token: &str, catalog: &str) -> Result<Vec<String>, WarehouseError> {
+        let path = format!("/projects/{}/datasets", encode(catalog));
+        let datasets = self.list_all(token, &path, "datasets").await?;
+        Ok(datasets
+            .iter()
+            .filter_map(|d| {
+                d["datasetReference"]["datasetId"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    /// Tables with their schemas (one `tables.get` each, a few at a time).
+    async fn tables(
+        &self,
+        token: &str,
+        catalog: &str,
+        schema: &str,
+    ) -> Result<Vec<Value>, WarehouseError> {
+        let base = format!(
+            "/projects/{}/datasets/{}/tables",
+            encode(catalog),
+            encode(schema)
+        );
+        let listed = self.list_all(token, &base, "tables").await?;
+        let names: Vec<String> = listed
+            .iter()
+            .filter_map(|t| t["tableReference"]["tableId"].as_str().map(str::to_owned))
+            .collect();
+        stream::iter(names)
+            .map(|name| {
+                let path = format!("{base}/{}", encode(&name));
+                async move {
+                    let t = self.get_json(token, &path).await?;
+                    let fields: Vec<Field> = serde_json::from_value(t["schema"]["fields"].clone()).unwrap_or_default();
+                    let columns: Vec<Value> = fields
+                        .iter()
+                        .map(column)
+                        .map(|c| json!({"name": c.name, "type_text": c.type_text, "type_name": c.type_name}))
+                        .collect();
+                    Ok::<Value, WarehouseError>(json!({"name": name, "table_type": t["type"], "comment": t["description"], "columns": columns}))
+                }
+            })
+            .buffered(TABLE_READS)
+            .try_collect()
+            .await
+    }
+
+    /// `SELECT SESSION_USER()` in the billing project.
+    async fn select_one(&self, token: &str, compute_id: &str) -> Result<(), WarehouseError> {
+        let body = json!({"query": "SELECT SESSION_USER() AS user", "useLegacySql": false, "timeoutMs": 10_000});
+        let s = self.query(token, compute_id, &body).await?;
+        match s.status.state {
+            State::Succeeded | State::Running => Ok(()),
+            _ => Err(WarehouseError::Upstream {
+                status: 422,
+                message: s
+                    .status
+                    .error
+                    .and_then(|e| e.message)
+                    .unwrap_or_else(|| "the query failed".into()),
+            }),
+        }
+    }
+
+    async fn submit(&self, token: &str, req: &Submit<'_>) -> Result<Statement, WarehouseError> {
+        let project = req.compute_id;
+        let mut body = json!({
+            "query": req.statement,
+            "useLegacySql": false,
+            "requestId": req.request_id,
+            "timeoutMs": u64::from(req.wait_seconds) * 1000,
+            "maxResults": CHUNK_ROWS,
+            "formatOptions": {"useInt64Timestamp": true},
+        });
+        if let Some(dataset) = req.schema {
+            body["defaultDataset"] =
+                json!({"projectId": req.catalog.unwrap_or(project), "datasetId": dataset});
+        }
+        if !req.parameters.is_empty() {
+            let params = req
+                .parameters
+                .iter()
+                .map(|p| {
+                    Ok(
+                        json!({"name": p.name, "parameterType": {"type": parameter_type(p)?},
+                              "parameterValue": {"value": p.value}}),
+                    )
+                })
+                .collect::<Result<Vec<_>, WarehouseError>>()?;
+            body["parameterMode"] = json!("NAMED");
+            body["queryParameters"] = json!(params);
+        }
+        let s = self.query(token, project, &body).await?;
+        Ok(s)
+    }
+
+    async fn statement(&self, token: &str, id: &str) -> Result<Statement, WarehouseError> {
+        let job = JobRef::parse(id)?;
+        let url = self.results_url(&job, 0, CHUNK_ROWS, 0);
+        let resp = self.call(reqwest::Method::GET, &url, token, None).await?;
+        statement(resp.status, &resp.body, Some(&job))
+    }
+
+    /// Rows `index × CHUNK_ROWS` onwards, as many pages as it takes to fill the chunk.
+    async fn chunk(&self, token: &str, id: &str, index: u64) -> Result<Chunk, WarehouseError> {
+        let job = JobRef::parse(id)?;
+        let start = index * CHUNK_ROWS;
+        let mut data: Rows = Vec::new();
+        loop {
+            let from = start + data.len() as u64;
+            let url = self.results_url(&job, from, CHUNK_ROWS - data.len() as u64, 0);
+            let resp = self.call(reqwest::Method::GET, &url, token, None).await?;
+            if resp.status != 200 {
+                return Err(classify(resp.status, &resp.body));
+            }
+            let r: QueryResponse =
+                serde_json::from_slice(&resp.body).map_err(|_| WarehouseError::Malformed)?;
+            let total: u64 = r.total_rows.as_deref().unwrap_or("0").parse().unwrap_or(0);
+            let fields = r.schema.map(|s| s.fields).unwrap_or_default();
+            let got = rows(&fields, &r.rows);
+            let wanted = total.saturating_sub(start).min(CHUNK_ROWS);
+            if got.is_empty() && (data.len() as u64) < wanted {
+                return Err(WarehouseError::Malformed);
+            }
+            data.extend(got);
+            if data.len() as u64 >= wanted {
+                return Ok(Chunk {
+                    chunk_index: index,
+                    data_array: data,
+                    external_links: vec![],
+                });
+            }
+        }
+    }
+
+    /// A job that already ended is as good as cancelled.
+    async fn cancel(&self, token: &str, id: &str) -> Result<(), WarehouseError> {
+        let job = JobRef::parse(id)?;
+        let url = self.api(&format!(
+            "/projects/{}/jobs/{}/cancel?location={}",
+            encode(&job.project),
+            encode(&job.job),
+            encode(&job.location)
+        ));
+        let resp = self
+            .call(reqwest::Method::POST, &url, token, Some(&json!({})))
+            .await?;
+        match resp.status {
+            200..=299 => Ok(()),
+            s => Err(classify(s, &resp.body)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_round_trip_and_answers_become_statements() {
+        let j = JobRef {
+            project: "example.com:p".into(),
+            location: "europe-west2".into(),
+            job: "job_1".into(),
+        };
+        assert_eq!(JobRef::parse(&j.id()).unwrap(), j);
+        assert!(JobRef::parse("nope").is_err());
+        let running = statement(200, br#"{"jobReference":{"projectId":"p","jobId":"j","location":"US"},"jobComplete":false}"#, None).unwrap();
+        assert_eq!(
+            (running.status.state, running.statement_id.as_str()),
+            (State::Running, "p|US|j")
+        );
+        let done = statement(
+            200,
+            br#"{"jobReference":{"projectId":"p","jobId":"j","location":"US"},"jobComplete":true,
+                 "schema":{"fields":[{"name":"n","type":"INTEGER"}]},"totalRows":"1","rows":[{"f":[{"v":"7"}]}]}"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            done.result.unwrap().data_array,
+            vec![vec![Some("7".to_owned())]]
+        );
+        let failed = statement(400, br#"{"error":{"code":400,"message":"Syntax error","errors":[{"reason":"invalidQuery"}]}}"#, Some(&j)).unwrap();
+        assert_eq!(failed.status.state, State::Failed);
+        let stopped = statement(
+            400,
+            br#"{"error":{"code":400,"message":"cancelled","errors":[{"reason":"stopped"}]}}"#,
+            Some(&j),
+        )
+        .unwrap();
+        assert_eq!(stopped.status.state, State::Canceled);
+        assert!(matches!(
+            statement(
+                401,
+                br#"{"error":{"code":401,"details":[{"reason":"ACCESS_TOKEN_EXPIRED"}]}}"#,
+                Some(&j)
+            ),
+            Err(WarehouseError::TokenRejected(_))
+        ));
+        assert!(matches!(
+            statement(
+                403,
+                br#"{"error":{"code":403,"errors":[{"reason":"rateLimitExceeded"}]}}"#,
+                Some(&j)
+            ),
+            Err(WarehouseError::Upstream { status: 429, .. })
+        ));
+    }
+}

@@ -263,10 +263,20 @@ async fn save(
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {
+    delete_integration(&state, &p, &actor, form_provider()).await
+}
+
+/// Deletes `provider`'s integration from its form's danger zone, back to the list.
+pub(super) async fn delete_integration(
+    state: &AppState,
+    p: &Principal,
+    actor: &crate::audit::Actor,
+    provider: &dyn Provider,
+) -> Response {
     match state
         .services
         .integrations
-        .delete(form_provider(), &actor, &p.org.id)
+        .delete(provider, actor, &p.org.id)
         .await
     {
         Ok(()) => Redirect::to("/settings/advanced/integrations?ok=deleted").into_response(),

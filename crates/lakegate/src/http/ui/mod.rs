@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
 mod access;
+mod bigquery_form;
 mod connection_page;
 mod connections;
 mod home;
@@ -30,6 +31,7 @@ pub fn register(reg: &mut Registry) {
     secrets::register(reg);
     integrations::register(reg);
     snowflake_form::register(reg);
+    bigquery_form::register(reg);
     access::register(reg);
     connections::register(reg);
     oauth_flow::register(reg);

@@ -203,13 +203,5 @@ async fn save(
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {
-    match state
-        .services
-        .integrations
-        .delete(&OAUTH, &actor, &p.org.id)
-        .await
-    {
-        Ok(()) => Redirect::to("/settings/advanced/integrations?ok=deleted").into_response(),
-        Err(e) => error_page(e.into()),
-    }
+    super::integrations::delete_integration(&state, &p, &actor, &OAUTH).await
 }

@@ -22,7 +22,8 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
             M::Get,
             "/connections/oauth/databricks/start"
             | "/connections/oauth/databricks/callback"
-            | "/connections/oauth/snowflake/callback",
+            | "/connections/oauth/snowflake/callback"
+            | "/connections/oauth/bigquery/callback",
         ) => Public,
         (M::Get, "/api/v1/connections" | "/api/v1/connections/{id}") => {
             User(Some(Scope::ConnectionsRead))
@@ -60,6 +61,9 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Get | M::Put | M::Delete, "/api/v1/integrations/snowflake-oauth") => Admin,
         (M::Get | M::Post, "/settings/advanced/integrations/snowflake-oauth") => Admin,
         (M::Post, "/settings/advanced/integrations/snowflake-oauth/delete") => Admin,
+        (M::Get | M::Put | M::Delete, "/api/v1/integrations/bigquery-oauth") => Admin,
+        (M::Get | M::Post, "/settings/advanced/integrations/bigquery-oauth") => Admin,
+        (M::Post, "/settings/advanced/integrations/bigquery-oauth/delete") => Admin,
         (M::Get, "/settings/advanced/integrations") => Admin,
         (M::Get, "/settings/advanced/access") => Admin,
         (
@@ -126,15 +130,20 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
         // The matrix's world has no Snowflake account: saving one is refused (the emulated
         // workspace answers 404 at /oauth/authorize: 422 on the API, the form again on the
         // page), and there is none to delete.
+        // Nor a Google OAuth client: the emulated Google refuses the matrix's client id.
         (
             M::Put | M::Post,
             "/api/v1/integrations/snowflake-oauth"
-            | "/settings/advanced/integrations/snowflake-oauth",
+            | "/settings/advanced/integrations/snowflake-oauth"
+            | "/api/v1/integrations/bigquery-oauth"
+            | "/settings/advanced/integrations/bigquery-oauth",
         ) => &[StatusCode::UNPROCESSABLE_ENTITY],
         (
             M::Delete | M::Post,
             "/api/v1/integrations/snowflake-oauth"
-            | "/settings/advanced/integrations/snowflake-oauth/delete",
+            | "/settings/advanced/integrations/snowflake-oauth/delete"
+            | "/api/v1/integrations/bigquery-oauth"
+            | "/settings/advanced/integrations/bigquery-oauth/delete",
         ) => &[StatusCode::NOT_FOUND],
         // The matrix reaches no identity provider: saving one is refused as unreachable.
         (M::Put, "/api/v1/sso") | (M::Post, "/settings/advanced/access/sso") => {

@@ -445,6 +445,16 @@ impl World {
             (Kind::Api, M::Post, "/api/v1/tokens") => {
                 Body::Json(json!({"name": "m", "scopes": ["connections:read"]}))
             }
+            (Kind::Api, M::Put, "/api/v1/integrations/bigquery-oauth") => {
+                Body::Json(json!({"client_id": "c", "client_secret": "s"}))
+            }
+            (Kind::Page, M::Post, "/settings/advanced/integrations/bigquery-oauth") => {
+                Body::Form(vec![
+                    ("client_id".into(), "c".into()),
+                    ("client_secret".into(), "s".into()),
+                    ("csrf_token".into(), csrf.into()),
+                ])
+            }
             (Kind::Api, M::Put, "/api/v1/integrations/snowflake-oauth") => {
                 Body::Json(json!({"host": self.ws.host(), "client_id": "c", "client_secret": "s"}))
             }

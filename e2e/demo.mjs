@@ -65,6 +65,8 @@ export async function startDemo(extra = [], { dataDir = mkdtempSync(join(tmpdir(
     host: extra.includes("--preconfigured") ? null : field(/Host\s+(\S+)/),
     snowflakeClientId: extra.includes("--preconfigured") ? null : field(/Snowflake Client ID\s+(\S+)/),
     snowflakeSecret: extra.includes("--preconfigured") ? null : field(/Snowflake Secret\s+(\S+)/),
+    googleClientId: extra.includes("--preconfigured") ? null : field(/Google Client ID\s+(\S+)/),
+    googleSecret: extra.includes("--preconfigured") ? null : field(/Google Client Secret\s+(\S+)/),
     /** Ctrl+C, as a person would; resolves with how the process ended. */
     async stop() {
       child.kill("SIGINT");

@@ -202,6 +202,61 @@ test("Snowflake: the admin runs the SQL shown and saves the integration; the ana
   await context.close();
 });
 
+test("BigQuery: the admin pastes the Google client; an analyst who unticks BigQuery is told, then connects and queries", async () => {
+  const admin = await newContext(browser);
+  await admin.grantPermissions(["clipboard-read", "clipboard-write"], { origin: demo.base });
+  const page = await signIn(admin, demo.base, "admin@example.com", demo.admin);
+  await page.goto(`${demo.base}/settings/advanced/integrations`);
+  await page.locator("tr", { hasText: "OAuth connections to BigQuery" }).locator("text=Add").click();
+  const redirect = `${demo.base}/connections/oauth/bigquery/callback`;
+  assert.equal(await page.locator("#redirect-url").innerText(), redirect);
+  await page.click("button[data-copy=redirect-url]");
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), redirect);
+  assert.match(await page.locator("main").innerText(), /Testing.*7 days/s);
+  await screenshot(page, "bigquery-integration-form");
+  await page.fill("#client_id", demo.googleClientId);
+  await page.fill("#client_secret", demo.googleSecret);
+  await Promise.all([page.waitForURL(/\/settings\/advanced\/integrations(\?|$)/), page.click("form >> text=Save")]);
+  assert.match(await page.locator("tr", { hasText: "OAuth connections to BigQuery" }).innerText(), /Configured/);
+  await admin.close();
+
+  const context = await newContext(browser);
+  const analyst = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  await analyst.goto(`${demo.base}/connections/new?kind=bigquery-oauth`);
+  assert.match(await analyst.locator(".crumbs").last().innerText(), /BigQuery › OAuth/);
+  await analyst.fill("#name", "BigQuery analysis");
+  await analyst.click("text=Sign in with Google");
+  // Granular consent: leaving BigQuery unticked gives a sign-in Lakegate cannot use.
+  await databricksConsent(analyst, "alice@example.com", "alice", "allow");
+  const bigquery = analyst.locator("input[name=scope][value='https://www.googleapis.com/auth/bigquery']");
+  assert.equal(await bigquery.isChecked(), false, "Google shows the box unticked");
+  await Promise.all([analyst.waitForURL(/signin=scope_not_granted/), analyst.click("button[value=allow]")]);
+  assert.match(await analyst.locator("p.error").innerText(), /left unticked on the Google consent page/);
+  await screenshot(analyst, "bigquery-scope-not-granted");
+  await analyst.click("button:has-text(\"Sign in with Google\")");
+  await databricksConsent(analyst, "alice@example.com", "alice", "allow");
+  await bigquery.check();
+  await Promise.all([analyst.waitForURL(/signin=ok/), analyst.click("button[value=allow]")]);
+  assert.match(await analyst.locator("#databricks-identity").innerText(), /alice@example\.com/);
+  // The pickers speak BigQuery: billing projects the user has a role on.
+  assert.equal(await analyst.locator("label[for=warehouse_id]").innerText(), "Billing project");
+  await analyst.selectOption("#warehouse_id", "lakegate-samples");
+  await Promise.all([analyst.waitForURL(/saved=/), analyst.click("#settings-h ~ form >> text=Save")]);
+  await Promise.all([analyst.waitForLoadState("load"), analyst.click("text=Test connection")]);
+  assert.match(await analyst.locator("#test-result").innerText(), /Connection works: signed in as alice@example\.com/);
+  await analyst.fill("#sql", "SELECT SESSION_USER() AS who, COUNT(*) AS trips FROM `lakegate-samples.nyctaxi.trips`");
+  await analyst.press("#sql", "Control+Enter");
+  await analyst.waitForSelector("#query-results:not([hidden])");
+  assert.deepEqual(await analyst.locator("#result-table thead th").allInnerTexts(), ["who", "trips"]);
+  assert.equal(await analyst.locator("#result-table tbody tr td").first().innerText(), "alice@example.com");
+  await screenshot(analyst, "bigquery-query");
+  const [download] = await Promise.all([analyst.waitForEvent("download"), analyst.click("#download-csv")]);
+  const csv = readFileSync(await download.path(), "utf8").split("\r\n").filter(Boolean);
+  assert.equal(csv[0], "who,trips");
+  assert.match(csv[1], /^alice@example\.com,[1-9]\d*$/);
+  await context.close();
+});
+
 test("cancelling consent says the sign-in was cancelled", async () => {
   const context = await newContext(browser);
   const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
@@ -298,7 +353,7 @@ test("the pages of the journey have no accessibility violations (axe-core)", asy
   await page.close();
   const admin = await signIn(context, demo.base, "admin@example.com", demo.admin);
   const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
-    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/connections", "/connections/new", "/queries"];
+    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/settings/advanced/integrations/bigquery-oauth", "/connections", "/connections/new", "/queries"];
   for (const path of pages) {
     await admin.goto(`${demo.base}${path}`);
     found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));

@@ -153,6 +153,7 @@ def config(base, ids):
     ops[("/api/v1/connections/{id}/credential", "DELETE")] = ["enabled = false"]
     ops[("/api/v1/integrations/databricks-oauth-u2m", "DELETE")] = ["enabled = false"]
     ops[("/api/v1/integrations/snowflake-oauth", "DELETE")] = ["enabled = false"]
+    ops[("/api/v1/integrations/bigquery-oauth", "DELETE")] = ["enabled = false"]
     for method in ["PATCH", "DELETE"]:
         ops[("/api/v1/users/{id}", method)] = [f'parameters = {{ "path.id" = "{ids["user"]}" }}']
     ops[("/api/v1/tokens/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_token"]}" }}']
@@ -163,7 +164,8 @@ def config(base, ids):
     # query parameters must have distinct names; an integration's host must be a workspace
     # (or operator-allowed) host, its scopes must include offline_access and all-apis or
     # sql, and its absolute session lifetime must not be shorter than the refresh token's
-    # (a Snowflake account must answer and accept the client);
+    # (a Snowflake account must answer and accept the client; BigQuery takes no host but
+    # Google's, and the host is required for the others);
     # a return origin must be https (plain http only on loopback) and a connect session's
     # return URL on the org's allow-list; an SSO issuer must be reachable and serve its
     # discovery document; creating an end user needs an email (updating one does not); a
@@ -173,6 +175,7 @@ def config(base, ids):
                 ("/api/v1/connections/{id}", "PATCH"),
                 ("/api/v1/integrations/databricks-oauth-u2m", "PUT"),
                 ("/api/v1/integrations/snowflake-oauth", "PUT"),
+                ("/api/v1/integrations/bigquery-oauth", "PUT"),
                 ("/api/v1/org", "PATCH"),
                 ("/api/v1/connect-sessions", "POST"),
                 ("/api/v1/sso", "PUT"),

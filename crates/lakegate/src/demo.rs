@@ -76,6 +76,11 @@ mod with_emulator {
         snowflake_client_id: Option<String>,
         #[serde(default)]
         snowflake_client_secret: Option<String>,
+        /// The emulated Google OAuth client (likewise).
+        #[serde(default)]
+        google_client_id: Option<String>,
+        #[serde(default)]
+        google_client_secret: Option<String>,
     }
 
     impl Remembered {
@@ -83,6 +88,12 @@ mod with_emulator {
             (
                 self.snowflake_client_id.as_deref().unwrap_or_default(),
                 self.snowflake_client_secret.as_deref().unwrap_or_default(),
+            )
+        }
+        fn google(&self) -> (&str, &str) {
+            (
+                self.google_client_id.as_deref().unwrap_or_default(),
+                self.google_client_secret.as_deref().unwrap_or_default(),
             )
         }
     }
@@ -141,11 +152,19 @@ mod with_emulator {
                 viewer_password: password(),
                 snowflake_client_id: None,
                 snowflake_client_secret: None,
+                google_client_id: None,
+                google_client_secret: None,
             },
         };
         if r.snowflake_client_id.is_none() || r.snowflake_client_secret.is_none() {
             r.snowflake_client_id = Some(snowflake_credential(21));
             r.snowflake_client_secret = Some(snowflake_credential(33));
+        }
+        if r.google_client_id.is_none() || r.google_client_secret.is_none() {
+            // The shapes Google issues: `<number>-<id>.apps.googleusercontent.com`, `GOCSPX-…`.
+            let id: String = password().to_lowercase();
+            r.google_client_id = Some(format!("100200300400-{id}.apps.googleusercontent.com"));
+            r.google_client_secret = Some(format!("GOCSPX-{}", password()));
         }
         write_private(&path, &serde_json::to_string_pretty(&r)?)?;
         Ok(r)
@@ -176,6 +195,7 @@ mod with_emulator {
     /// Lakegate's configuration for the demo, written where the user can read it.
     fn lakegate_config(args: &DemoArgs, dir: &Path) -> anyhow::Result<Config> {
         let host = format!("localhost:{}", args.emulator_port);
+        let scheme = if args.emulator_tls { "https" } else { "http" };
         let tls = if args.emulator_tls {
             format!("extra_ca_file = {:?}\n", dir.join("emulator-ca.pem"))
         } else {
@@ -189,7 +209,9 @@ mod with_emulator {
              \n[egress]\n\
              # The emulated workspace runs on loopback, which Lakegate refuses unless allowed.\n\
              extra_allowed_hosts = [\"{host}\"]\n\
-             allowed_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n{tls}",
+             allowed_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n\
+             # The emulator also plays Google: BigQuery's fixed endpoints, moved here.\n\
+             google_base_url = \"{scheme}://{host}\"\n{tls}",
             port = args.port,
             dir = dir,
         );
@@ -233,6 +255,16 @@ mod with_emulator {
                 single_use_refresh_tokens: false,
                 pre_authorized_roles: vec![],
                 blocked_roles: vec![],
+            }],
+            // And Google, with Lakegate's OAuth client (a Web application).
+            google_clients: vec![warehouse_emulator::GoogleClientConfig {
+                client_id: r.google().0.to_owned(),
+                client_secret: r.google().1.to_owned(),
+                redirect_uris: vec![format!(
+                    "http://127.0.0.1:{}/connections/oauth/bigquery/callback",
+                    args.port
+                )],
+                testing: false,
             }],
             // A stopped warehouse takes a while to start, as a real one does: queries wait
             // (PENDING) meanwhile and can be cancelled.
@@ -364,6 +396,18 @@ mod with_emulator {
                 .save(&crate::providers::snowflake::OAUTH, &actor, &org.id, input)
                 .await
                 .context("configuring the Snowflake integration failed")?;
+            let (id, secret) = remembered.google();
+            let input = crate::integrations::SaveInput {
+                host: String::new(),
+                client_id: id.to_owned(),
+                client_secret: Some(Secret::new(secret)),
+                scopes: None,
+                lifetimes: None,
+            };
+            service
+                .save(&crate::providers::bigquery::OAUTH, &actor, &org.id, input)
+                .await
+                .context("configuring the BigQuery integration failed")?;
         }
         store.close().await;
         print_banner(&args, &dir, &remembered, &host);
@@ -375,10 +419,11 @@ mod with_emulator {
     fn print_banner(args: &DemoArgs, dir: &Path, r: &Remembered, host: &str) {
         let url = format!("http://127.0.0.1:{}", args.port);
         let configured = if args.preconfigured {
-            "  Both integrations are already configured (--preconfigured): go to Connections.\n"
+            "  All three integrations are already configured (--preconfigured): go to Connections.\n"
                 .to_owned()
         } else {
             let (sf_id, sf_secret) = r.snowflake();
+            let (g_id, g_secret) = r.google();
             format!(
                 "  As the admin, open Settings › Advanced › Integrations › Add on\n  \"OAuth U2M connections to Databricks\" and paste:\n\n\
                  \x20   Client ID      {}\n\
@@ -387,7 +432,10 @@ mod with_emulator {
                  \x20 and on \"OAuth connections to Snowflake\" (the emulator is also an account):\n\n\
                  \x20   Account              {host}\n\
                  \x20   Snowflake Client ID  {sf_id}\n\
-                 \x20   Snowflake Secret     {sf_secret}\n",
+                 \x20   Snowflake Secret     {sf_secret}\n\n\
+                 \x20 and on \"OAuth connections to BigQuery\" (the emulator also plays Google):\n\n\
+                 \x20   Google Client ID      {g_id}\n\
+                 \x20   Google Client Secret  {g_secret}\n",
                 r.client_id, r.client_secret
             )
         };
@@ -397,7 +445,7 @@ mod with_emulator {
              \x20   analyst@example.com   {}   (analyst)\n\
              \x20   viewer@example.com    {}   (viewer)\n\n\
              {configured}\n\
-             \x20 Databricks and Snowflake (emulated) at {host}: sign in there as\n\
+             \x20 Databricks, Snowflake and Google (emulated) at {host}: sign in there as\n\
              \x20 alice@example.com / alice or bob@example.com / bob.\n\n\
              \x20 Data, keys and these secrets: {} (run with --fresh to start over).\n\
              \x20 Ctrl+C stops Lakegate and the emulator.\n",

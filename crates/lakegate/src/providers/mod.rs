@@ -34,8 +34,10 @@ pub struct Info {
     pub auth: &'static str,
     /// The integration's kind id, also its API path segment (`databricks-oauth-u2m`).
     pub kind: &'static str,
-    /// The vendor's name in sentences ("Sign in with Databricks").
+    /// Who the user signs in with, in sentences ("Sign in with Databricks", "… Google").
     pub vendor: &'static str,
+    /// The warehouse's name on pages ("BigQuery", where the vendor is Google).
+    pub product: &'static str,
     /// The integration's title in Settings › Advanced › Integrations.
     pub title: &'static str,
     pub description: &'static str,

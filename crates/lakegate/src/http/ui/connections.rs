@@ -211,7 +211,7 @@ fn label(p: &dyn Provider) -> String {
         "oauth-u2m" => "OAuth U2M",
         _ => "OAuth",
     };
-    format!("{} › {auth}", p.info().vendor)
+    format!("{} › {auth}", p.info().product)
 }
 
 pub(super) fn csrf_of(nav: &Option<Nav>) -> String {

@@ -49,6 +49,7 @@ static INFO: Info = Info {
     auth: "oauth",
     kind: "bigquery-oauth",
     vendor: "Google",
+    product: "BigQuery",
     title: "OAuth connections to BigQuery",
     description: "Lets every user of the organization query BigQuery as themselves, signing in with their Google account (a Google OAuth client of type Web application).",
     callback_path: "/connections/oauth/bigquery/callback",

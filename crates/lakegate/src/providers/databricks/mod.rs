@@ -44,6 +44,7 @@ static INFO: Info = Info {
     auth: "oauth-u2m",
     kind: "databricks-oauth-u2m",
     vendor: "Databricks",
+    product: "Databricks",
     title: "OAuth U2M connections to Databricks",
     description: "Lets every user of the organization connect to Databricks as themselves (authorization code + PKCE).",
     callback_path: "/connections/oauth/databricks/callback",

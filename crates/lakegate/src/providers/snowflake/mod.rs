@@ -44,6 +44,7 @@ static INFO: Info = Info {
     auth: "oauth",
     kind: "snowflake-oauth",
     vendor: "Snowflake",
+    product: "Snowflake",
     title: "OAuth connections to Snowflake",
     description: "Lets every user of the organization connect to Snowflake as themselves, with a role (a custom security integration; authorization code + PKCE).",
     callback_path: "/connections/oauth/snowflake/callback",

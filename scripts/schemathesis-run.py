@@ -169,9 +169,12 @@ def config(base, ids):
     # a return origin must be https (plain http only on loopback) and a connect session's
     # return URL on the org's allow-list; an SSO issuer must be reachable and serve its
     # discovery document; creating an end user needs an email (updating one does not); a
-    # session role only on connections whose provider has them (the seeded one is Databricks).
+    # session role only on connections whose provider has them (the seeded one is Databricks);
+    # a vendor's name for a setting (`warehouse`) next to its neutral twin (`warehouse_id`)
+    # with another value.
     # Every other check still runs on these.
     for key in [("/api/v1/connections/{id}/queries", "POST"),
+                ("/api/v1/connections", "POST"),
                 ("/api/v1/connections/{id}", "PATCH"),
                 ("/api/v1/integrations/databricks-oauth-u2m", "PUT"),
                 ("/api/v1/integrations/snowflake-oauth", "PUT"),

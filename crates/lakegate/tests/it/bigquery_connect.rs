@@ -344,6 +344,15 @@ async fn the_admin_page_shows_googles_steps_and_saves_only_a_client() {
         !admin.page(path).await.contains(SECRET),
         "the secret is never shown"
     );
+    // An empty secret is a mistake, not "keep the stored one" (leaving it out is).
+    let resp = admin
+        .client
+        .put(admin.url("/api/v1/integrations/bigquery-oauth"))
+        .header("x-csrf-token", &admin.csrf)
+        .json(&json!({"client_id": CLIENT_ID, "client_secret": " "}))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // An admin cannot point BigQuery anywhere else.
     let resp = admin
         .client

@@ -260,10 +260,15 @@ async fn put(
     let input = SaveInput {
         host,
         client_id: body.client_id,
-        client_secret: body
-            .client_secret
-            .filter(|s| !s.is_empty())
-            .map(Secret::new),
+        // Leave it out to keep the stored one; an empty one is a mistake, not "unchanged".
+        client_secret: match body.client_secret {
+            Some(s) if s.trim().is_empty() => {
+                return Err(ApiError::bad_request(
+                    "client_secret must not be empty: leave it out to keep the stored one",
+                ));
+            }
+            other => other.map(Secret::new),
+        },
         scopes: role_scopes.or(body.scopes),
         lifetimes: validity.or_else(|| {
             lifetimes_from(

@@ -189,6 +189,11 @@ impl EmulatorHandle {
         lock(&self.shared.oauth).add_app(crate::google::client::app(&c));
     }
 
+    /// Makes the next ID token wrong in one way (tests of what a client checks).
+    pub fn tamper_next_id_token(&self, t: crate::google::Tamper) {
+        lock(&self.shared.google).tamper = Some(t);
+    }
+
     /// Makes `email`'s next refreshes answer `invalid_rapt` (an admin's session control).
     pub fn require_google_reauth(&self, email: &str) {
         lock(&self.shared.google)

@@ -44,4 +44,18 @@ pub struct GoogleState {
     pub reauth_required: HashSet<String>,
     /// BigQuery jobs by (user, `requestId`).
     pub requests: HashMap<(String, String), String>,
+    /// What is wrong with the next ID token issued (tests of a client's checks).
+    pub tamper: Option<Tamper>,
+}
+
+/// A fault in an ID token, for testing what a client checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    WrongAudience,
+    WrongIssuer,
+    Expired,
+    WrongNonce,
+    NoNonce,
+    BadSignature,
+    UnverifiedEmail,
 }

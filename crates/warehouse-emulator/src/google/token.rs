@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use super::Tamper;
 use super::oauth::{issuer, subject};
 use crate::databricks::oauth::form;
 use crate::engine::authz::{TokenError, TokenSet};
@@ -218,10 +219,35 @@ fn answer(
         if let Some(n) = nonce {
             claims["nonce"] = json!(n);
         }
-        let id_token = s
+        let tamper = lock(&s.google).tamper.take();
+        match tamper {
+            Some(Tamper::WrongAudience) => {
+                claims["aud"] = json!("someone-else.apps.googleusercontent.com")
+            }
+            Some(Tamper::WrongIssuer) => claims["iss"] = json!("https://evil.example"),
+            Some(Tamper::Expired) => {
+                claims["iat"] = json!(now - 7_200);
+                claims["exp"] = json!(now - 3_600);
+            }
+            Some(Tamper::WrongNonce) => claims["nonce"] = json!("another-sign-in"),
+            Some(Tamper::NoNonce) => {
+                claims.as_object_mut().map(|c| c.remove("nonce"));
+            }
+            Some(Tamper::UnverifiedEmail) => claims["email_verified"] = json!(false),
+            Some(Tamper::BadSignature) | None => {}
+        }
+        let mut id_token = s
             .signer
             .sign(&claims)
             .map_err(|_| TokenError::InvalidRequest("signing failed".into()))?;
+        if tamper == Some(Tamper::BadSignature) {
+            // Another payload under the same signature.
+            let mut parts: Vec<String> = id_token.split('.').map(str::to_owned).collect();
+            let mut forged = claims.clone();
+            forged["email"] = json!("mallory@example.com");
+            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
+            id_token = parts.join(".");
+        }
         body["id_token"] = json!(id_token);
     }
     Ok(body)

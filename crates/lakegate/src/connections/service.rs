@@ -86,6 +86,7 @@ impl ConnectionService {
             catalog: None,
             schema_name: None,
             role: None,
+            location: None,
             shared,
             created_at: now,
             updated_at: now,
@@ -142,13 +143,25 @@ impl ConnectionService {
         after.warehouse_id = opt(patch.warehouse_id, after.warehouse_id);
         after.catalog = opt(patch.catalog, after.catalog);
         after.schema_name = opt(patch.schema, after.schema_name);
-        if patch.role.is_some() {
+        if patch.role.is_some() || patch.location.is_some() {
             let provider = crate::providers::by_connection(&after.provider, &after.auth)
                 .ok_or(ConnectionError::NoIntegration)?;
-            after.role = match opt(patch.role, None) {
-                Some(r) => Some(provider.check_role(&r).map_err(ConnectionError::Invalid)?),
-                None => None,
-            };
+            if patch.role.is_some() {
+                after.role = match opt(patch.role, None) {
+                    Some(r) => Some(provider.check_role(&r).map_err(ConnectionError::Invalid)?),
+                    None => None,
+                };
+            }
+            if patch.location.is_some() {
+                after.location = match opt(patch.location, None) {
+                    Some(l) => Some(
+                        provider
+                            .check_location(&l)
+                            .map_err(ConnectionError::Invalid)?,
+                    ),
+                    None => None,
+                };
+            }
         }
         if let Some(s) = patch.shared {
             after.shared = s;
@@ -320,6 +333,8 @@ pub struct Patch {
     pub schema: Option<String>,
     /// The session role (providers with roles only); blank clears it.
     pub role: Option<String>,
+    /// Where queries are processed (providers with locations only); blank clears it.
+    pub location: Option<String>,
     pub shared: Option<bool>,
 }
 

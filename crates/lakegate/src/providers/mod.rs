@@ -50,6 +50,8 @@ pub struct Info {
     pub hosts: HostPolicy,
     /// Whether a connection may name a session role (Snowflake), which its sign-in asks for.
     pub session_roles: bool,
+    /// Whether a connection may name where its queries are processed (BigQuery).
+    pub locations: bool,
     pub dialect: oauth::Dialect,
     /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
     /// whose answer was lost may be sent again; without one it is repeated only when the
@@ -210,6 +212,11 @@ pub trait Provider: Send + Sync {
         _token: &crate::secret::Secret,
     ) -> Result<bool, String> {
         Ok(false)
+    }
+    /// Where a connection's queries are processed, checked and normalised; providers
+    /// without locations refuse every one.
+    fn check_location(&self, _location: &str) -> Result<String, String> {
+        Err("this kind of connection has no processing location".into())
     }
     /// The base URL of the warehouse API for an integration's credentials.
     fn api_base(&self, integration: &IntegrationRow) -> String;

@@ -128,9 +128,12 @@ impl QueryService {
             .clone()
             .or_else(|| c.warehouse_id.clone())
             .ok_or_else(|| {
-                QueryError::Invalid(
-                    "pick a SQL warehouse for this connection, or pass warehouse_id".into(),
-                )
+                let what = crate::providers::by_connection(&c.provider, &c.auth)
+                    .map_or("SQL warehouse", |p| p.info().words.labels[0]);
+                QueryError::Invalid(format!(
+                    "pick a {} for this connection, or pass warehouse_id",
+                    what.to_lowercase()
+                ))
             })?;
         let need = up_front_seconds(spec.timeout_seconds);
         let keeper = Arc::new(TokenKeeper::new(&self.tokens, Holder::caller(p, &c), need).await?);
@@ -147,6 +150,7 @@ impl QueryService {
             row_limit: spec.row_limit,
             wait_seconds: if spec.wait { 10 } else { 0 },
             external_links: spec.external_links,
+            location: c.location.as_deref(),
             request_id: &query_id,
         };
         let statement = keeper.submit(&request).await?;

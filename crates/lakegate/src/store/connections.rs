@@ -21,6 +21,8 @@ pub struct ConnectionRow {
     pub schema_name: Option<String>,
     /// The session role it signs in with (Snowflake); `None`: the integration's default.
     pub role: Option<String>,
+    /// Where its queries are processed (BigQuery's job location); `None`: the warehouse decides.
+    pub location: Option<String>,
     pub shared: bool,
     pub created_at: i64,
     pub updated_at: i64,
@@ -43,6 +45,7 @@ impl<'r> FromRow<'r, AnyRow> for ConnectionRow {
             catalog: row.try_get("catalog")?,
             schema_name: row.try_get("schema_name")?,
             role: row.try_get("role")?,
+            location: row.try_get("location")?,
             shared: row.try_get::<i64, _>("shared")? != 0,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -115,7 +118,7 @@ macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, schema_name, \
-             role, shared, created_at, updated_at FROM connections ",
+             role, location, shared, created_at, updated_at FROM connections ",
             $tail
         )
     };
@@ -148,7 +151,7 @@ impl Store {
     pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO connections (id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, \
-               schema_name, role, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+               schema_name, role, location, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&c.id)
         .bind(&c.org_id)
@@ -162,6 +165,7 @@ impl Store {
         .bind(&c.catalog)
         .bind(&c.schema_name)
         .bind(&c.role)
+        .bind(&c.location)
         .bind(i64::from(c.shared))
         .bind(c.created_at)
         .bind(c.updated_at)
@@ -203,7 +207,7 @@ impl Store {
     pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6, \
-             role = $7 WHERE org_id = $8 AND id = $9",
+             role = $7, location = $8 WHERE org_id = $9 AND id = $10",
         )
         .bind(&c.name)
         .bind(&c.warehouse_id)
@@ -212,6 +216,7 @@ impl Store {
         .bind(i64::from(c.shared))
         .bind(c.updated_at)
         .bind(&c.role)
+        .bind(&c.location)
         .bind(&c.org_id)
         .bind(&c.id)
         .execute(self.pool())

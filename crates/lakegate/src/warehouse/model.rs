@@ -48,6 +48,8 @@ pub struct Submit<'a> {
     pub wait_seconds: u32,
     /// Ask for the result as links to cloud storage (no size cap) instead of inline rows.
     pub external_links: bool,
+    /// Where the statement is processed, for providers that take one (BigQuery's location).
+    pub location: Option<&'a str>,
     /// Lakegate's id for this query: the idempotency key for providers that take one
     /// (Snowflake's `requestId`, BigQuery's `jobId`), so a resent submission runs once.
     pub request_id: &'a str,

@@ -19,6 +19,7 @@ crate::on_each_backend!(
     unticking_bigquery_stores_nothing_and_says_what_is_missing,
     disconnecting_revokes_the_grant_at_google,
     the_admin_page_shows_googles_steps_and_saves_only_a_client,
+    a_location_pins_where_queries_run,
 );
 
 pub(crate) const CLIENT_ID: &str = "123-abc.apps.googleusercontent.com";
@@ -362,4 +363,60 @@ async fn the_admin_page_shows_googles_steps_and_saves_only_a_client() {
         .sent()
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn a_location_pins_where_queries_run() {
+    let s = setup().await;
+    let ed = configured(&s).await;
+    let mut body = new_connection();
+    body["location"] = json!("europe-west2");
+    let (id, authorize) = started(&ed, body).await;
+    let callback = google_consent(&s, &authorize, "alice@example.com", &[BQ]).await;
+    ed.client.get(&callback).sent().await;
+    let conn = ed.get_json(&format!("/api/v1/connections/{id}")).await;
+    assert_eq!(conn["location"], "europe-west2");
+    let query = json!({"statement": "SELECT COUNT(*) AS n FROM trips"});
+    let path = format!("/api/v1/connections/{id}/queries");
+    let (status, _) = post(&ed, &path, query.clone()).await;
+    assert_eq!(status, StatusCode::OK, "the data's own location");
+    // Pinned elsewhere, BigQuery does not find the data there: the query says so.
+    let changed = ed
+        .client
+        .patch(ed.url(&format!("/api/v1/connections/{id}")))
+        .header("x-csrf-token", &ed.csrf)
+        .json(&json!({"location": "EU"}))
+        .sent()
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let (status, err) = post(&ed, &path, query).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("location EU"),
+        "{err}"
+    );
+
+    // Other warehouses have no location, and a refused setting leaves no connection.
+    let before = ed
+        .get_json("/api/v1/connections")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+    let (status, _) = post(
+        &ed,
+        "/api/v1/connections",
+        json!({"name": "S", "provider": "bigquery", "auth": "oauth", "location": "-bad-"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let after = ed
+        .get_json("/api/v1/connections")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing was created");
 }

@@ -91,6 +91,7 @@ async fn world(db: &TestDb) -> World {
             catalog: None,
             schema_name: None,
             role: None,
+            location: None,
             shared: false,
             created_at: NOW,
             updated_at: NOW,

@@ -112,6 +112,8 @@ pub struct ConnectionView {
     pub schema: Option<String>,
     /// The session role its sign-in asks for (Snowflake).
     pub role: Option<String>,
+    /// Where its queries are processed (BigQuery); null: where the data is.
+    pub location: Option<String>,
     pub created_at: String,
     pub credential: CredentialView,
 }
@@ -136,6 +138,7 @@ pub async fn view(
         catalog: c.catalog,
         schema: c.schema_name,
         role: c.role,
+        location: c.location,
         credential,
     })
 }
@@ -151,12 +154,16 @@ async fn list(
     Ok(ApiJson(out))
 }
 
+/// A BigQuery location: letters, digits and inner hyphens.
+const LOCATION: &str = r"^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$";
+const LOCATION_OR_BLANK: &str = r"^([A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])?$";
+
 /// A new connection (also the `connection` of a connect session).
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false}},
-    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}, "project": false, "dataset": false}},
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false}},
+    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}, "project": false, "dataset": false, "location": false}},
     {"properties": {"provider": {"const": "bigquery"}, "auth": {"const": "oauth"}, "role": false, "warehouse": false, "database": false}}
 ]))]
 pub(super) struct CreateBody {
@@ -176,6 +183,10 @@ pub(super) struct CreateBody {
     /// Snowflake: the session role to sign in with (default: the integration's).
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     role: Option<String>,
+    /// BigQuery: where queries are processed (`US`, `EU`, `europe-west2`; default: where
+    /// the data is).
+    #[schemars(length(max = 40), regex(pattern = LOCATION))]
+    location: Option<String>,
     /// Snowflake's name for `warehouse_id`.
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
@@ -249,11 +260,28 @@ pub(super) async fn create_for(
             ("dataset", b.dataset),
         ]),
     )?;
+    // Checked before anything is stored: a refused setting leaves no connection behind.
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned)
+    };
+    if let Some(r) = given(&b.role) {
+        provider.check_role(&r).map_err(ApiError::bad_request)?;
+    }
+    if let Some(l) = given(&b.location) {
+        provider.check_location(&l).map_err(ApiError::bad_request)?;
+    }
     let connections = &state.services.connections;
     let c = connections
         .create(p, actor, provider, &b.name, b.shared)
         .await?;
-    if warehouse_id.is_none() && catalog.is_none() && schema.is_none() && b.role.is_none() {
+    if warehouse_id.is_none()
+        && catalog.is_none()
+        && schema.is_none()
+        && b.role.is_none()
+        && b.location.is_none()
+    {
         return Ok(c);
     }
     let patch = Patch {
@@ -261,6 +289,7 @@ pub(super) async fn create_for(
         catalog,
         schema,
         role: b.role,
+        location: b.location,
         ..Patch::default()
     };
     Ok(connections.update(p, actor, &c.id, patch).await?)
@@ -301,6 +330,10 @@ struct PatchBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     role: Option<String>,
+    /// BigQuery: where queries are processed; blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 40), regex(pattern = LOCATION_OR_BLANK))]
+    location: Option<String>,
     /// Snowflake's name for `warehouse_id`.
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
@@ -349,6 +382,7 @@ async fn patch(
         catalog,
         schema,
         role: b.role,
+        location: b.location,
         shared: b.shared,
     };
     let c = connections.update(&p, &actor, &id, patch).await?;

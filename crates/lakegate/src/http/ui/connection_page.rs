@@ -55,6 +55,9 @@ struct DetailPage {
     schemas: Vec<Named>,
     /// The vendor's words for warehouse, catalog and schema.
     labels: [&'static str; 3],
+    /// Whether the connection may name a processing location (BigQuery), and its own.
+    locations: bool,
+    location: String,
     warehouse_label: String,
     catalog_label: String,
     schema_label: String,
@@ -197,6 +200,9 @@ pub(super) async fn detail_page(
             catalogs,
             schemas,
             labels: words_of(&conn).labels,
+            locations: crate::providers::by_connection(&conn.provider, &conn.auth)
+                .is_some_and(|p| p.info().locations),
+            location: conn.location.clone().unwrap_or_default(),
             warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),

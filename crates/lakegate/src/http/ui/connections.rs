@@ -362,6 +362,8 @@ struct SettingsForm {
     catalog: String,
     #[serde(default)]
     schema: String,
+    /// Only where the provider has locations (BigQuery).
+    location: Option<String>,
     shared: Option<String>,
 }
 
@@ -379,6 +381,7 @@ async fn settings(
         schema: Some(form.schema),
         shared: Some(form.shared.is_some()),
         role: None,
+        location: form.location,
     };
     match state
         .services

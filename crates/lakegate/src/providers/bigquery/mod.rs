@@ -59,6 +59,7 @@ static INFO: Info = Info {
     default_lifetimes: (262_800, None),
     hosts: HostPolicy::Fixed,
     session_roles: false,
+    locations: true,
     dialect: DIALECT,
     // `requestId` makes a resent jobs.query the same job.
     idempotent_submit: true,
@@ -138,6 +139,20 @@ impl Provider for Oauth {
         match resp.status {
             200 => Ok(true),
             s => Err(format!("Google's revoke endpoint answered {s}")),
+        }
+    }
+
+    /// A BigQuery location: a multi-region (`US`, `EU`) or a region (`europe-west2`).
+    fn check_location(&self, location: &str) -> Result<String, String> {
+        let l = location.trim();
+        let ok = (2..=40).contains(&l.len())
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-');
+        if ok {
+            Ok(l.to_owned())
+        } else {
+            Err("a BigQuery location is a multi-region such as US or EU, or a region such as europe-west2".into())
         }
     }
 

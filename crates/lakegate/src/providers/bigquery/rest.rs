@@ -480,6 +480,9 @@ impl WarehouseApi for BigQuery<'_> {
             "maxResults": CHUNK_ROWS,
             "formatOptions": {"useInt64Timestamp": true},
         });
+        if let Some(location) = req.location {
+            body["location"] = json!(location);
+        }
         if let Some(dataset) = req.schema {
             body["defaultDataset"] =
                 json!({"projectId": req.catalog.unwrap_or(project), "datasetId": dataset});

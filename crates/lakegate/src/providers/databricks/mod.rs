@@ -53,6 +53,7 @@ static INFO: Info = Info {
     default_lifetimes: (10_080, None),
     hosts: HostPolicy::AdminTyped,
     session_roles: false,
+    locations: false,
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,

@@ -370,6 +370,7 @@ mod tests {
             schema: Some("s"),
             parameters: &params,
             row_limit: None,
+            location: None,
             wait_seconds: 10,
             external_links: false,
             request_id: "q",

@@ -53,6 +53,7 @@ static INFO: Info = Info {
     default_lifetimes: (129_600, Some(129_600)),
     hosts: HostPolicy::AdminTyped,
     session_roles: true,
+    locations: false,
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,

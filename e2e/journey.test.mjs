@@ -245,6 +245,9 @@ test("BigQuery: the admin pastes the Google client; an analyst who unticks BigQu
   await Promise.all([analyst.waitForLoadState("load"), analyst.click("text=Test connection")]);
   assert.match(await analyst.locator("#test-result").innerText(), /Connection works: signed in as alice@example\.com/);
   await analyst.fill("#sql", "SELECT SESSION_USER() AS who, COUNT(*) AS trips FROM `lakegate-samples.nyctaxi.trips`");
+  // A dry run first, as BigQuery users expect: what the query would read.
+  await analyst.click("#dry-run");
+  await analyst.locator("#query-progress", { hasText: "Dry run: this query will process" }).waitFor();
   await analyst.press("#sql", "Control+Enter");
   await analyst.waitForSelector("#query-results:not([hidden])");
   assert.deepEqual(await analyst.locator("#result-table thead th").allInnerTexts(), ["who", "trips"]);

@@ -103,6 +103,27 @@ function sqlConsole(root) {
     }
   }
 
+  /** The warehouse's estimate of what the statement would read, without running it. */
+  async function dryRun() {
+    const statement = sql.value.trim();
+    if (current || !statement) return;
+    errorBox.hidden = true;
+    const answer = await api("POST", `/api/v1/connections/${conn}/queries`, { statement, dry_run: true });
+    if (answer.status !== 200) {
+      const e = answer.data && answer.data.error;
+      progress.textContent = "Dry run failed";
+      return showError(e ? e.message : `Lakegate answered ${answer.status}`);
+    }
+    progress.textContent = `Dry run: this query will process ${bytes(answer.data.bytes_processed)}.`;
+  }
+
+  function bytes(n) {
+    const units = ["bytes", "KB", "MB", "GB", "TB", "PB"];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+    return i === 0 ? `${n} bytes` : `${n.toFixed(1)} ${units[i]}`;
+  }
+
   function fail(answer) {
     const e = answer.data && answer.data.error;
     const message = e ? e.message : `Lakegate answered ${answer.status}`;
@@ -162,6 +183,8 @@ function sqlConsole(root) {
   prev.addEventListener("click", () => { if (page > 0) { page--; render(); } });
   next.addEventListener("click", () => { page++; render(); });
   runButton.addEventListener("click", run);
+  const dryRunButton = $("dry-run");
+  if (dryRunButton) dryRunButton.addEventListener("click", dryRun);
   cancelButton.addEventListener("click", cancel);
   sql.addEventListener("keydown", (e) => {
     if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); run(); }

@@ -52,6 +52,8 @@ pub struct Info {
     pub session_roles: bool,
     /// Whether a connection may name where its queries are processed (BigQuery).
     pub locations: bool,
+    /// Whether the warehouse estimates a query without running it (BigQuery's dry run).
+    pub dry_run: bool,
     pub dialect: oauth::Dialect,
     /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
     /// whose answer was lost may be sent again; without one it is repeated only when the

@@ -65,6 +65,9 @@ pub struct QueryRequest {
     #[schemars(range(min = 1, max = 86_400))]
     pub timeout_seconds: Option<i64>,
     pub wait: Option<bool>,
+    /// Estimate instead of running (where the warehouse offers it: BigQuery): the answer is
+    /// `{dry_run: true, bytes_processed}`, JSON only, and nothing runs or is recorded.
+    pub dry_run: Option<bool>,
 }
 
 /// A parameter as clients send it: the value may be a JSON string, number, boolean or null.
@@ -98,6 +101,8 @@ pub struct QuerySpec {
     /// Ask for EXTERNAL_LINKS: streamed answers may be far larger than Databricks' 25 MiB
     /// INLINE cap; JSON answers (at most 100,000 rows) stay INLINE.
     pub external_links: bool,
+    /// Estimate what it would read instead of running it.
+    pub dry_run: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +249,7 @@ pub fn validate(req: QueryRequest, streaming: bool) -> Result<QuerySpec, QueryEr
         timeout_seconds,
         wait: req.wait.unwrap_or(true),
         external_links: streaming,
+        dry_run: req.dry_run.unwrap_or(false),
     })
 }
 

@@ -10,7 +10,7 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::connections::{ConnectionService, Purpose};
 use crate::metrics::Metrics;
-use crate::store::{QueryOutcome, QueryRow, QueryState, Store};
+use crate::store::{ConnectionRow, QueryOutcome, QueryRow, QueryState, Store};
 use crate::tokens::Holder;
 use crate::tokens::TokenService;
 use crate::tokens::keeper::{TokenKeeper, up_front_seconds};
@@ -123,36 +123,14 @@ impl QueryService {
             .connections
             .load(p, connection_id, Purpose::Use)
             .await?;
-        let warehouse_id = spec
-            .warehouse_id
-            .clone()
-            .or_else(|| c.warehouse_id.clone())
-            .ok_or_else(|| {
-                let what = crate::providers::by_connection(&c.provider, &c.auth)
-                    .map_or("SQL warehouse", |p| p.info().words.labels[0]);
-                QueryError::Invalid(format!(
-                    "pick a {} for this connection, or pass warehouse_id",
-                    what.to_lowercase()
-                ))
-            })?;
+        let warehouse_id = compute_of(&c, spec)?;
         let need = up_front_seconds(spec.timeout_seconds);
         let keeper = Arc::new(TokenKeeper::new(&self.tokens, Holder::caller(p, &c), need).await?);
         let query_id = uuid::Uuid::now_v7().to_string();
         // The time limit counts from the submission, not from its answer (which may wait 10 s).
         let submitted_at = self.now();
         let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
-        let request = Submit {
-            compute_id: &warehouse_id,
-            statement: &tagged,
-            catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
-            schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
-            parameters: &spec.parameters,
-            row_limit: spec.row_limit,
-            wait_seconds: if spec.wait { 10 } else { 0 },
-            external_links: spec.external_links,
-            location: c.location.as_deref(),
-            request_id: &query_id,
-        };
+        let request = submission(&c, spec, &warehouse_id, &tagged, &query_id);
         let statement = keeper.submit(&request).await?;
         let query = QueryRow {
             id: query_id,
@@ -179,6 +157,29 @@ impl QueryService {
         };
         self.settle(&mut running).await?;
         Ok(running)
+    }
+
+    /// What `spec` would read, estimated by the warehouse without running it (a dry run):
+    /// nothing is submitted or recorded.
+    pub async fn estimate(
+        &self,
+        p: &Principal,
+        connection_id: &str,
+        spec: &QuerySpec,
+    ) -> Result<u64, QueryError> {
+        let c = self
+            .connections
+            .load(p, connection_id, Purpose::Use)
+            .await?;
+        let warehouse_id = compute_of(&c, spec)?;
+        let keeper = TokenKeeper::for_caller(&self.tokens, p, &c).await?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let request = submission(&c, spec, &warehouse_id, &spec.statement, &id);
+        keeper.dry_run(&request).await?.ok_or_else(|| {
+            let product = crate::providers::by_connection(&c.provider, &c.auth)
+                .map_or("this warehouse", |p| p.info().product);
+            QueryError::Invalid(format!("{product} offers no dry run"))
+        })
     }
 
     /// The caller's query `id`, with its current state from the warehouse.
@@ -422,4 +423,41 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
         total_rows: manifest.total_row_count,
         chunks,
     })
+}
+
+/// The compute a query runs on: the request's, else the connection's.
+fn compute_of(c: &ConnectionRow, spec: &QuerySpec) -> Result<String, QueryError> {
+    spec.warehouse_id
+        .clone()
+        .or_else(|| c.warehouse_id.clone())
+        .ok_or_else(|| {
+            let what = crate::providers::by_connection(&c.provider, &c.auth)
+                .map_or("SQL warehouse", |p| p.info().words.labels[0]);
+            QueryError::Invalid(format!(
+                "pick a {} for this connection, or pass warehouse_id",
+                what.to_lowercase()
+            ))
+        })
+}
+
+/// What the warehouse is asked to run for `spec` on `c`.
+fn submission<'a>(
+    c: &'a ConnectionRow,
+    spec: &'a QuerySpec,
+    compute_id: &'a str,
+    statement: &'a str,
+    request_id: &'a str,
+) -> Submit<'a> {
+    Submit {
+        compute_id,
+        statement,
+        catalog: spec.catalog.as_deref().or(c.catalog.as_deref()),
+        schema: spec.schema.as_deref().or(c.schema_name.as_deref()),
+        parameters: &spec.parameters,
+        row_limit: spec.row_limit,
+        wait_seconds: if spec.wait { 10 } else { 0 },
+        external_links: spec.external_links,
+        location: c.location.as_deref(),
+        request_id,
+    }
 }

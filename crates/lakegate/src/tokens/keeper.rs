@@ -153,6 +153,13 @@ impl TokenKeeper {
         })
     }
 
+    /// The warehouse's estimate of what `req` would read (`None`: it offers none).
+    pub async fn dry_run(&self, req: &Submit<'_>) -> Result<Option<u64>, ConnectionError> {
+        while_busy!(true, async {
+            with_token!(self, |ws, t| ws.dry_run(t, req))
+        })
+    }
+
     pub async fn statement(&self, id: &str) -> Result<Statement, ConnectionError> {
         while_busy!(true, async {
             with_token!(self, |ws, t| ws.statement(t, id))

@@ -97,6 +97,15 @@ pub trait WarehouseApi: Send + Sync {
     /// `SELECT 1` on `compute_id` (the connection test).
     async fn select_one(&self, token: &str, compute_id: &str) -> Result<(), WarehouseError>;
     async fn submit(&self, token: &str, req: &Submit<'_>) -> Result<Statement, WarehouseError>;
+    /// The bytes `req` would process, without running it; `None` where the warehouse offers
+    /// no estimate.
+    async fn dry_run(
+        &self,
+        _token: &str,
+        _req: &Submit<'_>,
+    ) -> Result<Option<u64>, WarehouseError> {
+        Ok(None)
+    }
     async fn statement(&self, token: &str, id: &str) -> Result<Statement, WarehouseError>;
     /// Result part `index` (rows inline, or links to them).
     async fn chunk(&self, token: &str, id: &str, index: u64) -> Result<Chunk, WarehouseError>;

@@ -20,6 +20,7 @@ crate::on_each_backend!(
     disconnecting_revokes_the_grant_at_google,
     the_admin_page_shows_googles_steps_and_saves_only_a_client,
     a_location_pins_where_queries_run,
+    a_dry_run_estimates_without_running_and_other_warehouses_say_they_have_none,
 );
 
 pub(crate) const CLIENT_ID: &str = "123-abc.apps.googleusercontent.com";
@@ -419,4 +420,66 @@ async fn a_location_pins_where_queries_run() {
         .unwrap()
         .len();
     assert_eq!(before, after, "nothing was created");
+}
+
+async fn a_dry_run_estimates_without_running_and_other_warehouses_say_they_have_none() {
+    let s = setup().await;
+    let ed = configured(&s).await;
+    let (id, authorize) = started(&ed, new_connection()).await;
+    let callback = google_consent(&s, &authorize, "alice@example.com", &[BQ]).await;
+    ed.client.get(&callback).sent().await;
+    let path = format!("/api/v1/connections/{id}/queries");
+    let (status, estimate) = post(
+        &ed,
+        &path,
+        json!({"statement": "SELECT * FROM `lakegate-samples.nyctaxi.trips`", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{estimate}");
+    assert_eq!(estimate["dry_run"], true);
+    assert!(
+        estimate["bytes_processed"].as_u64().unwrap() > 0,
+        "{estimate}"
+    );
+    let history = ed.get_json("/api/v1/queries").await;
+    assert_eq!(
+        history["queries"].as_array().map_or(0, Vec::len),
+        0,
+        "a dry run runs and records nothing: {history}"
+    );
+    let (status, bad) = post(
+        &ed,
+        &path,
+        json!({"statement": "SELECT * FROM nyctaxi.nope", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(
+        ed.page(&format!("/connections/{id}"))
+            .await
+            .contains("id=\"dry-run\""),
+        "the console offers it"
+    );
+
+    // Databricks has no dry run: a clear 400, and no button.
+    let d = s.connection(&ed, false).await;
+    s.sign_in(&ed, &d, "alice@example.com", "alice").await;
+    let (status, refused) = post(
+        &ed,
+        &format!("/api/v1/connections/{d}/queries"),
+        json!({"statement": "SELECT 1", "warehouse_id": "abcdef1234567890", "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Databricks offers no dry run")
+    );
+    assert!(
+        !ed.page(&format!("/connections/{d}"))
+            .await
+            .contains("id=\"dry-run\"")
+    );
 }

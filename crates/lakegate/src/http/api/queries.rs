@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
-use super::query_views::{Cancelled, History, HistoryEntry, Pending, QueryResult, results};
+use super::query_views::{
+    Cancelled, DryRun, History, HistoryEntry, Pending, QueryResult, results, results_or_estimate,
+};
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
@@ -37,7 +39,7 @@ pub fn register(reg: &mut Registry) {
     );
     reg.body::<crate::queries::QueryRequest>();
     reg.query::<FormatParam>();
-    results(reg);
+    results_or_estimate(reg);
     reg.add(
         M::Get,
         "/api/v1/queries",
@@ -111,6 +113,17 @@ async fn run_query(
     let format = negotiate(&headers, f.format.as_deref())?;
     let spec = validate(body, format.streaming())?;
     let queries = &state.services.queries;
+    if spec.dry_run {
+        if format.streaming() {
+            return Err(ApiError::bad_request("a dry run answers JSON only"));
+        }
+        let bytes_processed = queries.estimate(&p, &id, &spec).await?;
+        return Ok(ApiJson(DryRun {
+            dry_run: true,
+            bytes_processed,
+        })
+        .into_response());
+    }
     let mut running = queries.submit(&p, &id, &spec).await?;
     if spec.wait {
         queries.wait(&mut running, WAIT_BUDGET).await?;

@@ -77,6 +77,30 @@ pub struct History {
 }
 
 /// The answers of a route that returns a result: 200 in one of three formats, or 202.
+/// A dry run's answer: what the query would read, without running it.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct DryRun {
+    /// Always true.
+    pub dry_run: bool,
+    /// The bytes the warehouse says the query would process.
+    pub bytes_processed: u64,
+}
+
+/// Running a query's answers: its results, or with `dry_run` an estimate.
+pub fn results_or_estimate(reg: &mut Registry) {
+    let text = json!({"type": "string"});
+    let json = json!({"oneOf": [schema_of::<QueryResult>(), schema_of::<DryRun>()]});
+    reg.answer(
+        200,
+        vec![
+            ("application/json", json),
+            ("application/x-ndjson", text.clone()),
+            ("text/csv", text),
+        ],
+    );
+    reg.answers::<Pending>(202);
+}
+
 pub fn results(reg: &mut Registry) {
     let text = json!({"type": "string"});
     reg.answer(

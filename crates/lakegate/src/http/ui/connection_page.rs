@@ -58,6 +58,8 @@ struct DetailPage {
     /// Whether the connection may name a processing location (BigQuery), and its own.
     locations: bool,
     location: String,
+    /// Whether the console offers a dry run (BigQuery).
+    dry_run: bool,
     warehouse_label: String,
     catalog_label: String,
     schema_label: String,
@@ -203,6 +205,8 @@ pub(super) async fn detail_page(
             locations: crate::providers::by_connection(&conn.provider, &conn.auth)
                 .is_some_and(|p| p.info().locations),
             location: conn.location.clone().unwrap_or_default(),
+            dry_run: crate::providers::by_connection(&conn.provider, &conn.auth)
+                .is_some_and(|p| p.info().dry_run),
             warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),

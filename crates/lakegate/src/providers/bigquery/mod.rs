@@ -60,6 +60,7 @@ static INFO: Info = Info {
     hosts: HostPolicy::Fixed,
     session_roles: false,
     locations: true,
+    dry_run: true,
     dialect: DIALECT,
     // `requestId` makes a resent jobs.query the same job.
     idempotent_submit: true,

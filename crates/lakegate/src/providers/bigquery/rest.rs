@@ -244,6 +244,40 @@ fn parameter_type(p: &Parameter) -> Result<&'static str, WarehouseError> {
     })
 }
 
+/// The `jobs.query` request for `req`.
+fn query_body(req: &Submit<'_>) -> Result<Value, WarehouseError> {
+    let mut body = json!({
+        "query": req.statement,
+        "useLegacySql": false,
+        "requestId": req.request_id,
+        "timeoutMs": u64::from(req.wait_seconds) * 1000,
+        "maxResults": CHUNK_ROWS,
+        "formatOptions": {"useInt64Timestamp": true},
+    });
+    if let Some(location) = req.location {
+        body["location"] = json!(location);
+    }
+    if let Some(dataset) = req.schema {
+        body["defaultDataset"] =
+            json!({"projectId": req.catalog.unwrap_or(req.compute_id), "datasetId": dataset});
+    }
+    if !req.parameters.is_empty() {
+        let params = req
+            .parameters
+            .iter()
+            .map(|p| {
+                Ok(
+                    json!({"name": p.name, "parameterType": {"type": parameter_type(p)?},
+                          "parameterValue": {"value": p.value}}),
+                )
+            })
+            .collect::<Result<Vec<_>, WarehouseError>>()?;
+        body["parameterMode"] = json!("NAMED");
+        body["queryParameters"] = json!(params);
+    }
+    Ok(body)
+}
+
 fn encode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
@@ -471,38 +505,35 @@ impl WarehouseApi for BigQuery<'_> {
     }
 
     async fn submit(&self, token: &str, req: &Submit<'_>) -> Result<Statement, WarehouseError> {
-        let project = req.compute_id;
-        let mut body = json!({
-            "query": req.statement,
-            "useLegacySql": false,
-            "requestId": req.request_id,
-            "timeoutMs": u64::from(req.wait_seconds) * 1000,
-            "maxResults": CHUNK_ROWS,
-            "formatOptions": {"useInt64Timestamp": true},
-        });
-        if let Some(location) = req.location {
-            body["location"] = json!(location);
+        self.query(token, req.compute_id, &query_body(req)?).await
+    }
+
+    /// `dryRun`: BigQuery's estimate of the bytes the query reads, from table metadata.
+    async fn dry_run(&self, token: &str, req: &Submit<'_>) -> Result<Option<u64>, WarehouseError> {
+        let mut body = query_body(req)?;
+        body["dryRun"] = json!(true);
+        if let Some(b) = body.as_object_mut() {
+            b.remove("requestId");
         }
-        if let Some(dataset) = req.schema {
-            body["defaultDataset"] =
-                json!({"projectId": req.catalog.unwrap_or(project), "datasetId": dataset});
+        let url = self.api(&format!("/projects/{}/queries", encode(req.compute_id)));
+        let resp = self
+            .call(reqwest::Method::POST, &url, token, Some(&body))
+            .await?;
+        if !(200..300).contains(&resp.status) {
+            if let Some(e) = query_failure(resp.status, &resp.body) {
+                return Err(WarehouseError::Upstream {
+                    status: 422,
+                    message: e.message.unwrap_or_default(),
+                });
+            }
+            return Err(classify(resp.status, &resp.body));
         }
-        if !req.parameters.is_empty() {
-            let params = req
-                .parameters
-                .iter()
-                .map(|p| {
-                    Ok(
-                        json!({"name": p.name, "parameterType": {"type": parameter_type(p)?},
-                              "parameterValue": {"value": p.value}}),
-                    )
-                })
-                .collect::<Result<Vec<_>, WarehouseError>>()?;
-            body["parameterMode"] = json!("NAMED");
-            body["queryParameters"] = json!(params);
-        }
-        let s = self.query(token, project, &body).await?;
-        Ok(s)
+        let v: Value = serde_json::from_slice(&resp.body).map_err(|_| WarehouseError::Malformed)?;
+        let bytes = v["totalBytesProcessed"]
+            .as_str()
+            .and_then(|b| b.parse().ok())
+            .ok_or(WarehouseError::Malformed)?;
+        Ok(Some(bytes))
     }
 
     async fn statement(&self, token: &str, id: &str) -> Result<Statement, WarehouseError> {

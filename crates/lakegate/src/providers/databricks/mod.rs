@@ -54,6 +54,7 @@ static INFO: Info = Info {
     hosts: HostPolicy::AdminTyped,
     session_roles: false,
     locations: false,
+    dry_run: false,
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,

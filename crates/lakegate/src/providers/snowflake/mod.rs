@@ -54,6 +54,7 @@ static INFO: Info = Info {
     hosts: HostPolicy::AdminTyped,
     session_roles: true,
     locations: false,
+    dry_run: false,
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,

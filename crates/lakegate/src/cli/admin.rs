@@ -186,6 +186,12 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
             let keyring = load_keyring(config)?;
             let egress = build_egress(config)?;
             let client_secret = client_secret_file.as_deref().map(read_secret).transpose()?;
+            let host = match (kind.0.info().hosts, host) {
+                (crate::providers::HostPolicy::AdminTyped, None) => {
+                    return Err(anyhow!("--host is required for {}", kind.0.info().kind));
+                }
+                (_, host) => host.unwrap_or_default(),
+            };
             let input = SaveInput {
                 host,
                 client_id,

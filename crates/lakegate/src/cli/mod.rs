@@ -93,8 +93,9 @@ pub enum IntegrationCommand {
         kind: IntegrationKind,
         #[arg(long)]
         org: String,
+        /// The workspace or account host (none for BigQuery: Google's endpoints are fixed).
         #[arg(long)]
-        host: String,
+        host: Option<String>,
         #[arg(long)]
         client_id: String,
         #[arg(long, value_name = "FILE|-")]

@@ -326,10 +326,19 @@ async fn integration_set_show_and_delete_never_print_the_secret() {
     let host = ws.host();
     let secret = ws.client_secret.clone();
     let client_id = ws.client_id.clone();
+    // The emulator also plays Google, moved there by the operator's setting.
+    ws.emu.register_google_client(warehouse_emulator::GoogleClientConfig {
+        client_id: "1-cli.apps.googleusercontent.com".into(),
+        client_secret: "GOCSPX-cli".into(),
+        redirect_uris: vec!["https://lakegate.example.com/connections/oauth/bigquery/callback".into()],
+        testing: false,
+    });
+    let google = ws.emu.base_url.clone();
     let out = tokio::task::spawn_blocking(move || {
         let run = |args: &[&str], stdin: Option<&str>| {
             let mut cmd = cli.cmd();
-            cmd.env("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS", &host)
+            cmd.env("LAKEGATE_EGRESS_GOOGLE_BASE_URL", &google)
+                .env("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS", &host)
                 .env("LAKEGATE_EGRESS_ALLOWED_CIDRS", "127.0.0.0/8,::1/128")
                 .env("LAKEGATE_EGRESS_EXTRA_CA_FILE", &ca)
                 .env("LAKEGATE_PUBLIC_URL", "https://lakegate.example.com")
@@ -374,6 +383,19 @@ async fn integration_set_show_and_delete_never_print_the_secret() {
             ],
             Some(&format!("{secret}\n")),
         );
+        // BigQuery takes no host; the others need one.
+        let bigquery = run(
+            &["integration", "set", "bigquery-oauth", "--org", "acme",
+              "--client-id", "1-cli.apps.googleusercontent.com", "--client-secret-file", "-"],
+            Some("GOCSPX-cli\n"),
+        );
+        assert!(bigquery.status.success(), "{}", stderr(&bigquery));
+        let hostless = run(
+            &["integration", "set", "snowflake-oauth", "--org", "acme", "--client-id", "c"],
+            None,
+        );
+        assert!(!hostless.status.success());
+        assert!(stderr(&hostless).contains("--host is required for snowflake-oauth"), "{}", stderr(&hostless));
         let show = run(
             &[
                 "integration",

@@ -264,6 +264,11 @@ impl EmulatorHandle {
         self.shared.clock.set(now);
     }
 
+    /// How many BigQuery jobs have started (a request with a known `requestId` starts none).
+    pub fn bigquery_jobs(&self) -> usize {
+        lock(&self.shared.bq_jobs).len()
+    }
+
     /// Moves the emulator's clock forward.
     pub fn advance_clock(&self, seconds: i64) {
         self.shared.clock.advance(seconds);

@@ -327,12 +327,15 @@ async fn integration_set_show_and_delete_never_print_the_secret() {
     let secret = ws.client_secret.clone();
     let client_id = ws.client_id.clone();
     // The emulator also plays Google, moved there by the operator's setting.
-    ws.emu.register_google_client(warehouse_emulator::GoogleClientConfig {
-        client_id: "1-cli.apps.googleusercontent.com".into(),
-        client_secret: "GOCSPX-cli".into(),
-        redirect_uris: vec!["https://lakegate.example.com/connections/oauth/bigquery/callback".into()],
-        testing: false,
-    });
+    ws.emu
+        .register_google_client(warehouse_emulator::GoogleClientConfig {
+            client_id: "1-cli.apps.googleusercontent.com".into(),
+            client_secret: "GOCSPX-cli".into(),
+            redirect_uris: vec![
+                "https://lakegate.example.com/connections/oauth/bigquery/callback".into(),
+            ],
+            testing: false,
+        });
     let google = ws.emu.base_url.clone();
     let out = tokio::task::spawn_blocking(move || {
         let run = |args: &[&str], stdin: Option<&str>| {
@@ -385,17 +388,38 @@ async fn integration_set_show_and_delete_never_print_the_secret() {
         );
         // BigQuery takes no host; the others need one.
         let bigquery = run(
-            &["integration", "set", "bigquery-oauth", "--org", "acme",
-              "--client-id", "1-cli.apps.googleusercontent.com", "--client-secret-file", "-"],
+            &[
+                "integration",
+                "set",
+                "bigquery-oauth",
+                "--org",
+                "acme",
+                "--client-id",
+                "1-cli.apps.googleusercontent.com",
+                "--client-secret-file",
+                "-",
+            ],
             Some("GOCSPX-cli\n"),
         );
         assert!(bigquery.status.success(), "{}", stderr(&bigquery));
         let hostless = run(
-            &["integration", "set", "snowflake-oauth", "--org", "acme", "--client-id", "c"],
+            &[
+                "integration",
+                "set",
+                "snowflake-oauth",
+                "--org",
+                "acme",
+                "--client-id",
+                "c",
+            ],
             None,
         );
         assert!(!hostless.status.success());
-        assert!(stderr(&hostless).contains("--host is required for snowflake-oauth"), "{}", stderr(&hostless));
+        assert!(
+            stderr(&hostless).contains("--host is required for snowflake-oauth"),
+            "{}",
+            stderr(&hostless)
+        );
         let show = run(
             &[
                 "integration",

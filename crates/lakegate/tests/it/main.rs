@@ -11,6 +11,7 @@ mod test_db;
 mod accounts_http;
 mod bad_input;
 mod bigquery_connect;
+mod bigquery_queries;
 mod bigquery_tokens;
 mod canary;
 mod cli;

@@ -399,22 +399,35 @@ impl OAuthState {
         families.len()
     }
 
-    /// Revokes the grant an access or refresh token belongs to (RFC 7009 as Google does it:
-    /// either token ends the whole grant). False when the token is unknown or dead.
+    /// Revokes what an access or refresh token belongs to, as Google's revoke endpoint does.
+    /// Whether Google ends only that sign-in's tokens or the app's access to the account as
+    /// a whole is not documented: the strictest reading is emulated — every grant of that
+    /// user to that client ends. False when the token is unknown or dead.
     pub fn revoke_token(&mut self, token: &str) -> bool {
         let family = match (self.access.get(token), self.refresh.get(token)) {
             (Some(a), _) => a.family.clone(),
             (None, Some(r)) if r.state != RtState::Revoked => Some(r.family.clone()),
             _ => None,
         };
-        match family {
-            Some(f) => {
-                self.revoke_family(&f);
-                self.access.remove(token);
-                true
-            }
-            None => false,
+        let Some(owner) = family
+            .and_then(|f| self.families.get(&f))
+            .map(|f| (f.client_id.clone(), f.user.clone()))
+        else {
+            return false;
+        };
+        let all: Vec<String> = self
+            .families
+            .iter()
+            .filter(|(_, f)| {
+                (f.client_id.as_str(), f.user.as_str()) == (owner.0.as_str(), owner.1.as_str())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for f in &all {
+            self.revoke_family(f);
         }
+        self.access.remove(token);
+        true
     }
 
     /// Keeps at most `max` live grants of `user` for `client_id`, silently revoking the

@@ -234,6 +234,7 @@ async fn the_hundred_and_first_grant_silently_drops_the_oldest() {
 #[tokio::test]
 async fn revoking_either_token_ends_the_grant_and_userinfo_names_the_user() {
     let g = google(false).await;
+    let other = g.tokens("alice@example.com").await;
     let t = g.tokens("alice@example.com").await;
     let access = t["access_token"].as_str().unwrap();
     let info: serde_json::Value = g
@@ -258,6 +259,11 @@ async fn revoking_either_token_ends_the_grant_and_userinfo_names_the_user() {
         g.refresh(t["refresh_token"].as_str().unwrap()).await.0,
         StatusCode::BAD_REQUEST,
         "the grant ended"
+    );
+    assert_eq!(
+        g.refresh(other["refresh_token"].as_str().unwrap()).await.0,
+        StatusCode::BAD_REQUEST,
+        "and, strictest reading, the user's other grants to this client"
     );
     assert_eq!(
         revoke(access.to_owned()).await,

@@ -259,6 +259,7 @@ mod tests {
             refresh_ttl_minutes: 100,
             absolute_lifetime_minutes: absolute_minutes,
             issuer_in_response: 0,
+            default_compute: None,
         }
     }
 

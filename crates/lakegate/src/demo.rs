@@ -378,6 +378,7 @@ mod with_emulator {
                 client_secret: Some(Secret::new(remembered.client_secret.clone())),
                 scopes: None,
                 lifetimes: None,
+                default_compute: None,
             };
             let actor = Actor::cli(Some(org.id.clone()));
             service
@@ -391,6 +392,7 @@ mod with_emulator {
                 client_secret: Some(Secret::new(secret)),
                 scopes: None,
                 lifetimes: None,
+                default_compute: None,
             };
             service
                 .save(&crate::providers::snowflake::OAUTH, &actor, &org.id, input)
@@ -403,6 +405,7 @@ mod with_emulator {
                 client_secret: Some(Secret::new(secret)),
                 scopes: None,
                 lifetimes: None,
+                default_compute: Some("lakegate-samples".into()),
             };
             service
                 .save(&crate::providers::bigquery::OAUTH, &actor, &org.id, input)

@@ -198,6 +198,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
                 client_secret,
                 scopes,
                 lifetimes: None,
+                default_compute: None,
             };
             let row = integrations(&store, keyring, egress)
                 .save(kind.0, &Actor::cli(Some(org.id.clone())), &org.id, input)

@@ -82,7 +82,8 @@ impl ConnectionService {
             auth: info.auth.into(),
             integration_id: integration.id,
             host: integration.host,
-            warehouse_id: None,
+            // The integration's default compute (BigQuery's default billing project).
+            warehouse_id: integration.default_compute,
             catalog: None,
             schema_name: None,
             role: None,

@@ -36,6 +36,9 @@ pub struct SaveInput {
     pub scopes: Option<String>,
     /// As configured on the Databricks app connection; `None` keeps what is stored.
     pub lifetimes: Option<TokenLifetimes>,
+    /// The compute new connections start with (BigQuery's default billing project):
+    /// `None` keeps what is stored, blank clears it.
+    pub default_compute: Option<String>,
 }
 
 /// The refresh-token lifetime and absolute session lifetime of the provider's app
@@ -180,6 +183,16 @@ impl IntegrationService {
                     absolute_lifetime_minutes: e.absolute_lifetime_minutes,
                 }),
         };
+        let default_compute = match input.default_compute.as_deref().map(str::trim) {
+            None => existing.as_ref().and_then(|e| e.default_compute.clone()),
+            Some("") => None,
+            Some(c) if c.chars().count() > 255 || c.chars().any(char::is_control) => {
+                return Err(IntegrationError::Invalid(
+                    "the default project must be at most 255 printable characters".into(),
+                ));
+            }
+            Some(c) => Some(c.to_owned()),
+        };
         let endpoints = provider.discover(&self.egress, &host).await?;
         if let Some(secret) = &input.client_secret {
             let client = crate::providers::oauth::Client {
@@ -236,6 +249,7 @@ impl IntegrationService {
             refresh_ttl_minutes: lifetimes.refresh_ttl_minutes,
             absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
             issuer_in_response: i64::from(endpoints.issuer_in_response),
+            default_compute,
         };
         self.store.save_integration(&row).await?;
         audit::record(

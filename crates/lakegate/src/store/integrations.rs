@@ -29,6 +29,8 @@ pub struct IntegrationRow {
     /// 1 when discovery advertised `authorization_response_iss_parameter_supported`
     /// (RFC 9207): callbacks must then carry `iss`. An integer: `Any` has no portable bool.
     pub issuer_in_response: i64,
+    /// The compute new connections start with (BigQuery's default billing project).
+    pub default_compute: Option<String>,
 }
 
 impl IntegrationRow {
@@ -43,7 +45,7 @@ macro_rules! select_integrations {
         concat!(
             "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
              token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, refresh_ttl_minutes, \
-             absolute_lifetime_minutes, issuer_in_response FROM integrations ",
+             absolute_lifetime_minutes, issuer_in_response, default_compute FROM integrations ",
             $tail
         )
     };
@@ -84,15 +86,15 @@ impl Store {
         sqlx::query(
             "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
                authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
-               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
              ON CONFLICT (org_id, kind) DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
                client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
                authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
                generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
                updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
                refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes, \
-               issuer_in_response = excluded.issuer_in_response",
+               issuer_in_response = excluded.issuer_in_response, default_compute = excluded.default_compute",
         )
         .bind(&r.id)
         .bind(&r.org_id)
@@ -113,6 +115,7 @@ impl Store {
         .bind(r.refresh_ttl_minutes)
         .bind(r.absolute_lifetime_minutes)
         .bind(r.issuer_in_response)
+        .bind(&r.default_compute)
         .execute(self.pool())
         .await
         .map_err(classify)?;

@@ -165,6 +165,7 @@ impl Workspace {
             client_secret: Some(Secret::new(self.client_secret.clone())),
             scopes: None,
             lifetimes: None,
+            default_compute: None,
         };
         state
             .services

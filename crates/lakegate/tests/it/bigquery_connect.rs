@@ -346,6 +346,38 @@ async fn the_admin_page_shows_googles_steps_and_saves_only_a_client() {
         !admin.page(path).await.contains(SECRET),
         "the secret is never shown"
     );
+    // A default billing project: new connections start with it; other providers refuse it.
+    let resp = admin
+        .client
+        .put(admin.url("/api/v1/integrations/bigquery-oauth"))
+        .header("x-csrf-token", &admin.csrf)
+        .json(&json!({"client_id": CLIENT_ID, "default_project": "lakegate-samples"}))
+        .sent()
+        .await;
+    let view: Value = resp.json().await.unwrap();
+    assert_eq!(view["default_project"], "lakegate-samples", "{view}");
+    let (_, conn) = post(
+        &admin,
+        "/api/v1/connections",
+        json!({"name": "D", "provider": "bigquery", "auth": "oauth"}),
+    )
+    .await;
+    assert_eq!(conn["warehouse_id"], "lakegate-samples", "{conn}");
+    assert!(
+        admin
+            .page(path)
+            .await
+            .contains("value=\"lakegate-samples\""),
+        "the form shows it"
+    );
+    let resp = admin
+        .client
+        .put(admin.url("/api/v1/integrations/snowflake-oauth"))
+        .header("x-csrf-token", &admin.csrf)
+        .json(&json!({"host": "acct", "client_id": "c", "default_project": "p"}))
+        .sent()
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // An empty secret is a mistake, not "keep the stored one" (leaving it out is).
     let resp = admin
         .client

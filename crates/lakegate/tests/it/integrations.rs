@@ -226,6 +226,7 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
         client_secret: secret.map(lakegate::secret::Secret::new),
         scopes: None,
         lifetimes: None,
+        default_compute: None,
     };
     app.save_integration(&org.id, save(first.host(), Some(&first.client_secret)))
         .await
@@ -407,6 +408,7 @@ async fn discovery_failures_explain_themselves_and_save_nothing() {
             client_secret: Some(lakegate::secret::Secret::new("secret")),
             scopes: None,
             lifetimes: None,
+            default_compute: None,
         };
         let err = app.save_integration(&org.id, input).await.unwrap_err();
         let api = lakegate::http::error::ApiError::from(err);
@@ -496,6 +498,7 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
             ))),
             scopes: None,
             lifetimes: None,
+            default_compute: None,
         };
         s.app.save_integration(&org.id, input).await.unwrap();
     }

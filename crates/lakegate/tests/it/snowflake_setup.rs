@@ -41,6 +41,7 @@ async fn a_snowflake_integration_is_saved_only_with_a_client_snowflake_accepts()
             refresh_ttl_minutes: 1440,
             absolute_lifetime_minutes: Some(1440),
         }),
+        default_compute: None,
     };
     let integrations = &app.state.services.integrations;
 

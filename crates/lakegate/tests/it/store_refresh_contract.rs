@@ -73,6 +73,7 @@ async fn world(db: &TestDb) -> World {
             refresh_ttl_minutes: 60,
             absolute_lifetime_minutes: None,
             issuer_in_response: 1,
+            default_compute: None,
         })
         .await
         .unwrap();

@@ -73,6 +73,7 @@ impl Setup {
             client_secret: secret.map(lakegate::secret::Secret::new),
             scopes: None,
             lifetimes,
+            default_compute: None,
         };
         self.app
             .save_integration(&self.org.id, input)

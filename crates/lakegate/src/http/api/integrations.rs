@@ -82,6 +82,8 @@ pub struct IntegrationView {
     pub updated_by: Option<String>,
     pub refresh_token_lifetime_minutes: i64,
     pub absolute_session_lifetime_minutes: Option<i64>,
+    /// BigQuery: the billing project new connections start with.
+    pub default_project: Option<String>,
 }
 
 impl IntegrationView {
@@ -108,6 +110,7 @@ impl IntegrationView {
                 .map_or(default_lifetimes(provider).absolute_lifetime_minutes, |r| {
                     r.absolute_lifetime_minutes
                 }),
+            default_project: row.and_then(|r| r.default_compute.clone()),
         }
     }
 }
@@ -191,6 +194,10 @@ struct PutBody {
     #[serde(default)]
     #[schemars(length(min = 1, max = 255), regex(pattern = rules::PRINTABLE))]
     default_role: Option<String>,
+    /// BigQuery: the billing project new connections start with; blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    default_project: Option<String>,
 }
 
 /// Lifetimes from a request: `None` when neither was given (keep what is stored).
@@ -257,7 +264,14 @@ async fn put(
         }
         (_, host) => host.unwrap_or_default(),
     };
+    // The default billing project is BigQuery's; other providers have no such setting.
+    if body.default_project.is_some() && provider.info().id != "bigquery" {
+        return Err(ApiError::bad_request(
+            "default_project is a BigQuery setting",
+        ));
+    }
     let input = SaveInput {
+        default_compute: body.default_project,
         host,
         client_id: body.client_id,
         // Leave it out to keep the stored one; an empty one is a mistake, not "unchanged".

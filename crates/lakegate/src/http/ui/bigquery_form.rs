@@ -46,6 +46,7 @@ struct FormPage {
     configured: bool,
     secret_set: bool,
     client_id: String,
+    default_project: String,
     error: Option<String>,
 }
 
@@ -54,6 +55,8 @@ struct SaveForm {
     client_id: String,
     #[serde(default)]
     client_secret: String,
+    #[serde(default)]
+    default_project: String,
 }
 
 fn page(
@@ -74,6 +77,13 @@ fn page(
         client_id: submitted.map_or_else(
             || row.map(|r| r.client_id.clone()).unwrap_or_default(),
             |f| f.client_id.clone(),
+        ),
+        default_project: submitted.map_or_else(
+            || {
+                row.and_then(|r| r.default_compute.clone())
+                    .unwrap_or_default()
+            },
+            |f| f.default_project.clone(),
         ),
         error,
     };
@@ -102,6 +112,7 @@ async fn save(
             .map(Secret::new),
         scopes: None,
         lifetimes: None,
+        default_compute: Some(f.default_project.clone()),
     };
     match integrations.save(&OAUTH, &actor, &p.org.id, input).await {
         Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),

@@ -244,6 +244,7 @@ async fn save(
             .map(Secret::new),
         scopes: Some(f.scopes.clone()),
         lifetimes,
+        default_compute: None,
     };
     match state
         .services

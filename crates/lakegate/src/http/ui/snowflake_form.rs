@@ -169,6 +169,7 @@ fn input(f: &SaveForm) -> Result<SaveInput, ApiError> {
             .map(Secret::new),
         scopes: Some(scopes),
         lifetimes,
+        default_compute: None,
     })
 }
 

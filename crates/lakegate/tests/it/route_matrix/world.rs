@@ -139,6 +139,7 @@ impl World {
             client_secret: Some(lakegate::secret::Secret::new(self.ws.client_secret.clone())),
             scopes: None,
             lifetimes: None,
+            default_compute: None,
         };
         self.app.save_integration(org_id, input).await.unwrap();
     }

@@ -141,7 +141,7 @@ async fn secrets_never_reach_logs_responses_or_stored_rows() {
 /// Every text and binary value of every table (binary as lossy text: a secret stored in
 /// clear inside a blob shows up too), so a new table or column is covered without editing
 /// this test.
-async fn every_stored_value(app: &TestApp) -> String {
+pub(crate) async fn every_stored_value(app: &TestApp) -> String {
     use sqlx::Row;
     let pool = app.pool();
     let tables = match app.store.backend() {
@@ -197,7 +197,12 @@ async fn open(
     String::from_utf8(plain.to_vec()).unwrap()
 }
 
-async fn credential_tokens(app: &TestApp, org: &str, conn: &str, user: &str) -> [String; 2] {
+pub(crate) async fn credential_tokens(
+    app: &TestApp,
+    org: &str,
+    conn: &str,
+    user: &str,
+) -> [String; 2] {
     let c = app.store.credential(conn, user).await.unwrap().unwrap();
     [
         open(

@@ -10,6 +10,7 @@ mod test_db;
 
 mod accounts_http;
 mod bad_input;
+mod bigquery_canary;
 mod bigquery_connect;
 mod bigquery_queries;
 mod bigquery_tokens;

@@ -154,8 +154,7 @@ async fn list(
     Ok(ApiJson(out))
 }
 
-/// A BigQuery location: letters, digits and inner hyphens.
-const LOCATION: &str = r"^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$";
+/// A BigQuery location (letters, digits and inner hyphens), or blank for none.
 const LOCATION_OR_BLANK: &str = r"^([A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])?$";
 
 /// A new connection (also the `connection` of a connect session).
@@ -185,7 +184,7 @@ pub(super) struct CreateBody {
     role: Option<String>,
     /// BigQuery: where queries are processed (`US`, `EU`, `europe-west2`; default: where
     /// the data is).
-    #[schemars(length(max = 40), regex(pattern = LOCATION))]
+    #[schemars(length(max = 40), regex(pattern = LOCATION_OR_BLANK))]
     location: Option<String>,
     /// Snowflake's name for `warehouse_id`.
     #[serde(default, deserialize_with = "rules::present")]

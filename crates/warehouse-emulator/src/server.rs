@@ -264,6 +264,11 @@ impl EmulatorHandle {
         self.shared.clock.set(now);
     }
 
+    /// Kills one refresh token, as `POST /emulator/control/refresh-tokens/kill` does.
+    pub fn kill_refresh_token(&self, refresh_token: &str) -> bool {
+        lock(&self.shared.oauth).kill_refresh_token(refresh_token)
+    }
+
     /// How many BigQuery jobs have started (a request with a known `requestId` starts none).
     pub fn bigquery_jobs(&self) -> usize {
         lock(&self.shared.bq_jobs).len()

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::accounts::User;
 use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
-use crate::credentials::{SignIn, signed_in};
 use crate::crypto::envelope::{Binding, Keyring};
 use crate::crypto::random;
 use crate::egress::Egress;
@@ -20,8 +19,9 @@ use crate::providers::{self, Provider, SignInRefused, redirect_url};
 use crate::secret::Secret;
 use crate::store::{ConnectionRow, FlowRow, IntegrationRow, Store, TicketRow};
 
+use super::ConnectionError;
 pub use super::failure::Failure;
-use super::{ConnectionError, credential_binding};
+use super::grant::Issued;
 
 /// A sign-in link is good for two minutes; a started flow for ten. A connect session's
 /// link waits ten minutes for its end user to open it (a platform may show it first).
@@ -32,8 +32,8 @@ pub const CONNECT_TTL_SECONDS: i64 = 600;
 /// Sign-in flows, with everything they need.
 #[derive(Clone)]
 pub struct SignInService {
-    store: Store,
-    keyring: Arc<Keyring>,
+    pub(super) store: Store,
+    pub(super) keyring: Arc<Keyring>,
     egress: Egress,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -411,43 +411,23 @@ impl SignInService {
         let identity_changed = previous
             .as_ref()
             .is_some_and(|p| p.databricks_user_id != identity.id);
-        let id = uuid::Uuid::now_v7().to_string();
-        let seal = |column: &'static str, value: Secret| {
-            let id = id.clone();
-            async move {
-                self.keyring
-                    .seal(
-                        &self.store,
-                        credential_binding(&flow.org_id, &id, column),
-                        value.expose().as_bytes(),
-                        now,
-                    )
-                    .await
-                    .map_err(|_| Failure::Malformed)
-            }
+        let refresh = tokens
+            .refresh_token
+            .as_ref()
+            .ok_or(Failure::NoRefreshToken)?;
+        let issued = Issued {
+            access_token: &tokens.access_token,
+            refresh_token: refresh,
+            scopes: tokens.scope.as_deref().unwrap_or(&integration.scopes),
+            expires_in: tokens.expires_in,
         };
-        let refresh = tokens.refresh_token.ok_or(Failure::NoRefreshToken)?;
-        let access_token_enc = seal("access_token", tokens.access_token).await?;
-        let refresh_token_enc = seal("refresh_token", refresh).await?;
-        let credential = signed_in(
-            SignIn {
-                id: id.clone(),
-                connection_id: &flow.connection_id,
-                user_id: &flow.user_id,
-                integration: &integration,
-                access_token_enc,
-                refresh_token_enc,
-                scopes: tokens.scope.unwrap_or_else(|| integration.scopes.clone()),
-                identity_id: identity.id,
-                identity_name: identity.user_name,
-                access_expires_at: now + tokens.expires_in,
-            },
-            now,
-        );
-        self.store
-            .put_credential(&credential)
-            .await
-            .map_err(|_| Failure::Malformed)?;
+        let who = (flow.connection_id.as_str(), flow.user_id.as_str());
+        self.store_credential(&integration, who, &issued, &identity, now)
+            .await?;
+        if provider.info().dialect.one_grant_per_client {
+            self.share_grant(&integration, who, &issued, &identity, now)
+                .await;
+        }
         Ok(identity_changed)
     }
 

@@ -4,6 +4,7 @@
 
 pub mod failure;
 pub mod flow;
+mod grant;
 pub mod return_url;
 pub mod service;
 

@@ -57,6 +57,10 @@ pub struct Dialect {
     pub refresh_lifetime: RefreshLifetime,
     /// An RFC 7009 revocation endpoint, if the provider has one.
     pub revocation_endpoint: Option<&'static str>,
+    /// Whether the provider keeps a limited number of grants per user and client and drops
+    /// the oldest (Google: 100): a new sign-in's tokens then go to every credential of that
+    /// user and identity under the integration, so none keeps using a grant that may go.
+    pub one_grant_per_client: bool,
     /// Whether a connection's sign-in sends an OpenID Connect `nonce` (providers whose
     /// identity is the ID token: [`nonce_for`]).
     pub sends_nonce: bool,

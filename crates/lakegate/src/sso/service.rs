@@ -40,6 +40,7 @@ const OIDC: Dialect = Dialect {
     refresh_lifetime: RefreshLifetime::SlidingIdle,
     revocation_endpoint: None,
     sends_nonce: false,
+    one_grant_per_client: false,
 };
 
 #[derive(Debug, thiserror::Error)]

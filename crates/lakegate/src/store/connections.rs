@@ -249,6 +249,21 @@ impl Store {
         .await?)
     }
 
+    /// A user's credentials under one integration (on any of its connections).
+    pub async fn credentials_of_user(
+        &self,
+        user_id: &str,
+        integration_id: &str,
+    ) -> StoreResult<Vec<CredentialRow>> {
+        Ok(sqlx::query_as::<_, CredentialRow>(select_credentials!(
+            "WHERE user_id = $1 AND integration_id = $2 ORDER BY id"
+        ))
+        .bind(user_id)
+        .bind(integration_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Stores a user's credential for a connection, replacing any previous one in one
     /// statement (a reconnect never leaves the user with half of each).
     pub async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()> {

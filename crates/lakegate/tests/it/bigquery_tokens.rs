@@ -17,6 +17,7 @@ use crate::world::{Setup, setup};
 crate::on_each_backend!(
     an_id_token_that_fails_any_check_stores_nothing,
     invalid_rapt_asks_for_a_new_sign_in_with_googles_words,
+    every_connection_of_a_google_account_uses_its_newest_grant,
 );
 
 mod stress {
@@ -165,4 +166,55 @@ async fn storm(db: &TestDb) {
     // Every refresh presented the one refresh token of the sign-in (a lost one would be
     // refused as "expired or revoked" and fail a caller above).
     assert_eq!(last.status.as_str(), "active");
+}
+
+/// Google keeps 100 grants per account and client and drops the oldest: a new sign-in's
+/// grant goes to every connection of that user and Google account, so none keeps using a
+/// grant Google may drop — and another Google account's connection keeps its own.
+async fn every_connection_of_a_google_account_uses_its_newest_grant() {
+    let s = setup().await;
+    let ed = configured(&s).await;
+    let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
+    let sign_in = |email: &'static str| {
+        let (s, ed) = (&s, &ed);
+        async move {
+            let (id, authorize) = started(ed, body()).await;
+            let callback = google_consent(s, &authorize, email, &[BQ]).await;
+            assert_eq!(
+                ed.client.get(&callback).sent().await.status(),
+                StatusCode::SEE_OTHER
+            );
+            id
+        }
+    };
+    let tokens = |conn: String| {
+        let (s, org, user) = (&s, s.org.id.clone(), user.id.clone());
+        async move { crate::canary::credential_tokens(&s.app, &org, &conn, &user).await }
+    };
+    let a = sign_in("alice@example.com").await;
+    let [_, first] = tokens(a.clone()).await;
+    let bob = sign_in("bob@example.com").await;
+    let b = sign_in("alice@example.com").await;
+    let [_, newest] = tokens(b.clone()).await;
+    assert_ne!(first, newest, "each sign-in is a new grant");
+    assert_eq!(
+        tokens(a.clone()).await[1],
+        newest,
+        "A moved to the newest grant"
+    );
+    assert_ne!(
+        tokens(bob).await[1],
+        newest,
+        "another Google account keeps its own"
+    );
+    // Google drops A's first grant: A does not notice.
+    assert!(s.ws.emu.kill_refresh_token(&first));
+    s.advance(3_400);
+    let (status, body) = post(
+        &ed,
+        &format!("/api/v1/connections/{a}/queries"),
+        json!({"statement": "SELECT 1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -42,6 +42,7 @@ pub const DIALECT: Dialect = Dialect {
     refresh_lifetime: RefreshLifetime::SlidingIdle,
     revocation_endpoint: None,
     sends_nonce: true,
+    one_grant_per_client: true,
 };
 
 static INFO: Info = Info {

@@ -31,6 +31,7 @@ pub const DIALECT: Dialect = Dialect {
     refresh_lifetime: RefreshLifetime::SlidingIdle,
     revocation_endpoint: None,
     sends_nonce: false,
+    one_grant_per_client: false,
 };
 
 /// Databricks' words are Lakegate's neutral ones.

@@ -37,6 +37,7 @@ pub const DIALECT: Dialect = Dialect {
     // No RFC 7009 endpoint is documented: revocation is Snowflake-side SQL.
     revocation_endpoint: None,
     sends_nonce: false,
+    one_grant_per_client: false,
 };
 
 static INFO: Info = Info {

@@ -84,7 +84,14 @@ pub trait WarehouseApi: Send + Sync {
     async fn me(&self, token: &str) -> Result<Identity, WarehouseError>;
     /// The compute the user may pick.
     async fn computes(&self, token: &str) -> Result<Vec<Compute>, WarehouseError>;
-    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError>;
+    /// One compute by id: by default, found among [`computes`](Self::computes).
+    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError> {
+        self.computes(token)
+            .await?
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| WarehouseError::NotFound(format!("{id} (or no access to it)")))
+    }
     /// Catalog browsing, every page followed to the end.
     async fn catalogs(&self, token: &str) -> Result<Vec<String>, WarehouseError>;
     async fn schemas(&self, token: &str, catalog: &str) -> Result<Vec<String>, WarehouseError>;

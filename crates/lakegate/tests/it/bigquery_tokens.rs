@@ -10,7 +10,7 @@ use serde_json::json;
 use warehouse_emulator::google::Tamper;
 
 use crate::bigquery_connect::{configured, google_consent, started};
-use crate::harness::{Sent, TestApp, TestDb, fresh_on};
+use crate::harness::{Sent, TestDb};
 use crate::snowflake_connect::post;
 use crate::world::{Setup, setup};
 
@@ -123,33 +123,12 @@ async fn storm(db: &TestDb) {
     let s = crate::world::setup_on(db, warehouse_emulator::TokenPolicy::default()).await;
     let (_ed, conn, user_id) = signed_in(&s, "alice@example.com").await;
     let org_id = s.org.id.clone();
-    let replicas = [
-        s.app.state.clone(),
-        TestApp::spawn_replica_on(db, &s.app).await.state,
-        TestApp::spawn_replica_on(db, &s.app).await.state,
-    ];
+    let replicas = crate::storm::replicas(db, &s).await;
     let before = s.ws.emu.counters().token_calls_refresh_token;
-    let rounds: u64 = std::env::var("LAKEGATE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(10);
-    for round in 1..=rounds {
+    for round in 1..=crate::storm::rounds(10) {
         // Hour-long tokens: 30 seconds left, under the minute every caller asks for.
         s.advance(3_570);
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..90 {
-            let state = replicas[i % 3].clone();
-            let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
-            tasks.spawn(async move {
-                fresh_on(&state, &conn, &user_id, &org_id, 60)
-                    .await
-                    .map(|_| ())
-            });
-        }
-        while let Some(r) = tasks.join_next().await {
-            r.unwrap()
-                .unwrap_or_else(|e| panic!("round {round}: a caller failed: {e}"));
-        }
+        crate::storm::crowd(&replicas, (&conn, &user_id, &org_id), 90, round).await;
         assert_eq!(
             s.ws.emu.counters().token_calls_refresh_token - before,
             round,

@@ -40,4 +40,5 @@ mod snowflake_setup;
 mod sso;
 mod store_contract;
 mod store_refresh_contract;
+mod storm;
 mod world;

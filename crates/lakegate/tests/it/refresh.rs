@@ -441,31 +441,11 @@ mod stress {
         let s = crate::world::setup_on(db, strict_rotation()).await;
         let (_b, conn) = signed_in(&s).await;
         let (user_id, org_id) = ids(&s).await;
-        let replicas = [
-            s.app.state.clone(),
-            TestApp::spawn_replica_on(db, &s.app).await.state,
-            TestApp::spawn_replica_on(db, &s.app).await.state,
-        ];
-        let rounds: u64 = std::env::var("LAKEGATE_STRESS_ROUNDS")
-            .ok()
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(200);
+        let replicas = crate::storm::replicas(db, &s).await;
+        let rounds = crate::storm::rounds(200);
         for round in 1..=rounds {
             s.advance(3600 - 120);
-            let mut tasks = tokio::task::JoinSet::new();
-            for i in 0..150 {
-                let state = replicas[i % 3].clone();
-                let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
-                tasks.spawn(async move {
-                    fresh_on(&state, &conn, &user_id, &org_id, 60)
-                        .await
-                        .map(|f| f.expires_at)
-                });
-            }
-            while let Some(r) = tasks.join_next().await {
-                r.unwrap()
-                    .unwrap_or_else(|e| panic!("round {round}: a caller failed: {e}"));
-            }
+            crate::storm::crowd(&replicas, (&conn, &user_id, &org_id), 150, round).await;
             let c = s.ws.emu.counters();
             assert_eq!(
                 (c.token_calls_refresh_token, c.reuse_detections),

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::harness::{Sent, TestApp, TestDb, fresh_on};
+use crate::harness::{Sent, TestDb};
 use crate::snowflake_connect::{authorize_url, configured_with, post, snowflake_consent};
 use crate::world::Setup;
 
@@ -52,33 +52,12 @@ async fn storm(db: &TestDb) {
     let s = crate::world::setup_on(db, warehouse_emulator::TokenPolicy::default()).await;
     let (_ed, conn, user_id) = signed_in(&s, true).await;
     let org_id = s.org.id.clone();
-    let replicas = [
-        s.app.state.clone(),
-        TestApp::spawn_replica_on(db, &s.app).await.state,
-        TestApp::spawn_replica_on(db, &s.app).await.state,
-    ];
+    let replicas = crate::storm::replicas(db, &s).await;
     let before = s.ws.emu.counters().token_calls_refresh_token;
-    let rounds: u64 = std::env::var("LAKEGATE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(30);
-    for round in 1..=rounds {
+    for round in 1..=crate::storm::rounds(30) {
         // Ten-minute tokens: 30 seconds left, under the minute every caller asks for.
         s.advance(570);
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..90 {
-            let state = replicas[i % 3].clone();
-            let (conn, user_id, org_id) = (conn.clone(), user_id.clone(), org_id.clone());
-            tasks.spawn(async move {
-                fresh_on(&state, &conn, &user_id, &org_id, 60)
-                    .await
-                    .map(|_| ())
-            });
-        }
-        while let Some(r) = tasks.join_next().await {
-            r.unwrap()
-                .unwrap_or_else(|e| panic!("round {round}: a caller failed: {e}"));
-        }
+        crate::storm::crowd(&replicas, (&conn, &user_id, &org_id), 90, round).await;
         let c = s.ws.emu.counters();
         assert_eq!(
             (

@@ -10,3 +10,4 @@ pub mod inject;
 pub mod jwt;
 pub mod sql;
 pub mod tls;
+pub mod token_call;

@@ -17,6 +17,7 @@ use super::Tamper;
 use super::oauth::{issuer, subject};
 use crate::databricks::oauth::form;
 use crate::engine::authz::{TokenError, TokenSet};
+use crate::engine::token_call;
 use crate::state::{Shared, lock};
 
 /// Google keeps this many refresh tokens per account and client; the next drops the oldest.
@@ -70,22 +71,7 @@ fn client_credentials(
     if let (Some(id), Some(secret)) = (f.get("client_id"), f.get("client_secret")) {
         return Some((id.clone(), secret.clone()));
     }
-    let b64 = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (id, secret) = raw.split_once(':')?;
-    let decode = |v: &str| {
-        url::form_urlencoded::parse(format!("v={v}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    Some((decode(id)?, decode(secret)?))
+    token_call::basic(headers, true)
 }
 
 pub async fn token(
@@ -95,16 +81,10 @@ pub async fn token(
 ) -> Response {
     let f = form(&body);
     let grant_type = f.get("grant_type").cloned().unwrap_or_default();
-    lock(&s.oauth).token_call_started();
-    let resp = match super::faults::token(&s).await {
-        Some(fault) => fault,
-        None => {
-            lock(&s.oauth).count_grant(&grant_type);
-            token_inner(&s, &headers, &f, &grant_type)
-        }
-    };
-    lock(&s.oauth).token_call_ended();
-    resp
+    token_call::run(&s, &grant_type, super::faults::token(&s), || {
+        token_inner(&s, &headers, &f, &grant_type)
+    })
+    .await
 }
 
 fn token_inner(

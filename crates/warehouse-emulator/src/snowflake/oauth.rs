@@ -15,7 +15,7 @@ use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
+
 use serde_json::{Value, json};
 
 use super::integration::blocked;
@@ -23,6 +23,7 @@ use super::pages;
 use crate::config::SnowflakeIntegrationConfig;
 use crate::databricks::oauth::{PendingAuth, consent_answer, form, signed_in};
 use crate::engine::authz::{TokenError, random_id};
+use crate::engine::token_call;
 use crate::state::{Shared, lock};
 
 pub fn router() -> Router<Arc<Shared>> {
@@ -268,24 +269,6 @@ fn token_error(e: TokenError) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-/// `Authorization: Basic base64(client_id:client_secret)` over the raw values (no form
-/// encoding: ids and secrets are base64 with `+ / =`).
-fn basic(headers: &HeaderMap) -> Option<(String, String)> {
-    let b64 = headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Basic ")?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let (id, secret) = String::from_utf8(raw)
-        .ok()?
-        .split_once(':')
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))?;
-    Some((id, secret))
-}
-
 async fn token(
     State(s): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -293,19 +276,16 @@ async fn token(
 ) -> Response {
     let f = form(&body);
     let grant_type = f.get("grant_type").cloned().unwrap_or_default();
-    lock(&s.oauth).token_call_started();
-    let resp = match super::faults::token(&s).await {
-        Some(fault) => fault,
-        None => {
-            lock(&s.oauth).count_grant(&grant_type);
-            match token_inner(&s, &headers, &f, &grant_type) {
-                Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
-                Err(e) => token_error(e),
-            }
-        }
-    };
-    lock(&s.oauth).token_call_ended();
-    resp
+    token_call::run(
+        &s,
+        &grant_type,
+        super::faults::token(&s),
+        || match token_inner(&s, &headers, &f, &grant_type) {
+            Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
+            Err(e) => token_error(e),
+        },
+    )
+    .await
 }
 
 fn token_inner(
@@ -328,7 +308,8 @@ fn token_inner(
             "Client credentials go in the Authorization header.".into(),
         ));
     }
-    let (client_id, secret) = basic(headers).ok_or(TokenError::InvalidClient)?;
+    // Over the raw id and secret: ids and secrets are base64 with `+ / =`.
+    let (client_id, secret) = token_call::basic(headers, false).ok_or(TokenError::InvalidClient)?;
     let now = s.clock.now();
     let issuer = s.base_url.clone();
     let facts = |email: &str| s.user_facts(email);

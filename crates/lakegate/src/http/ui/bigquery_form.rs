@@ -6,12 +6,11 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::{Nav, PageForm, error_page, render};
 use crate::auth::{Access, Principal};
-use crate::http::error::ApiError;
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
@@ -103,7 +102,6 @@ async fn save(
     Audit(actor): Audit,
     PageForm(f): PageForm<SaveForm>,
 ) -> Response {
-    let integrations = &state.services.integrations;
     let input = SaveInput {
         host: String::new(),
         client_id: f.client_id.clone(),
@@ -114,23 +112,10 @@ async fn save(
         lifetimes: None,
         default_compute: Some(f.default_project.clone()),
     };
-    match integrations.save(&OAUTH, &actor, &p.org.id, input).await {
-        Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
-        Err(e) => {
-            let e = ApiError::from(e);
-            match integrations.get(&OAUTH, &p.org.id).await {
-                Ok(row) => page(
-                    &state,
-                    &p,
-                    row.as_ref(),
-                    Some(&f),
-                    e.status,
-                    Some(e.message),
-                ),
-                Err(e) => error_page(e.into()),
-            }
-        }
-    }
+    let again = |row: Option<&IntegrationRow>, status, message| {
+        page(&state, &p, row, Some(&f), status, Some(message))
+    };
+    super::integrations::save_integration(&state, &p, &actor, &OAUTH, Ok(input), again).await
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {

@@ -222,49 +222,62 @@ async fn save(
     Audit(actor): Audit,
     PageForm(f): PageForm<SaveForm>,
 ) -> Response {
-    let lifetimes = match (
+    let input = match (
         minutes(&f.refresh_ttl, "The refresh token lifetime"),
         minutes(&f.absolute_lifetime, "The absolute session lifetime"),
     ) {
-        (Ok(r), Ok(a)) => {
-            crate::http::api::integrations::lifetimes_from(form_provider(), r, a.or(Some(0)))
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            return match current(&state, &p).await {
-                Ok(view) => form_page(&state, &p, &view, Some(&f), e.status, Some(e.message)),
-                Err(e) => error_page(e),
-            };
-        }
+        (Ok(r), Ok(a)) => Ok(SaveInput {
+            host: f.host.clone(),
+            client_id: f.client_id.clone(),
+            client_secret: Some(f.client_secret.clone())
+                .filter(|s| !s.is_empty())
+                .map(Secret::new),
+            scopes: Some(f.scopes.clone()),
+            lifetimes: crate::http::api::integrations::lifetimes_from(
+                form_provider(),
+                r,
+                a.or(Some(0)),
+            ),
+            default_compute: None,
+        }),
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
-    let input = SaveInput {
-        host: f.host.clone(),
-        client_id: f.client_id.clone(),
-        client_secret: Some(f.client_secret.clone())
-            .filter(|s| !s.is_empty())
-            .map(Secret::new),
-        scopes: Some(f.scopes.clone()),
-        lifetimes,
-        default_compute: None,
+    let again = |row: Option<&crate::store::IntegrationRow>, status, message| {
+        let view = IntegrationView::new(&state, form_provider(), row);
+        form_page(&state, &p, &view, Some(&f), status, Some(message))
     };
-    match state
-        .services
-        .integrations
-        .save(form_provider(), &actor, &p.org.id, input)
-        .await
-    {
-        Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
-        Err(e) => {
-            let e = ApiError::from(e);
-            match current(&state, &p).await {
-                Ok(view) => form_page(&state, &p, &view, Some(&f), e.status, Some(e.message)),
-                Err(e) => error_page(e),
-            }
-        }
-    }
+    save_integration(&state, &p, &actor, form_provider(), input, again).await
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {
     delete_integration(&state, &p, &actor, form_provider()).await
+}
+
+/// Saves `provider`'s integration from its form: back to the list, or — refused — the
+/// form again, shown by `again` with what is stored, the status and the reason.
+pub(super) async fn save_integration(
+    state: &AppState,
+    p: &Principal,
+    actor: &crate::audit::Actor,
+    provider: &dyn Provider,
+    input: Result<SaveInput, ApiError>,
+    again: impl FnOnce(Option<&crate::store::IntegrationRow>, StatusCode, String) -> Response,
+) -> Response {
+    let integrations = &state.services.integrations;
+    let saved = match input {
+        Ok(i) => integrations
+            .save(provider, actor, &p.org.id, i)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
+        Err(e) => match integrations.get(provider, &p.org.id).await {
+            Ok(row) => again(row.as_ref(), e.status, e.message),
+            Err(e) => error_page(e.into()),
+        },
+    }
 }
 
 /// Deletes `provider`'s integration from its form's danger zone, back to the list.

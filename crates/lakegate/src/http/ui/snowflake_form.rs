@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::{Nav, PageForm, error_page, render};
@@ -179,28 +179,10 @@ async fn save(
     Audit(actor): Audit,
     PageForm(f): PageForm<SaveForm>,
 ) -> Response {
-    let integrations = &state.services.integrations;
-    let saved = match input(&f) {
-        Ok(i) => integrations
-            .save(&OAUTH, &actor, &p.org.id, i)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
+    let again = |row: Option<&IntegrationRow>, status, message| {
+        page(&state, &p, row, Some(&f), status, Some(message))
     };
-    match saved {
-        Ok(_) => Redirect::to("/settings/advanced/integrations?ok=saved").into_response(),
-        Err(e) => match integrations.get(&OAUTH, &p.org.id).await {
-            Ok(row) => page(
-                &state,
-                &p,
-                row.as_ref(),
-                Some(&f),
-                e.status,
-                Some(e.message),
-            ),
-            Err(e) => error_page(e.into()),
-        },
-    }
+    super::integrations::save_integration(&state, &p, &actor, &OAUTH, input(&f), again).await
 }
 
 async fn delete(State(state): State<AppState>, Auth(p): Auth, Audit(actor): Audit) -> Response {

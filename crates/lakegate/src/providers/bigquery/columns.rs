@@ -108,10 +108,10 @@ fn nested(field: &Field, v: &Value, element: bool) -> Value {
         return Value::Object(obj);
     }
     // JSON columns hold JSON text; inside a structure it is the value itself.
-    if field.kind == "JSON" {
-        if let Some(s) = v.as_str() {
-            return serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()));
-        }
+    if field.kind == "JSON"
+        && let Some(s) = v.as_str()
+    {
+        return serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_owned()));
     }
     let typed = scalar(field, v);
     // Big integers stay strings; small ones become numbers, as at the top level.

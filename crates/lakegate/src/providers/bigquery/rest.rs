@@ -421,14 +421,6 @@ impl WarehouseApi for BigQuery<'_> {
             .collect())
     }
 
-    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError> {
-        self.computes(token)
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| WarehouseError::NotFound(format!("project {id} (or no role on it)")))
-    }
-
     async fn catalogs(&self, token: &str) -> Result<Vec<String>, WarehouseError> {
         Ok(self
             .computes(token)

@@ -257,14 +257,6 @@ impl WarehouseApi for Account<'_> {
             .collect())
     }
 
-    async fn compute(&self, token: &str, id: &str) -> Result<Compute, WarehouseError> {
-        self.computes(token)
-            .await?
-            .into_iter()
-            .find(|c| c.id == id)
-            .ok_or_else(|| WarehouseError::NotFound(format!("warehouse {id}")))
-    }
-
     async fn catalogs(&self, token: &str) -> Result<Vec<String>, WarehouseError> {
         let (names, rows) = rows(self.run_short(token, "SHOW DATABASES", None).await?)?;
         column_of(&names, &rows, "name")

@@ -11,13 +11,13 @@ use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use serde_json::json;
 
 use crate::databricks::errors;
 use crate::databricks::faults as control;
 use crate::engine::authz::{App, TokenError};
 use crate::engine::faults::Target;
+use crate::engine::token_call;
 use crate::state::{Shared, lock};
 
 /// An authorization request waiting for the user to sign in and consent.
@@ -293,21 +293,10 @@ fn client_credentials(
     headers: &HeaderMap,
     f: &HashMap<String, String>,
 ) -> Result<(Option<String>, Option<String>), TokenError> {
-    let Some(header) = headers.get(header::AUTHORIZATION) else {
+    if headers.get(header::AUTHORIZATION).is_none() {
         return Ok((f.get("client_id").cloned(), f.get("client_secret").cloned()));
-    };
-    let (id, secret) = header
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(a, b)| (decode(a), decode(b))))
-        .ok_or(TokenError::InvalidClient)?;
+    }
+    let (id, secret) = token_call::basic(headers, true).ok_or(TokenError::InvalidClient)?;
     let body_id_differs = f.get("client_id").is_some_and(|b| *b != id);
     if f.contains_key("client_secret") || body_id_differs {
         return Err(TokenError::InvalidRequest(
@@ -315,13 +304,6 @@ fn client_credentials(
         ));
     }
     Ok((Some(id), Some(secret)))
-}
-
-fn decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 async fn token(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{caller, cells, error, grants, ok, page, project};
 use crate::engine::sql::catalog::tables as all_tables;
@@ -17,11 +17,30 @@ use crate::state::Shared;
 
 type Q = Query<HashMap<String, String>>;
 
-fn paging(q: &HashMap<String, String>) -> (Option<&str>, Option<usize>) {
-    (
-        q.get("pageToken").map(String::as_str),
-        q.get("maxResults").and_then(|m| m.parse().ok()),
-    )
+/// One page of a listing: `key` holds this page's items (left out when there are none and
+/// `omit_empty`, as datasets.list does), with `nextPageToken` while more follow.
+fn listing(
+    s: &Shared,
+    q: &HashMap<String, String>,
+    kind: &str,
+    key: &str,
+    all: &[Value],
+    omit_empty: bool,
+) -> Response {
+    let token = q.get("pageToken").map(String::as_str);
+    let max = q.get("maxResults").and_then(|m| m.parse().ok());
+    let (items, next) = page(all, token, max, s.config.page_size);
+    let mut body = json!({"kind": kind, "etag": "\"emulated\""});
+    if !(items.is_empty() && omit_empty) {
+        body[key] = json!(items);
+    }
+    if !omit_empty {
+        body["totalItems"] = json!(all.len());
+    }
+    if let Some(n) = next {
+        body["nextPageToken"] = json!(n);
+    }
+    ok(body)
 }
 
 pub async fn projects(State(s): State<Arc<Shared>>, headers: HeaderMap, Query(q): Q) -> Response {
@@ -40,13 +59,7 @@ pub async fn projects(State(s): State<Arc<Shared>>, headers: HeaderMap, Query(q)
                    "projectReference": {"projectId": p.id}, "friendlyName": p.id})
         })
         .collect();
-    let (token, max) = paging(&q);
-    let (items, next) = page(&mine, token, max, s.config.page_size);
-    let mut body = json!({"kind": "bigquery#projectList", "etag": "\"emulated\"", "projects": items, "totalItems": mine.len()});
-    if let Some(n) = next {
-        body["nextPageToken"] = json!(n);
-    }
-    ok(body)
+    listing(&s, &q, "bigquery#projectList", "projects", &mine, false)
 }
 
 /// The datasets (schemas) of `catalog` that `grants` reach.
@@ -81,16 +94,7 @@ pub async fn datasets(
                    "datasetReference": {"projectId": p.id, "datasetId": d}, "location": p.location})
         })
         .collect();
-    let (token, max) = paging(&q);
-    let (items, next) = page(&all, token, max, s.config.page_size);
-    let mut body = json!({"kind": "bigquery#datasetList", "etag": "\"emulated\""});
-    if !items.is_empty() {
-        body["datasets"] = json!(items);
-    }
-    if let Some(n) = next {
-        body["nextPageToken"] = json!(n);
-    }
-    ok(body)
+    listing(&s, &q, "bigquery#datasetList", "datasets", &all, true)
 }
 
 pub async fn tables(
@@ -121,13 +125,7 @@ pub async fn tables(
                    "type": "TABLE", "creationTime": "1700000000000"})
         })
         .collect();
-    let (token, max) = paging(&q);
-    let (items, next) = page(&all, token, max, s.config.page_size);
-    let mut body = json!({"kind": "bigquery#tableList", "etag": "\"emulated\"", "tables": items, "totalItems": all.len()});
-    if let Some(n) = next {
-        body["nextPageToken"] = json!(n);
-    }
-    ok(body)
+    listing(&s, &q, "bigquery#tableList", "tables", &all, false)
 }
 
 fn not_found_dataset(project: &str, dataset: &str) -> Response {

@@ -13,6 +13,7 @@ mod bad_input;
 mod bigquery_canary;
 mod bigquery_connect;
 mod bigquery_queries;
+mod bigquery_setup;
 mod bigquery_tokens;
 mod canary;
 mod cli;

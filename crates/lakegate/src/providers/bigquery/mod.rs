@@ -3,9 +3,11 @@
 //! REST client (rest.rs) and its columns (columns.rs). Facts:
 //! `shared/design/reference/snowflake-bigquery-research.md`, part B.
 
+pub mod answers;
 pub mod columns;
 pub mod google;
 pub mod identity;
+pub mod request;
 pub mod rest;
 pub mod scopes;
 

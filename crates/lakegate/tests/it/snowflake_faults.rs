@@ -12,6 +12,7 @@ use crate::snowflake_refresh::signed_in;
 crate::on_each_backend!(
     a_token_endpoint_outage_backs_off_and_keeps_serving_the_current_token,
     a_busy_sql_api_is_retried_and_runs_each_statement_once,
+    a_rotated_client_secret_flags_the_integration_not_the_users,
 );
 
 async fn a_token_endpoint_outage_backs_off_and_keeps_serving_the_current_token() {
@@ -90,4 +91,54 @@ async fn a_busy_sql_api_is_retried_and_runs_each_statement_once() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"]["code"], "warehouse_busy");
     assert_eq!(ran(), 3, "nothing ran");
+}
+
+/// An admin rotated the integration's secret in Snowflake (`ALTER SECURITY INTEGRATION …
+/// REFRESH OAUTH_CLIENT_SECRET`) without telling Lakegate: refreshes are refused as
+/// `invalid_client`, which is the admin's problem — the integration is flagged, and the
+/// users' credentials stay as they are (no storm of sign-in requests).
+async fn a_rotated_client_secret_flags_the_integration_not_the_users() {
+    let s = crate::world::setup().await;
+    let (ed, conn, _) = signed_in(&s, false).await;
+    s.ws.emu
+        .register_snowflake_integration(warehouse_emulator::SnowflakeIntegrationConfig {
+            name: "LAKEGATE".into(),
+            client_id: "aB+c/dEf=".into(),
+            client_secret: "rotated/secret==".into(),
+            redirect_uri: s.app.url("/connections/oauth/snowflake/callback"),
+            refresh_token_validity_seconds: 86_400,
+            single_use_refresh_tokens: false,
+            pre_authorized_roles: vec![],
+            blocked_roles: vec![],
+        });
+    s.advance(601);
+    let (status, body) = crate::snowflake_connect::post(
+        &ed,
+        &format!("/api/v1/connections/{conn}/queries"),
+        json!({"statement": "SELECT 1"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("administrator must update the client secret"),
+        "{body}"
+    );
+    let integration = s
+        .app
+        .store
+        .integration(&s.org.id, "snowflake-oauth")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.status.as_str(), "client_rejected");
+    let cred = ed
+        .get_json(&format!("/api/v1/connections/{conn}/credential"))
+        .await;
+    assert_eq!(
+        cred["status"], "active",
+        "the users' credentials are not the problem"
+    );
 }

@@ -243,7 +243,7 @@ test("BigQuery: the admin pastes the Google client; an analyst who unticks BigQu
   await analyst.selectOption("#warehouse_id", "lakegate-samples");
   await Promise.all([analyst.waitForURL(/saved=/), analyst.click("#settings-h ~ form >> text=Save")]);
   await Promise.all([analyst.waitForLoadState("load"), analyst.click("text=Test connection")]);
-  assert.match(await analyst.locator("#test-result").innerText(), /Connection works: signed in as alice@example\.com/);
+  assert.match(await analyst.locator("#test-result").innerText(), /Connection works: signed in as alice@example\.com, billing project AVAILABLE/);
   await analyst.fill("#sql", "SELECT SESSION_USER() AS who, COUNT(*) AS trips FROM `lakegate-samples.nyctaxi.trips`");
   // A dry run first, as BigQuery users expect: what the query would read.
   await analyst.click("#dry-run");

@@ -54,6 +54,8 @@ pub struct Info {
     pub locations: bool,
     /// Whether the warehouse estimates a query without running it (BigQuery's dry run).
     pub dry_run: bool,
+    /// How a statement names a parameter (`:name`; BigQuery: `@name`).
+    pub parameter_marker: &'static str,
     pub dialect: oauth::Dialect,
     /// Whether a submission carries an idempotency key (`Submit::request_id`), so one
     /// whose answer was lost may be sent again; without one it is repeated only when the

@@ -382,11 +382,11 @@ async fn a_dry_run_estimates_without_running_and_other_warehouses_say_they_have_
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let page = ed.page(&format!("/connections/{id}")).await;
+    assert!(page.contains("id=\"dry-run\""), "the console offers it");
     assert!(
-        ed.page(&format!("/connections/{id}"))
-            .await
-            .contains("id=\"dry-run\""),
-        "the console offers it"
+        page.contains("<code>@name</code>"),
+        "BigQuery's parameter markers"
     );
 
     // Databricks has no dry run: a clear 400, and no button.

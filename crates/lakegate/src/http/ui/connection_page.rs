@@ -60,6 +60,8 @@ struct DetailPage {
     location: String,
     /// Whether the console offers a dry run (BigQuery).
     dry_run: bool,
+    /// How statements name parameters (`:` or `@`).
+    marker: &'static str,
     warehouse_label: String,
     catalog_label: String,
     schema_label: String,
@@ -207,6 +209,8 @@ pub(super) async fn detail_page(
             location: conn.location.clone().unwrap_or_default(),
             dry_run: crate::providers::by_connection(&conn.provider, &conn.auth)
                 .is_some_and(|p| p.info().dry_run),
+            marker: crate::providers::by_connection(&conn.provider, &conn.auth)
+                .map_or(":", |p| p.info().parameter_marker),
             warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),

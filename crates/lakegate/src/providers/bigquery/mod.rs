@@ -64,6 +64,7 @@ static INFO: Info = Info {
     session_roles: false,
     locations: true,
     dry_run: true,
+    parameter_marker: "@",
     dialect: DIALECT,
     // `requestId` makes a resent jobs.query the same job.
     idempotent_submit: true,

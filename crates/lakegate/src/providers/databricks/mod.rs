@@ -56,6 +56,7 @@ static INFO: Info = Info {
     session_roles: false,
     locations: false,
     dry_run: false,
+    parameter_marker: ":",
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,

@@ -56,6 +56,7 @@ static INFO: Info = Info {
     session_roles: true,
     locations: false,
     dry_run: false,
+    parameter_marker: ":",
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,

@@ -120,6 +120,7 @@ impl Emulator {
             snowflake: Mutex::new(snowflake),
             sf_statements: Mutex::new(HashMap::new()),
             sf_requests: Mutex::new(HashMap::new()),
+            principals: Mutex::new(Default::default()),
             google: Mutex::new(crate::google::GoogleState::default()),
             bq_jobs: Mutex::new(HashMap::new()),
         });
@@ -182,6 +183,22 @@ impl EmulatorHandle {
     pub fn register_snowflake_integration(&self, i: crate::config::SnowflakeIntegrationConfig) {
         lock(&self.shared.oauth).add_app(crate::snowflake::integration::app(&i));
         lock(&self.shared.snowflake).insert(i.client_id.clone(), i);
+    }
+
+    /// Creates a service principal with one OAuth secret, as the account API does:
+    /// (application id, secret).
+    pub fn create_service_principal(&self, display_name: &str) -> (String, String) {
+        let sp = crate::databricks::principals::create(&self.shared, display_name);
+        let (_, secret) =
+            crate::databricks::principals::add_secret(&self.shared, &sp.id).unwrap_or_default();
+        (sp.application_id, secret)
+    }
+
+    /// Grants a service principal reading `pattern` (`catalog.schema.table`, `*` for any).
+    pub fn grant_principal(&self, application_id: &str, pattern: &str) {
+        if let Some(sp) = lock(&self.shared.principals).by_app.get_mut(application_id) {
+            sp.grants.push(pattern.to_owned());
+        }
     }
 
     /// Registers a Google OAuth client, as creating one in the Cloud Console does.

@@ -38,6 +38,8 @@ pub struct Shared {
     pub sf_requests: Mutex<HashMap<(String, String), String>>,
     /// Snowflake security integrations by client id.
     pub snowflake: Mutex<HashMap<String, SnowflakeIntegrationConfig>>,
+    /// Service principals and personal access tokens (Databricks).
+    pub principals: Mutex<crate::databricks::principals::Principals>,
     /// The Google front-end's pending sign-ins, consents and knobs.
     pub google: Mutex<crate::google::GoogleState>,
     /// BigQuery jobs by job id.

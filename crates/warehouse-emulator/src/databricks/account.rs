@@ -1,4 +1,5 @@
-//! The account API for app connections (`custom-app-integrations`), guarded by the
+//! The account API for app connections (`custom-app-integrations`) and service principals
+//! (`principals.rs`), guarded by the
 //! emulator's admin token when one is set. Any account id is accepted.
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn router(s: Arc<Shared>) -> Router<Arc<Shared>> {
             &format!("{BASE}/{{id}}"),
             get(get_one).patch(update).delete(delete),
         )
+        .merge(crate::databricks::principals::account_routes())
         .route_layer(axum::middleware::from_fn_with_state(s, guard))
 }
 

@@ -98,6 +98,7 @@ pub fn router(s: Arc<Shared>) -> Router<Arc<Shared>> {
             "/api/2.0/sql/statements/{id}/cancel",
             post(crate::databricks::statements::cancel),
         )
+        .merge(crate::databricks::principals::workspace_routes())
         .route_layer(axum::middleware::from_fn_with_state(s, authenticate))
 }
 
@@ -124,6 +125,22 @@ async fn authenticate(State(s): State<Arc<Shared>>, mut req: Request, next: Next
             "Credential was not sent or was of an unsupported type for this API.",
         );
     };
+    // A personal access token acts as its user with every scope, until it expires or is deleted.
+    if token.starts_with("dapi") {
+        let Some(owner) = lock(&s.principals).pat_owner(token, s.clock.now()) else {
+            return errors::invalid_token("Invalid access token.");
+        };
+        let grants = s
+            .user(&owner)
+            .map(|u| u.config.grants.clone())
+            .unwrap_or_default();
+        req.extensions_mut().insert(Caller {
+            email: owner,
+            scopes: vec!["all-apis".into()],
+            grants,
+        });
+        return next.run(req).await;
+    }
     let record = match lock(&s.oauth).access(token, s.clock.now()) {
         Ok(r) => r,
         Err(AccessError::Invalid | AccessError::Expired) => {
@@ -133,9 +150,11 @@ async fn authenticate(State(s): State<Arc<Shared>>, mut req: Request, next: Next
             return errors::invalid_token("Token is expiring within 30 seconds. (token expired)");
         }
     };
+    // A user's grants, or a service principal's (its application id is the token's user).
     let grants = s
         .user(&record.user)
         .map(|u| u.config.grants.clone())
+        .or_else(|| lock(&s.principals).grants(&record.user))
         .unwrap_or_default();
     req.extensions_mut().insert(Caller {
         email: record.user,
@@ -147,7 +166,17 @@ async fn authenticate(State(s): State<Arc<Shared>>, mut req: Request, next: Next
 
 async fn me(State(s): State<Arc<Shared>>, Extension(c): Extension<Caller>) -> Response {
     let Some(u) = s.user(&c.email) else {
-        return errors::not_found("NOT_FOUND", "User not found.");
+        let principal = lock(&s.principals).by_app.get(&c.email).cloned();
+        return match principal {
+            // A service principal's Me: its application id is its user name.
+            Some(sp) => Json(json!({
+                "id": sp.id, "userName": sp.application_id, "applicationId": sp.application_id,
+                "displayName": sp.display_name, "active": true,
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServicePrincipal"],
+            }))
+            .into_response(),
+            None => errors::not_found("NOT_FOUND", "User not found."),
+        };
     };
     let (given, family) = u
         .config

@@ -11,6 +11,7 @@ mod binary;
 mod control;
 mod google;
 mod google_oauth;
+mod m2m_pat;
 mod oauth;
 mod rest;
 mod snowflake_oauth;

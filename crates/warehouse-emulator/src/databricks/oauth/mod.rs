@@ -333,6 +333,19 @@ async fn token_inner(
         Ok(credentials) => credentials,
         Err(e) => return token_error(s, e),
     };
+    // OAuth M2M: a service principal authenticates as itself.
+    if grant_type == "client_credentials" {
+        let set = crate::databricks::principals::client_credentials(
+            s,
+            client_id.as_deref().unwrap_or_default(),
+            secret.as_deref().unwrap_or_default(),
+            f.get("scope").map(String::as_str),
+        );
+        return match set {
+            Ok(set) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(set)).into_response(),
+            Err(e) => token_error(s, e),
+        };
+    }
     let now = s.clock.now();
     let issuer = s.issuer();
     let facts = |email: &str| s.user_facts(email);

@@ -2,6 +2,7 @@
 //! families with rotation and reuse detection, access tokens. Pure logic on an injected
 //! `now`; each front-end's HTTP handlers only translate.
 
+mod client_credentials;
 mod records;
 
 pub use records::*;

@@ -121,16 +121,19 @@ async fn world_keyed(
         idle_seconds: 3600,
         absolute_seconds: 36_000,
     };
-    let mut state = testkit::app_state(
+    // Measure the vending path itself, not the per-user limit in front of it (the
+    // `token_vend_limit_per_minute = 0` setting).
+    let web = lakegate::app::WebSettings {
+        vend_limit_per_minute: 0,
+        ..lakegate::app::WebSettings::new(base.parse().unwrap(), life)
+    };
+    let state = AppState::new(
         store.clone(),
         Arc::new(SystemClock),
-        &base,
-        life,
+        web,
         keyring,
         ws.egress(),
     );
-    // Measure the vending path itself, not the per-user limit in front of it.
-    state.vend_limiter = Arc::new(lakegate::auth::login_limit::RateLimiter::new(60, u32::MAX));
     testkit::serve(listener, state.clone());
     let now = SystemClock.now();
     let org = testkit::org(&store, now, "bench").await;

@@ -52,6 +52,7 @@ struct FileConfig {
     session_absolute_minutes: Option<i64>,
     token_keepalive_hours: Option<i64>,
     reconsent_warning_hours: Option<i64>,
+    token_vend_limit_per_minute: Option<i64>,
     #[serde(default)]
     egress: FileEgress,
 }
@@ -95,6 +96,8 @@ pub struct Config {
     pub token_keepalive_seconds: i64,
     /// Warn users this long before the absolute session lifetime forces a new sign-in.
     pub reconsent_warning_seconds: i64,
+    /// Tokens one user may have vended per minute in each process; 0: no limit.
+    pub token_vend_limit_per_minute: u32,
     pub egress: EgressConfig,
 }
 
@@ -224,8 +227,20 @@ impl Config {
                 expected: format!("hours between 1 and 2160, got {warning_hours}"),
             });
         }
+        let vend_limit = int_override(env, "LAKEGATE_TOKEN_VEND_LIMIT_PER_MINUTE")?
+            .or(raw.token_vend_limit_per_minute)
+            .unwrap_or(i64::from(crate::http::state::DEFAULT_VEND_LIMIT_PER_MINUTE));
+        let Ok(token_vend_limit_per_minute) = u32::try_from(vend_limit) else {
+            return Err(ConfigError::Invalid {
+                key: "token_vend_limit_per_minute",
+                expected: format!(
+                    "a whole number of tokens per minute, 0 for no limit, got {vend_limit}"
+                ),
+            });
+        };
         let egress = egress_config(raw.egress)?;
         Ok(Config {
+            token_vend_limit_per_minute,
             token_keepalive_seconds: keepalive_hours * 3600,
             reconsent_warning_seconds: warning_hours * 3600,
             egress,
@@ -451,6 +466,39 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("egress.extra_allowed_hosts"), "{err}");
+    }
+
+    #[test]
+    fn the_vend_limit_reads_from_file_and_environment_and_zero_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "token_vend_limit_per_minute = 50\n").unwrap();
+        assert_eq!(
+            Config::load(None, &env(&[]))
+                .unwrap()
+                .token_vend_limit_per_minute,
+            600
+        );
+        assert_eq!(
+            Config::load(Some(&path), &env(&[]))
+                .unwrap()
+                .token_vend_limit_per_minute,
+            50
+        );
+        let off = env(&[("LAKEGATE_TOKEN_VEND_LIMIT_PER_MINUTE", "0")]);
+        assert_eq!(
+            Config::load(Some(&path), &off)
+                .unwrap()
+                .token_vend_limit_per_minute,
+            0
+        );
+        let err = Config::load(
+            None,
+            &env(&[("LAKEGATE_TOKEN_VEND_LIMIT_PER_MINUTE", "-1")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("token_vend_limit_per_minute"), "{err}");
     }
 
     #[test]

@@ -57,7 +57,11 @@ pub(crate) async fn serve_until(
             .await
             .map_err(|e| anyhow!("{e}"))?;
     }
-    let state = AppState::from_infra(&infra, WebSettings::new(public_url.clone(), life));
+    let web = WebSettings {
+        vend_limit_per_minute: config.token_vend_limit_per_minute,
+        ..WebSettings::new(public_url.clone(), life)
+    };
+    let state = AppState::from_infra(&infra, web);
     jobs::spawn(
         store.clone(),
         clock,

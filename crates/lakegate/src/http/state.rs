@@ -21,7 +21,12 @@ pub struct WebSettings {
     pub public_url: Url,
     pub sessions: Lifetimes,
     pub login_limits: Limits,
+    /// Tokens one user may have vended per minute in each process; 0: no limit.
+    pub vend_limit_per_minute: u32,
 }
+
+/// The default of `token_vend_limit_per_minute`.
+pub const DEFAULT_VEND_LIMIT_PER_MINUTE: u32 = 600;
 
 impl WebSettings {
     pub fn new(public_url: Url, sessions: Lifetimes) -> Self {
@@ -29,6 +34,7 @@ impl WebSettings {
             public_url,
             sessions,
             login_limits: Limits::default(),
+            vend_limit_per_minute: DEFAULT_VEND_LIMIT_PER_MINUTE,
         }
     }
     /// Cookies are `Secure` and `__Host-` prefixed when Lakegate is served over https.
@@ -93,6 +99,14 @@ impl AppState {
             web.sessions,
             web.login_limits,
         );
+        // 0 turns the limit off.
+        let vend_limiter = Arc::new(RateLimiter::new(
+            60,
+            match web.vend_limit_per_minute {
+                0 => u32::MAX,
+                n => n,
+            },
+        ));
         AppState {
             services: Arc::new(services),
             store: infra.store.clone(),
@@ -100,7 +114,7 @@ impl AppState {
             metrics: infra.metrics.clone(),
             keyring: infra.keyring.clone(),
             web: Arc::new(web),
-            vend_limiter: Arc::new(RateLimiter::new(60, 600)),
+            vend_limiter,
             failpoints: infra.failpoints.clone(),
         }
     }

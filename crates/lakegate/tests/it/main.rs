@@ -32,6 +32,7 @@ mod refresh;
 mod route_matrix;
 mod service_keys;
 mod sessions;
+mod settings;
 mod snowflake_api;
 mod snowflake_callback;
 mod snowflake_connect;

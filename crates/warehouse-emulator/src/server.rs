@@ -185,6 +185,15 @@ impl EmulatorHandle {
         lock(&self.shared.snowflake).insert(i.client_id.clone(), i);
     }
 
+    /// Gives an app connection a new secret (an admin rotated it): the old one stops working.
+    pub fn rotate_app_secret(&self, client_id: &str) -> Option<String> {
+        let secret = format!("dose{}", crate::engine::authz::random_id(24));
+        let mut o = lock(&self.shared.oauth);
+        let app = o.apps.get_mut(client_id)?;
+        app.client_secret = Some(secret.clone());
+        Some(secret)
+    }
+
     /// Creates a service principal with one OAuth secret, as the account API does:
     /// (application id, secret).
     pub fn create_service_principal(&self, display_name: &str) -> (String, String) {

@@ -1,25 +1,28 @@
 //! Checking a client id and secret at a token endpoint before they are stored, without a
-//! user: a refresh with a token that cannot exist is refused as `invalid_grant` when the
-//! server accepted the client, and as `invalid_client` (or `unauthorized_client`) when
-//! it did not.
+//! user: a grant that cannot exist (a made-up refresh token or authorization code) is
+//! refused as `invalid_grant` when the server accepted the client, and as `invalid_client`
+//! (or `unauthorized_client`) when it did not.
 
 use super::DiscoveryError;
 use super::oauth::{self, Client, Dialect, TokenError};
 use crate::egress::Egress;
 
-/// Asks `token_endpoint` to refresh an impossible token as `client`.
+/// A refresh with a token that cannot exist.
+pub const IMPOSSIBLE_REFRESH: [(&str, &str); 2] = [
+    ("grant_type", "refresh_token"),
+    ("refresh_token", "lakegate-setup-check"),
+];
+
+/// Asks `token_endpoint` for an impossible `grant` as `client`.
 pub async fn check(
     egress: &Egress,
     dialect: &Dialect,
     vendor: &str,
     token_endpoint: &str,
     client: &Client<'_>,
+    grant: &[(&str, &str)],
 ) -> Result<(), DiscoveryError> {
-    let grant = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", "lakegate-setup-check"),
-    ];
-    match oauth::token_request(egress, dialect, token_endpoint, client, &grant).await {
+    match oauth::token_request(egress, dialect, token_endpoint, client, grant).await {
         Err(TokenError::Rejected { code, .. }) if code == "invalid_grant" => Ok(()),
         Err(TokenError::Rejected {
             code, description, ..

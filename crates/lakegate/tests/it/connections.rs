@@ -397,9 +397,9 @@ async fn token_endpoint_failures_become_actionable_messages() {
             "{code}"
         );
     }
-    // A wrong client secret: the admin must update the integration.
-    s.save_integration(&s.ws.client_id, Some("wrong-secret"), None)
-        .await;
+    // The secret was rotated in Databricks behind Lakegate's back: the admin must update
+    // the integration.
+    s.ws.emu.rotate_app_secret(&s.ws.client_id).unwrap();
     let authorize = s.start(&b, &conn).await;
     let callback = s
         .consent(&authorize, "alice@example.com", "alice", true)

@@ -109,9 +109,14 @@ async fn an_admin_saves_the_integration_against_the_emulator_over_https() {
     assert!(!events[0].to_string().contains(&s.ws.client_secret));
     let c = s.ws.emu.counters();
     assert_eq!(
-        c.token_calls_authorization_code + c.token_calls_refresh_token + c.token_calls_other,
-        0,
-        "saving never calls the token endpoint"
+        (
+            c.token_calls_authorization_code,
+            c.codes_redeemed,
+            c.token_calls_refresh_token,
+            c.token_calls_other
+        ),
+        (1, 0, 0, 0),
+        "saving makes one token call, the client check with a made-up code, and redeems nothing"
     );
 }
 
@@ -150,7 +155,22 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
     assert_eq!(after.scopes, "sql offline_access openid");
 
     // A new secret only: credentials stay valid too.
-    assert_eq!(put(&s.admin, json!({"host": s.ws.host(), "client_id": s.ws.client_id, "client_secret": "rotated-secret"})).await.status(), StatusCode::OK);
+    let new_secret = s.ws.emu.rotate_app_secret(&s.ws.client_id).unwrap();
+    let wrong = put(&s.admin, json!({"host": s.ws.host(), "client_id": s.ws.client_id, "client_secret": "not-the-secret"})).await;
+    assert_eq!(
+        wrong.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Databricks rejects it: nothing is stored"
+    );
+    assert_eq!(
+        put(
+            &s.admin,
+            json!({"host": s.ws.host(), "client_id": s.ws.client_id, "client_secret": new_secret})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     let rotated = stored(&s, &s.org.id).await;
     assert_eq!(rotated.generation, before.generation);
     assert_eq!(
@@ -158,7 +178,7 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
             .await
             .unwrap()
             .expose(),
-        "rotated-secret"
+        new_secret
     );
 
     // A new client id voids every credential issued under the old one.
@@ -220,19 +240,20 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
     let mut app = TestApp::spawn_with(&db, Some(&first)).await;
     app.set_egress(Egress::new(policy, Some(cas.as_bytes())).unwrap());
     let org = app.org("acme").await;
-    let save = |host: String, secret: Option<&str>| lakegate::integrations::SaveInput {
-        host,
-        client_id: first.client_id.clone(),
+    // Each workspace knows its own app connection (saving checks the client there).
+    let save = |ws: &Workspace, secret: Option<&str>| lakegate::integrations::SaveInput {
+        host: ws.host(),
+        client_id: ws.client_id.clone(),
         client_secret: secret.map(lakegate::secret::Secret::new),
         scopes: None,
         lifetimes: None,
         default_compute: None,
     };
-    app.save_integration(&org.id, save(first.host(), Some(&first.client_secret)))
+    app.save_integration(&org.id, save(&first, Some(&first.client_secret)))
         .await
         .unwrap();
     let without_secret = app
-        .save_integration(&org.id, save(second.host(), None))
+        .save_integration(&org.id, save(&second, None))
         .await
         .unwrap_err();
     assert!(
@@ -242,7 +263,7 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
         "{without_secret}"
     );
     let moved = app
-        .save_integration(&org.id, save(second.host(), Some(&second.client_secret)))
+        .save_integration(&org.id, save(&second, Some(&second.client_secret)))
         .await
         .unwrap();
     assert_eq!(
@@ -256,11 +277,9 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
     for ws in [&first, &second] {
         let c = ws.emu.counters();
         assert_eq!(
-            c.token_calls_authorization_code
-                + c.token_calls_refresh_token
-                + c.token_calls_other
-                + c.rest_calls,
-            0
+            c.codes_redeemed + c.token_calls_refresh_token + c.token_calls_other + c.rest_calls,
+            0,
+            "only the client check with a made-up code reached each host"
         );
     }
 }
@@ -488,14 +507,12 @@ async fn host_inputs_are_validated_and_refusals_change_nothing() {
 async fn a_secret_moved_to_another_org_does_not_decrypt() {
     let s = setup().await;
     let other = s.app.org("other").await;
+    // The same secret for both (saving checks it with the workspace): sealed per org row.
     for org in [&s.org, &other] {
         let input = lakegate::integrations::SaveInput {
             host: s.ws.host(),
             client_id: s.ws.client_id.clone(),
-            client_secret: Some(lakegate::secret::Secret::new(format!(
-                "secret-of-{}",
-                org.slug
-            ))),
+            client_secret: Some(lakegate::secret::Secret::new(s.ws.client_secret.clone())),
             scopes: None,
             lifetimes: None,
             default_compute: None,
@@ -509,7 +526,7 @@ async fn a_secret_moved_to_another_org_does_not_decrypt() {
             .await
             .unwrap()
             .expose(),
-        "secret-of-other"
+        s.ws.client_secret
     );
     // Copy org A's ciphertext into org B's row, as someone with database access might.
     sqlx::query("UPDATE integrations SET client_secret_enc = $1 WHERE org_id = $2")

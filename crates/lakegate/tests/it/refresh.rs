@@ -217,8 +217,8 @@ async fn a_dead_refresh_token_asks_the_user_to_sign_in_again_once() {
 async fn rejected_client_credentials_flag_the_integration_not_the_users() {
     let s = setup().await;
     let (b, conn) = signed_in(&s).await;
-    s.save_integration(&s.ws.client_id, Some("not-the-secret"), None)
-        .await;
+    // Rotated in Databricks behind Lakegate's back.
+    s.ws.emu.rotate_app_secret(&s.ws.client_id).unwrap();
     s.advance(3600 - 200);
     assert_eq!(uses_warehouses(&b, &conn).await, StatusCode::CONFLICT);
     let integration = s

@@ -45,7 +45,7 @@ async fn stored(s: &Setup, conn: &str) -> bool {
 }
 
 fn code_exchanges(s: &Setup) -> u64 {
-    s.ws.emu.counters().token_calls_authorization_code
+    s.token_calls()
 }
 
 async fn a_callback_in_another_browser_or_replayed_stores_nothing() {

@@ -11,6 +11,9 @@ pub struct Setup {
     pub app: TestApp,
     pub ws: Workspace,
     pub org: Org,
+    /// Code exchanges before the test began (saving the integration checks the client
+    /// with one, made up).
+    code_calls_at_setup: u64,
     _db: Option<TestDb>,
 }
 
@@ -50,10 +53,12 @@ pub async fn setup_on_workspace(
     ws.register_for_with(&app, policy);
     let org = app.org("acme").await;
     ws.configure(&app, &org).await;
+    let code_calls_at_setup = ws.emu.counters().token_calls_authorization_code;
     Setup {
         app,
         ws,
         org,
+        code_calls_at_setup,
         _db: None,
     }
 }
@@ -203,7 +208,8 @@ impl Setup {
         assert!(resp.status().is_success(), "{path}: {}", resp.status());
     }
 
+    /// Code exchanges since the setup (the client check while saving not counted).
     pub fn token_calls(&self) -> u64 {
-        self.ws.emu.counters().token_calls_authorization_code
+        self.ws.emu.counters().token_calls_authorization_code - self.code_calls_at_setup
     }
 }

@@ -108,6 +108,7 @@ impl Provider for Oauth {
             "Google",
             &endpoints.token_endpoint,
             client,
+            &crate::providers::client_check::IMPOSSIBLE_REFRESH,
         )
         .await
     }

@@ -89,6 +89,34 @@ impl Provider for U2m {
         discovery::discover(egress, host).await
     }
 
+    /// Databricks refuses an unknown client as `invalid_client` before it looks at the
+    /// code: a made-up authorization code tells a rejected client from an accepted one.
+    async fn check_client(
+        &self,
+        egress: &Egress,
+        endpoints: &Endpoints,
+        client: &super::oauth::Client<'_>,
+    ) -> Result<(), DiscoveryError> {
+        let grant = [
+            ("grant_type", "authorization_code"),
+            ("code", "lakegate-setup-check"),
+            ("redirect_uri", "https://lakegate.invalid/setup-check"),
+            (
+                "code_verifier",
+                "lakegate-setup-check-lakegate-setup-check-0123456789",
+            ),
+        ];
+        super::client_check::check(
+            egress,
+            &DIALECT,
+            "Databricks",
+            &endpoints.token_endpoint,
+            client,
+            &grant,
+        )
+        .await
+    }
+
     /// The workspace's origin as discovery found it (its token endpoint's origin), so a
     /// plain-http loopback workspace allowed by the operator is reached as it was checked.
     fn api_base(&self, integration: &IntegrationRow) -> String {

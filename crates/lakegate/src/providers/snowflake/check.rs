@@ -55,6 +55,7 @@ pub async fn check_client(
         "Snowflake",
         &endpoints.token_endpoint,
         client,
+        &crate::providers::client_check::IMPOSSIBLE_REFRESH,
     )
     .await
 }

@@ -118,7 +118,7 @@ pub fn statement(
     fallback: Option<&JobRef>,
 ) -> Result<Statement, WarehouseError> {
     if !(200..300).contains(&status) {
-        let (reason, _, message) = envelope(status, body);
+        let (reason, _, _) = envelope(status, body);
         let (state, error) = if status == 400 && reason == "stopped" {
             (State::Canceled, None)
         } else {
@@ -127,7 +127,6 @@ pub fn statement(
                 None => return Err(classify(status, body)),
             }
         };
-        let _ = message;
         return Ok(Statement {
             statement_id: fallback.map(JobRef::id).unwrap_or_default(),
             status: Status {

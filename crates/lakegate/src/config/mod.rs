@@ -9,7 +9,11 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::crypto::master_key::MasterKeySource;
-use crate::egress::{HostPort, Policy};
+
+mod egress;
+
+pub use egress::EgressConfig;
+use egress::{FileEgress, egress_config};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -55,27 +59,6 @@ struct FileConfig {
     token_vend_limit_per_minute: Option<i64>,
     #[serde(default)]
     egress: FileEgress,
-}
-
-/// The `[egress]` section: what the guarded outbound client may reach besides Databricks.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileEgress {
-    #[serde(default)]
-    extra_allowed_hosts: Vec<String>,
-    #[serde(default)]
-    allowed_cidrs: Vec<String>,
-    extra_ca_file: Option<PathBuf>,
-    #[serde(default)]
-    insecure_http_hosts: Vec<String>,
-    google_base_url: Option<String>,
-}
-
-/// Validated egress settings.
-#[derive(Debug, Clone, Default)]
-pub struct EgressConfig {
-    pub policy: Policy,
-    pub extra_ca_file: Option<PathBuf>,
 }
 
 /// Validated configuration.
@@ -264,62 +247,6 @@ impl Config {
                        (set it in the config file or LAKEGATE_PUBLIC_URL)",
         })
     }
-}
-
-fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
-    let hosts = |key: &'static str, list: Vec<String>| {
-        list.iter()
-            .map(|h| {
-                HostPort::parse(h).map_err(|e| ConfigError::Invalid {
-                    key,
-                    expected: format!("entries like host or host:port; {e}"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let allowed_cidrs = raw
-        .allowed_cidrs
-        .iter()
-        .map(|c| {
-            c.parse::<ipnet::IpNet>().map_err(|_| ConfigError::Invalid {
-                key: "egress.allowed_cidrs",
-                expected: format!("CIDR blocks such as 127.0.0.0/8, got {c:?}"),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let google_base_url = raw
-        .google_base_url
-        .as_deref()
-        .map(google_base_url)
-        .transpose()?;
-    Ok(EgressConfig {
-        policy: Policy {
-            extra_allowed_hosts: hosts("egress.extra_allowed_hosts", raw.extra_allowed_hosts)?,
-            allowed_cidrs,
-            insecure_http_hosts: hosts("egress.insecure_http_hosts", raw.insecure_http_hosts)?,
-            google_base_url,
-        },
-        extra_ca_file: raw.extra_ca_file,
-    })
-}
-
-/// A base URL for Google's endpoints: scheme, host and port only.
-fn google_base_url(v: &str) -> Result<url::Url, ConfigError> {
-    let invalid = || ConfigError::Invalid {
-        key: "egress.google_base_url",
-        expected: format!(
-            "an http(s) URL with a host and no path, such as https://127.0.0.1:8443, got {v:?}"
-        ),
-    };
-    let u = url::Url::parse(v).map_err(|_| invalid())?;
-    let plain = matches!(u.scheme(), "https" | "http")
-        && u.host_str().is_some()
-        && u.path() == "/"
-        && u.query().is_none()
-        && u.fragment().is_none()
-        && u.username().is_empty()
-        && u.password().is_none();
-    if plain { Ok(u) } else { Err(invalid()) }
 }
 
 fn int_override(

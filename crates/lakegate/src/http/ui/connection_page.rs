@@ -16,6 +16,7 @@ use crate::connections::{self, CredentialStatus, Purpose, TestReport};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::Auth;
 use crate::http::state::AppState;
+use crate::providers::databricks::U2M_WORDS;
 
 struct Choice {
     id: String,
@@ -78,15 +79,7 @@ pub(super) struct DetailQuery {
     saved: Option<String>,
 }
 
-/// Fixed messages chosen by code; nothing from the URL is echoed.
 /// How a connection connects, as its page says it.
-fn words_of(c: &crate::store::ConnectionRow) -> &'static crate::providers::Words {
-    crate::providers::by_connection(&c.provider, &c.auth)
-        .map_or(&crate::providers::databricks::U2M_WORDS, |p| {
-            &p.info().words
-        })
-}
-
 fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
     match c.auth.as_str() {
         "oauth-u2m" => "OAuth U2M",
@@ -94,6 +87,7 @@ fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
     }
 }
 
+/// Fixed messages chosen by code; nothing from the URL is echoed.
 fn notice_for(q: &DetailQuery, vendor: &str) -> (Option<String>, Option<String>) {
     if q.saved.is_some() {
         return (Some("Saved.".into()), None);
@@ -179,6 +173,8 @@ pub(super) async fn detail_page(
         }
     }
     let nav = Nav::of(p);
+    // What the connection's provider offers (none: a provider no longer offered).
+    let info = crate::providers::by_connection(&conn.provider, &conn.auth).map(|p| p.info());
     let can_manage =
         connections::allowed(p, &conn, Purpose::Manage) && p.may(Scope::ConnectionsWrite);
     render(
@@ -203,14 +199,11 @@ pub(super) async fn detail_page(
             warehouses,
             catalogs,
             schemas,
-            labels: words_of(&conn).labels,
-            locations: crate::providers::by_connection(&conn.provider, &conn.auth)
-                .is_some_and(|p| p.info().locations),
+            labels: info.map_or(U2M_WORDS.labels, |i| i.words.labels),
+            locations: info.is_some_and(|i| i.locations),
             location: conn.location.clone().unwrap_or_default(),
-            dry_run: crate::providers::by_connection(&conn.provider, &conn.auth)
-                .is_some_and(|p| p.info().dry_run),
-            marker: crate::providers::by_connection(&conn.provider, &conn.auth)
-                .map_or(":", |p| p.info().parameter_marker),
+            dry_run: info.is_some_and(|i| i.dry_run),
+            marker: info.map_or(":", |i| i.parameter_marker),
             warehouse_label: conn.warehouse_id.clone().unwrap_or_else(|| "none".into()),
             catalog_label: conn.catalog.clone().unwrap_or_else(|| "none".into()),
             schema_label: conn.schema_name.clone().unwrap_or_else(|| "none".into()),

@@ -5,7 +5,7 @@
 use crate::crypto::envelope::{Binding, CryptoError};
 use crate::integrations::IntegrationError;
 use crate::providers::oauth::RefreshLifetime;
-use crate::store::{CredentialRow, CredentialState, IntegrationRow, StoreError};
+use crate::store::{CredentialRow, CredentialState, IntegrationRow, IntegrationStatus, StoreError};
 use crate::warehouse::WarehouseError;
 
 /// An access token is renewed when less than this remains (or a caller's minimum, if
@@ -24,6 +24,9 @@ pub enum ConnectionError {
     NoIntegration,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The warehouse refused a secret or token given for a shared identity (its words).
+    #[error("{0}")]
+    Rejected(String),
     #[error("you have not signed in on this connection yet")]
     NotSignedIn,
     #[error("sign in again: {0}")]
@@ -100,6 +103,15 @@ pub fn status_of(
                 reason: format!("the administrator changed the {vendor} integration"),
             }
         }
+        // A shared identity whose own secret was refused cannot renew until it is replaced
+        // (an org integration's flag leaves its users' credentials alone: the admin fixes it).
+        (CredentialState::Active, Some(i))
+            if i.connection_id.is_some() && i.status == IntegrationStatus::ClientRejected =>
+        {
+            CredentialStatus::ReauthRequired {
+                reason: client_rejected_reason(i, vendor),
+            }
+        }
         (CredentialState::Active, _) => CredentialStatus::Active,
         (CredentialState::Revoked, _) => CredentialStatus::Revoked,
         (CredentialState::ReauthRequired, _) => CredentialStatus::ReauthRequired {
@@ -108,6 +120,19 @@ pub fn status_of(
                 .clone()
                 .unwrap_or_else(|| format!("{vendor} refused the stored tokens")),
         },
+    }
+}
+
+/// What users are told when the provider refuses the client a credential renews with: the
+/// org's integration is the administrator's to fix; a shared identity's own secret is its
+/// connection owner's.
+pub fn client_rejected_reason(integration: &IntegrationRow, vendor: &str) -> String {
+    if integration.connection_id.is_some() {
+        format!("{vendor} rejected the service principal's secret — update it on the connection")
+    } else {
+        format!(
+            "{vendor} rejected the integration's client credentials — an administrator must update the client secret"
+        )
     }
 }
 
@@ -260,6 +285,7 @@ mod tests {
             absolute_lifetime_minutes: absolute_minutes,
             issuer_in_response: 0,
             default_compute: None,
+            connection_id: None,
         }
     }
 

@@ -127,6 +127,11 @@ impl SignInService {
         return_url: Option<&str>,
         expires_at: i64,
     ) -> Result<Secret, ConnectionError> {
+        if crate::providers::shared_identity(&conn.provider, &conn.auth) {
+            return Err(ConnectionError::Invalid(
+                "this connection runs as a shared identity: nobody signs in to it (its owner pastes a new secret or token instead)".into(),
+            ));
+        }
         let ticket = random::token("lgt_");
         self.store
             .create_ticket(&TicketRow {

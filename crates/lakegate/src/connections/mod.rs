@@ -1,12 +1,16 @@
 //! Connections: configuration an owner creates (optionally shared with the org) and, per
 //! user, a credential obtained by signing in to the warehouse. Nobody ever uses another
-//! user's credential — not the owner, not an admin.
+//! user's own sign-in — not the owner, not an admin. A shared identity (OAuth M2M, a
+//! personal access token) is the exception by design, shown as such: one credential, kept
+//! under the owner, that everyone who may use the connection runs as.
 
 pub mod failure;
+pub mod fallback;
 pub mod flow;
 mod grant;
 pub mod return_url;
 pub mod service;
+pub mod shared;
 
 use crate::accounts::Role;
 use crate::auth::Principal;
@@ -16,6 +20,7 @@ pub use crate::credentials::{
     ConnectionError, CredentialStatus, Deadlines, credential_binding, deadlines, status_of,
 };
 
+pub use fallback::RanAs;
 pub use flow::SignInService;
 pub use service::{ConnectionService, CredentialView, Patch, TestReport};
 

@@ -9,8 +9,8 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::providers::{self, Provider};
 use crate::store::{ConnectionRow, Store};
-use crate::tokens::TokenService;
 use crate::tokens::keeper::TokenKeeper;
+use crate::tokens::{Holder, TokenService};
 use crate::warehouse::Identity;
 
 use super::{ConnectionError, CredentialStatus, Purpose, allowed, status_of};
@@ -23,7 +23,7 @@ pub struct ConnectionService {
     tokens: TokenService,
 }
 
-fn check_name(name: &str) -> Result<String, ConnectionError> {
+pub(super) fn check_name(name: &str) -> Result<String, ConnectionError> {
     // The limit counts what was sent, surrounding spaces included (as the API schema's
     // maxLength does); the stored name is trimmed.
     let n = name.trim();
@@ -44,8 +44,16 @@ impl ConnectionService {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn tokens(&self) -> &TokenService {
+        &self.tokens
     }
 
     /// The connections the caller may see: their own and those shared with the org.
@@ -89,6 +97,8 @@ impl ConnectionService {
             role: None,
             location: None,
             shared,
+            token_vending: false,
+            fallback_connection_id: None,
             created_at: now,
             updated_at: now,
         };
@@ -167,6 +177,26 @@ impl ConnectionService {
         if let Some(s) = patch.shared {
             after.shared = s;
         }
+        if let Some(on) = patch.token_vending {
+            if p.user.role != crate::accounts::Role::Admin {
+                return Err(ConnectionError::Forbidden(
+                    "only an administrator turns token vending on or off",
+                ));
+            }
+            if !providers::shared_identity(&after.provider, &after.auth) {
+                return Err(ConnectionError::Invalid(
+                    "token vending is always on for connections whose users sign in as themselves"
+                        .into(),
+                ));
+            }
+            after.token_vending = on;
+        }
+        if let Some(f) = patch.fallback_connection_id {
+            after.fallback_connection_id = match f.trim() {
+                "" => None,
+                id => Some(self.checked_fallback(p, &after, id).await?),
+            };
+        }
         for v in [&after.warehouse_id, &after.catalog, &after.schema_name]
             .into_iter()
             .flatten()
@@ -186,13 +216,17 @@ impl ConnectionService {
             (true, false) => "connection.unshare",
             _ => "connection.update",
         };
-        audit::record(
-            &self.store,
-            actor,
-            after.updated_at,
-            Event::success(action, after.id.clone()),
-        )
-        .await?;
+        let mut event = Event::success(action, after.id.clone());
+        if before.token_vending != after.token_vending {
+            event = event.with("token_vending", after.token_vending);
+        }
+        if before.fallback_connection_id != after.fallback_connection_id {
+            event = event.with(
+                "fallback_connection_id",
+                after.fallback_connection_id.clone().unwrap_or_default(),
+            );
+        }
+        audit::record(&self.store, actor, after.updated_at, event).await?;
         Ok(after)
     }
 
@@ -254,12 +288,21 @@ impl ConnectionService {
         p: &Principal,
         c: &ConnectionRow,
     ) -> Result<CredentialView, ConnectionError> {
-        let cred = self.store.credential(&c.id, &p.user.id).await?;
+        let holder = Holder::caller(p, c);
+        let cred = self.store.credential(&c.id, &holder.user_id).await?;
         let info = providers::by_connection(&c.provider, &c.auth)
             .ok_or(ConnectionError::NoIntegration)?
             .info();
         let lifetime = info.dialect.refresh_lifetime;
-        let integration = self.store.integration(&p.org.id, info.kind).await?;
+        let shared_identity = info.renewal.shared_identity();
+        // A shared identity's client is its own; other connections use the org's integration.
+        let integration = if shared_identity {
+            self.store
+                .integration_by_id(&p.org.id, &c.integration_id)
+                .await?
+        } else {
+            self.store.integration(&p.org.id, info.kind).await?
+        };
         let limits = cred
             .as_ref()
             .zip(integration.as_ref())
@@ -274,6 +317,7 @@ impl ConnectionService {
             access_renews_at: limits.map(|d| crate::clock::rfc3339(d.access_renews_at)),
             sign_in_needed_by: limits.map(|d| crate::clock::rfc3339(d.sign_in_needed_by)),
             reconsent_soon: cred.as_ref().is_some_and(|c| c.warned_at.is_some()),
+            shared_identity,
         })
     }
 
@@ -337,6 +381,40 @@ pub struct Patch {
     /// Where queries are processed (providers with locations only); blank clears it.
     pub location: Option<String>,
     pub shared: Option<bool>,
+    /// Whether a shared identity's tokens may be vended (administrators only).
+    pub token_vending: Option<bool>,
+    /// The M2M connection `allow_fallback` requests may run as; blank clears it.
+    pub fallback_connection_id: Option<String>,
+}
+
+impl Patch {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        let Patch {
+            name,
+            warehouse_id,
+            catalog,
+            schema,
+            role,
+            location,
+            shared,
+            token_vending,
+            fallback_connection_id,
+        } = self;
+        [
+            name,
+            warehouse_id,
+            catalog,
+            schema,
+            role,
+            location,
+            fallback_connection_id,
+        ]
+        .iter()
+        .all(|f| f.is_none())
+            && shared.is_none()
+            && token_vending.is_none()
+    }
 }
 
 /// The caller's credential on a connection, with its status (never the tokens).
@@ -355,6 +433,9 @@ pub struct CredentialView {
     pub sign_in_needed_by: Option<String>,
     /// The absolute session lifetime ends soon: the user has been warned.
     pub reconsent_soon: bool,
+    /// Queries run as one identity (`databricks_user_name`) for everyone who uses the
+    /// connection (OAuth M2M, personal access token), not as the caller.
+    pub shared_identity: bool,
 }
 
 /// The result of **Test connection**.

@@ -65,6 +65,11 @@ impl From<ConnectionError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "integration_not_configured", msg)
             }
             ConnectionError::Forbidden(m) => ApiError::forbidden(m),
+            ConnectionError::Rejected(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "credentials_rejected",
+                msg,
+            ),
             ConnectionError::NotSignedIn => {
                 ApiError::new(StatusCode::CONFLICT, "not_signed_in", msg)
             }

@@ -85,7 +85,8 @@ pub struct IntegrationService {
     clock: Arc<dyn Clock>,
 }
 
-fn secret_binding<'a>(org_id: &'a str, row_id: &'a str) -> Binding<'a> {
+/// Where an integration's (or a shared identity's own) client secret belongs.
+pub fn secret_binding<'a>(org_id: &'a str, row_id: &'a str) -> Binding<'a> {
     Binding {
         org_id,
         table: "integrations",
@@ -250,6 +251,7 @@ impl IntegrationService {
             absolute_lifetime_minutes: lifetimes.absolute_lifetime_minutes,
             issuer_in_response: i64::from(endpoints.issuer_in_response),
             default_compute,
+            connection_id: None,
         };
         self.store.save_integration(&row).await?;
         audit::record(

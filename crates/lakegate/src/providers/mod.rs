@@ -63,6 +63,28 @@ pub struct Info {
     pub idempotent_submit: bool,
     /// The vendor's words for where a connection points.
     pub words: Words,
+    /// How an access token is renewed — which also says whose identity a connection is.
+    pub renewal: Renewal,
+}
+
+/// How a connection's access token is renewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// Each user signs in and a refresh token renews it (U2M-style methods).
+    RefreshToken,
+    /// The connection's own client asks for a new token each time (`client_credentials`,
+    /// no refresh token): the identity of a service principal, shared by its users.
+    ClientCredentials,
+    /// Never: the token is the one pasted, until the warehouse refuses it (a personal
+    /// access token), shared by the connection's users.
+    Static,
+}
+
+impl Renewal {
+    /// Whether the connection runs as one identity for all its users (the owner's credential).
+    pub fn shared_identity(self) -> bool {
+        self != Renewal::RefreshToken
+    }
 }
 
 /// What a vendor calls the three places a connection points at, which Lakegate stores as
@@ -228,19 +250,32 @@ pub trait Provider: Send + Sync {
     fn warehouse<'a>(&self, egress: &'a Egress, base_url: &str) -> Box<dyn WarehouseApi + 'a>;
 }
 
-/// Every provider Lakegate offers, in the order the integrations page lists them.
+/// Every provider whose users sign in under an org integration, in the order the
+/// integrations page lists them.
 pub static ALL: &[&dyn Provider] = &[&databricks::U2M, &snowflake::OAUTH, &bigquery::OAUTH];
 
-/// The provider of an integration kind.
+/// Providers of shared identities: no org integration; each connection holds its own
+/// client or token.
+pub static SHARED: &[&dyn Provider] = &[&databricks::M2M, &databricks::PAT];
+
+fn every() -> impl Iterator<Item = &'static dyn Provider> {
+    ALL.iter().chain(SHARED).copied()
+}
+
+/// The provider of an integration kind (a connection's own client's too).
 pub fn by_kind(kind: &str) -> Option<&'static dyn Provider> {
-    ALL.iter().copied().find(|p| p.info().kind == kind)
+    every().find(|p| p.info().kind == kind)
 }
 
 /// The provider of a connection's `provider` and `auth`.
 pub fn by_connection(provider: &str, auth: &str) -> Option<&'static dyn Provider> {
-    ALL.iter()
-        .copied()
-        .find(|p| p.info().id == provider && p.info().auth == auth)
+    every().find(|p| p.info().id == provider && p.info().auth == auth)
+}
+
+/// Whether a connection of `provider` and `auth` runs as one shared identity (its
+/// owner's credential) for everyone who uses it.
+pub fn shared_identity(provider: &str, auth: &str) -> bool {
+    by_connection(provider, auth).is_some_and(|p| p.info().renewal.shared_identity())
 }
 
 /// The redirect URL admins register with the vendor: built from the public URL only.
@@ -306,6 +341,10 @@ mod tests {
     fn kinds_and_connections_find_their_provider() {
         assert!(by_kind("databricks-oauth-u2m").is_some());
         assert!(by_connection("databricks", "oauth-u2m").is_some());
+        assert!(by_connection("databricks", "oauth-m2m").is_some());
+        assert!(by_kind("databricks-pat").is_some());
+        assert!(ALL.iter().all(|p| !p.info().renewal.shared_identity()));
+        assert!(SHARED.iter().all(|p| p.info().renewal.shared_identity()));
         assert!(by_kind("nope").is_none());
     }
 }

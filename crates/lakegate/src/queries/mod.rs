@@ -68,6 +68,9 @@ pub struct QueryRequest {
     /// Estimate instead of running (where the warehouse offers it: BigQuery): the answer is
     /// `{dry_run: true, bytes_processed}`, JSON only, and nothing runs or is recorded.
     pub dry_run: Option<bool>,
+    /// Run as the connection's fallback (a service principal) if my own credential needs a
+    /// sign-in; the answer's `ran_as` says which identity ran it. Default false.
+    pub allow_fallback: Option<bool>,
 }
 
 /// A parameter as clients send it: the value may be a JSON string, number, boolean or null.
@@ -103,6 +106,8 @@ pub struct QuerySpec {
     pub external_links: bool,
     /// Estimate what it would read instead of running it.
     pub dry_run: bool,
+    /// May run as the connection's fallback when the caller must sign in.
+    pub allow_fallback: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +255,7 @@ pub fn validate(req: QueryRequest, streaming: bool) -> Result<QuerySpec, QueryEr
         wait: req.wait.unwrap_or(true),
         external_links: streaming,
         dry_run: req.dry_run.unwrap_or(false),
+        allow_fallback: req.allow_fallback.unwrap_or(false),
     })
 }
 

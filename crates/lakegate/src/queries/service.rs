@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
+use crate::audit::Actor;
 use crate::auth::Principal;
 use crate::clock::Clock;
-use crate::connections::{ConnectionService, Purpose};
+use crate::connections::{ConnectionError, ConnectionService, Purpose, RanAs};
 use crate::metrics::Metrics;
 use crate::store::{ConnectionRow, QueryOutcome, QueryRow, QueryState, Store};
 use crate::tokens::Holder;
 use crate::tokens::TokenService;
-use crate::tokens::keeper::{TokenKeeper, up_front_seconds};
+use crate::tokens::keeper::{PER_CALL_SECONDS, TokenKeeper, up_front_seconds};
 use crate::warehouse::model::{StatementError, Status};
 use crate::warehouse::{Column, State, Statement, Submit};
 
@@ -37,6 +38,8 @@ pub struct QueryService {
 pub struct Running {
     pub query: QueryRow,
     pub statement: Statement,
+    /// Whose identity runs it.
+    pub ran_as: RanAs,
     keeper: Arc<TokenKeeper>,
 }
 
@@ -53,6 +56,7 @@ pub struct ResultSet {
     pub columns: Vec<Column>,
     pub truncated: bool,
     pub total_rows: u64,
+    pub ran_as: RanAs,
     pub chunks: BoxStream<'static, Result<Rows, QueryError>>,
 }
 
@@ -69,18 +73,27 @@ pub fn stored_state(s: State) -> QueryState {
 }
 
 /// The statement with a provenance tag Databricks' query history shows: which Lakegate
-/// organization, connection and query sent it. Ids only — no names, emails or tokens. A
-/// trailing block comment on its own line cannot change what the statement does.
-pub fn tag(statement: &str, org_id: &str, connection_id: &str, query_id: &str) -> String {
+/// organization, connection, user and query sent it — the user matters most where the
+/// warehouse sees a shared identity (a service principal, a token's owner). Ids only — no
+/// names, emails or tokens. A trailing block comment on its own line cannot change what
+/// the statement does.
+pub fn tag(
+    statement: &str,
+    org_id: &str,
+    connection_id: &str,
+    user_id: &str,
+    query_id: &str,
+) -> String {
     let clean = |id: &str| -> String {
         id.chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect()
     };
     format!(
-        "{statement}\n/* lakegate org={} connection={} query={} */",
+        "{statement}\n/* lakegate org={} connection={} user={} query={} */",
         clean(org_id),
         clean(connection_id),
+        clean(user_id),
         clean(query_id)
     )
 }
@@ -111,11 +124,14 @@ impl QueryService {
         Ok(self.store.list_queries(&p.user.id, 100).await?)
     }
 
-    /// Submits `spec` on the caller's credential for `connection_id`. With `spec.wait` the
-    /// warehouse holds the answer up to 10 s, so short queries finish in one round trip.
+    /// Submits `spec` on the caller's credential for `connection_id` (or, with
+    /// `spec.allow_fallback`, the connection's fallback when the caller must sign in). With
+    /// `spec.wait` the warehouse holds the answer up to 10 s, so short queries finish in
+    /// one round trip.
     pub async fn submit(
         &self,
         p: &Principal,
+        actor: &Actor,
         connection_id: &str,
         spec: &QuerySpec,
     ) -> Result<Running, QueryError> {
@@ -125,11 +141,25 @@ impl QueryService {
             .await?;
         let warehouse_id = compute_of(&c, spec)?;
         let need = up_front_seconds(spec.timeout_seconds);
-        let keeper = Arc::new(TokenKeeper::new(&self.tokens, Holder::caller(p, &c), need).await?);
+        let tokens = &self.tokens;
+        let chosen = self
+            .connections
+            .with_fallback(p, actor, &c, spec.allow_fallback, |h| async move {
+                TokenKeeper::new(tokens, h, need).await
+            })
+            .await?;
+        let keeper = Arc::new(chosen.value);
+        let ran_as = RanAs {
+            identity: keeper.identity_name().await,
+            connection_id: chosen.holder.connection_id.clone(),
+            fallback: chosen.fallback,
+        };
+        // Recorded when it is not the caller's own credential on `c`, so follow-ups use it.
+        let own = chosen.holder.connection_id == c.id && chosen.holder.user_id == p.user.id;
         let query_id = uuid::Uuid::now_v7().to_string();
         // The time limit counts from the submission, not from its answer (which may wait 10 s).
         let submitted_at = self.now();
-        let tagged = tag(&spec.statement, &p.org.id, &c.id, &query_id);
+        let tagged = tag(&spec.statement, &p.org.id, &c.id, &p.user.id, &query_id);
         let request = submission(&c, spec, &warehouse_id, &tagged, &query_id);
         let statement = keeper.submit(&request).await?;
         let query = QueryRow {
@@ -147,12 +177,15 @@ impl QueryService {
             row_count: None,
             error_code: None,
             error_message: None,
+            ran_as_connection_id: (!own).then(|| chosen.holder.connection_id.clone()),
+            ran_as_user_id: (!own).then(|| chosen.holder.user_id.clone()),
         };
         self.store.insert_query(&query).await?;
         tracing::debug!(query_id = %query.id, statement_id = %query.statement_id, "query submitted");
         let mut running = Running {
             query,
             statement,
+            ran_as,
             keeper,
         };
         self.settle(&mut running).await?;
@@ -204,9 +237,24 @@ impl QueryService {
             .connections
             .load(p, &query.connection_id, Purpose::Use)
             .await?;
-        let keeper = Arc::new(self.connections.keeper(p, &c).await?);
+        let holder = Holder::of_query(&query);
+        // A fallback ran it: followed up as the fallback while the connection still names it.
+        if holder.connection_id != c.id
+            && c.fallback_connection_id.as_ref() != Some(&holder.connection_id)
+        {
+            return Err(QueryError::Connection(ConnectionError::ReauthRequired(
+                "the connection no longer names the fallback this query ran as".into(),
+            )));
+        }
+        let keeper =
+            Arc::new(TokenKeeper::new(&self.tokens, holder.clone(), PER_CALL_SECONDS).await?);
         Ok(Running {
             statement: Self::placeholder(&query.statement_id),
+            ran_as: RanAs {
+                identity: keeper.identity_name().await,
+                fallback: holder.connection_id != c.id,
+                connection_id: holder.connection_id,
+            },
             query,
             keeper,
         })
@@ -226,13 +274,9 @@ impl QueryService {
         };
         let n = rows.len();
         for query in rows {
-            let holder = Holder {
-                connection_id: query.connection_id.clone(),
-                user_id: query.user_id.clone(),
-                org_id: query.org_id.clone(),
-            };
+            let holder = Holder::of_query(&query);
             let past_limit = self.now() >= query.submitted_at + query.timeout_seconds;
-            let keeper = match TokenKeeper::new(&self.tokens, holder, 60).await {
+            let keeper = match TokenKeeper::new(&self.tokens, holder.clone(), 60).await {
                 Ok(k) => Arc::new(k),
                 Err(e) => {
                     // No usable credential (the user disconnected, or must sign in again): the
@@ -250,6 +294,11 @@ impl QueryService {
             };
             let mut running = Running {
                 statement: Self::placeholder(&query.statement_id),
+                ran_as: RanAs {
+                    identity: String::new(),
+                    connection_id: holder.connection_id.clone(),
+                    fallback: holder.connection_id != query.connection_id,
+                },
                 query,
                 keeper,
             };
@@ -371,6 +420,7 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
     let Running {
         query,
         statement,
+        ran_as,
         keeper,
     } = r;
     match statement.status.state {
@@ -421,6 +471,7 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
         columns: manifest.columns().to_vec(),
         truncated: manifest.truncated,
         total_rows: manifest.total_row_count,
+        ran_as,
         chunks,
     })
 }

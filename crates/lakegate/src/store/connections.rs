@@ -24,11 +24,16 @@ pub struct ConnectionRow {
     /// Where its queries are processed (BigQuery's job location); `None`: the warehouse decides.
     pub location: Option<String>,
     pub shared: bool,
+    /// Whether a shared identity's tokens may be vended (an administrator's choice).
+    pub token_vending: bool,
+    /// The shared identity `allow_fallback` requests may run as (an M2M connection of
+    /// the same workspace).
+    pub fallback_connection_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-/// By hand for the one flag: `Any` carries it as an integer on both backends.
+/// By hand for the flags: `Any` carries it as an integer on both backends.
 impl<'r> FromRow<'r, AnyRow> for ConnectionRow {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         use sqlx::Row;
@@ -47,6 +52,8 @@ impl<'r> FromRow<'r, AnyRow> for ConnectionRow {
             role: row.try_get("role")?,
             location: row.try_get("location")?,
             shared: row.try_get::<i64, _>("shared")? != 0,
+            token_vending: row.try_get::<i64, _>("token_vending")? != 0,
+            fallback_connection_id: row.try_get("fallback_connection_id")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
@@ -118,7 +125,7 @@ macro_rules! select_connections {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, schema_name, \
-             role, location, shared, created_at, updated_at FROM connections ",
+             role, location, shared, token_vending, fallback_connection_id, created_at, updated_at FROM connections ",
             $tail
         )
     };
@@ -149,30 +156,7 @@ pub(crate) use select_credentials;
 
 impl Store {
     pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO connections (id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, \
-               schema_name, role, location, shared, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&c.id)
-        .bind(&c.org_id)
-        .bind(&c.owner_id)
-        .bind(&c.name)
-        .bind(&c.provider)
-        .bind(&c.auth)
-        .bind(&c.integration_id)
-        .bind(&c.host)
-        .bind(&c.warehouse_id)
-        .bind(&c.catalog)
-        .bind(&c.schema_name)
-        .bind(&c.role)
-        .bind(&c.location)
-        .bind(i64::from(c.shared))
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(self.pool())
-        .await
-        .map_err(classify)?;
-        Ok(())
+        insert_connection(self.pool(), c).await
     }
 
     /// A connection of `org_id`; other orgs' connections are `None`.
@@ -207,7 +191,7 @@ impl Store {
     pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6, \
-             role = $7, location = $8 WHERE org_id = $9 AND id = $10",
+             role = $7, location = $8, token_vending = $9, fallback_connection_id = $10 WHERE org_id = $11 AND id = $12",
         )
         .bind(&c.name)
         .bind(&c.warehouse_id)
@@ -217,6 +201,8 @@ impl Store {
         .bind(c.updated_at)
         .bind(&c.role)
         .bind(&c.location)
+        .bind(i64::from(c.token_vending))
+        .bind(&c.fallback_connection_id)
         .bind(&c.org_id)
         .bind(&c.id)
         .execute(self.pool())
@@ -267,44 +253,7 @@ impl Store {
     /// Stores a user's credential for a connection, replacing any previous one in one
     /// statement (a reconnect never leaves the user with half of each).
     pub async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO credentials (id, connection_id, user_id, org_id, integration_id, integration_generation, host, \
-               access_token_enc, refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, \
-               refresh_issued_at, status, status_reason, version, created_at, updated_at, session_started_at, last_used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $19) \
-             ON CONFLICT (connection_id, user_id) DO UPDATE SET id = excluded.id, integration_id = excluded.integration_id, \
-               integration_generation = excluded.integration_generation, host = excluded.host, \
-               access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc, \
-               scopes = excluded.scopes, databricks_user_id = excluded.databricks_user_id, \
-               databricks_user_name = excluded.databricks_user_name, access_expires_at = excluded.access_expires_at, \
-               refresh_issued_at = excluded.refresh_issued_at, status = excluded.status, status_reason = excluded.status_reason, \
-               version = credentials.version + 1, updated_at = excluded.updated_at, lease_owner = NULL, \
-               lease_until = NULL, failures = 0, next_attempt_at = NULL, session_started_at = excluded.session_started_at, \
-               last_used_at = excluded.last_used_at, last_refresh_at = NULL, warned_at = NULL",
-        )
-        .bind(&c.id)
-        .bind(&c.connection_id)
-        .bind(&c.user_id)
-        .bind(&c.org_id)
-        .bind(&c.integration_id)
-        .bind(c.integration_generation)
-        .bind(&c.host)
-        .bind(&c.access_token_enc)
-        .bind(&c.refresh_token_enc)
-        .bind(&c.scopes)
-        .bind(&c.databricks_user_id)
-        .bind(&c.databricks_user_name)
-        .bind(c.access_expires_at)
-        .bind(c.refresh_issued_at)
-        .bind(c.status.as_str())
-        .bind(&c.status_reason)
-        .bind(c.version)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .execute(self.pool())
-        .await
-        .map_err(classify)?;
-        Ok(())
+        upsert_credential(self.pool(), c).await
     }
 
     pub async fn delete_credential(&self, connection_id: &str, user_id: &str) -> StoreResult<bool> {
@@ -416,4 +365,83 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// The insert of [`Store::create_connection`], on any executor (a transaction's too).
+pub(super) async fn insert_connection<'e, E>(e: E, c: &ConnectionRow) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO connections (id, org_id, owner_id, name, provider, auth, integration_id, host, warehouse_id, catalog, \
+           schema_name, role, location, shared, created_at, updated_at, token_vending, fallback_connection_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(&c.id)
+    .bind(&c.org_id)
+    .bind(&c.owner_id)
+    .bind(&c.name)
+    .bind(&c.provider)
+    .bind(&c.auth)
+    .bind(&c.integration_id)
+    .bind(&c.host)
+    .bind(&c.warehouse_id)
+    .bind(&c.catalog)
+    .bind(&c.schema_name)
+    .bind(&c.role)
+    .bind(&c.location)
+    .bind(i64::from(c.shared))
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .bind(i64::from(c.token_vending))
+    .bind(&c.fallback_connection_id)
+    .execute(e)
+    .await
+    .map_err(classify)?;
+    Ok(())
+}
+
+/// The upsert of [`Store::put_credential`], on any executor (a transaction's too).
+pub(super) async fn upsert_credential<'e, E>(e: E, c: &CredentialRow) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO credentials (id, connection_id, user_id, org_id, integration_id, integration_generation, host, \
+           access_token_enc, refresh_token_enc, scopes, databricks_user_id, databricks_user_name, access_expires_at, \
+           refresh_issued_at, status, status_reason, version, created_at, updated_at, session_started_at, last_used_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19, $19) \
+         ON CONFLICT (connection_id, user_id) DO UPDATE SET id = excluded.id, integration_id = excluded.integration_id, \
+           integration_generation = excluded.integration_generation, host = excluded.host, \
+           access_token_enc = excluded.access_token_enc, refresh_token_enc = excluded.refresh_token_enc, \
+           scopes = excluded.scopes, databricks_user_id = excluded.databricks_user_id, \
+           databricks_user_name = excluded.databricks_user_name, access_expires_at = excluded.access_expires_at, \
+           refresh_issued_at = excluded.refresh_issued_at, status = excluded.status, status_reason = excluded.status_reason, \
+           version = credentials.version + 1, updated_at = excluded.updated_at, lease_owner = NULL, \
+           lease_until = NULL, failures = 0, next_attempt_at = NULL, session_started_at = excluded.session_started_at, \
+           last_used_at = excluded.last_used_at, last_refresh_at = NULL, warned_at = NULL",
+    )
+    .bind(&c.id)
+    .bind(&c.connection_id)
+    .bind(&c.user_id)
+    .bind(&c.org_id)
+    .bind(&c.integration_id)
+    .bind(c.integration_generation)
+    .bind(&c.host)
+    .bind(&c.access_token_enc)
+    .bind(&c.refresh_token_enc)
+    .bind(&c.scopes)
+    .bind(&c.databricks_user_id)
+    .bind(&c.databricks_user_name)
+    .bind(c.access_expires_at)
+    .bind(c.refresh_issued_at)
+    .bind(c.status.as_str())
+    .bind(&c.status_reason)
+    .bind(c.version)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(e)
+    .await
+    .map_err(classify)?;
+    Ok(())
 }

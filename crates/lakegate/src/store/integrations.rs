@@ -31,6 +31,9 @@ pub struct IntegrationRow {
     pub issuer_in_response: i64,
     /// The compute new connections start with (BigQuery's default billing project).
     pub default_compute: Option<String>,
+    /// The connection this client belongs to (a shared identity's own: M2M, PAT); `None`
+    /// for the org's integration of its kind.
+    pub connection_id: Option<String>,
 }
 
 impl IntegrationRow {
@@ -45,7 +48,7 @@ macro_rules! select_integrations {
         concat!(
             "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
              token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, refresh_ttl_minutes, \
-             absolute_lifetime_minutes, issuer_in_response, default_compute FROM integrations ",
+             absolute_lifetime_minutes, issuer_in_response, default_compute, connection_id FROM integrations ",
             $tail
         )
     };
@@ -58,7 +61,7 @@ impl Store {
         kind: &str,
     ) -> StoreResult<Option<IntegrationRow>> {
         Ok(sqlx::query_as::<_, IntegrationRow>(select_integrations!(
-            "WHERE org_id = $1 AND kind = $2"
+            "WHERE org_id = $1 AND kind = $2 AND connection_id IS NULL"
         ))
         .bind(org_id)
         .bind(kind)
@@ -88,7 +91,7 @@ impl Store {
                authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
                refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
-             ON CONFLICT (org_id, kind) DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
+             ON CONFLICT (org_id, kind) WHERE connection_id IS NULL DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
                client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
                authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
                generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
@@ -124,11 +127,13 @@ impl Store {
 
     /// False when there was none.
     pub async fn delete_integration(&self, org_id: &str, kind: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM integrations WHERE org_id = $1 AND kind = $2")
-            .bind(org_id)
-            .bind(kind)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM integrations WHERE org_id = $1 AND kind = $2 AND connection_id IS NULL",
+        )
+        .bind(org_id)
+        .bind(kind)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -17,6 +17,7 @@ mod queries;
 mod refresh;
 mod service_keys;
 mod sessions;
+mod shared_identities;
 mod sqlite;
 mod sso;
 mod states;

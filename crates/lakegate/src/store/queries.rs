@@ -22,6 +22,20 @@ pub struct QueryRow {
     pub row_count: Option<i64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The credential it ran on, when not the caller's own on `connection_id`: the owner's
+    /// on a shared identity, or the fallback connection's (`allow_fallback`).
+    pub ran_as_connection_id: Option<String>,
+    pub ran_as_user_id: Option<String>,
+}
+
+impl QueryRow {
+    /// Whose credential runs this query's follow-ups: the one it was submitted on.
+    pub fn credential_holder(&self) -> (&str, &str) {
+        match (&self.ran_as_connection_id, &self.ran_as_user_id) {
+            (Some(c), Some(u)) => (c, u),
+            _ => (&self.connection_id, &self.user_id),
+        }
+    }
 }
 
 /// How a query ended.
@@ -51,8 +65,8 @@ macro_rules! select_queries {
     ($tail:literal) => {
         concat!(
             "SELECT id, org_id, user_id, connection_id, statement_id, statement, state, row_limit, \
-             timeout_seconds, submitted_at, finished_at, row_count, error_code, error_message \
-             FROM queries ",
+             timeout_seconds, submitted_at, finished_at, row_count, error_code, error_message, \
+             ran_as_connection_id, ran_as_user_id FROM queries ",
             $tail
         )
     };
@@ -62,7 +76,8 @@ impl Store {
     pub async fn insert_query(&self, q: &QueryRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO queries (id, org_id, user_id, connection_id, statement_id, statement, state, \
-             row_limit, timeout_seconds, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             row_limit, timeout_seconds, submitted_at, ran_as_connection_id, ran_as_user_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&q.id)
         .bind(&q.org_id)
@@ -74,6 +89,8 @@ impl Store {
         .bind(q.row_limit)
         .bind(q.timeout_seconds)
         .bind(q.submitted_at)
+        .bind(&q.ran_as_connection_id)
+        .bind(&q.ran_as_user_id)
         .execute(self.pool())
         .await
         .map_err(classify)?;

@@ -18,7 +18,7 @@ use crate::warehouse::links::download;
 use crate::warehouse::{Chunk, Compute, Identity, Rows, Statement, Submit, WarehouseError};
 
 /// Time a token must have left for one more call.
-const PER_CALL_SECONDS: i64 = 60;
+pub const PER_CALL_SECONDS: i64 = 60;
 /// Asking for more than this would refresh on every query; longer statements renew between polls.
 const MOST_UP_FRONT_SECONDS: i64 = 30 * 60;
 
@@ -86,7 +86,17 @@ pub fn up_front_seconds(timeout_seconds: i64) -> i64 {
 }
 
 impl TokenKeeper {
-    /// The caller's own credential on `c` (never another user's).
+    /// The warehouse's name for the identity this keeper calls as.
+    pub async fn identity_name(&self) -> String {
+        self.current
+            .lock()
+            .await
+            .credential
+            .databricks_user_name
+            .clone()
+    }
+
+    /// The caller's credential on `c` ([`Holder::caller`]: never another user's own).
     pub async fn for_caller(
         tokens: &TokenService,
         p: &Principal,

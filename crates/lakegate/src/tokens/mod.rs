@@ -14,6 +14,7 @@ pub mod keeper;
 pub mod protocol;
 mod refresh;
 mod revoke;
+pub mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,12 +49,29 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// The caller's own credential on connection `c` (never another user's).
+    /// The credential the caller uses on connection `c`: their own — or, on a shared
+    /// identity (M2M, PAT), the connection's one, kept under its owner. Never another
+    /// user's own sign-in.
     pub fn caller(p: &Principal, c: &ConnectionRow) -> Holder {
+        let user_id = if providers::shared_identity(&c.provider, &c.auth) {
+            c.owner_id.clone()
+        } else {
+            p.user.id.clone()
+        };
         Holder {
             connection_id: c.id.clone(),
-            user_id: p.user.id.clone(),
+            user_id,
             org_id: p.org.id.clone(),
+        }
+    }
+
+    /// The holder a stored query's follow-ups use: the credential it was submitted on.
+    pub fn of_query(q: &crate::store::QueryRow) -> Holder {
+        let (connection_id, user_id) = q.credential_holder();
+        Holder {
+            connection_id: connection_id.to_owned(),
+            user_id: user_id.to_owned(),
+            org_id: q.org_id.clone(),
         }
     }
 
@@ -120,6 +138,10 @@ impl TokenService {
 
     pub fn egress(&self) -> &Egress {
         &self.egress
+    }
+
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -7,15 +7,16 @@ use std::time::Duration;
 use crate::credentials::{ConnectionError, credential_binding};
 use crate::crypto::envelope::Keyring;
 use crate::egress::Egress;
-use crate::providers::Provider;
 use crate::providers::oauth::{self, Client, TokenError, Tokens};
+use crate::providers::{Provider, Renewal};
 use crate::secret::Secret;
 use crate::store::{CredentialRow, IntegrationRow, Refreshed, Store};
 
 /// A token request that has not answered by then has failed (a lease outlives it).
 pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Asks the token endpoint for a new access token with `refresh_token`.
+/// Asks the token endpoint for a new access token: with `refresh_token`, or — for a
+/// service principal — a new `client_credentials` grant (`refresh_token` is then unused).
 pub async fn request(
     egress: &Egress,
     provider: &dyn Provider,
@@ -24,11 +25,14 @@ pub async fn request(
     refresh_token: &Secret,
 ) -> Result<Tokens, TokenError> {
     let dialect = &provider.info().dialect;
-    let mut grant = vec![
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token.expose()),
-    ];
-    if dialect.refresh_sends_scope {
+    let mut grant = match provider.info().renewal {
+        Renewal::ClientCredentials => vec![("grant_type", "client_credentials")],
+        Renewal::RefreshToken | Renewal::Static => vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+        ],
+    };
+    if dialect.refresh_sends_scope || provider.info().renewal == Renewal::ClientCredentials {
         grant.push(("scope", integration.scopes.as_str()));
     }
     let client = Client {

@@ -12,7 +12,12 @@ use super::{Fresh, LEASE_SECONDS, TokenService, WAIT_FOR_PEER, provider_of, syst
 use crate::audit::{self, Event};
 use crate::credentials::ConnectionError;
 use crate::integrations::service::client_secret;
+use crate::providers::Renewal;
 use crate::store::{CredentialRow, IntegrationRow, IntegrationStatus};
+
+/// Why a personal access token stopped working, as its connection page says it.
+pub const STATIC_TOKEN_REFUSED: &str =
+    "Databricks refused the personal access token: it expired or was revoked — paste a new one";
 
 impl TokenService {
     /// One refresh attempt under the store lease (the caller holds the flight lock).
@@ -49,6 +54,10 @@ impl TokenService {
             return self.usable(cred, integration).await.map(Some);
         }
         let provider = provider_of(integration)?;
+        if provider.info().renewal == Renewal::Static {
+            // Nothing renews a pasted token: the warehouse refused it, or it ran out.
+            return self.dead_grant(&cred, STATIC_TOKEN_REFUSED.into()).await;
+        }
         let refresh_token = protocol::open(
             &self.store,
             &self.keyring,
@@ -102,10 +111,9 @@ impl TokenService {
             (Decision::ClientRejected, _) => {
                 self.store.release_lease(&cred.id, owner).await?;
                 self.client_rejected(integration).await?;
-                Err(ConnectionError::ReauthRequired(format!(
-                    "{} rejected the integration's client credentials — an administrator must update the client secret",
-                    info.vendor
-                )))
+                Err(ConnectionError::ReauthRequired(
+                    crate::credentials::client_rejected_reason(integration, info.vendor),
+                ))
             }
             (decision, _) => {
                 // A transient failure (a `Store` decision always comes with tokens).

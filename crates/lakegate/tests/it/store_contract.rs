@@ -430,6 +430,8 @@ fn query(id: &str, org_id: &str, user_id: &str, submitted_at: i64) -> QueryRow {
         row_count: None,
         error_code: None,
         error_message: None,
+        ran_as_connection_id: None,
+        ran_as_user_id: None,
     }
 }
 

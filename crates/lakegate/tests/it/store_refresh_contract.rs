@@ -74,6 +74,7 @@ async fn world(db: &TestDb) -> World {
             absolute_lifetime_minutes: None,
             issuer_in_response: 1,
             default_compute: None,
+            connection_id: None,
         })
         .await
         .unwrap();
@@ -94,6 +95,8 @@ async fn world(db: &TestDb) -> World {
             role: None,
             location: None,
             shared: false,
+            token_vending: false,
+            fallback_connection_id: None,
             created_at: NOW,
             updated_at: NOW,
         })

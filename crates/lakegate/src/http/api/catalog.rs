@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
-use crate::connections::{Purpose, TestReport};
+use crate::connections::{Purpose, RanAs, TestReport};
 use crate::http::error::{ApiError, ApiJson, ApiResult, optional_json};
-use crate::http::guard::Auth;
+use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
-use crate::tokens::Holder;
+use crate::providers;
+use crate::store::ConnectionRow;
 use crate::tokens::keeper::TokenKeeper;
 use crate::warehouse::Compute;
 
@@ -151,6 +152,10 @@ struct VendBody {
     #[serde(default, deserialize_with = "crate::field_rules::whole_number")]
     #[schemars(range(min = 0, max = 3000))]
     min_remaining_seconds: Option<i64>,
+    /// Vend the connection's fallback (a service principal's token, where its vending is
+    /// on) if my own credential needs a sign-in; `ran_as` says whose token it is.
+    #[serde(default)]
+    allow_fallback: bool,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -159,6 +164,25 @@ struct Vended {
     token_type: &'static str,
     expires_at: String,
     host: String,
+    /// Whose token it is.
+    ran_as: RanAs,
+}
+
+/// Refuses to vend a shared identity's token unless an administrator turned that on for
+/// its connection: a service principal's or a token owner's access would otherwise leave
+/// Lakegate with whoever may use the connection.
+fn check_vending(c: &ConnectionRow) -> ApiResult<()> {
+    if providers::shared_identity(&c.provider, &c.auth) && !c.token_vending {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "token_vending_off",
+            format!(
+                "connection {} runs as a shared identity and its tokens are not vended; an administrator can turn token vending on for it",
+                c.id
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Token vending: a fresh access token from the caller's own credential, for another
@@ -166,6 +190,7 @@ struct Vended {
 async fn access_token(
     State(state): State<AppState>,
     Auth(p): Auth,
+    Audit(actor): Audit,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<ApiJson<Vended>> {
@@ -185,10 +210,17 @@ async fn access_token(
         .connections
         .load(&p, &id, Purpose::Use)
         .await?;
+    check_vending(&c)?;
     let tokens = &state.services.tokens;
-    let fresh = tokens
-        .fresh_for_vending(&Holder::caller(&p, &c), min)
+    let chosen = state
+        .services
+        .connections
+        .with_fallback(&p, &actor, &c, b.allow_fallback, |h| async move {
+            tokens.fresh_for_vending(&h, min).await
+        })
         .await?;
+    check_vending(&chosen.connection)?;
+    let fresh = chosen.value;
     state.metrics.vended();
     tokens.touch(&fresh.credential).await?;
     if fresh.expires_at - state.now() < min {
@@ -202,6 +234,11 @@ async fn access_token(
         access_token: fresh.token.expose().to_owned(),
         token_type: "Bearer",
         expires_at: rfc3339(fresh.expires_at),
+        ran_as: RanAs {
+            identity: fresh.credential.databricks_user_name.clone(),
+            connection_id: chosen.connection.id,
+            fallback: chosen.fallback,
+        },
         host: fresh.credential.host,
     }))
 }

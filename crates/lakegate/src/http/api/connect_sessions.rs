@@ -10,7 +10,7 @@ use crate::auth::{Access, Principal, Scope, Via};
 use crate::clock::rfc3339;
 use crate::connections::Purpose;
 use crate::connections::return_url::check_return_url;
-use crate::http::api::connections::{CreateBody, create_for};
+use crate::http::api::connection_bodies::{CreateBody, create_for};
 use crate::http::error::{ApiError, ApiJson, ApiResult};
 use crate::http::guard::{Audit, PlatformAuth};
 use crate::http::routes::{Kind, M, Registry};

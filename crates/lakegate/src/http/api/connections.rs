@@ -4,12 +4,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Actor;
 use crate::auth::{Access, Principal, Scope};
 use crate::clock::rfc3339;
 use crate::connections::flow::TICKET_TTL_SECONDS;
 use crate::connections::{ConnectionError, CredentialView, Patch, Purpose};
 use crate::field_rules as rules;
+use crate::http::api::connection_bodies::{
+    self, LOCATION_OR_BLANK, places, shared_secret, vendor_fields,
+};
 use crate::http::error::{ApiError, ApiJson, ApiResult, optional_json};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
@@ -34,11 +36,11 @@ pub fn register(reg: &mut Registry) {
         "/api/v1/connections",
         Kind::Api,
         write,
-        "Create a Databricks OAuth U2M connection",
+        "Create a connection: signed in to by each user (Databricks OAuth U2M, Snowflake, BigQuery), or a shared identity (Databricks OAuth M2M, personal access token)",
         create,
     );
     reg.answers::<ConnectionView>(201);
-    reg.body::<CreateBody>();
+    reg.body::<connection_bodies::CreateBody>();
     reg.add(
         M::Get,
         "/api/v1/connections/{id}",
@@ -53,7 +55,7 @@ pub fn register(reg: &mut Registry) {
         "/api/v1/connections/{id}",
         Kind::Api,
         write,
-        "Rename, share, or set warehouse, catalog and schema (owner or admin)",
+        "Rename, share, set warehouse, catalog and schema, a fallback, a shared identity's new secret or token (owner or admin), or its token vending (admin)",
         patch,
     );
     reg.answers::<ConnectionView>(200);
@@ -114,6 +116,10 @@ pub struct ConnectionView {
     pub role: Option<String>,
     /// Where its queries are processed (BigQuery); null: where the data is.
     pub location: Option<String>,
+    /// A shared identity's tokens may be vended (an administrator turned it on).
+    pub token_vending: bool,
+    /// The M2M connection `allow_fallback` requests run as when the caller must sign in.
+    pub fallback_connection_id: Option<String>,
     pub created_at: String,
     pub credential: CredentialView,
 }
@@ -139,6 +145,8 @@ pub async fn view(
         schema: c.schema_name,
         role: c.role,
         location: c.location,
+        token_vending: c.token_vending,
+        fallback_connection_id: c.fallback_connection_id,
         credential,
     })
 }
@@ -154,144 +162,14 @@ async fn list(
     Ok(ApiJson(out))
 }
 
-/// A BigQuery location (letters, digits and inner hyphens), or blank for none.
-const LOCATION_OR_BLANK: &str = r"^([A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])?$";
-
-/// A new connection (also the `connection` of a connect session).
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false}},
-    {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}, "project": false, "dataset": false, "location": false}},
-    {"properties": {"provider": {"const": "bigquery"}, "auth": {"const": "oauth"}, "role": false, "warehouse": false, "database": false}}
-]))]
-pub(super) struct CreateBody {
-    #[schemars(length(max = 100), regex(pattern = rules::PRINTABLE))]
-    name: String,
-    #[schemars(extend("enum" = ["databricks", "snowflake", "bigquery"]))]
-    provider: String,
-    /// `oauth-u2m` for Databricks, `oauth` for Snowflake and BigQuery.
-    #[schemars(extend("enum" = ["oauth-u2m", "oauth"]))]
-    auth: String,
-    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    warehouse_id: Option<String>,
-    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    catalog: Option<String>,
-    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    schema: Option<String>,
-    /// Snowflake: the session role to sign in with (default: the integration's).
-    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    role: Option<String>,
-    /// BigQuery: where queries are processed (`US`, `EU`, `europe-west2`; default: where
-    /// the data is).
-    #[schemars(length(max = 40), regex(pattern = LOCATION_OR_BLANK))]
-    location: Option<String>,
-    /// Snowflake's name for `warehouse_id`.
-    #[serde(default, deserialize_with = "rules::present")]
-    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    warehouse: Option<String>,
-    /// Snowflake's name for `catalog`.
-    #[serde(default, deserialize_with = "rules::present")]
-    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    database: Option<String>,
-    /// BigQuery's name for `warehouse_id`: the billing project its jobs run in.
-    #[serde(default, deserialize_with = "rules::present")]
-    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    project: Option<String>,
-    /// BigQuery's name for `schema`: the default dataset.
-    #[serde(default, deserialize_with = "rules::present")]
-    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
-    dataset: Option<String>,
-    #[serde(default)]
-    shared: bool,
-}
-
-/// The vendor-named fields a body gave (`providers::Words`).
-fn vendor_fields(pairs: [(&'static str, Option<String>); 4]) -> Vec<(&'static str, String)> {
-    pairs
-        .into_iter()
-        .filter_map(|(k, v)| Some((k, v?)))
-        .collect()
-}
-
-/// The warehouse, catalog and schema a body names, in the provider's words or the neutral ones.
-fn places(
-    provider: &dyn providers::Provider,
-    neutral: [Option<String>; 3],
-    named: Vec<(&'static str, String)>,
-) -> ApiResult<[Option<String>; 3]> {
-    provider
-        .info()
-        .words
-        .places(neutral, named)
-        .map_err(ApiError::bad_request)
-}
-
 async fn create(
     State(state): State<AppState>,
     Auth(p): Auth,
     Audit(actor): Audit,
-    ApiJson(b): ApiJson<CreateBody>,
+    ApiJson(b): ApiJson<connection_bodies::CreateBody>,
 ) -> ApiResult<(StatusCode, ApiJson<ConnectionView>)> {
-    let c = create_for(&state, &p, &actor, b).await?;
+    let c = connection_bodies::create_for(&state, &p, &actor, b).await?;
     Ok((StatusCode::CREATED, ApiJson(view(&state, &p, c).await?)))
-}
-
-/// Creates the connection `b` describes, owned by `p`'s user.
-pub(super) async fn create_for(
-    state: &AppState,
-    p: &Principal,
-    actor: &Actor,
-    b: CreateBody,
-) -> ApiResult<ConnectionRow> {
-    let Some(provider) = providers::by_connection(&b.provider, &b.auth) else {
-        return Err(ApiError::bad_request(
-            "available: provider \"databricks\" with auth \"oauth-u2m\", provider \"snowflake\" or \"bigquery\" with auth \"oauth\"",
-        ));
-    };
-    let [warehouse_id, catalog, schema] = places(
-        provider,
-        [b.warehouse_id, b.catalog, b.schema],
-        vendor_fields([
-            ("warehouse", b.warehouse),
-            ("database", b.database),
-            ("project", b.project),
-            ("dataset", b.dataset),
-        ]),
-    )?;
-    // Checked before anything is stored: a refused setting leaves no connection behind.
-    let given = |v: &Option<String>| {
-        v.as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .map(str::to_owned)
-    };
-    if let Some(r) = given(&b.role) {
-        provider.check_role(&r).map_err(ApiError::bad_request)?;
-    }
-    if let Some(l) = given(&b.location) {
-        provider.check_location(&l).map_err(ApiError::bad_request)?;
-    }
-    let connections = &state.services.connections;
-    let c = connections
-        .create(p, actor, provider, &b.name, b.shared)
-        .await?;
-    if warehouse_id.is_none()
-        && catalog.is_none()
-        && schema.is_none()
-        && b.role.is_none()
-        && b.location.is_none()
-    {
-        return Ok(c);
-    }
-    let patch = Patch {
-        warehouse_id,
-        catalog,
-        schema,
-        role: b.role,
-        location: b.location,
-        ..Patch::default()
-    };
-    Ok(connections.update(p, actor, &c.id, patch).await?)
 }
 
 async fn show(
@@ -352,6 +230,27 @@ struct PatchBody {
     #[serde(default, deserialize_with = "rules::present")]
     #[schemars(with = "bool")]
     shared: Option<bool>,
+    /// A shared identity's token vending, on or off (administrators only).
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "bool")]
+    token_vending: Option<bool>,
+    /// The OAuth M2M connection of the same workspace `allow_fallback` requests run as;
+    /// blank clears it.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 64), regex(pattern = rules::PRINTABLE_OR_BLANK))]
+    fallback_connection_id: Option<String>,
+    /// OAuth M2M: a new client id (with `client_secret`).
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 255), regex(pattern = rules::PRINTABLE))]
+    client_id: Option<String>,
+    /// OAuth M2M: a new secret; the old one works until this one is proven and saved.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 1024), regex(pattern = rules::PRINTABLE))]
+    client_secret: Option<String>,
+    /// Personal access token: a new token; the old one works until this one is proven and saved.
+    #[serde(default, deserialize_with = "rules::present")]
+    #[schemars(with = "String", length(max = 1024), regex(pattern = rules::PRINTABLE))]
+    token: Option<String>,
 }
 
 async fn patch(
@@ -363,6 +262,9 @@ async fn patch(
 ) -> ApiResult<ApiJson<ConnectionView>> {
     let connections = &state.services.connections;
     let c = connections.load(&p, &id, Purpose::See).await?;
+    if let Some(secret) = shared_secret(b.client_id, b.client_secret, b.token)? {
+        connections.replace_secret(&p, &actor, &id, secret).await?;
+    }
     let provider = providers::by_connection(&c.provider, &c.auth)
         .ok_or_else(|| ApiError::internal(format!("connection {id} has an unknown provider")))?;
     let [warehouse_id, catalog, schema] = places(
@@ -383,8 +285,15 @@ async fn patch(
         role: b.role,
         location: b.location,
         shared: b.shared,
+        token_vending: b.token_vending,
+        fallback_connection_id: b.fallback_connection_id,
     };
-    let c = connections.update(&p, &actor, &id, patch).await?;
+    let c = if patch.is_empty() {
+        // Only a new secret or token: nothing else changes.
+        connections.load(&p, &id, Purpose::See).await?
+    } else {
+        connections.update(&p, &actor, &id, patch).await?
+    };
     Ok(ApiJson(view(&state, &p, c).await?))
 }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 mod catalog;
 mod connect_sessions;
+mod connection_bodies;
 pub mod connections;
 pub mod integrations;
 mod me;

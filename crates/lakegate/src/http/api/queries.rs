@@ -16,7 +16,7 @@ use super::query_views::{
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
 use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
-use crate::http::guard::Auth;
+use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
 use crate::queries::output::{self, CsvCells, Format};
@@ -105,6 +105,7 @@ fn negotiate(headers: &HeaderMap, explicit: Option<&str>) -> ApiResult<Format> {
 async fn run_query(
     State(state): State<AppState>,
     Auth(p): Auth,
+    Audit(actor): Audit,
     Path(id): Path<String>,
     ApiQuery(f): ApiQuery<FormatParam>,
     headers: HeaderMap,
@@ -124,7 +125,7 @@ async fn run_query(
         })
         .into_response());
     }
-    let mut running = queries.submit(&p, &id, &spec).await?;
+    let mut running = queries.submit(&p, &actor, &id, &spec).await?;
     if spec.wait {
         queries.wait(&mut running, WAIT_BUDGET).await?;
     }
@@ -166,6 +167,7 @@ fn pending(state: &AppState, r: &Running) -> Response {
         submitted_at: rfc3339(q.submitted_at),
         elapsed_seconds: state.now() - q.submitted_at,
         poll: format!("/api/v1/queries/{}", q.id),
+        ran_as: r.ran_as.clone(),
     };
     let mut resp = (StatusCode::ACCEPTED, ApiJson(body)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/queries/{}", q.id)) {
@@ -217,6 +219,7 @@ async fn json_answer(set: ResultSet) -> ApiResult<Response> {
         row_count: rows.len(),
         truncated,
         rows,
+        ran_as: set.ran_as,
     })
     .into_response())
 }
@@ -252,6 +255,12 @@ fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
         ("lakegate-statement-id", set.statement_id),
         ("lakegate-row-count", set.total_rows.to_string()),
         ("lakegate-truncated", set.truncated.to_string()),
+        // Which credential ran it (ids and a flag: identity names stay in JSON answers).
+        (
+            "lakegate-ran-as-connection",
+            set.ran_as.connection_id.clone(),
+        ),
+        ("lakegate-fallback", set.ran_as.fallback.to_string()),
     ];
     for (name, value) in meta {
         if let Ok(v) = HeaderValue::from_str(&value) {

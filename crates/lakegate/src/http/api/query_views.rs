@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
+use crate::connections::RanAs;
 use crate::http::routes::{Registry, schema_of};
 use crate::queries::output::ColumnView;
 use crate::store::{QueryRow, QueryState};
@@ -19,6 +20,8 @@ pub struct Pending {
     pub elapsed_seconds: i64,
     /// The path to poll (also in `Location`).
     pub poll: String,
+    /// Whose identity runs it.
+    pub ran_as: RanAs,
 }
 
 /// A finished query's result as one JSON document.
@@ -34,6 +37,8 @@ pub struct QueryResult {
     pub truncated: bool,
     /// One array of typed values per row, in column order.
     pub rows: Vec<Vec<Value>>,
+    /// Whose identity ran it.
+    pub ran_as: RanAs,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -53,11 +58,21 @@ pub struct HistoryEntry {
     pub row_count: Option<i64>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The connection whose credential ran it, when not the caller's own on
+    /// `connection_id` (a shared identity's, or the fallback's).
+    pub ran_as_connection_id: Option<String>,
+    /// It ran as the connection's fallback.
+    pub fallback: bool,
 }
 
 impl From<QueryRow> for HistoryEntry {
     fn from(q: QueryRow) -> Self {
         HistoryEntry {
+            fallback: q
+                .ran_as_connection_id
+                .as_ref()
+                .is_some_and(|r| *r != q.connection_id),
+            ran_as_connection_id: q.ran_as_connection_id,
             duration_seconds: q.finished_at.map(|f| f - q.submitted_at),
             submitted_at: rfc3339(q.submitted_at),
             query_id: q.id,

@@ -382,6 +382,7 @@ async fn settings(
         shared: Some(form.shared.is_some()),
         role: None,
         location: form.location,
+        ..Patch::default()
     };
     match state
         .services

@@ -72,6 +72,7 @@ static INFO: Info = Info {
         fields: ["project", "catalog", "dataset"],
         labels: ["Billing project", "Project", "Dataset"],
     },
+    renewal: super::Renewal::RefreshToken,
 };
 
 /// BigQuery through Google OAuth.

@@ -6,6 +6,9 @@ pub mod discovery;
 pub mod host;
 pub mod rest;
 pub mod scopes;
+pub mod shared;
+
+pub use shared::{M2M, PAT};
 
 use async_trait::async_trait;
 
@@ -61,6 +64,7 @@ static INFO: Info = Info {
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,
     words: U2M_WORDS,
+    renewal: super::Renewal::RefreshToken,
 };
 
 /// Databricks OAuth U2M.

@@ -64,6 +64,7 @@ static INFO: Info = Info {
         fields: ["warehouse", "database", "schema"],
         labels: ["Warehouse", "Database", "Schema"],
     },
+    renewal: super::Renewal::RefreshToken,
 };
 
 /// Snowflake OAuth with a custom security integration.

@@ -357,6 +357,8 @@ impl World {
                     row_count: None,
                     error_code: None,
                     error_message: None,
+                    ran_as_connection_id: None,
+                    ran_as_user_id: None,
                 };
                 self.app.store.insert_query(&row).await.unwrap();
                 // Queries are private to the user who ran them, admins included.

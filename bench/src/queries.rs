@@ -109,7 +109,7 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
         .state
         .services
         .queries
-        .submit(&p, conn, &spec)
+        .submit(&p, &lakegate::audit::Actor::cli(None), conn, &spec)
         .await
         .unwrap();
     w.state

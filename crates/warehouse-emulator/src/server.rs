@@ -203,6 +203,45 @@ impl EmulatorHandle {
         (sp.application_id, secret)
     }
 
+    /// The text of every Databricks statement submitted so far.
+    pub fn statement_texts(&self) -> Vec<String> {
+        crate::databricks::statements::texts(&self.shared)
+    }
+
+    /// Adds an OAuth secret to a service principal: the secret (empty if there is no such principal).
+    pub fn add_principal_secret(&self, application_id: &str) -> String {
+        let id = lock(&self.shared.principals)
+            .by_app
+            .get(application_id)
+            .map(|p| p.id.clone());
+        id.and_then(|id| crate::databricks::principals::add_secret(&self.shared, &id))
+            .map(|(_, secret)| secret)
+            .unwrap_or_default()
+    }
+
+    /// Deletes every OAuth secret of a service principal, as the account console does.
+    pub fn delete_principal_secrets(&self, application_id: &str) -> bool {
+        lock(&self.shared.principals)
+            .by_app
+            .get_mut(application_id)
+            .map(|p| p.secrets.clear())
+            .is_some()
+    }
+
+    /// Creates a personal access token for `email`, as `POST /api/2.0/token/create` does
+    /// for them: (token value, token id).
+    pub fn create_pat(&self, email: &str, lifetime_seconds: Option<i64>) -> (String, String) {
+        crate::databricks::principals::create_pat_for(&self.shared, email, lifetime_seconds)
+    }
+
+    /// Deletes a personal access token by id, as `POST /api/2.0/token/delete` does.
+    pub fn delete_pat(&self, token_id: &str) -> bool {
+        let mut p = lock(&self.shared.principals);
+        let before = p.pats.len();
+        p.pats.retain(|_, t| t.id != token_id);
+        p.pats.len() != before
+    }
+
     /// Grants a service principal reading `pattern` (`catalog.schema.table`, `*` for any).
     pub fn grant_principal(&self, application_id: &str, pattern: &str) {
         if let Some(sp) = lock(&self.shared.principals).by_app.get_mut(application_id) {

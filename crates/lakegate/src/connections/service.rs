@@ -178,15 +178,15 @@ impl ConnectionService {
             after.shared = s;
         }
         if let Some(on) = patch.token_vending {
-            if p.user.role != crate::accounts::Role::Admin {
-                return Err(ConnectionError::Forbidden(
-                    "only an administrator turns token vending on or off",
-                ));
-            }
             if !providers::shared_identity(&after.provider, &after.auth) {
                 return Err(ConnectionError::Invalid(
                     "token vending is always on for connections whose users sign in as themselves"
                         .into(),
+                ));
+            }
+            if p.user.role != crate::accounts::Role::Admin {
+                return Err(ConnectionError::Forbidden(
+                    "only an administrator turns token vending on or off",
                 ));
             }
             after.token_vending = on;

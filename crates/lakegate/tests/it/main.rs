@@ -33,6 +33,7 @@ mod route_matrix;
 mod service_keys;
 mod sessions;
 mod settings;
+mod shared_identities;
 mod snowflake_api;
 mod snowflake_callback;
 mod snowflake_connect;

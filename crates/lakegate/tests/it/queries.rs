@@ -678,11 +678,12 @@ async fn statements_carry_a_provenance_tag_into_the_databricks_query_history() {
     let query_id = j["query_id"].as_str().unwrap();
     let history = as_alice(&s, "/api/2.0/sql/history/queries").await;
     let text = history["res"][0]["query_text"].as_str().unwrap();
+    let ed = s.app.find_user(&s.org.id, "ed@acme.test").await;
     assert_eq!(
         text,
         format!(
-            "SELECT 1 AS one\n/* lakegate org={} connection={conn} query={query_id} */",
-            s.org.id
+            "SELECT 1 AS one\n/* lakegate org={} connection={conn} user={} query={query_id} */",
+            s.org.id, ed.id
         )
     );
     assert!(!text.contains("ed@acme.test") && !text.contains("alice"));

@@ -16,6 +16,7 @@ use crate::connections::{self, CredentialStatus, Purpose, TestReport};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::Auth;
 use crate::http::state::AppState;
+use crate::providers::Renewal;
 use crate::providers::databricks::U2M_WORDS;
 
 struct Choice {
@@ -70,6 +71,16 @@ struct DetailPage {
     renews_at: Option<String>,
     sign_in_by: Option<String>,
     reconsent_soon: bool,
+    /// Queries run as one identity for everyone (OAuth M2M, a personal access token).
+    shared_identity: bool,
+    /// A service principal (id and secret), not a token.
+    m2m: bool,
+    is_admin: bool,
+    token_vending: bool,
+    /// Where the connection may name a fallback (its users sign in), and the choices:
+    /// (id, name, selected).
+    offers_fallback: bool,
+    fallbacks: Vec<(String, String, bool)>,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,9 +91,11 @@ pub(super) struct DetailQuery {
 }
 
 /// How a connection connects, as its page says it.
-fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
+pub(super) fn method_of(c: &crate::store::ConnectionRow) -> &'static str {
     match c.auth.as_str() {
         "oauth-u2m" => "OAuth U2M",
+        "oauth-m2m" => "OAuth M2M",
+        "pat" => "personal access token",
         _ => "OAuth",
     }
 }
@@ -177,6 +190,20 @@ pub(super) async fn detail_page(
     let info = crate::providers::by_connection(&conn.provider, &conn.auth).map(|p| p.info());
     let can_manage =
         connections::allowed(p, &conn, Purpose::Manage) && p.may(Scope::ConnectionsWrite);
+    let renewal = info.map_or(Renewal::RefreshToken, |i| i.renewal);
+    let offers_fallback = can_manage && !renewal.shared_identity() && conn.provider == "databricks";
+    let fallbacks = if offers_fallback {
+        super::shared_identity::fallback_choices(state, p, &conn)
+            .await
+            .into_iter()
+            .map(|(id, name)| {
+                let selected = conn.fallback_connection_id.as_deref() == Some(id.as_str());
+                (id, name, selected)
+            })
+            .collect()
+    } else {
+        vec![]
+    };
     render(
         status,
         &DetailPage {
@@ -212,8 +239,17 @@ pub(super) async fn detail_page(
                 .access_renews_at
                 .clone()
                 .filter(|_| cred.status == CredentialStatus::Active),
-            sign_in_by: cred.sign_in_needed_by.clone(),
+            sign_in_by: cred
+                .sign_in_needed_by
+                .clone()
+                .filter(|_| !cred.shared_identity),
             reconsent_soon: cred.reconsent_soon,
+            shared_identity: cred.shared_identity,
+            m2m: renewal == Renewal::ClientCredentials,
+            is_admin: p.user.role == crate::accounts::Role::Admin,
+            token_vending: conn.token_vending,
+            offers_fallback,
+            fallbacks,
         },
     )
 }

@@ -204,11 +204,16 @@ struct NewPage {
     host: String,
     name: String,
     error: Option<String>,
+    /// A shared identity: the form asks for the host and its secret or token.
+    shared_identity: bool,
+    m2m: bool,
 }
 
 fn label(p: &dyn Provider) -> String {
     let auth = match p.info().auth {
         "oauth-u2m" => "OAuth U2M",
+        "oauth-m2m" => "OAuth M2M",
+        "pat" => "Personal access token",
         _ => "OAuth",
     };
     format!("{} › {auth}", p.info().product)
@@ -238,6 +243,7 @@ async fn new_page(
             nav,
             choices: providers::ALL
                 .iter()
+                .chain(providers::SHARED)
                 .map(|c| Choice {
                     kind: c.info().kind,
                     label: label(*c),
@@ -249,7 +255,10 @@ async fn new_page(
             label: label(provider),
             title: info.title,
             roles: info.session_roles,
-            configured: integration.is_some(),
+            // A shared identity needs no org integration.
+            configured: integration.is_some() || info.renewal.shared_identity(),
+            shared_identity: info.renewal.shared_identity(),
+            m2m: info.renewal == crate::providers::Renewal::ClientCredentials,
             is_admin: p.user.role == Role::Admin,
             host: integration.map(|i| i.host).unwrap_or_default(),
             name,
@@ -298,6 +307,15 @@ struct CreateForm {
     /// Snowflake: the session role (empty: the integration's default).
     #[serde(default)]
     role: String,
+    /// Shared identities: the workspace host and the secret or token.
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    token: String,
 }
 
 async fn create(
@@ -310,6 +328,28 @@ async fn create(
     let shared = form.shared.is_some();
     let provider = new_connection_provider(&state, &p.org.id, Some(&form.kind)).await;
     let connections = &state.services.connections;
+    if provider.info().renewal.shared_identity() {
+        let created = match super::shared_identity::form_secret(
+            provider.info().renewal,
+            form.client_id,
+            form.client_secret,
+            form.token,
+        ) {
+            Ok(secret) => {
+                connections
+                    .create_shared(&p, &actor, provider, &name, shared, &form.host, secret)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        return match created {
+            Ok(conn) => Redirect::to(&format!("/connections/{}", conn.id)).into_response(),
+            Err(e) => {
+                let e = ApiError::from(e);
+                new_page(&state, &p, e.status, (provider, name), Some(e.message)).await
+            }
+        };
+    }
     let created = match connections
         .create(&p, &actor, provider, &name, shared)
         .await

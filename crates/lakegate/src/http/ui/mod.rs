@@ -11,6 +11,7 @@ pub mod oauth_flow;
 mod queries;
 mod secrets;
 mod settings;
+mod shared_identity;
 mod snowflake_form;
 mod sso;
 
@@ -34,6 +35,7 @@ pub fn register(reg: &mut Registry) {
     bigquery_form::register(reg);
     access::register(reg);
     connections::register(reg);
+    shared_identity::register(reg);
     oauth_flow::register(reg);
     queries::register(reg);
 }

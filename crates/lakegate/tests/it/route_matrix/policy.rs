@@ -52,9 +52,14 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Post, "/connections/{id}/sign-in" | "/connections/{id}/disconnect") => {
             User(Some(Scope::ConnectionsRead))
         }
-        (M::Post, "/connections/{id}/settings" | "/connections/{id}/delete") => {
-            User(Some(Scope::ConnectionsWrite))
-        }
+        (
+            M::Post,
+            "/connections/{id}/settings"
+            | "/connections/{id}/delete"
+            | "/connections/{id}/secret"
+            | "/connections/{id}/vending"
+            | "/connections/{id}/fallback",
+        ) => User(Some(Scope::ConnectionsWrite)),
         (M::Post, "/connections/{id}/test") => User(Some(Scope::QueriesRun)),
         (M::Get, "/api/v1/integrations") => Admin,
         (M::Get | M::Put | M::Delete, "/api/v1/integrations/databricks-oauth-u2m") => Admin,
@@ -122,6 +127,11 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
             | "/api/v1/connections/{id}/catalogs/{catalog}/schemas"
             | "/api/v1/connections/{id}/catalogs/{catalog}/schemas/{schema}/tables",
         ) => NEEDS_SIGN_IN,
+        // The matrix's connection is U2M: it holds no secret or token to replace, and its
+        // token vending is not a setting (400).
+        (M::Post, "/connections/{id}/secret" | "/connections/{id}/vending") => {
+            &[StatusCode::BAD_REQUEST]
+        }
         // The fixture query's statement was never submitted, and its connection has no
         // credential: following it up needs a sign-in.
         (M::Get, "/api/v1/queries/{id}") | (M::Post, "/api/v1/queries/{id}/cancel") => {

@@ -327,7 +327,11 @@ impl World {
                         | (M::Get, "/connections/{id}")
                         | (
                             M::Post,
-                            "/connections/{id}/settings" | "/connections/{id}/delete"
+                            "/connections/{id}/settings"
+                                | "/connections/{id}/delete"
+                                | "/connections/{id}/secret"
+                                | "/connections/{id}/vending"
+                                | "/connections/{id}/fallback"
                         )
                 );
                 Some((

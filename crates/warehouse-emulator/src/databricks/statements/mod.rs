@@ -348,3 +348,11 @@ pub async fn history(State(s): State<Arc<Shared>>, Extension(c): Extension<Calle
         .collect();
     Json(json!({"res": res, "has_next_page": false})).into_response()
 }
+
+/// The text of every statement submitted so far (as a query history shows it).
+pub fn texts(s: &Shared) -> Vec<String> {
+    lock(&s.statements)
+        .values()
+        .map(|r| r.text.clone())
+        .collect()
+}

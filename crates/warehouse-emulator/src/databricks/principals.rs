@@ -225,27 +225,33 @@ async fn create_pat(
     if b.lifetime_seconds.is_some_and(|l| l <= 0) {
         return errors::invalid_parameter("lifetime_seconds must be positive.");
     }
-    let (value, id) = create_pat_for(&s, &c.email, b.lifetime_seconds);
-    let token_info = {
-        let mut p = lock(&s.principals);
-        let pat = p.pats.get_mut(&value).expect("the token was just created");
-        pat.comment = b.comment;
-        info(&id, pat)
-    };
+    let (value, pat) = new_pat(&s, &c.email, b.lifetime_seconds, b.comment);
+    let token_info = info(&pat.id, &pat);
+    lock(&s.principals).pats.insert(value.clone(), pat);
     Json(json!({"token_value": value, "token_info": token_info})).into_response()
 }
 
-/// A new personal access token acting as `email`: (value, id).
-pub fn create_pat_for(s: &Shared, email: &str, lifetime_seconds: Option<i64>) -> (String, String) {
+/// A new personal access token acting as `email`, not stored yet: (value, token).
+fn new_pat(
+    s: &Shared,
+    email: &str,
+    lifetime_seconds: Option<i64>,
+    comment: String,
+) -> (String, Pat) {
     let now = s.clock.now();
-    let value = format!("dapi{}", random_id(16));
     let pat = Pat {
         id: random_id(16),
         owner: email.to_owned(),
         created_at: now,
         expires_at: lifetime_seconds.map(|l| now + l),
-        comment: String::new(),
+        comment,
     };
+    (format!("dapi{}", random_id(16)), pat)
+}
+
+/// Creates a personal access token acting as `email`: (value, id).
+pub fn create_pat_for(s: &Shared, email: &str, lifetime_seconds: Option<i64>) -> (String, String) {
+    let (value, pat) = new_pat(s, email, lifetime_seconds, String::new());
     let id = pat.id.clone();
     lock(&s.principals).pats.insert(value.clone(), pat);
     (value, id)

@@ -165,6 +165,31 @@ impl Emulator {
 }
 
 impl EmulatorHandle {
+    /// Another workspace of the same Databricks account, on a port of its own: the same
+    /// users, warehouses and sample data, and the account's app connections as registered
+    /// now (an app connection serves every workspace of its account). Tokens stay with the
+    /// workspace that issued them: one from here is refused there, and the other way round.
+    pub async fn start_sibling(&self) -> anyhow::Result<EmulatorHandle> {
+        let config = EmulatorConfig {
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            ..self.shared.config.clone()
+        };
+        let sibling = Emulator::start(config).await?;
+        let apps: Vec<App> = lock(&self.shared.oauth).apps.values().cloned().collect();
+        let mut oauth = lock(&sibling.shared.oauth);
+        for app in apps {
+            oauth.add_app(app);
+        }
+        drop(oauth);
+        Ok(sibling)
+    }
+
+    /// The status an unknown or dead refresh token is answered with.
+    pub fn config_invalid_refresh_status(&self) -> u16 {
+        self.shared.config.invalid_refresh_status
+    }
+
     /// The host name (and port) clients use, as an admin would paste it.
     pub fn host(&self) -> String {
         self.base_url

@@ -180,6 +180,17 @@ impl SignInService {
             .ok()
             .flatten()
             .ok_or(gone)?;
+        // The connection's own workspace, which must still be on the admin's list: the
+        // client id (and later the secret) go to no other host.
+        let integration = self
+            .store
+            .integration_at_host(integration, &conn.host)
+            .await
+            .ok()
+            .flatten()
+            .ok_or(Rejected(
+                "This connection's workspace is no longer one of the integration's workspaces. Ask an administrator to add it again, or create a new connection.",
+            ))?;
         let state_value = random::token("");
         let state_hash = random::token_hash(&state_value);
         let verifier = oauth::new_verifier();
@@ -342,12 +353,22 @@ impl SignInService {
         if code.is_some() && error.is_some() {
             return Err(Failure::Malformed);
         }
-        let integration = self
+        // As seen from the connection's workspace: where the flow started.
+        let host = self
             .store
-            .integration_by_id(&flow.org_id, &flow.integration_id)
+            .connection(&flow.org_id, &flow.connection_id)
             .await
             .ok()
             .flatten()
+            .map(|c| c.host)
+            .ok_or(Failure::IntegrationChanged)?;
+        let integration = self
+            .store
+            .integration_for(&flow.org_id, &flow.integration_id, &host)
+            .await
+            .ok()
+            .flatten()
+            .filter(|i| i.host == host && i.token_endpoint == flow.token_endpoint)
             .ok_or(Failure::IntegrationChanged)?;
         // RFC 9207: a callback's `iss` must be this flow's issuer, and a server that
         // advertises `iss` in responses must send it (its absence is a mix-up's sign).

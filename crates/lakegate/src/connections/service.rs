@@ -8,7 +8,7 @@ use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::providers::{self, Provider};
-use crate::store::{ConnectionRow, Store};
+use crate::store::{ConnectionRow, IntegrationRow, Store};
 use crate::tokens::keeper::TokenKeeper;
 use crate::tokens::{Holder, TokenService};
 use crate::warehouse::Identity;
@@ -64,7 +64,8 @@ impl ConnectionService {
             .await?)
     }
 
-    /// Creates a connection of `provider` owned by the caller, under the org's integration.
+    /// Creates a connection of `provider` owned by the caller, under the org's integration,
+    /// on one of its workspaces (`host`; default: its first).
     pub async fn create(
         &self,
         p: &Principal,
@@ -72,14 +73,18 @@ impl ConnectionService {
         provider: &dyn Provider,
         name: &str,
         shared: bool,
+        host: Option<&str>,
     ) -> Result<ConnectionRow, ConnectionError> {
         let name = check_name(name)?;
         let info = provider.info();
-        let integration = self
+        let mut integration = self
             .store
             .integration(&p.org.id, info.kind)
             .await?
             .ok_or(ConnectionError::NoIntegration)?;
+        if let Some(typed) = host.map(str::trim).filter(|h| !h.is_empty()) {
+            integration = self.workspace(provider, integration, typed).await?;
+        }
         let now = self.now();
         let row = ConnectionRow {
             id: uuid::Uuid::now_v7().to_string(),
@@ -113,6 +118,39 @@ impl ConnectionService {
         )
         .await?;
         Ok(row)
+    }
+
+    /// The integration at the workspace a user picked: one the admin put on its list, never
+    /// a host only the user typed.
+    async fn workspace(
+        &self,
+        provider: &dyn Provider,
+        integration: IntegrationRow,
+        typed: &str,
+    ) -> Result<IntegrationRow, ConnectionError> {
+        let policy = self.tokens.egress().policy();
+        let name = provider
+            .parse_host(typed, policy)
+            .map(|h| h.name)
+            .unwrap_or_else(|_| typed.to_owned());
+        let mut listed = vec![integration.host.clone()];
+        listed.extend(
+            self.store
+                .integration_hosts(&integration.id)
+                .await?
+                .into_iter()
+                .map(|h| h.host),
+        );
+        self.store
+            .integration_at_host(integration, &name)
+            .await?
+            .ok_or_else(|| {
+                ConnectionError::Invalid(format!(
+                    "{name} is not one of this organization's {} workspaces ({}): an administrator adds workspaces to the integration",
+                    provider.info().vendor,
+                    listed.join(", ")
+                ))
+            })
     }
 
     /// A connection the caller may use for `purpose`; anything else is "not found".
@@ -301,7 +339,16 @@ impl ConnectionService {
                 .integration_by_id(&p.org.id, &c.integration_id)
                 .await?
         } else {
-            self.store.integration(&p.org.id, info.kind).await?
+            match self.store.integration(&p.org.id, info.kind).await? {
+                // As seen from the connection's workspace, while it is on the list.
+                Some(i) => Some(
+                    self.store
+                        .integration_at_host(i.clone(), &c.host)
+                        .await?
+                        .unwrap_or(i),
+                ),
+                None => None,
+            }
         };
         let limits = cred
             .as_ref()

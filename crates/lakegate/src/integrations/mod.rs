@@ -1,7 +1,9 @@
 //! Integrations an org admin configures: one per org and provider kind (the Databricks
 //! OAuth U2M app of the seed first). Client ID, Client Secret (encrypted, write-only),
-//! host, scopes, and the endpoints the provider's setup check found.
+//! host — and, for Databricks, the other workspaces of the account (`hosts.rs`) — scopes,
+//! and the endpoints the provider's setup check found.
 
+mod hosts;
 pub mod service;
 
 pub use service::{IntegrationError, IntegrationService, SaveInput, TokenLifetimes};

@@ -265,6 +265,22 @@ impl IntegrationService {
     }
 
     /// Deletes the org's integration of `provider`, purging the credentials issued under it.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(super) fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    pub(super) fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
+    pub(super) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
     pub async fn delete(
         &self,
         provider: &dyn Provider,

@@ -29,7 +29,7 @@ pub async fn warn_due(store: &Store, now: i64, warning_seconds: i64) -> usize {
     for cred in rows {
         if !integrations.contains_key(&cred.integration_id) {
             let found = store
-                .integration_by_id(&cred.org_id, &cred.integration_id)
+                .integration_for(&cred.org_id, &cred.integration_id, &cred.host)
                 .await
                 .ok()
                 .flatten();

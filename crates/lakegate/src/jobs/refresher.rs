@@ -95,7 +95,7 @@ impl Refresher {
         // not retried in this pass.
         let mut attempted: HashSet<String> = HashSet::new();
         let mut hosts: HashMap<String, Arc<HostGate>> = HashMap::new();
-        let mut integrations: HashMap<String, Option<IntegrationRow>> = HashMap::new();
+        let mut integrations: HashMap<(String, String), Option<IntegrationRow>> = HashMap::new();
         let mut refreshed = 0;
         while std::time::Instant::now() < budget {
             let now = self.clock.now();
@@ -126,17 +126,18 @@ impl Refresher {
             }
             let mut work = Vec::with_capacity(fresh.len());
             for cred in fresh {
-                // One read per integration per pass, not per credential.
-                if !integrations.contains_key(&cred.integration_id) {
+                // One read per integration and workspace per pass, not per credential.
+                let key = (cred.integration_id.clone(), cred.host.clone());
+                if !integrations.contains_key(&key) {
                     let found = self
                         .store
-                        .integration_by_id(&cred.org_id, &cred.integration_id)
+                        .integration_for(&cred.org_id, &cred.integration_id, &cred.host)
                         .await
                         .ok()
                         .flatten();
-                    integrations.insert(cred.integration_id.clone(), found);
+                    integrations.insert(key.clone(), found);
                 }
-                if let Some(Some(i)) = integrations.get(&cred.integration_id) {
+                if let Some(Some(i)) = integrations.get(&key) {
                     let idle = cred.last_refresh_at.unwrap_or(cred.refresh_issued_at)
                         <= now - keepalive_seconds;
                     work.push((cred, i.clone(), idle));

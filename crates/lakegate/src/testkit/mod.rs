@@ -307,6 +307,7 @@ pub async fn connection(
             provider(),
             name,
             shared,
+            None,
         )
         .await
         .unwrap_or_else(|e| fail(e))

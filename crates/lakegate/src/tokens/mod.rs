@@ -237,7 +237,7 @@ impl TokenService {
             .ok_or(ConnectionError::NotSignedIn)?;
         let integration = self
             .store
-            .integration_by_id(&h.org_id, &cred.integration_id)
+            .integration_for(&h.org_id, &cred.integration_id, &cred.host)
             .await?;
         check_usable(&cred, integration.as_ref())?;
         let integration = integration.ok_or(ConnectionError::NoIntegration)?;

@@ -11,7 +11,7 @@ impl TokenService {
     pub async fn revoke_at_provider(&self, cred: &CredentialRow) -> Result<bool, String> {
         let integration = self
             .store
-            .integration_by_id(&cred.org_id, &cred.integration_id)
+            .integration_for(&cred.org_id, &cred.integration_id, &cred.host)
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the integration is gone")?;

@@ -513,6 +513,70 @@ impl Workspace {
         self.inner.configure(&app.state, &org.id).await;
     }
 
+    /// Another workspace of the same account (the emulator's sibling), with the same app
+    /// connection registered.
+    pub async fn sibling(&self) -> Workspace {
+        let emu = self.emu.start_sibling().await.unwrap();
+        Workspace {
+            inner: testkit::Workspace {
+                emu,
+                client_id: self.client_id.clone(),
+                client_secret: self.client_secret.clone(),
+            },
+        }
+    }
+
+    /// An egress client that may reach each of `all` (trusting each one's CA).
+    pub fn egress_for(all: &[&Workspace]) -> Egress {
+        let hosts: Vec<_> = all
+            .iter()
+            .map(|w| lakegate::egress::HostPort::parse(&w.host()).unwrap())
+            .collect();
+        let policy = Policy {
+            extra_allowed_hosts: hosts,
+            allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            ..Policy::default()
+        };
+        let cas: String = all.iter().filter_map(|w| w.emu.ca_pem.clone()).collect();
+        Egress::new(policy, Some(cas.as_bytes())).unwrap()
+    }
+
+    /// Signs in on this workspace's pages; returns the callback URL it redirects to.
+    pub async fn consent(
+        &self,
+        authorize: &url::Url,
+        email: &str,
+        password: &str,
+        allow: bool,
+    ) -> String {
+        let emu = self.browser();
+        let page = emu
+            .get(authorize.as_str())
+            .sent()
+            .await
+            .text()
+            .await
+            .unwrap();
+        let request = hidden_field(&page, "request");
+        let login = emu
+            .post(self.emu.base_url.clone() + "/oidc/v1/authorize/login")
+            .form(&[
+                ("request", request.as_str()),
+                ("email", email),
+                ("password", password),
+            ])
+            .sent()
+            .await;
+        assert_eq!(login.status(), reqwest::StatusCode::OK);
+        let decision = if allow { "allow" } else { "deny" };
+        let done = emu
+            .post(self.emu.base_url.clone() + "/oidc/v1/authorize/consent")
+            .form(&[("request", request.as_str()), ("decision", decision)])
+            .sent()
+            .await;
+        done.headers()["location"].to_str().unwrap().to_owned()
+    }
+
     /// A browser for the emulator's own pages (trusts its CA, follows no redirects).
     pub fn browser(&self) -> reqwest::Client {
         let ca =

@@ -44,4 +44,5 @@ mod sso;
 mod store_contract;
 mod store_refresh_contract;
 mod storm;
+mod workspaces;
 mod world;

@@ -5,7 +5,7 @@ use lakegate::accounts::{Org, Role};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Browser, Sent, TestApp, TestDb, Workspace, hidden_field};
+use crate::harness::{Browser, Sent, TestApp, TestDb, Workspace};
 
 pub struct Setup {
     pub app: TestApp,
@@ -147,32 +147,7 @@ impl Setup {
         password: &str,
         allow: bool,
     ) -> String {
-        let emu = self.ws.browser();
-        let page = emu
-            .get(authorize.as_str())
-            .sent()
-            .await
-            .text()
-            .await
-            .unwrap();
-        let request = hidden_field(&page, "request");
-        let login = emu
-            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/login")
-            .form(&[
-                ("request", request.as_str()),
-                ("email", email),
-                ("password", password),
-            ])
-            .sent()
-            .await;
-        assert_eq!(login.status(), StatusCode::OK);
-        let decision = if allow { "allow" } else { "deny" };
-        let done = emu
-            .post(self.ws.emu.base_url.clone() + "/oidc/v1/authorize/consent")
-            .form(&[("request", request.as_str()), ("decision", decision)])
-            .sent()
-            .await;
-        done.headers()["location"].to_str().unwrap().to_owned()
+        self.ws.consent(authorize, email, password, allow).await
     }
 
     /// The whole journey; returns where the callback sent the browser.

@@ -18,3 +18,4 @@ mod snowflake_oauth;
 mod snowflake_sql;
 mod statements;
 mod tls;
+mod workspaces;

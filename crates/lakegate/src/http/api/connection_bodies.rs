@@ -22,7 +22,7 @@ pub(in crate::http::api) const LOCATION_OR_BLANK: &str =
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("oneOf" = [
-    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false, "host": false, "client_id": false, "client_secret": false, "token": false}},
+    {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-u2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false, "client_id": false, "client_secret": false, "token": false}},
     {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "oauth-m2m"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false, "token": false}, "required": ["host", "client_id", "client_secret"]},
     {"properties": {"provider": {"const": "databricks"}, "auth": {"const": "pat"}, "role": false, "warehouse": false, "database": false, "project": false, "dataset": false, "location": false, "client_id": false, "client_secret": false}, "required": ["host", "token"]},
     {"properties": {"provider": {"const": "snowflake"}, "auth": {"const": "oauth"}, "project": false, "dataset": false, "location": false, "host": false, "client_id": false, "client_secret": false, "token": false}},
@@ -36,7 +36,8 @@ pub(in crate::http::api) struct CreateBody {
     /// `oauth-u2m`, `oauth-m2m` or `pat` for Databricks, `oauth` for Snowflake and BigQuery.
     #[schemars(extend("enum" = ["oauth-u2m", "oauth-m2m", "pat", "oauth"]))]
     auth: String,
-    /// OAuth M2M and personal access tokens: the workspace host.
+    /// The workspace host: OAuth M2M and personal access tokens, required; OAuth U2M, one of
+    /// the workspaces the admin added to the integration (default: its first).
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE))]
     host: Option<String>,
     /// OAuth M2M: the service principal's application (client) id.
@@ -118,11 +119,11 @@ pub(in crate::http::api) async fn create_for(
     };
     let shared_identity = provider.info().renewal.shared_identity();
     let secret = shared_secret(b.client_id.take(), b.client_secret.take(), b.token.take())?;
-    if shared_identity != (secret.is_some() || b.host.is_some()) {
+    if shared_identity != secret.is_some() || (shared_identity && b.host.is_none()) {
         return Err(ApiError::bad_request(if shared_identity {
             "give host with client_id and client_secret (oauth-m2m) or token (pat)"
         } else {
-            "host, client_id, client_secret and token belong to oauth-m2m and pat connections; this one uses its organization's integration"
+            "client_id, client_secret and token belong to oauth-m2m and pat connections; this one uses its organization's integration"
         }));
     }
     let [warehouse_id, catalog, schema] = places(
@@ -148,21 +149,17 @@ pub(in crate::http::api) async fn create_for(
         provider.check_location(&l).map_err(ApiError::bad_request)?;
     }
     let connections = &state.services.connections;
-    let c = match (b.host, secret) {
-        (Some(host), Some(secret)) => {
+    let host = b.host.unwrap_or_default();
+    let c = match secret {
+        Some(secret) => {
             connections
                 .create_shared(p, actor, provider, &b.name, b.shared, &host, secret)
                 .await?
         }
-        (None, None) => {
+        None => {
             connections
-                .create(p, actor, provider, &b.name, b.shared)
+                .create(p, actor, provider, &b.name, b.shared, Some(&host))
                 .await?
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "give host with client_id and client_secret (oauth-m2m) or token (pat)",
-            ));
         }
     };
     if warehouse_id.is_none()

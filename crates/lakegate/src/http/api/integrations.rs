@@ -84,6 +84,9 @@ pub struct IntegrationView {
     pub absolute_session_lifetime_minutes: Option<i64>,
     /// BigQuery: the billing project new connections start with.
     pub default_project: Option<String>,
+    /// Databricks: the other workspaces of the account the admin added (`host` is the
+    /// first); connections pick one of these, never another host.
+    pub additional_hosts: Vec<String>,
 }
 
 impl IntegrationView {
@@ -111,7 +114,27 @@ impl IntegrationView {
                     r.absolute_lifetime_minutes
                 }),
             default_project: row.and_then(|r| r.default_compute.clone()),
+            additional_hosts: vec![],
         }
+    }
+
+    /// The same with the workspaces added to the integration.
+    pub async fn with_hosts(
+        state: &AppState,
+        provider: &dyn Provider,
+        row: Option<&IntegrationRow>,
+    ) -> ApiResult<Self> {
+        let mut view = Self::new(state, provider, row);
+        if let Some(r) = row {
+            view.additional_hosts = state
+                .store
+                .integration_hosts(&r.id)
+                .await?
+                .into_iter()
+                .map(|h| h.host)
+                .collect();
+        }
+        Ok(view)
     }
 }
 
@@ -151,11 +174,9 @@ async fn show(
 ) -> ApiResult<ApiJson<IntegrationView>> {
     let provider = provider_of(&route)?;
     let row = state.services.integrations.get(provider, &p.org.id).await?;
-    Ok(ApiJson(IntegrationView::new(
-        &state,
-        provider,
-        row.as_ref(),
-    )))
+    Ok(ApiJson(
+        IntegrationView::with_hosts(&state, provider, row.as_ref()).await?,
+    ))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -297,7 +318,9 @@ async fn put(
         .integrations
         .save(provider, &actor, &p.org.id, input)
         .await?;
-    Ok(ApiJson(IntegrationView::new(&state, provider, Some(&row))))
+    Ok(ApiJson(
+        IntegrationView::with_hosts(&state, provider, Some(&row)).await?,
+    ))
 }
 
 async fn delete(

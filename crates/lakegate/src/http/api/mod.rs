@@ -5,6 +5,7 @@ mod catalog;
 mod connect_sessions;
 mod connection_bodies;
 pub mod connections;
+pub mod integration_hosts;
 pub mod integrations;
 mod me;
 mod org;
@@ -30,6 +31,7 @@ pub fn register(reg: &mut Registry) {
     connect_sessions::register(reg);
     audit::register(reg);
     integrations::register(reg);
+    integration_hosts::register(reg);
     connections::register(reg);
     catalog::register(reg);
     queries::register(reg);

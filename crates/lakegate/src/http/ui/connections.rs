@@ -207,6 +207,8 @@ struct NewPage {
     /// A shared identity: the form asks for the host and its secret or token.
     shared_identity: bool,
     m2m: bool,
+    /// The integration's workspaces, when it has more than one to pick from.
+    workspaces: Vec<String>,
 }
 
 fn label(p: &dyn Provider) -> String {
@@ -236,6 +238,18 @@ async fn new_page(
     };
     let nav = Nav::of(p);
     let info = provider.info();
+    let mut workspaces = vec![];
+    if let Some(i) = &integration {
+        let added = state
+            .store
+            .integration_hosts(&i.id)
+            .await
+            .unwrap_or_default();
+        if !added.is_empty() {
+            workspaces.push(i.host.clone());
+            workspaces.extend(added.into_iter().map(|h| h.host));
+        }
+    }
     render(
         status,
         &NewPage {
@@ -259,6 +273,7 @@ async fn new_page(
             configured: integration.is_some() || info.renewal.shared_identity(),
             shared_identity: info.renewal.shared_identity(),
             m2m: info.renewal == crate::providers::Renewal::ClientCredentials,
+            workspaces,
             is_admin: p.user.role == Role::Admin,
             host: integration.map(|i| i.host).unwrap_or_default(),
             name,
@@ -351,7 +366,7 @@ async fn create(
         };
     }
     let created = match connections
-        .create(&p, &actor, provider, &name, shared)
+        .create(&p, &actor, provider, &name, shared, Some(&form.host))
         .await
     {
         Ok(conn) if !form.role.trim().is_empty() => {

@@ -130,10 +130,12 @@ struct FormPage {
     refresh_ttl: String,
     absolute_lifetime: String,
     error: Option<String>,
+    /// The other workspaces of the account added to the integration.
+    additional_hosts: Vec<String>,
 }
 
 /// The form, prefilled from what is stored or what was just submitted (never the secret).
-fn form_page(
+pub(super) fn form_page(
     state: &AppState,
     p: &Principal,
     view: &IntegrationView,
@@ -175,14 +177,15 @@ fn form_page(
             |s| s.absolute_lifetime.clone(),
         ),
         error,
+        additional_hosts: view.additional_hosts.clone(),
     };
     render(status, &page)
 }
 
-async fn current(state: &AppState, p: &Principal) -> Result<IntegrationView, ApiError> {
+pub(super) async fn current(state: &AppState, p: &Principal) -> Result<IntegrationView, ApiError> {
     let provider = form_provider();
     let row = state.services.integrations.get(provider, &p.org.id).await?;
-    Ok(IntegrationView::new(state, provider, row.as_ref()))
+    IntegrationView::with_hosts(state, provider, row.as_ref()).await
 }
 
 async fn form(State(state): State<AppState>, Auth(p): Auth) -> Response {
@@ -193,7 +196,7 @@ async fn form(State(state): State<AppState>, Auth(p): Auth) -> Response {
 }
 
 #[derive(Deserialize)]
-struct SaveForm {
+pub(super) struct SaveForm {
     client_id: String,
     #[serde(default)]
     client_secret: String,

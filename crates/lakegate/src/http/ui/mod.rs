@@ -5,6 +5,7 @@ mod bigquery_form;
 mod connection_page;
 mod connections;
 mod home;
+mod integration_hosts;
 mod integrations;
 mod login;
 pub mod oauth_flow;
@@ -36,6 +37,7 @@ pub fn register(reg: &mut Registry) {
     access::register(reg);
     connections::register(reg);
     shared_identity::register(reg);
+    integration_hosts::register(reg);
     oauth_flow::register(reg);
     queries::register(reg);
 }

@@ -79,6 +79,13 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         ) => Admin,
         (M::Get | M::Post, "/settings/advanced/integrations/databricks-oauth-u2m") => Admin,
         (M::Post, "/settings/advanced/integrations/databricks-oauth-u2m/delete") => Admin,
+        (M::Post, "/api/v1/integrations/databricks-oauth-u2m/hosts") => Admin,
+        (M::Delete, "/api/v1/integrations/databricks-oauth-u2m/hosts/{host}") => Admin,
+        (
+            M::Post,
+            "/settings/advanced/integrations/databricks-oauth-u2m/hosts"
+            | "/settings/advanced/integrations/databricks-oauth-u2m/hosts/remove",
+        ) => Admin,
         (M::Post, "/logout") => User(None),
         (M::Get, "/api/v1/me") => User(None),
         (M::Get | M::Post, "/api/v1/users") => Admin,
@@ -159,6 +166,20 @@ pub(super) fn allowed_refusals(route: &RouteInfo) -> &'static [StatusCode] {
         (M::Put, "/api/v1/sso") | (M::Post, "/settings/advanced/access/sso") => {
             &[StatusCode::BAD_REQUEST]
         }
+        // Workspaces: `localhost:1` is no workspace (422 on adding it, 400 on removing a host
+        // that is not on the list, 404 where the org has no integration); the page's forms
+        // come without a host (400, the form again).
+        (
+            M::Post | M::Delete,
+            "/api/v1/integrations/databricks-oauth-u2m/hosts"
+            | "/api/v1/integrations/databricks-oauth-u2m/hosts/{host}"
+            | "/settings/advanced/integrations/databricks-oauth-u2m/hosts"
+            | "/settings/advanced/integrations/databricks-oauth-u2m/hosts/remove",
+        ) => &[
+            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ],
         // Disconnecting without a credential: 409 needs_sign_in (there is nothing to remove).
         (M::Delete, "/api/v1/connections/{id}/credential") => NEEDS_SIGN_IN,
         _ => &[],

@@ -179,7 +179,14 @@ impl World {
             .state
             .services
             .connections
-            .create(&p, &actor, crate::harness::databricks(), "Private", false)
+            .create(
+                &p,
+                &actor,
+                crate::harness::databricks(),
+                "Private",
+                false,
+                None,
+            )
             .await
             .unwrap()
             .id
@@ -368,6 +375,10 @@ impl World {
                 // Queries are private to the user who ran them, admins included.
                 Some((id, Owner::EditorA))
             }
+            "/api/v1/integrations/databricks-oauth-u2m/hosts/{host}" => {
+                // A workspace nobody added: each org has its own list.
+                Some(("localhost:1".into(), Owner::Nobody))
+            }
             other => {
                 panic!("route {other} has a path parameter the matrix has no fixture for: add one")
             }
@@ -423,6 +434,9 @@ impl World {
             ),
             (Kind::Api, M::Patch, "/api/v1/connections/{id}") => {
                 Body::Json(json!({"name": "Renamed"}))
+            }
+            (Kind::Api, M::Post, "/api/v1/integrations/databricks-oauth-u2m/hosts") => {
+                Body::Json(json!({"host": "localhost:1"}))
             }
             (Kind::Api, M::Post, "/api/v1/connections/{id}/queries") => {
                 Body::Json(json!({"statement": "SELECT 1", "warehouse_id": "abcdef1234567890"}))
@@ -587,6 +601,7 @@ impl World {
             Some((id, _)) if route.path.contains("{external_id}") => {
                 route.path.replace("{external_id}", id)
             }
+            Some((host, _)) if route.path.contains("{host}") => route.path.replace("{host}", host),
             _ => route.path.to_owned(),
         }
         .replace("{catalog}", "samples")

@@ -67,6 +67,10 @@ export async function startDemo(extra = [], { dataDir = mkdtempSync(join(tmpdir(
     snowflakeSecret: extra.includes("--preconfigured") ? null : field(/Snowflake Secret\s+(\S+)/),
     googleClientId: extra.includes("--preconfigured") ? null : field(/Google Client ID\s+(\S+)/),
     googleSecret: extra.includes("--preconfigured") ? null : field(/Google Client Secret\s+(\S+)/),
+    principalId: field(/Service principal ID\s+(\S+)/),
+    principalSecret: field(/Service principal secret\s+(\S+)/),
+    pat: field(/Personal access token\s+(\S+)/),
+    secondHost: field(/Second workspace\s+(\S+)/),
     /** Ctrl+C, as a person would; resolves with how the process ended. */
     async stop() {
       child.kill("SIGINT");

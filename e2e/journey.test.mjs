@@ -260,6 +260,67 @@ test("BigQuery: the admin pastes the Google client; an analyst who unticks BigQu
   await context.close();
 });
 
+test("shared identities and a second workspace: a service principal, a personal access token, and a connection on another workspace of the account", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
+  const host = demo.host.replace(/^https?:\/\//, "");
+
+  // OAuth M2M: checked with Databricks, then "runs as" the principal, for everyone.
+  await page.goto(`${demo.base}/connections/new?kind=databricks-oauth-m2m`);
+  assert.match(await page.locator(".crumbs").last().innerText(), /Databricks › OAuth M2M/);
+  await page.fill("#name", "Nightly reports");
+  await page.fill("#host", host);
+  await page.fill("#client_id", demo.principalId);
+  await page.fill("#client_secret", "not-the-secret");
+  await page.click("text=Create connection");
+  assert.match(await page.locator("[role=alert]").innerText(), /refused the service principal's credentials/);
+  await page.fill("#name", "Nightly reports");
+  await page.fill("#host", host);
+  await page.fill("#client_id", demo.principalId);
+  await page.fill("#client_secret", demo.principalSecret);
+  await Promise.all([page.waitForURL(/\/connections\/[0-9a-f-]+$/), page.click("text=Create connection")]);
+  assert.match(await page.locator("#runs-as").innerText(), new RegExp(`Queries run as ${demo.principalId}, not as you`));
+  assert.ok(!(await page.content()).includes(demo.principalSecret), "write-only");
+  await page.selectOption("#warehouse_id", "abcdef1234567890");
+  await Promise.all([page.waitForURL(/saved=/), page.click("#settings-h ~ form >> text=Save")]);
+  await page.fill("#sql", "SELECT current_user() AS who");
+  await page.click("#run-query");
+  await page.waitForSelector("#query-results:not([hidden])", { timeout: 60_000 });
+  assert.equal(await page.locator("#result-table tbody tr td").first().innerText(), demo.principalId);
+  await screenshot(page, "m2m-connection");
+
+  // A personal access token: the connection runs as its owner.
+  await page.goto(`${demo.base}/connections/new?kind=databricks-pat`);
+  await page.fill("#name", "Alice's token");
+  await page.fill("#host", host);
+  await page.fill("#token", demo.pat);
+  await Promise.all([page.waitForURL(/\/connections\/[0-9a-f-]+$/), page.click("text=Create connection")]);
+  assert.match(await page.locator("#runs-as").innerText(), /Queries run as alice@example\.com, not as you/);
+  await context.close();
+
+  // The admin adds the account's second workspace; the analyst connects there.
+  const adminContext = await newContext(browser);
+  const admin = await signIn(adminContext, demo.base, "admin@example.com", demo.admin);
+  await admin.goto(`${demo.base}/settings/advanced/integrations/databricks-oauth-u2m`);
+  await admin.fill("#new-host", demo.secondHost);
+  await Promise.all([admin.waitForURL(/databricks-oauth-u2m$/), admin.click("text=Add workspace")]);
+  assert.match(await admin.locator("#workspaces-h ~ ul").innerText(), new RegExp(demo.secondHost));
+  await screenshot(admin, "second-workspace");
+  await adminContext.close();
+  const again = await newContext(browser);
+  const analyst = await signIn(again, demo.base, "analyst@example.com", demo.analyst);
+  await analyst.goto(`${demo.base}/connections/new?kind=databricks-oauth-u2m`);
+  await analyst.fill("#name", "Second workspace");
+  await analyst.selectOption("#host", demo.secondHost);
+  await analyst.click("text=Sign in with Databricks");
+  await databricksConsent(analyst, "bob@example.com", "bob", "allow");
+  assert.ok(analyst.url().includes(demo.secondHost.split(":").pop()), `signed in at the second workspace: ${analyst.url()}`);
+  await Promise.all([analyst.waitForURL(/\/connections\/[^/]+\?signin=ok/), analyst.click("button[value=allow]")]);
+  assert.match(await analyst.locator("#databricks-identity").innerText(), /bob@example\.com/);
+  assert.ok((await analyst.content()).includes(demo.secondHost), "the connection names its workspace");
+  await again.close();
+});
+
 test("cancelling consent says the sign-in was cancelled", async () => {
   const context = await newContext(browser);
   const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
@@ -356,7 +417,8 @@ test("the pages of the journey have no accessibility violations (axe-core)", asy
   await page.close();
   const admin = await signIn(context, demo.base, "admin@example.com", demo.admin);
   const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
-    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/settings/advanced/integrations/bigquery-oauth", "/connections", "/connections/new", "/queries"];
+    "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/settings/advanced/integrations/bigquery-oauth", "/connections", "/connections/new", "/queries",
+    "/connections/new?kind=databricks-oauth-m2m", "/connections/new?kind=databricks-pat"];
   for (const path of pages) {
     await admin.goto(`${demo.base}${path}`);
     found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));

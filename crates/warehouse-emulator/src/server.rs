@@ -173,6 +173,8 @@ impl EmulatorHandle {
         let config = EmulatorConfig {
             listen: "127.0.0.1:0".into(),
             public_url: None,
+            // Its CA is its own: the caller trusts it from the handle (`ca_pem`).
+            tls_ca_out: None,
             ..self.shared.config.clone()
         };
         let sibling = Emulator::start(config).await?;

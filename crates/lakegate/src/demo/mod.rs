@@ -10,6 +10,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+#[cfg(feature = "demo")]
+mod extras;
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Lakegate's port on 127.0.0.1.
@@ -193,13 +196,13 @@ mod with_emulator {
     }
 
     /// Lakegate's configuration for the demo, written where the user can read it.
-    fn lakegate_config(args: &DemoArgs, dir: &Path) -> anyhow::Result<Config> {
+    fn lakegate_config(args: &DemoArgs, dir: &Path, second: &str) -> anyhow::Result<Config> {
         let host = format!("localhost:{}", args.emulator_port);
         let scheme = if args.emulator_tls { "https" } else { "http" };
         let tls = if args.emulator_tls {
             format!("extra_ca_file = {:?}\n", dir.join("emulator-ca.pem"))
         } else {
-            format!("insecure_http_hosts = [\"{host}\"]\n")
+            format!("insecure_http_hosts = [\"{host}\", \"{second}\"]\n")
         };
         let text = format!(
             "# Written by `lakegate demo` on every start.\n\
@@ -207,8 +210,8 @@ mod with_emulator {
              listen = \"127.0.0.1:{port}\"\n\
              data_dir = {dir:?}\n\
              \n[egress]\n\
-             # The emulated workspace runs on loopback, which Lakegate refuses unless allowed.\n\
-             extra_allowed_hosts = [\"{host}\"]\n\
+             # The emulated workspaces run on loopback, which Lakegate refuses unless allowed.\n\
+             extra_allowed_hosts = [\"{host}\", \"{second}\"]\n\
              allowed_cidrs = [\"127.0.0.0/8\", \"::1/128\"]\n\
              # The emulator also plays Google: BigQuery's fixed endpoints, moved here.\n\
              google_base_url = \"{scheme}://{host}\"\n{tls}",
@@ -353,7 +356,8 @@ mod with_emulator {
         let emulator = Emulator::start(emulator_config(&args, &dir, &remembered))
             .await
             .context("the Databricks emulator could not start")?;
-        let config = lakegate_config(&args, &dir)?;
+        let extras = super::extras::Extras::start(&emulator, &dir, args.emulator_tls).await?;
+        let config = lakegate_config(&args, &dir, &extras.second_host)?;
         crate::telemetry::init(config.log_format, &config.log_level);
 
         let store = crate::cli::ready_store(&config).await?;
@@ -413,8 +417,10 @@ mod with_emulator {
                 .context("configuring the BigQuery integration failed")?;
         }
         store.close().await;
+        extras.print_banner();
         print_banner(&args, &dir, &remembered, &host);
         let served = crate::cli::serve_until(config, crate::cli::shutdown_signal()).await;
+        extras.stop().await;
         emulator.stop().await;
         served
     }

@@ -180,8 +180,7 @@ impl SignInService {
             .ok()
             .flatten()
             .ok_or(gone)?;
-        // The connection's own workspace, which must still be on the admin's list: the
-        // client id (and later the secret) go to no other host.
+        // The connection's workspace, still on the admin's list: the client goes nowhere else.
         let integration = self
             .store
             .integration_at_host(integration, &conn.host)

@@ -8,6 +8,7 @@ pub mod failure;
 pub mod fallback;
 pub mod flow;
 mod grant;
+mod patch;
 pub mod return_url;
 pub mod service;
 pub mod shared;
@@ -22,7 +23,8 @@ pub use crate::credentials::{
 
 pub use fallback::RanAs;
 pub use flow::SignInService;
-pub use service::{ConnectionService, CredentialView, Patch, TestReport};
+pub use patch::Patch;
+pub use service::{ConnectionService, CredentialView, TestReport};
 
 /// What a caller wants to do with a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 pub mod output;
 pub mod service;
+mod sweep;
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -27,11 +27,11 @@ const CHUNK_FETCHES: usize = 4;
 /// Queries: submitted as the caller, followed up from any replica.
 #[derive(Clone)]
 pub struct QueryService {
-    store: Store,
+    pub(super) store: Store,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     connections: ConnectionService,
-    tokens: TokenService,
+    pub(super) tokens: TokenService,
 }
 
 /// A submitted query and the latest word from Databricks about it.
@@ -40,7 +40,7 @@ pub struct Running {
     pub statement: Statement,
     /// Whose identity runs it.
     pub ran_as: RanAs,
-    keeper: Arc<TokenKeeper>,
+    pub(super) keeper: Arc<TokenKeeper>,
 }
 
 impl Running {
@@ -115,7 +115,7 @@ impl QueryService {
         }
     }
 
-    fn now(&self) -> i64 {
+    pub(super) fn now(&self) -> i64 {
         self.clock.now()
     }
 
@@ -260,60 +260,8 @@ impl QueryService {
         })
     }
 
-    /// Follows up on queries nobody is polling (every replica runs this in the background):
-    /// records how those that ended ended, and cancels upstream those past their time limit, so
-    /// a limit holds even when the client went away. Returns how many were looked at.
-    pub async fn sweep_unfinished(&self, batch: i64) -> usize {
-        // Give clients a minute to poll themselves.
-        let rows = match self.store.unfinished_queries(self.now() - 60, batch).await {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not list unfinished queries");
-                return 0;
-            }
-        };
-        let n = rows.len();
-        for query in rows {
-            let holder = Holder::of_query(&query);
-            let past_limit = self.now() >= query.submitted_at + query.timeout_seconds;
-            let keeper = match TokenKeeper::new(&self.tokens, holder.clone(), 60).await {
-                Ok(k) => Arc::new(k),
-                Err(e) => {
-                    // No usable credential (the user disconnected, or must sign in again): the
-                    // query cannot be followed; once past its limit it is recorded as abandoned.
-                    if past_limit {
-                        let outcome = QueryOutcome {
-                            error_code: Some("ABANDONED".into()),
-                            error_message: Some(format!("could not be followed up: {e}")),
-                            ..QueryOutcome::ended(QueryState::Abandoned, self.now())
-                        };
-                        let _ = self.record(&query.id, outcome).await;
-                    }
-                    continue;
-                }
-            };
-            let mut running = Running {
-                statement: Self::placeholder(&query.statement_id),
-                ran_as: RanAs {
-                    identity: String::new(),
-                    connection_id: holder.connection_id.clone(),
-                    fallback: holder.connection_id != query.connection_id,
-                },
-                query,
-                keeper,
-            };
-            match self.poll(&mut running).await {
-                Ok(()) | Err(QueryError::TimedOut(_)) => {}
-                Err(e) => {
-                    tracing::warn!(query_id = %running.query.id, error = %e, "could not follow up a query");
-                }
-            }
-        }
-        n
-    }
-
     /// A statement not asked about yet.
-    fn placeholder(statement_id: &str) -> Statement {
+    pub(super) fn placeholder(statement_id: &str) -> Statement {
         Statement {
             statement_id: statement_id.to_owned(),
             status: Status {
@@ -407,7 +355,7 @@ impl QueryService {
         self.record(&r.query.id, outcome).await
     }
 
-    async fn record(&self, id: &str, o: QueryOutcome) -> Result<(), QueryError> {
+    pub(super) async fn record(&self, id: &str, o: QueryOutcome) -> Result<(), QueryError> {
         if self.store.finish_query(id, &o).await? {
             self.metrics.query_finished(o.state.as_str());
         }

@@ -98,7 +98,7 @@ pub async fn get(b: &Browser, path: &str) -> (StatusCode, Value) {
 
 /// A workspace whose warehouse takes five minutes (emulator clock) to start once stopped,
 /// so a statement stays PENDING until the test moves the clock.
-async fn slow_start() -> Setup {
+pub(crate) async fn slow_start() -> Setup {
     let mut config = EmulatorConfig::for_tests();
     config.warehouses = vec![WarehouseConfig {
         id: WAREHOUSE.into(),
@@ -109,7 +109,7 @@ async fn slow_start() -> Setup {
     setup_emulating(config).await
 }
 
-async fn stop_warehouse(s: &Setup) {
+pub(crate) async fn stop_warehouse(s: &Setup) {
     s.control(
         &format!("/emulator/control/warehouses/{WAREHOUSE}/stop"),
         json!({}),

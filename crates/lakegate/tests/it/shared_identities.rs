@@ -262,7 +262,7 @@ async fn a_rejected_secret_flags_the_connection_until_a_new_one_is_saved() {
 }
 
 async fn a_personal_access_token_runs_as_its_owner_until_it_is_revoked() {
-    let s = setup().await;
+    let s = crate::queries::slow_start().await;
     let (token, token_id) = s.ws.emu.create_pat("alice@example.com", None);
     let ed = s.user("ed@acme.test", Role::Editor).await;
     let (status, body) = send(
@@ -288,10 +288,19 @@ async fn a_personal_access_token_runs_as_its_owner_until_it_is_revoked() {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(who(&answer), "alice@example.com");
 
-    // Revoked in the workspace: the next call is refused and the connection says why.
+    // Revoked in the workspace mid-query (the statement waits for its warehouse to
+    // start): following it up is refused, and the connection says why.
+    crate::queries::stop_warehouse(&s).await;
+    let (status, pending) = query(&ed, &conn, json!({"wait": false})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{pending}");
     assert!(s.ws.emu.delete_pat(&token_id));
-    let (status, body) = query(&ed, &conn, json!({})).await;
+    let poll = pending["poll"].as_str().unwrap();
+    let resp = ed.get(poll).await;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "reauth_required");
+    s.advance(301);
     let cred = ed
         .get_json(&format!("/api/v1/connections/{conn}/credential"))
         .await;
@@ -400,6 +409,32 @@ async fn a_fallback_runs_only_when_asked_and_always_says_so() {
     assert!(
         events.contains(&"connection.fallback".to_owned()),
         "{events:?}"
+    );
+
+    // Vending falls back the same way, once an admin allows the principal's tokens out.
+    let vend = format!("/api/v1/connections/{u2m}/access-token");
+    let (status, body) = send(&fay, Method::POST, &vend, json!({"allow_fallback": true})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "token_vending_off");
+    let admin = s.user("root@acme.test", Role::Admin).await;
+    let on = json!({"token_vending": true});
+    let (status, _) = send(
+        &admin,
+        Method::PATCH,
+        &format!("/api/v1/connections/{fallback}"),
+        on,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(&fay, Method::POST, &vend, json!({"allow_fallback": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ran_as"]["fallback"], true);
+    assert_eq!(body["ran_as"]["identity"], app_id.as_str());
+    let (status, _) = send(&fay, Method::POST, &vend, json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "without the flag, nothing falls back"
     );
 
     // Signed in, the user's own identity runs it even with the flag.

@@ -39,6 +39,7 @@ pub fn router() -> Router<Arc<Shared>> {
             get(discovery),
         )
         .route("/oidc/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/databricks-config", get(host_metadata))
         .route("/oidc/jwks.json", get(jwks))
         .route("/oidc/v1/authorize", get(authorize))
         .route("/oidc/v1/authorize/login", post(login))
@@ -64,6 +65,18 @@ async fn discovery(State(s): State<Arc<Shared>>) -> Response {
         "claims_supported": ["iss", "sub", "aud", "iat", "exp", "jti", "name", "family_name", "given_name", "preferred_username"],
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": s.config.authorization_response_iss
+    }))
+    .into_response()
+}
+
+/// The workspace's host metadata, which Databricks' SDKs read first to find the OIDC
+/// endpoint, the workspace id and the cloud (an unknown value of these falls back to the
+/// host-type rules; the emulator answers as an AWS workspace).
+async fn host_metadata(State(s): State<Arc<Shared>>) -> Response {
+    axum::Json(json!({
+        "oidc_endpoint": s.issuer(),
+        "workspace_id": s.config.org_id,
+        "cloud": "aws",
     }))
     .into_response()
 }

@@ -19,6 +19,7 @@ crate::on_each_backend!(
     a_personal_access_token_runs_as_its_owner_until_it_is_revoked,
     a_shared_identitys_tokens_are_vended_only_once_an_admin_allows_it,
     a_fallback_runs_only_when_asked_and_always_says_so,
+    shared_identity_secrets_never_reach_logs_responses_pages_or_rows,
 );
 
 mod stress {
@@ -465,4 +466,72 @@ async fn storm(db: &TestDb) {
             "round {round}: one token call per expiry"
         );
     }
+}
+
+/// The canary of shared identities: a principal's secrets (refused, first, replacement), a
+/// personal access token and the principal's access token pass through creation, a refused
+/// save, a replacement, the pages, Test and vending — and appear in no log line, no stored
+/// row, and no response but the vending answer that hands the access token out by design.
+async fn shared_identity_secrets_never_reach_logs_responses_pages_or_rows() {
+    let s = setup().await;
+    let (app_id, first) = s.ws.emu.create_service_principal("canary");
+    let (pat, _) = s.ws.emu.create_pat("alice@example.com", None);
+    let second = s.ws.emu.add_principal_secret(&app_id);
+    let wrong = "dose-CANARY-WRONG-5f1c".to_owned();
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    let admin = s.user("root@acme.test", Role::Admin).await;
+    let mut responses: Vec<(String, String, Option<String>)> = vec![];
+    let mut keep = |what: &str, body: Value, handed_out: Option<String>| {
+        responses.push((what.to_owned(), body.to_string(), handed_out));
+    };
+    let create = |secret: &str| {
+        json!({"name": "C", "provider": "databricks", "auth": "oauth-m2m", "host": s.ws.host(),
+               "client_id": app_id, "client_secret": secret, "shared": true, "warehouse_id": WH})
+    };
+    let (_, body) = send(&ed, Method::POST, "/api/v1/connections", create(&wrong)).await;
+    keep("refused create", body, None);
+    let (_, body) = send(&ed, Method::POST, "/api/v1/connections", create(&first)).await;
+    let conn = body["id"].as_str().unwrap().to_owned();
+    keep("create", body, None);
+    let pat_body = json!({"name": "P", "provider": "databricks", "auth": "pat", "host": s.ws.host(), "token": pat});
+    let (_, body) = send(&ed, Method::POST, "/api/v1/connections", pat_body).await;
+    keep("PAT create", body, None);
+    let path = format!("/api/v1/connections/{conn}");
+    let (_, body) = send(&ed, Method::PATCH, &path, json!({"client_secret": wrong})).await;
+    keep("refused replacement", body, None);
+    let (_, body) = send(&ed, Method::PATCH, &path, json!({"client_secret": second})).await;
+    keep("replacement", body, None);
+    let (_, body) = send(&ed, Method::POST, &format!("{path}/test"), json!({})).await;
+    keep("test", body, None);
+    keep("query", query(&ed, &conn, json!({})).await.1, None);
+    send(&admin, Method::PATCH, &path, json!({"token_vending": true})).await;
+    let (_, vended) = send(
+        &ed,
+        Method::POST,
+        &format!("{path}/access-token"),
+        json!({}),
+    )
+    .await;
+    let access_token = vended["access_token"].as_str().unwrap().to_owned();
+    keep("vend", vended, Some(access_token.clone()));
+    for page in [
+        "/connections",
+        &format!("/connections/{conn}"),
+        "/settings/activity",
+    ] {
+        keep(page, Value::String(admin.page(page).await), None);
+    }
+    let (_, audit) = send(&admin, Method::GET, "/api/v1/audit?limit=1000", json!({})).await;
+    keep("audit", audit, None);
+
+    let secrets = vec![
+        ("principal's first secret", first),
+        ("principal's second secret", second),
+        ("refused secret", wrong),
+        ("personal access token", pat),
+        ("principal's access token", access_token),
+    ];
+    let stored = crate::canary::every_stored_value(&s.app).await;
+    let logs = crate::harness::captured_logs();
+    crate::canary::assert_absent(&secrets, &logs, &stored, &responses);
 }

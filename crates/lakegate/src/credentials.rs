@@ -286,6 +286,7 @@ mod tests {
             issuer_in_response: 0,
             default_compute: None,
             connection_id: None,
+            setup_warning: None,
         }
     }
 

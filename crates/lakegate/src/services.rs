@@ -91,7 +91,7 @@ impl Services {
                 i.egress.clone(),
                 i.clock.clone(),
                 i.metrics.clone(),
-                public_url,
+                public_url.clone(),
             ),
             queries: QueryService::new(
                 i.store.clone(),
@@ -105,6 +105,7 @@ impl Services {
                 i.keyring.clone(),
                 i.egress.clone(),
                 i.clock.clone(),
+                Some(public_url.clone()),
             ),
             logins: LoginService::new(
                 i.store.clone(),

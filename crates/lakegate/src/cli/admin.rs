@@ -27,12 +27,18 @@ fn accounts(store: &Store) -> AccountService {
     AccountService::new(store.clone(), Arc::new(SystemClock))
 }
 
-fn integrations(store: &Store, keyring: Keyring, egress: Egress) -> IntegrationService {
+fn integrations(
+    store: &Store,
+    keyring: Keyring,
+    egress: Egress,
+    config: &Config,
+) -> IntegrationService {
     IntegrationService::new(
         store.clone(),
         Arc::new(keyring),
         egress,
         Arc::new(SystemClock),
+        config.public_url.clone(),
     )
 }
 
@@ -200,7 +206,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
                 lifetimes: None,
                 default_compute: None,
             };
-            let row = integrations(&store, keyring, egress)
+            let row = integrations(&store, keyring, egress, config)
                 .save(kind.0, &Actor::cli(Some(org.id.clone())), &org.id, input)
                 .await?;
             println!(
@@ -234,7 +240,7 @@ pub(super) async fn integration(config: &Config, cmd: IntegrationCommand) -> any
             let org = accounts(&store).org_by_slug(&org).await?;
             let keyring = load_keyring(config)?;
             let egress = build_egress(config)?;
-            integrations(&store, keyring, egress)
+            integrations(&store, keyring, egress, config)
                 .delete(kind.0, &Actor::cli(Some(org.id.clone())), &org.id)
                 .await?;
             println!(

@@ -100,6 +100,7 @@ impl ConnectionService {
             issuer_in_response: 0,
             default_compute: None,
             connection_id: Some(connection_id.clone()),
+            setup_warning: None,
         };
         let proven = self
             .tokens()

@@ -375,6 +375,7 @@ mod with_emulator {
                 std::sync::Arc::new(keyring),
                 egress,
                 std::sync::Arc::new(SystemClock),
+                config.public_url.clone(),
             );
             let input = crate::integrations::SaveInput {
                 host: host.clone(),

@@ -119,6 +119,11 @@ impl From<IntegrationError> for ApiError {
             IntegrationError::Invalid(m) => ApiError::bad_request(m),
             e @ IntegrationError::SecretRequired => ApiError::bad_request(e.to_string()),
             IntegrationError::NotConfigured => ApiError::not_found("integration"),
+            e @ IntegrationError::RedirectNotRegistered { .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "redirect_url_not_registered",
+                e.to_string(),
+            ),
             // The host the admin entered cannot be reached: a problem with the value sent
             // (422 like the other discovery failures), not a fault of this server.
             IntegrationError::Discovery(d @ DiscoveryError::Unreachable(_)) => ApiError::new(

@@ -8,7 +8,8 @@ use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
 use crate::crypto::envelope::{Binding, CryptoError, Keyring};
 use crate::egress::Egress;
-use crate::providers::{DiscoveryError, Provider};
+use crate::providers::redirect_check::{self, RedirectCheck};
+use crate::providers::{DiscoveryError, Provider, redirect_url};
 use crate::secret::Secret;
 use crate::store::{IntegrationRow, IntegrationStatus, Store, StoreError};
 
@@ -22,6 +23,9 @@ pub enum IntegrationError {
     Discovery(#[from] DiscoveryError),
     #[error("the integration is not configured")]
     NotConfigured,
+    /// The vendor refused Lakegate's redirect URL for this client.
+    #[error("This redirect URL is not registered with the {vendor} client: add {url}")]
+    RedirectNotRegistered { vendor: &'static str, url: String },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
@@ -83,6 +87,7 @@ pub struct IntegrationService {
     keyring: Arc<Keyring>,
     egress: Egress,
     clock: Arc<dyn Clock>,
+    public_url: Option<url::Url>,
 }
 
 /// Where an integration's (or a shared identity's own) client secret belongs.
@@ -120,12 +125,21 @@ fn check_secret(s: &Secret) -> Result<(), IntegrationError> {
 }
 
 impl IntegrationService {
-    pub fn new(store: Store, keyring: Arc<Keyring>, egress: Egress, clock: Arc<dyn Clock>) -> Self {
+    /// `public_url` builds the redirect URL saves check with the vendor (`None`: a CLI
+    /// without one, which cannot check it and says so).
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        egress: Egress,
+        clock: Arc<dyn Clock>,
+        public_url: Option<url::Url>,
+    ) -> Self {
         IntegrationService {
             store,
             keyring,
             egress,
             clock,
+            public_url,
         }
     }
 
@@ -205,6 +219,15 @@ impl IntegrationService {
                 .await?;
         }
 
+        let setup_warning = self
+            .check_redirect(
+                provider,
+                &endpoints.authorization_endpoint,
+                &client_id,
+                &scopes,
+            )
+            .await?;
+
         let id = existing
             .as_ref()
             .map_or_else(|| uuid::Uuid::now_v7().to_string(), |e| e.id.clone());
@@ -252,6 +275,7 @@ impl IntegrationService {
             issuer_in_response: i64::from(endpoints.issuer_in_response),
             default_compute,
             connection_id: None,
+            setup_warning,
         };
         self.store.save_integration(&row).await?;
         audit::record(
@@ -264,7 +288,47 @@ impl IntegrationService {
         Ok(row)
     }
 
-    /// Deletes the org's integration of `provider`, purging the credentials issued under it.
+    /// Whether the vendor knows Lakegate's redirect URL for this client: refused when it
+    /// says no; a warning to keep when its answer proves nothing.
+    async fn check_redirect(
+        &self,
+        provider: &dyn Provider,
+        authorization_endpoint: &str,
+        client_id: &str,
+        scopes: &str,
+    ) -> Result<Option<String>, IntegrationError> {
+        let info = provider.info();
+        if info.redirect_refused.is_empty() {
+            return Ok(None);
+        }
+        let Some(public_url) = &self.public_url else {
+            return Ok(Some(
+                "Lakegate could not check the redirect URL: public_url is not configured".into(),
+            ));
+        };
+        let url = redirect_url(public_url, info);
+        match redirect_check::probe(
+            &self.egress,
+            info,
+            authorization_endpoint,
+            client_id,
+            &provider.sign_in_scopes(scopes, None),
+            &url,
+        )
+        .await
+        {
+            RedirectCheck::Registered => Ok(None),
+            RedirectCheck::NotRegistered => Err(IntegrationError::RedirectNotRegistered {
+                vendor: info.vendor,
+                url,
+            }),
+            RedirectCheck::Inconclusive(why) => Ok(Some(format!(
+                "Lakegate could not check that {url} is registered with the {} client ({why}): if users' sign-ins fail with a redirect error, register it there",
+                info.vendor
+            ))),
+        }
+    }
+
     pub(super) fn store(&self) -> &Store {
         &self.store
     }
@@ -281,6 +345,7 @@ impl IntegrationService {
         self.clock.now()
     }
 
+    /// Deletes the org's integration of `provider`, purging the credentials issued under it.
     pub async fn delete(
         &self,
         provider: &dyn Provider,

@@ -8,6 +8,7 @@ pub mod bigquery;
 pub mod client_check;
 pub mod databricks;
 pub mod oauth;
+pub mod redirect_check;
 pub mod snowflake;
 
 use async_trait::async_trait;
@@ -65,6 +66,9 @@ pub struct Info {
     pub words: Words,
     /// How an access token is renewed — which also says whose identity a connection is.
     pub renewal: Renewal,
+    /// What the authorize endpoint's error page says when a redirect URL is not registered
+    /// (empty: no redirect URL to check).
+    pub redirect_refused: &'static str,
 }
 
 /// How a connection's access token is renewed.

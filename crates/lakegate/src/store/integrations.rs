@@ -34,6 +34,8 @@ pub struct IntegrationRow {
     /// The connection this client belongs to (a shared identity's own: M2M, PAT); `None`
     /// for the org's integration of its kind.
     pub connection_id: Option<String>,
+    /// What the last save could not verify (shown as a warning); `None`: all checked.
+    pub setup_warning: Option<String>,
 }
 
 impl IntegrationRow {
@@ -48,7 +50,7 @@ macro_rules! select_integrations {
         concat!(
             "SELECT id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, authorization_endpoint, \
              token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, refresh_ttl_minutes, \
-             absolute_lifetime_minutes, issuer_in_response, default_compute, connection_id FROM integrations ",
+             absolute_lifetime_minutes, issuer_in_response, default_compute, connection_id, setup_warning FROM integrations ",
             $tail
         )
     };
@@ -89,15 +91,16 @@ impl Store {
         sqlx::query(
             "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
                authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
-               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute, setup_warning) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (org_id, kind) WHERE connection_id IS NULL DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
                client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
                authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
                generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
                updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
                refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes, \
-               issuer_in_response = excluded.issuer_in_response, default_compute = excluded.default_compute",
+               issuer_in_response = excluded.issuer_in_response, default_compute = excluded.default_compute, \
+               setup_warning = excluded.setup_warning",
         )
         .bind(&r.id)
         .bind(&r.org_id)
@@ -119,6 +122,7 @@ impl Store {
         .bind(r.absolute_lifetime_minutes)
         .bind(r.issuer_in_response)
         .bind(&r.default_compute)
+        .bind(&r.setup_warning)
         .execute(self.pool())
         .await
         .map_err(classify)?;

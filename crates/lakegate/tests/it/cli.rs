@@ -319,7 +319,9 @@ fn migrate_applies_and_reports() {
 
 #[tokio::test]
 async fn integration_set_show_and_delete_never_print_the_secret() {
-    let ws = crate::harness::Workspace::start().await;
+    let mut ws = crate::harness::Workspace::start().await;
+    // The app connection knows the configured public URL's redirect URL (saving checks it).
+    ws.register("https://lakegate.example.com", Default::default());
     let cli = Cli::new();
     let ca = cli.dir.path().join("ca.pem");
     std::fs::write(&ca, ws.emu.ca_pem.clone().unwrap()).unwrap();

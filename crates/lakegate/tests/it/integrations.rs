@@ -23,8 +23,10 @@ struct Setup {
 
 async fn setup() -> Setup {
     let db = TestDb::current().await;
-    let ws = Workspace::start().await;
+    let mut ws = Workspace::start().await;
     let app = TestApp::spawn_with(&db, Some(&ws)).await;
+    // The app connection knows this deployment's redirect URL (saving checks it).
+    ws.register_for(&app);
     let org = app.org("acme").await;
     let admin_user = app
         .user_with(&org, "admin@acme.test", Role::Admin, false)
@@ -221,8 +223,8 @@ async fn the_first_save_needs_a_secret_and_later_edits_keep_it() {
 
 async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
     let db = TestDb::current().await;
-    let first = Workspace::start().await;
-    let second = Workspace::start().await;
+    let mut first = Workspace::start().await;
+    let mut second = Workspace::start().await;
     let cas = format!(
         "{}{}",
         first.emu.ca_pem.clone().unwrap(),
@@ -239,6 +241,8 @@ async fn a_new_host_is_only_asked_for_discovery_never_sent_credentials() {
     };
     let mut app = TestApp::spawn_with(&db, Some(&first)).await;
     app.set_egress(Egress::new(policy, Some(cas.as_bytes())).unwrap());
+    first.register_for(&app);
+    second.register_for(&app);
     let org = app.org("acme").await;
     // Each workspace knows its own app connection (saving checks the client there).
     let save = |ws: &Workspace, secret: Option<&str>| lakegate::integrations::SaveInput {

@@ -33,6 +33,7 @@ mod route_matrix;
 mod service_keys;
 mod sessions;
 mod settings;
+mod setup_checks;
 mod shared_identities;
 mod snowflake_api;
 mod snowflake_callback;

@@ -18,18 +18,18 @@ const SECRET: &str = "s3+cr/et==";
 async fn a_snowflake_integration_is_saved_only_with_a_client_snowflake_accepts() {
     let db = TestDb::current().await;
     let ws = Workspace::start_with(EmulatorConfig::for_tests()).await;
+    let app = TestApp::spawn_with(&db, Some(&ws)).await;
     ws.emu
         .register_snowflake_integration(SnowflakeIntegrationConfig {
             name: "LAKEGATE".into(),
             client_id: CLIENT_ID.into(),
             client_secret: SECRET.into(),
-            redirect_uri: "https://lakegate.example/connections/oauth/snowflake/callback".into(),
+            redirect_uri: app.url("/connections/oauth/snowflake/callback"),
             refresh_token_validity_seconds: 86_400,
             single_use_refresh_tokens: false,
             pre_authorized_roles: vec![],
             blocked_roles: vec![],
         });
-    let app = TestApp::spawn_with(&db, Some(&ws)).await;
     let org = app.org("acme").await;
     let actor = lakegate::audit::Actor::cli(Some(org.id.clone()));
     let input = |host: &str, secret: &str| SaveInput {

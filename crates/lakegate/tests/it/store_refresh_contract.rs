@@ -75,6 +75,7 @@ async fn world(db: &TestDb) -> World {
             issuer_in_response: 1,
             default_compute: None,
             connection_id: None,
+            setup_warning: None,
         })
         .await
         .unwrap();

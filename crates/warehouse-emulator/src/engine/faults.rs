@@ -1,5 +1,5 @@
 //! Faults a test injects into the next calls of a kind (token endpoint, REST API, result
-//! storage), typed, with how many calls in a row get them. Each front-end turns a fault
+//! storage, authorize page), typed, with how many calls in a row get them. Each front-end turns a fault
 //! into its vendor's answer.
 
 use std::collections::VecDeque;
@@ -15,6 +15,8 @@ pub enum Target {
     Rest,
     /// Downloads of EXTERNAL_LINKS results from the emulated cloud storage.
     Storage,
+    /// The authorize page (`GET /oidc/v1/authorize`): a gateway's answer before it.
+    Authorize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

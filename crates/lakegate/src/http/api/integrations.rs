@@ -87,6 +87,9 @@ pub struct IntegrationView {
     /// Databricks: the other workspaces of the account the admin added (`host` is the
     /// first); connections pick one of these, never another host.
     pub additional_hosts: Vec<String>,
+    /// What the last save could not verify (the redirect URL's registration, say): a
+    /// warning, not an error; null when everything was checked.
+    pub setup_warning: Option<String>,
 }
 
 impl IntegrationView {
@@ -115,6 +118,7 @@ impl IntegrationView {
                 }),
             default_project: row.and_then(|r| r.default_compute.clone()),
             additional_hosts: vec![],
+            setup_warning: row.and_then(|r| r.setup_warning.clone()),
         }
     }
 

@@ -63,6 +63,8 @@ struct Row {
     description: &'static str,
     configured: bool,
     host: Option<String>,
+    /// What the last save could not verify.
+    warning: Option<String>,
 }
 
 #[derive(Template)]
@@ -95,6 +97,7 @@ async fn list(
             name: info.title,
             description: info.description,
             configured: row.is_some(),
+            warning: row.as_ref().and_then(|r| r.setup_warning.clone()),
             host: row.map(|r| r.host),
         });
     }

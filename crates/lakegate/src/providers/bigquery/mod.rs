@@ -73,6 +73,8 @@ static INFO: Info = Info {
         labels: ["Billing project", "Project", "Dataset"],
     },
     renewal: super::Renewal::RefreshToken,
+    // Google's "Error 400: redirect_uri_mismatch".
+    redirect_refused: "redirect_uri_mismatch",
 };
 
 /// BigQuery through Google OAuth.

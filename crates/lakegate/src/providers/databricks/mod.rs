@@ -65,6 +65,9 @@ static INFO: Info = Info {
     idempotent_submit: false,
     words: U2M_WORDS,
     renewal: super::Renewal::RefreshToken,
+    // Its authorize page refuses an unregistered redirect naming the parameter (the exact
+    // words are not documented: the emulator says "redirect_uri '…' not registered").
+    redirect_refused: "redirect_uri",
 };
 
 /// Databricks OAuth U2M.

@@ -45,6 +45,7 @@ static M2M_INFO: Info = Info {
     idempotent_submit: false,
     words: U2M_WORDS,
     renewal: Renewal::ClientCredentials,
+    redirect_refused: "",
 };
 
 static PAT_INFO: Info = Info {
@@ -67,6 +68,7 @@ static PAT_INFO: Info = Info {
     idempotent_submit: false,
     words: U2M_WORDS,
     renewal: Renewal::Static,
+    redirect_refused: "",
 };
 
 /// A Databricks shared identity: U2M's host rules and REST client, its own renewal.

@@ -65,6 +65,8 @@ static INFO: Info = Info {
         labels: ["Warehouse", "Database", "Schema"],
     },
     renewal: super::Renewal::RefreshToken,
+    // Snowflake's error page: 390307 "Invalid redirect URI."
+    redirect_refused: "390307",
 };
 
 /// Snowflake OAuth with a custom security integration.

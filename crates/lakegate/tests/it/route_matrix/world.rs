@@ -566,8 +566,9 @@ pub(super) async fn send(
 }
 
 pub(super) async fn world(db: &TestDb) -> World {
-    let ws = Workspace::start().await;
+    let mut ws = Workspace::start().await;
     let app = TestApp::spawn_with(db, Some(&ws)).await;
+    ws.register_for(&app);
     let org_a = app.org("org-a").await;
     let org_b = app.org("org-b").await;
     World {

@@ -129,6 +129,9 @@ async fn authorize(
     State(s): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    if let Some(resp) = control::inject(&s, Target::Authorize).await {
+        return resp;
+    }
     let param = |k: &str| q.get(k).map(String::as_str);
     let client_id = param("client_id").unwrap_or_default();
     let redirect_uri = param("redirect_uri").unwrap_or_default();

@@ -171,7 +171,7 @@ def config(base, ids):
     # discovery document; creating an end user needs an email (updating one does not); a
     # session role only on connections whose provider has them (the seeded one is Databricks);
     # a vendor's name for a setting (`warehouse`) next to its neutral twin (`warehouse_id`)
-    # with another value.
+    # with another value; a workspace added to the integration must be such a host too.
     # Every other check still runs on these.
     for key in [("/api/v1/connections/{id}/queries", "POST"),
                 ("/api/v1/connections", "POST"),
@@ -179,6 +179,7 @@ def config(base, ids):
                 ("/api/v1/integrations/databricks-oauth-u2m", "PUT"),
                 ("/api/v1/integrations/snowflake-oauth", "PUT"),
                 ("/api/v1/integrations/bigquery-oauth", "PUT"),
+                ("/api/v1/integrations/databricks-oauth-u2m/hosts", "POST"),
                 ("/api/v1/org", "PATCH"),
                 ("/api/v1/connect-sessions", "POST"),
                 ("/api/v1/sso", "PUT"),

@@ -119,6 +119,9 @@ impl From<IntegrationError> for ApiError {
             IntegrationError::Invalid(m) => ApiError::bad_request(m),
             e @ IntegrationError::SecretRequired => ApiError::bad_request(e.to_string()),
             IntegrationError::NotConfigured => ApiError::not_found("integration"),
+            e @ IntegrationError::UnknownHost(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
             e @ IntegrationError::RedirectNotRegistered { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "redirect_url_not_registered",

@@ -97,9 +97,7 @@ impl IntegrationService {
             .await?
             .ok_or(IntegrationError::NotConfigured)?;
         if !self.store().remove_integration_host(&row.id, host).await? {
-            return Err(IntegrationError::Invalid(format!(
-                "{host} is not one of the workspaces added to the integration"
-            )));
+            return Err(IntegrationError::UnknownHost(host.to_owned()));
         }
         let purged = self
             .store()

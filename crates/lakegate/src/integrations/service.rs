@@ -23,6 +23,8 @@ pub enum IntegrationError {
     Discovery(#[from] DiscoveryError),
     #[error("the integration is not configured")]
     NotConfigured,
+    #[error("{0} is not one of the workspaces added to the integration")]
+    UnknownHost(String),
     /// The vendor refused Lakegate's redirect URL for this client.
     #[error("This redirect URL is not registered with the {vendor} client: add {url}")]
     RedirectNotRegistered { vendor: &'static str, url: String },

@@ -190,6 +190,16 @@ impl Store {
         .fetch_all(self.pool())
         .await?)
     }
+
+    /// The same for one org (its admins' home page and health view).
+    pub async fn org_credential_status_counts(&self, org_id: &str) -> StoreResult<Vec<StateCount>> {
+        Ok(sqlx::query_as::<_, StateCount>(
+            "SELECT status, COUNT(*) AS count FROM credentials WHERE org_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
 }
 
 /// How many credentials are in one state.

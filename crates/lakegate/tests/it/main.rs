@@ -23,6 +23,7 @@ mod connections;
 mod csrf;
 mod egress;
 mod flow_security;
+mod home;
 mod integrations;
 mod processes;
 mod properties;

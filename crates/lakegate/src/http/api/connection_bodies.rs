@@ -37,8 +37,8 @@ pub(in crate::http::api) struct CreateBody {
     #[schemars(extend("enum" = ["oauth-u2m", "oauth-m2m", "pat", "oauth"]))]
     auth: String,
     /// The workspace host: OAuth M2M and personal access tokens, required; OAuth U2M, one of
-    /// the workspaces the admin added to the integration (default: its first).
-    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE))]
+    /// the workspaces the admin added to the integration (blank or absent: its first).
+    #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE_OR_BLANK))]
     host: Option<String>,
     /// OAuth M2M: the service principal's application (client) id.
     #[schemars(length(max = 255), regex(pattern = rules::PRINTABLE))]

@@ -38,6 +38,13 @@ pub struct AuditFilter {
     pub since: Option<i64>,
     pub action: Option<String>,
     pub actor: Option<String>,
+    /// Events a user did or that were done to them (`user:<id>` in the actor label, as in
+    /// `user:<id> token:<t>`, or target `<id>`). An id: `%` and `_` would match as wildcards.
+    pub user_id: Option<String>,
+    /// Events whose target is this (a connection's id, say).
+    pub target: Option<String>,
+    /// Events older than this id (the next page of a newest-first list).
+    pub before: Option<i64>,
     pub limit: i64,
 }
 
@@ -70,12 +77,18 @@ impl Store {
                AND ($2 IS NULL OR at >= $2) \
                AND ($3 IS NULL OR action = $3) \
                AND ($4 IS NULL OR actor = $4) \
-             ORDER BY id DESC LIMIT $5",
+               AND ($5 IS NULL OR (' ' || actor || ' ') LIKE ('% user:' || $5 || ' %') OR target = $5) \
+               AND ($6 IS NULL OR target = $6) \
+               AND ($7 IS NULL OR id < $7) \
+             ORDER BY id DESC LIMIT $8",
         )
         .bind(org_id)
         .bind(f.since)
         .bind(&f.action)
         .bind(&f.actor)
+        .bind(&f.user_id)
+        .bind(&f.target)
+        .bind(f.before)
         .bind(f.limit)
         .fetch_all(self.pool())
         .await?)

@@ -187,6 +187,16 @@ impl Store {
         .await?)
     }
 
+    /// Every connection of an org (its admins' views: names in the activity log).
+    pub async fn org_connections(&self, org_id: &str) -> StoreResult<Vec<ConnectionRow>> {
+        Ok(sqlx::query_as::<_, ConnectionRow>(select_connections!(
+            "WHERE org_id = $1 ORDER BY name, id"
+        ))
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// False when no such connection exists (any more).
     pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
         let done = sqlx::query(

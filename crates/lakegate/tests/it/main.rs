@@ -9,6 +9,7 @@ mod idp;
 mod test_db;
 
 mod accounts_http;
+mod activity;
 mod bad_input;
 mod bigquery_canary;
 mod bigquery_connect;

@@ -82,10 +82,8 @@ async fn query(b: &Browser, conn: &str, extra: Value) -> (StatusCode, Value) {
 /// The org's audit actions, oldest first.
 async fn audit_actions(s: &Setup) -> Vec<String> {
     let filter = lakegate::store::AuditFilter {
-        since: None,
-        action: None,
-        actor: None,
         limit: 1000,
+        ..Default::default()
     };
     let rows = s.app.store.list_audit(&s.org.id, &filter).await.unwrap();
     rows.into_iter().map(|r| r.action).collect()

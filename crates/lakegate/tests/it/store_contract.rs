@@ -362,11 +362,41 @@ async fn audit_filters_by_org_time_action_actor_and_limit(db: &TestDb) {
     assert!(
         all(AuditFilter {
             actor: Some("user:9".into()),
-            ..base
+            ..base.clone()
         })
         .await
         .is_empty()
     );
+    // A user's events: what they did (actor `user:<id>`) and what was done to them (target).
+    let mut to_user_2 = event("o1", 50, "cli", "user.update");
+    to_user_2.target = Some("2".into());
+    db.store.append_audit(&to_user_2).await.unwrap();
+    let ats = |rows: Vec<lakegate::store::AuditRow>| rows.iter().map(|e| e.at).collect::<Vec<_>>();
+    let by_user = all(AuditFilter {
+        user_id: Some("2".into()),
+        ..base.clone()
+    })
+    .await;
+    assert_eq!(ats(by_user), [50, 30]);
+    let by_target = all(AuditFilter {
+        target: Some("2".into()),
+        ..base.clone()
+    })
+    .await;
+    assert_eq!(ats(by_target), [50]);
+    // Pages: everything older than the last id seen.
+    let newest = all(AuditFilter {
+        limit: 2,
+        ..base.clone()
+    })
+    .await;
+    assert_eq!(ats(newest.clone()), [50, 30]);
+    let older = all(AuditFilter {
+        before: Some(newest[1].id),
+        ..base
+    })
+    .await;
+    assert_eq!(ats(older), [20, 10]);
 }
 
 async fn audit_log_refuses_update_and_delete(db: &TestDb) {

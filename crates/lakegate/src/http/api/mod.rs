@@ -1,6 +1,7 @@
 //! JSON API handlers under `/api/v1`. Thin: parse, call the service, shape the answer.
 
 pub mod audit;
+mod audit_names;
 mod catalog;
 mod connect_sessions;
 mod connection_bodies;

@@ -1,6 +1,7 @@
 //! Server-rendered pages. Each page struct names its template; the layout gets `nav`.
 
 mod access;
+mod activity;
 mod bigquery_form;
 mod connection_page;
 mod connections;
@@ -29,6 +30,7 @@ pub fn register(reg: &mut Registry) {
     login::register(reg);
     sso::register(reg);
     home::register(reg);
+    activity::register(reg);
     settings::register(reg);
     secrets::register(reg);
     integrations::register(reg);

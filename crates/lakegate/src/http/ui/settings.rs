@@ -1,4 +1,5 @@
-//! Settings pages: Users (admin) and Activity (admin); API tokens and service keys are in `secrets.rs`.
+//! Settings › Users (admin); Activity is in `activity.rs`, API tokens and service keys in
+//! `secrets.rs`.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -11,7 +12,6 @@ use crate::accounts::Role;
 use crate::accounts::service::{NewUserInput, UserPatch};
 use crate::auth::{Access, Principal};
 use crate::http::api::UserView;
-use crate::http::api::audit::{AuditQuery, AuditView};
 use crate::http::error::{ApiError, ApiQuery};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
@@ -42,14 +42,6 @@ pub fn register(reg: &mut Registry) {
         Access::Admin,
         "Change a user",
         users_update,
-    );
-    reg.add(
-        M::Get,
-        "/settings/activity",
-        Kind::Page,
-        Access::Admin,
-        "Activity",
-        activity_page,
     );
 }
 
@@ -250,48 +242,4 @@ async fn users_update(
             users_view(&state, &p, e.status, None, Some(e.message)).await
         }
     }
-}
-
-// ----- Activity -----
-
-#[derive(Template)]
-#[template(path = "activity.html")]
-struct ActivityPage {
-    nav: Option<Nav>,
-    org_name: String,
-    events: Vec<AuditView>,
-    action: String,
-    actor: String,
-    since: String,
-    error: Option<String>,
-}
-
-async fn activity_page(
-    State(state): State<AppState>,
-    Auth(p): Auth,
-    ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Response {
-    let (events, error, status) = match q.to_filter() {
-        Ok(filter) => match state.store.list_audit(&p.org.id, &filter).await {
-            Ok(rows) => (
-                rows.into_iter().map(AuditView::from).collect(),
-                None,
-                StatusCode::OK,
-            ),
-            Err(e) => return error_page(e.into()),
-        },
-        Err(e) => (Vec::new(), Some(e.message), StatusCode::BAD_REQUEST),
-    };
-    render(
-        status,
-        &ActivityPage {
-            nav: Nav::of(&p),
-            org_name: p.org.name.clone(),
-            events,
-            action: q.action.unwrap_or_default(),
-            actor: q.actor.unwrap_or_default(),
-            since: q.since.unwrap_or_default(),
-            error,
-        },
-    )
 }

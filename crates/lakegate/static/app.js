@@ -269,9 +269,9 @@ function sqlConsole(root) {
 
   // History: my recent queries on this connection.
   async function loadHistory() {
-    const a = await api("GET", "/api/v1/queries");
+    const a = await api("GET", `/api/v1/queries?connection=${encodeURIComponent(conn)}&limit=20`);
     if (a.status !== 200) return;
-    const rows = a.data.queries.filter((q) => q.connection_id === conn).slice(0, 20).map((q) => {
+    const rows = a.data.queries.map((q) => {
       const tr = document.createElement("tr");
       const cells = [q.submitted_at.replace("T", " ").replace("Z", ""), q.statement.length > 80 ? q.statement.slice(0, 77) + "…" : q.statement,
         q.state, q.row_count === null ? "" : String(q.row_count), q.duration_seconds === null ? "" : String(q.duration_seconds)];

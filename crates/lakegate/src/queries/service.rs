@@ -11,7 +11,7 @@ use crate::auth::Principal;
 use crate::clock::Clock;
 use crate::connections::{ConnectionError, ConnectionService, Purpose, RanAs};
 use crate::metrics::Metrics;
-use crate::store::{ConnectionRow, QueryOutcome, QueryRow, QueryState, Store};
+use crate::store::{ConnectionRow, QueryFilter, QueryOutcome, QueryRow, QueryState, Store};
 use crate::tokens::Holder;
 use crate::tokens::TokenService;
 use crate::tokens::keeper::{PER_CALL_SECONDS, TokenKeeper, up_front_seconds};
@@ -119,9 +119,13 @@ impl QueryService {
         self.clock.now()
     }
 
-    /// The caller's most recent queries, newest first (at most 100).
-    pub async fn history(&self, p: &Principal) -> Result<Vec<QueryRow>, QueryError> {
-        Ok(self.store.list_queries(&p.user.id, 100).await?)
+    /// The caller's queries as `f` selects them, newest first.
+    pub async fn history(
+        &self,
+        p: &Principal,
+        f: &QueryFilter,
+    ) -> Result<Vec<QueryRow>, QueryError> {
+        Ok(self.store.list_queries(&p.user.id, f).await?)
     }
 
     /// Submits `spec` on the caller's credential for `connection_id` (or, with

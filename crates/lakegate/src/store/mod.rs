@@ -30,7 +30,7 @@ pub use connections::{ConnectionRow, CredentialRow, FlowRow, TicketRow};
 pub use integration_hosts::IntegrationHostRow;
 pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
-pub use queries::{QueryOutcome, QueryRow};
+pub use queries::{QueryFilter, QueryOutcome, QueryRow};
 pub use refresh::{Refreshed, StateCount};
 pub use service_keys::ServiceKeyRow;
 pub use sessions::SessionRow;

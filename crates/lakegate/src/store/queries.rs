@@ -38,6 +38,16 @@ impl QueryRow {
     }
 }
 
+/// Which of a user's queries to list.
+#[derive(Debug, Clone, Default)]
+pub struct QueryFilter {
+    pub connection_id: Option<String>,
+    pub state: Option<QueryState>,
+    /// Older than this (submitted_at, id): the next page of a newest-first list.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
 /// How a query ended.
 #[derive(Debug, Clone)]
 pub struct QueryOutcome {
@@ -137,12 +147,25 @@ impl Store {
     }
 
     /// `user_id`'s most recent queries, newest first.
-    pub async fn list_queries(&self, user_id: &str, limit: i64) -> StoreResult<Vec<QueryRow>> {
+    /// `user_id`'s queries as `f` selects them, newest first.
+    pub async fn list_queries(&self, user_id: &str, f: &QueryFilter) -> StoreResult<Vec<QueryRow>> {
+        let (before_at, before_id) = match &f.before {
+            Some((at, id)) => (Some(*at), Some(id.as_str())),
+            None => (None, None),
+        };
         Ok(sqlx::query_as::<_, QueryRow>(select_queries!(
-            "WHERE user_id = $1 ORDER BY submitted_at DESC, id DESC LIMIT $2"
+            "WHERE user_id = $1 \
+               AND ($2 IS NULL OR connection_id = $2) \
+               AND ($3 IS NULL OR state = $3) \
+               AND ($4 IS NULL OR submitted_at < $4 OR (submitted_at = $4 AND id < $5)) \
+             ORDER BY submitted_at DESC, id DESC LIMIT $6"
         ))
         .bind(user_id)
-        .bind(limit)
+        .bind(&f.connection_id)
+        .bind(f.state.map(QueryState::as_str))
+        .bind(before_at)
+        .bind(before_id)
+        .bind(f.limit)
         .fetch_all(self.pool())
         .await?)
     }

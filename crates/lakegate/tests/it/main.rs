@@ -29,6 +29,7 @@ mod integrations;
 mod processes;
 mod properties;
 mod queries;
+mod query_history;
 mod query_results;
 mod refresh;
 mod route_matrix;

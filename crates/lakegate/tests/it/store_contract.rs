@@ -2,8 +2,8 @@
 
 use lakegate::accounts::Role;
 use lakegate::store::{
-    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, QueryOutcome, QueryRow, QueryState,
-    SessionRow, StoreError,
+    AuditFilter, Backend, NewApiToken, NewAuditEvent, NewUser, QueryFilter, QueryOutcome, QueryRow,
+    QueryState, SessionRow, StoreError,
 };
 
 use crate::harness::TestDb;
@@ -501,14 +501,35 @@ async fn queries_are_private_finish_once_and_unfinished_ones_are_found(db: &Test
         .map(|q| q.id)
         .collect();
     assert_eq!(unfinished, ["q2"]);
-    let history: Vec<String> = db
-        .store
-        .list_queries(&alice, 2)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|q| q.id)
-        .collect();
-    assert_eq!(history, ["q3", "q2"]);
-    assert!(db.store.list_queries(&bob, 10).await.unwrap().is_empty());
+    let list = |user: String, f: QueryFilter| async move {
+        db.store
+            .list_queries(&user, &f)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|q| q.id)
+            .collect::<Vec<String>>()
+    };
+    let two = QueryFilter {
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(list(alice.clone(), two.clone()).await, ["q3", "q2"]);
+    let ten = QueryFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert!(list(bob, ten.clone()).await.is_empty());
+    // The next page: older than the last (submitted_at, id) seen.
+    let older = QueryFilter {
+        before: Some((200, "q2".into())),
+        ..ten.clone()
+    };
+    assert_eq!(list(alice.clone(), older).await, ["q1"]);
+    let by_state = QueryFilter {
+        state: Some(QueryState::Pending),
+        connection_id: Some("c".into()),
+        ..ten
+    };
+    assert_eq!(list(alice, by_state).await, ["q3", "q2"], "q1 succeeded");
 }

@@ -11,7 +11,7 @@ pub mod integrations;
 mod me;
 mod org;
 pub mod queries;
-mod query_views;
+pub mod query_views;
 mod service_keys;
 mod sso;
 mod tokens;

@@ -11,7 +11,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
 use super::query_views::{
-    Cancelled, DryRun, History, HistoryEntry, Pending, QueryResult, results, results_or_estimate,
+    Cancelled, DryRun, History, HistoryQuery, Pending, QueryResult, history_page, results,
+    results_or_estimate,
 };
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
@@ -45,9 +46,10 @@ pub fn register(reg: &mut Registry) {
         "/api/v1/queries",
         Kind::Api,
         run,
-        "My recent queries (statement, connection, duration, rows, outcome)",
+        "My queries, newest first (statement, connection, duration, rows, outcome), by connection and outcome, in pages",
         history,
     );
+    reg.query::<HistoryQuery>();
     reg.answers::<History>(200);
     reg.add(
         M::Get,
@@ -276,8 +278,12 @@ fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
     resp
 }
 
-async fn history(State(state): State<AppState>, Auth(p): Auth) -> ApiResult<Response> {
-    let rows = state.services.queries.history(&p).await?;
-    let queries = rows.into_iter().map(HistoryEntry::from).collect();
-    Ok(ApiJson(History { queries }).into_response())
+async fn history(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<Response> {
+    let filter = q.to_filter()?;
+    let rows = state.services.queries.history(&p, &filter).await?;
+    Ok(ApiJson(history_page(rows, &filter)).into_response())
 }

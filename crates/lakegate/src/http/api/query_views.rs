@@ -1,14 +1,15 @@
 //! What the query routes answer, typed so the OpenAPI document describes exactly what is
 //! sent.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
 use crate::connections::RanAs;
+use crate::http::error::ApiError;
 use crate::http::routes::{Registry, schema_of};
 use crate::queries::output::ColumnView;
-use crate::store::{QueryRow, QueryState};
+use crate::store::{QueryFilter, QueryRow, QueryState};
 
 /// A query still running (202): where to look next.
 #[derive(Serialize, schemars::JsonSchema)]
@@ -89,6 +90,77 @@ impl From<QueryRow> for HistoryEntry {
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct History {
     pub queries: Vec<HistoryEntry>,
+    /// `before` for the next (older) page; null on the last one.
+    pub next_before: Option<String>,
+}
+
+/// Which of my queries to list.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Only this connection's.
+    #[schemars(length(max = 64))]
+    pub connection: Option<String>,
+    /// Only those in this state (`SUCCEEDED`, `FAILED`, `CANCELED`, `TIMED_OUT`, …).
+    #[schemars(extend("enum" = ["", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "CLOSED", "TIMED_OUT", "ABANDONED"]))]
+    pub outcome: Option<String>,
+    /// `next_before` of the previous page.
+    #[schemars(length(max = 100))]
+    pub before: Option<String>,
+    /// Default 100.
+    #[schemars(range(min = 1, max = 100))]
+    pub limit: Option<i64>,
+}
+
+impl HistoryQuery {
+    pub fn to_filter(&self) -> Result<QueryFilter, ApiError> {
+        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let state = match nonempty(&self.outcome) {
+            None => None,
+            Some(o) => Some(QueryState::parse(&o).ok_or_else(|| {
+                ApiError::bad_request(format!("outcome {o:?} is not a query state"))
+            })?),
+        };
+        let before = match nonempty(&self.before) {
+            None => None,
+            Some(b) => Some(parse_cursor(&b).ok_or_else(|| {
+                ApiError::bad_request("before must be a next_before value of a previous page")
+            })?),
+        };
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=100).contains(&limit) {
+            return Err(ApiError::bad_request("limit must be between 1 and 100"));
+        }
+        Ok(QueryFilter {
+            connection_id: nonempty(&self.connection),
+            state,
+            before,
+            limit,
+        })
+    }
+}
+
+/// A page cursor: `<submitted_at>.<query id>` of the last query shown.
+pub fn cursor(q: &QueryRow) -> String {
+    format!("{}.{}", q.submitted_at, q.id)
+}
+
+fn parse_cursor(s: &str) -> Option<(i64, String)> {
+    let (at, id) = s.split_once('.')?;
+    let id_ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    Some((at.parse().ok()?, id.to_owned())).filter(|_| id_ok)
+}
+
+/// The history page `f` selects, with the cursor of the next one.
+pub fn history_page(rows: Vec<QueryRow>, f: &QueryFilter) -> History {
+    let next_before = rows
+        .last()
+        .filter(|_| rows.len() as i64 == f.limit)
+        .map(cursor);
+    History {
+        queries: rows.into_iter().map(HistoryEntry::from).collect(),
+        next_before,
+    }
 }
 
 /// The answers of a route that returns a result: 200 in one of three formats, or 202.

@@ -418,7 +418,8 @@ test("the pages of the journey have no accessibility violations (axe-core)", asy
   const admin = await signIn(context, demo.base, "admin@example.com", demo.admin);
   const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
     "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/settings/advanced/integrations/bigquery-oauth", "/connections", "/connections/new", "/queries",
-    "/connections/new?kind=databricks-oauth-m2m", "/connections/new?kind=databricks-pat"];
+    "/connections/new?kind=databricks-oauth-m2m", "/connections/new?kind=databricks-pat", "/settings/health",
+    "/settings/activity?limit=5"];
   for (const path of pages) {
     await admin.goto(`${demo.base}${path}`);
     found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));

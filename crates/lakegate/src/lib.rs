@@ -18,6 +18,7 @@ pub mod demo;
 pub mod egress;
 pub mod failpoint;
 pub mod field_rules;
+pub mod health;
 pub mod http;
 pub mod integrations;
 pub mod jobs;

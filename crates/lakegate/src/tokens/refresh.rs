@@ -77,7 +77,8 @@ impl TokenService {
         let info = provider.info();
         let jitter = rand::rng().random_range(0.8..1.2);
         let verdict = decide::decide(&info.dialect, info.vendor, &answer, cred.failures, jitter);
-        self.metrics.refresh(verdict.outcome, &verdict.reason);
+        self.note_outcome(&cred.org_id, verdict.outcome, &verdict.reason)
+            .await;
         match (verdict.decision, answer) {
             (Decision::Store { rotated }, Ok(tokens)) => {
                 let now = self.now();
@@ -92,7 +93,7 @@ impl TokenService {
                     .await?
                 {
                     // Fenced: the credential was replaced, disconnected or deleted meanwhile.
-                    self.metrics.refresh("fenced", "none");
+                    self.note_outcome(&cred.org_id, "fenced", "none").await;
                     return Err(ConnectionError::NotSignedIn);
                 }
                 if self.failpoints.hit("refresh:after_commit").await {
@@ -126,6 +127,19 @@ impl TokenService {
                     .await?;
                 self.serve_current(cred, integration, seconds).await
             }
+        }
+    }
+
+    /// Counts a refresh's outcome: in this process's metrics, and per org and hour in the
+    /// store for the admins' health view (best effort: a refresh never fails for it).
+    async fn note_outcome(&self, org_id: &str, outcome: &'static str, reason: &str) {
+        self.metrics.refresh(outcome, reason);
+        if let Err(e) = self
+            .store
+            .count_refresh_outcome(org_id, self.now(), outcome)
+            .await
+        {
+            tracing::warn!(error = %e, "could not count a refresh outcome");
         }
     }
 

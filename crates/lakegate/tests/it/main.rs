@@ -24,6 +24,7 @@ mod connections;
 mod csrf;
 mod egress;
 mod flow_security;
+mod health;
 mod home;
 mod integrations;
 mod processes;

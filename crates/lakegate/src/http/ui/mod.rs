@@ -5,6 +5,7 @@ mod activity;
 mod bigquery_form;
 mod connection_page;
 mod connections;
+mod health;
 mod home;
 mod integration_hosts;
 mod integrations;
@@ -31,6 +32,7 @@ pub fn register(reg: &mut Registry) {
     sso::register(reg);
     home::register(reg);
     activity::register(reg);
+    health::register(reg);
     settings::register(reg);
     secrets::register(reg);
     integrations::register(reg);

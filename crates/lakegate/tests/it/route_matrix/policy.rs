@@ -107,7 +107,7 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Post, "/settings/users/{id}") => Admin,
         (M::Get | M::Post, "/settings/api-tokens") => User(None),
         (M::Post, "/settings/api-tokens/{id}/revoke") => User(None),
-        (M::Get, "/settings/activity" | "/settings/activity.csv") => Admin,
+        (M::Get, "/settings/activity" | "/settings/activity.csv" | "/settings/health") => Admin,
         (m, p) => panic!("{m:?} {p} is not in the route matrix: add its intended policy"),
     }
 }

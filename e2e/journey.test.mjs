@@ -321,6 +321,45 @@ test("shared identities and a second workspace: a service principal, a personal 
   await again.close();
 });
 
+test("the admin's pages: a home page that leads somewhere, readable activity, connection health, query history", async () => {
+  const context = await newContext(browser);
+  await context.setDefaultTimeout(30_000);
+  const page = await signIn(context, demo.base, "admin@example.com", demo.admin);
+  // Home: the setup checklist, with the Databricks integration configured and verified.
+  const checklist = page.locator("#setup-checklist");
+  assert.match(await checklist.innerText(), /OAuth U2M connections to Databricks: configured and verified/);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await screenshot(page, "home-admin");
+  // Activity: names, not ids; a filter by user; no horizontal overflow at 1280 px.
+  await page.goto(`${demo.base}/settings/activity`);
+  assert.ok(!(await page.locator("table.activity tbody").innerText()).match(/user:[0-9a-f]{8}-/), "actors by name");
+  await page.selectOption("#f-user", { label: "analyst@example.com" });
+  await Promise.all([page.waitForURL(/user=/), page.click("form.filters >> text=Filter")]);
+  const actors = await page.locator("table.activity tbody tr td:nth-child(2)").allInnerTexts();
+  assert.ok(actors.length > 0 && actors.some((a) => a.includes("analyst@example.com")), actors.join(" | "));
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `no horizontal overflow at 1280 px (${overflow} px)`);
+  assert.match(await page.getAttribute("#activity-export", "href"), /^\/settings\/activity\.csv\?user=/);
+  await screenshot(page, "activity");
+  // Connection health: sign-ins by status and the refresh charts.
+  await page.click("aside >> text=Connection health");
+  await page.waitForURL(`${demo.base}/settings/health`);
+  assert.match(await page.locator("#health-statuses").innerText(), /active/);
+  assert.equal(await page.locator("#health-refreshes svg").count(), 10, "five outcomes, a day and a week each");
+  await screenshot(page, "connection-health");
+  await context.close();
+  // The analyst's home: their connections with status and next step; their history by outcome.
+  const analystContext = await newContext(browser);
+  const analyst = await signIn(analystContext, demo.base, "analyst@example.com", demo.analyst);
+  assert.ok(await analyst.locator("#home-connections tbody tr").count() > 0);
+  await analyst.goto(`${demo.base}/queries`);
+  await analyst.selectOption("#q-outcome", "FAILED");
+  await Promise.all([analyst.waitForURL(/outcome=FAILED/), analyst.click("form.filters >> text=Filter")]);
+  const outcomes = await analyst.locator("table tbody tr td:nth-child(4)").allInnerTexts();
+  assert.ok(outcomes.length > 0 && outcomes.every((o) => o.startsWith("FAILED")), outcomes.join(" | "));
+  await analystContext.close();
+});
+
 test("cancelling consent says the sign-in was cancelled", async () => {
   const context = await newContext(browser);
   const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);

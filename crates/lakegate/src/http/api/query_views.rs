@@ -104,8 +104,8 @@ pub struct HistoryQuery {
     /// Only those in this state (`SUCCEEDED`, `FAILED`, `CANCELED`, `TIMED_OUT`, …).
     #[schemars(extend("enum" = ["", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELED", "CLOSED", "TIMED_OUT", "ABANDONED"]))]
     pub outcome: Option<String>,
-    /// `next_before` of the previous page.
-    #[schemars(length(max = 100))]
+    /// `next_before` of the previous page (`<submitted_at>.<query id>`).
+    #[schemars(regex(pattern = r"^(-?[0-9]{1,18}\.[0-9a-fA-F-]{1,64})?$"))]
     pub before: Option<String>,
     /// Default 100.
     #[schemars(range(min = 1, max = 100))]
@@ -131,6 +131,15 @@ impl HistoryQuery {
         if !(1..=100).contains(&limit) {
             return Err(ApiError::bad_request("limit must be between 1 and 100"));
         }
+        if self
+            .connection
+            .as_deref()
+            .is_some_and(|c| c.chars().count() > 64)
+        {
+            return Err(ApiError::bad_request(
+                "connection must be a connection's id",
+            ));
+        }
         Ok(QueryFilter {
             connection_id: nonempty(&self.connection),
             state,
@@ -147,7 +156,8 @@ pub fn cursor(q: &QueryRow) -> String {
 
 fn parse_cursor(s: &str) -> Option<(i64, String)> {
     let (at, id) = s.split_once('.')?;
-    let id_ok = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let id_ok =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     Some((at.parse().ok()?, id.to_owned())).filter(|_| id_ok)
 }
 

@@ -7,13 +7,46 @@ use serde::Serialize;
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
 use crate::clock::Clock;
-use crate::providers::{self, Provider};
+use crate::providers::{self, Info, Provider};
 use crate::store::{ConnectionRow, IntegrationRow, Store};
 use crate::tokens::keeper::TokenKeeper;
 use crate::tokens::{Holder, TokenService};
 use crate::warehouse::Identity;
 
 use super::{ConnectionError, CredentialStatus, Patch, Purpose, allowed, status_of};
+
+/// A new connection of `p`'s user under `integration` (the org's, at the workspace picked;
+/// or a shared identity's own client), with nothing else set.
+pub(super) fn new_row(
+    p: &Principal,
+    id: String,
+    name: String,
+    info: &Info,
+    integration: &IntegrationRow,
+    shared: bool,
+    now: i64,
+) -> ConnectionRow {
+    ConnectionRow {
+        id,
+        org_id: p.org.id.clone(),
+        owner_id: p.user.id.clone(),
+        name,
+        provider: info.id.into(),
+        auth: info.auth.into(),
+        integration_id: integration.id.clone(),
+        host: integration.host.clone(),
+        warehouse_id: None,
+        catalog: None,
+        schema_name: None,
+        role: None,
+        location: None,
+        shared,
+        token_vending: false,
+        fallback_connection_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
 
 /// Connections and the caller's credential on them.
 #[derive(Clone)]
@@ -86,27 +119,17 @@ impl ConnectionService {
             integration = self.workspace(provider, integration, typed).await?;
         }
         let now = self.now();
-        let row = ConnectionRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: p.org.id.clone(),
-            owner_id: p.user.id.clone(),
+        let mut row = new_row(
+            p,
+            uuid::Uuid::now_v7().to_string(),
             name,
-            provider: info.id.into(),
-            auth: info.auth.into(),
-            integration_id: integration.id,
-            host: integration.host,
-            // The integration's default compute (BigQuery's default billing project).
-            warehouse_id: integration.default_compute,
-            catalog: None,
-            schema_name: None,
-            role: None,
-            location: None,
+            info,
+            &integration,
             shared,
-            token_vending: false,
-            fallback_connection_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+            now,
+        );
+        // The integration's default compute (BigQuery's default billing project).
+        row.warehouse_id = integration.default_compute;
         self.store.create_connection(&row).await?;
         audit::record(
             &self.store,

@@ -2,7 +2,7 @@
 //! with the secret that proves them, stored with their own client and their one credential
 //! together, and given a new secret or token that replaces the old one only once it works.
 
-use super::service::{ConnectionService, check_name};
+use super::service::{ConnectionService, check_name, new_row};
 use super::{ConnectionError, Purpose, credential_binding};
 use crate::audit::{self, Actor, Event};
 use crate::auth::Principal;
@@ -110,26 +110,7 @@ impl ConnectionService {
         let credential = self
             .shared_credential(&client, (&connection_id, &p.user.id), &proven, now)
             .await?;
-        let row = ConnectionRow {
-            id: connection_id,
-            org_id: p.org.id.clone(),
-            owner_id: p.user.id.clone(),
-            name,
-            provider: info.id.into(),
-            auth: info.auth.into(),
-            integration_id: client.id.clone(),
-            host: host.name,
-            warehouse_id: None,
-            catalog: None,
-            schema_name: None,
-            role: None,
-            location: None,
-            shared,
-            token_vending: false,
-            fallback_connection_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let row = new_row(p, connection_id, name, info, &client, shared, now);
         self.store()
             .create_shared_connection(&row, &client, &credential)
             .await?;

@@ -56,6 +56,49 @@ macro_rules! select_integrations {
     };
 }
 
+/// An insert of every column, in `bind_row`'s order, followed by `$tail`.
+macro_rules! insert_integration {
+    ($tail:literal) => {
+        concat!(
+            "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
+               authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, \
+               updated_by, refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute, \
+               setup_warning, connection_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ",
+            $tail
+        )
+    };
+}
+pub(super) use insert_integration;
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds every column of `r` for [`insert_integration!`].
+pub(super) fn bind_row<'q>(q: AnyQuery<'q>, r: &'q IntegrationRow) -> AnyQuery<'q> {
+    q.bind(&r.id)
+        .bind(&r.org_id)
+        .bind(&r.kind)
+        .bind(&r.host)
+        .bind(&r.client_id)
+        .bind(&r.client_secret_enc)
+        .bind(&r.scopes)
+        .bind(&r.issuer)
+        .bind(&r.authorization_endpoint)
+        .bind(&r.token_endpoint)
+        .bind(r.generation)
+        .bind(r.status.as_str())
+        .bind(r.secret_updated_at)
+        .bind(r.created_at)
+        .bind(r.updated_at)
+        .bind(&r.updated_by)
+        .bind(r.refresh_ttl_minutes)
+        .bind(r.absolute_lifetime_minutes)
+        .bind(r.issuer_in_response)
+        .bind(&r.default_compute)
+        .bind(&r.setup_warning)
+        .bind(&r.connection_id)
+}
+
 impl Store {
     pub async fn integration(
         &self,
@@ -88,41 +131,20 @@ impl Store {
 
     /// Inserts or replaces the org's integration of this kind.
     pub async fn save_integration(&self, r: &IntegrationRow) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
-               authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
-               refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute, setup_warning) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-             ON CONFLICT (org_id, kind) WHERE connection_id IS NULL DO UPDATE SET host = excluded.host, client_id = excluded.client_id, \
-               client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, issuer = excluded.issuer, \
-               authorization_endpoint = excluded.authorization_endpoint, token_endpoint = excluded.token_endpoint, \
-               generation = excluded.generation, status = excluded.status, secret_updated_at = excluded.secret_updated_at, \
-               updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
-               refresh_ttl_minutes = excluded.refresh_ttl_minutes, absolute_lifetime_minutes = excluded.absolute_lifetime_minutes, \
-               issuer_in_response = excluded.issuer_in_response, default_compute = excluded.default_compute, \
-               setup_warning = excluded.setup_warning",
+        bind_row(
+            sqlx::query(insert_integration!(
+                "ON CONFLICT (org_id, kind) WHERE connection_id IS NULL DO UPDATE SET host = excluded.host, \
+                   client_id = excluded.client_id, client_secret_enc = excluded.client_secret_enc, scopes = excluded.scopes, \
+                   issuer = excluded.issuer, authorization_endpoint = excluded.authorization_endpoint, \
+                   token_endpoint = excluded.token_endpoint, generation = excluded.generation, status = excluded.status, \
+                   secret_updated_at = excluded.secret_updated_at, updated_at = excluded.updated_at, \
+                   updated_by = excluded.updated_by, refresh_ttl_minutes = excluded.refresh_ttl_minutes, \
+                   absolute_lifetime_minutes = excluded.absolute_lifetime_minutes, \
+                   issuer_in_response = excluded.issuer_in_response, default_compute = excluded.default_compute, \
+                   setup_warning = excluded.setup_warning"
+            )),
+            r,
         )
-        .bind(&r.id)
-        .bind(&r.org_id)
-        .bind(&r.kind)
-        .bind(&r.host)
-        .bind(&r.client_id)
-        .bind(&r.client_secret_enc)
-        .bind(&r.scopes)
-        .bind(&r.issuer)
-        .bind(&r.authorization_endpoint)
-        .bind(&r.token_endpoint)
-        .bind(r.generation)
-        .bind(r.status.as_str())
-        .bind(r.secret_updated_at)
-        .bind(r.created_at)
-        .bind(r.updated_at)
-        .bind(&r.updated_by)
-        .bind(r.refresh_ttl_minutes)
-        .bind(r.absolute_lifetime_minutes)
-        .bind(r.issuer_in_response)
-        .bind(&r.default_compute)
-        .bind(&r.setup_warning)
         .execute(self.pool())
         .await
         .map_err(classify)?;

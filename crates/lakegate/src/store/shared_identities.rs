@@ -4,7 +4,7 @@
 //! new secret or token replaces the old one only together with the credential it proved.
 
 use super::connections::{insert_connection, upsert_credential};
-use super::integrations::IntegrationRow;
+use super::integrations::{IntegrationRow, bind_row, insert_integration};
 use super::{ConnectionRow, CredentialRow, Store, StoreResult, classify};
 
 /// Inserts a connection's own client.
@@ -12,36 +12,10 @@ async fn insert_client<'e, E>(e: E, r: &IntegrationRow) -> StoreResult<()>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO integrations (id, org_id, kind, host, client_id, client_secret_enc, scopes, issuer, \
-           authorization_endpoint, token_endpoint, generation, status, secret_updated_at, created_at, updated_at, updated_by, \
-           refresh_ttl_minutes, absolute_lifetime_minutes, issuer_in_response, default_compute, connection_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(&r.id)
-    .bind(&r.org_id)
-    .bind(&r.kind)
-    .bind(&r.host)
-    .bind(&r.client_id)
-    .bind(&r.client_secret_enc)
-    .bind(&r.scopes)
-    .bind(&r.issuer)
-    .bind(&r.authorization_endpoint)
-    .bind(&r.token_endpoint)
-    .bind(r.generation)
-    .bind(r.status.as_str())
-    .bind(r.secret_updated_at)
-    .bind(r.created_at)
-    .bind(r.updated_at)
-    .bind(&r.updated_by)
-    .bind(r.refresh_ttl_minutes)
-    .bind(r.absolute_lifetime_minutes)
-    .bind(r.issuer_in_response)
-    .bind(&r.default_compute)
-    .bind(&r.connection_id)
-    .execute(e)
-    .await
-    .map_err(classify)?;
+    bind_row(sqlx::query(insert_integration!("")), r)
+        .execute(e)
+        .await
+        .map_err(classify)?;
     Ok(())
 }
 

@@ -110,23 +110,21 @@ impl ApiTokenService {
         if !presented.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let Some(row) = store
-            .api_token_by_hash(&random::token_hash(presented))
-            .await?
-        else {
+        let hash = random::token_hash(presented);
+        let Some(row) = store.recent_api_token(&hash, now).await? else {
             return Ok(None);
         };
         if row.revoked_at.is_some() || now >= row.expires_at {
             return Ok(None);
         }
-        let Some((user, org)) = store.user_with_org(&row.user_id).await? else {
+        let Some((user, org)) = store.recent_user_with_org(&row.user_id, now).await? else {
             return Ok(None);
         };
         if user.disabled {
             return Ok(None);
         }
         if bearer::touch_due(row.last_used_at, now) {
-            store.touch_api_token(&row.id, now).await?;
+            store.touch_api_token(&hash, &row.id, now).await?;
         }
         Ok(Some((row, user, org)))
     }

@@ -122,17 +122,17 @@ impl ServiceKeyService {
             return Ok(None);
         }
         let hash = random::token_hash(presented);
-        let Some(row) = self.store.service_key_by_hash(&hash).await? else {
+        let Some(row) = self.store.recent_service_key(&hash, now).await? else {
             return Ok(None);
         };
         if row.revoked_at.is_some() || now >= row.expires_at {
             return Ok(None);
         }
-        let Some(org) = self.store.org_by_id(&row.org_id).await? else {
+        let Some(org) = self.store.recent_org(&row.org_id, now).await? else {
             return Ok(None);
         };
         if bearer::touch_due(row.last_used_at, now) {
-            self.store.touch_service_key(&row.id, now).await?;
+            self.store.touch_service_key(&hash, &row.id, now).await?;
         }
         Ok(Some((row, org)))
     }

@@ -183,11 +183,12 @@ impl ConnectionService {
         id: &str,
         purpose: Purpose,
     ) -> Result<ConnectionRow, ConnectionError> {
-        let c = self
-            .store
-            .connection(&p.org.id, id)
-            .await?
-            .ok_or(ConnectionError::NotFound)?;
+        // Using a connection reads the memo (the hot path); managing one reads the row.
+        let c = match purpose {
+            Purpose::Use => self.store.recent_connection(&p.org.id, id, self.now()).await?,
+            _ => self.store.connection(&p.org.id, id).await?,
+        }
+        .ok_or(ConnectionError::NotFound)?;
         if allowed(p, &c, purpose) {
             Ok(c)
         } else {

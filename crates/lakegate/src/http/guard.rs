@@ -235,12 +235,11 @@ async fn service_caller(
                 "name the user this call is for: Lakegate-User: user:<id> or <external id>",
             )
         })?;
-    let store = state.store();
-    let user = match named.strip_prefix("user:") {
-        Some(id) => store.user_in_org(&org.id, id).await?,
-        None => store.user_by_external_id(&org.id, named).await?,
-    }
-    .ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state
+        .store()
+        .recent_named_user(&org.id, named, state.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     if user.disabled {
         return Err(ApiError::forbidden("this user is disabled"));
     }

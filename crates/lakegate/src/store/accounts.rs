@@ -81,6 +81,7 @@ pub struct NewUser<'a> {
 
 impl Store {
     pub async fn create_org(&self, id: &str, slug: &str, name: &str, now: i64) -> StoreResult<Org> {
+        let _changes = self.changes();
         sqlx::query("INSERT INTO orgs (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(slug)
@@ -129,6 +130,7 @@ impl Store {
     }
 
     pub async fn create_user(&self, u: NewUser<'_>) -> StoreResult<User> {
+        let _changes = self.changes();
         sqlx::query(
             "INSERT INTO users (id, org_id, email, display_name, role, password_hash, disabled, created_at, updated_at, external_id) \
              VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $8)",
@@ -188,6 +190,7 @@ impl Store {
 
     /// Ties a user to their SSO subject, only if they have none yet (false otherwise).
     pub async fn link_sso_subject(&self, user_id: &str, subject: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done =
             sqlx::query("UPDATE users SET sso_subject = $1 WHERE id = $2 AND sso_subject IS NULL")
                 .bind(subject)
@@ -259,6 +262,7 @@ impl Store {
     /// ends every session of the user, in the same transaction. False when there is no
     /// such user.
     pub async fn update_user(&self, user: &User, now: i64) -> StoreResult<bool> {
+        let _changes = self.changes();
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE users SET role = $1, display_name = $2, disabled = $3, updated_at = $4 \
@@ -291,6 +295,7 @@ impl Store {
     /// Deletes a user; their sessions and API tokens go with them (foreign keys). False
     /// when there was none.
     pub async fn delete_user(&self, org_id: &str, user_id: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM users WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(user_id)

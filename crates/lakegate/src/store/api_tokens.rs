@@ -41,6 +41,7 @@ macro_rules! select_tokens {
 
 impl Store {
     pub async fn create_api_token(&self, t: NewApiToken<'_>) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -85,6 +86,7 @@ impl Store {
         id: &str,
         now: i64,
     ) -> StoreResult<Option<ApiTokenRow>> {
+        let _changes = self.changes();
         Ok(sqlx::query_as::<_, ApiTokenRow>(
             "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND id = $3 AND revoked_at IS NULL \
              RETURNING id, user_id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
@@ -96,12 +98,15 @@ impl Store {
         .await?)
     }
 
-    pub async fn touch_api_token(&self, id: &str, now: i64) -> StoreResult<()> {
+    /// Stamps a use of the row `id` (found under `hash`), in the memo too.
+    pub async fn touch_api_token(&self, hash: &str, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(self.pool())
             .await?;
+        let key = hash.to_owned();
+        self.memos.api_tokens.update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 }

@@ -156,6 +156,7 @@ pub(crate) use select_credentials;
 
 impl Store {
     pub async fn create_connection(&self, c: &ConnectionRow) -> StoreResult<()> {
+        let _changes = self.changes();
         insert_connection(self.pool(), c).await
     }
 
@@ -199,6 +200,7 @@ impl Store {
 
     /// False when no such connection exists (any more).
     pub async fn update_connection(&self, c: &ConnectionRow) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "UPDATE connections SET name = $1, warehouse_id = $2, catalog = $3, schema_name = $4, shared = $5, updated_at = $6, \
              role = $7, location = $8, token_vending = $9, fallback_connection_id = $10 WHERE org_id = $11 AND id = $12",
@@ -223,6 +225,7 @@ impl Store {
     /// Deletes a connection with every credential, ticket and flow under it; false when
     /// there was none.
     pub async fn delete_connection(&self, org_id: &str, id: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM connections WHERE org_id = $1 AND id = $2")
             .bind(org_id)
             .bind(id)
@@ -263,10 +266,12 @@ impl Store {
     /// Stores a user's credential for a connection, replacing any previous one in one
     /// statement (a reconnect never leaves the user with half of each).
     pub async fn put_credential(&self, c: &CredentialRow) -> StoreResult<()> {
+        let _changes = self.changes();
         upsert_credential(self.pool(), c).await
     }
 
     pub async fn delete_credential(&self, connection_id: &str, user_id: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM credentials WHERE connection_id = $1 AND user_id = $2")
             .bind(connection_id)
             .bind(user_id)
@@ -277,6 +282,7 @@ impl Store {
 
     /// Removes every credential of a user (disabled or deleted users).
     pub async fn delete_user_credentials(&self, user_id: &str) -> StoreResult<u64> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM credentials WHERE user_id = $1")
             .bind(user_id)
             .execute(self.pool())
@@ -290,6 +296,7 @@ impl Store {
         org_id: &str,
         integration_id: &str,
     ) -> StoreResult<u64> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2")
             .bind(org_id)
             .bind(integration_id)

@@ -58,6 +58,7 @@ impl Store {
 
     /// Adds a workspace; `Conflict` when it is already on the list.
     pub async fn add_integration_host(&self, h: &IntegrationHostRow) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query(
             "INSERT INTO integration_hosts (integration_id, host, issuer, authorization_endpoint, token_endpoint, \
              issuer_in_response, added_at, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -82,6 +83,7 @@ impl Store {
         integration_id: &str,
         host: &str,
     ) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done =
             sqlx::query("DELETE FROM integration_hosts WHERE integration_id = $1 AND host = $2")
                 .bind(integration_id)
@@ -98,6 +100,7 @@ impl Store {
         integration_id: &str,
         host: &str,
     ) -> StoreResult<u64> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "DELETE FROM credentials WHERE org_id = $1 AND integration_id = $2 AND host = $3",
         )

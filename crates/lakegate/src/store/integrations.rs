@@ -131,6 +131,7 @@ impl Store {
 
     /// Inserts or replaces the org's integration of this kind.
     pub async fn save_integration(&self, r: &IntegrationRow) -> StoreResult<()> {
+        let _changes = self.changes();
         bind_row(
             sqlx::query(insert_integration!(
                 "ON CONFLICT (org_id, kind) WHERE connection_id IS NULL DO UPDATE SET host = excluded.host, \
@@ -153,6 +154,7 @@ impl Store {
 
     /// False when there was none.
     pub async fn delete_integration(&self, org_id: &str, kind: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "DELETE FROM integrations WHERE org_id = $1 AND kind = $2 AND connection_id IS NULL",
         )

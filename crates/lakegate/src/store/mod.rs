@@ -13,6 +13,7 @@ mod health;
 mod integration_hosts;
 mod integrations;
 mod keys;
+mod memo;
 mod org_settings;
 mod postgres;
 mod queries;
@@ -33,7 +34,7 @@ pub use integration_hosts::IntegrationHostRow;
 pub use integrations::IntegrationRow;
 pub use keys::DataKeyRow;
 pub use queries::{QueryFilter, QueryOutcome, QueryRow};
-pub use refresh::{Refreshed, StateCount};
+pub use refresh::{Refreshed, StateCount, use_stamp_due};
 pub use service_keys::ServiceKeyRow;
 pub use sessions::SessionRow;
 pub use sso::{SsoFlowRow, SsoRow};
@@ -80,6 +81,7 @@ pub(crate) fn classify(err: sqlx::Error) -> StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    memos: std::sync::Arc<memo::Memos>,
 }
 
 impl Store {
@@ -99,7 +101,11 @@ impl Store {
             Backend::Sqlite => sqlite::connect(database_url).await?,
             Backend::Postgres => postgres::connect(database_url).await?,
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            memos: std::sync::Arc::new(memo::Memos::new()),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -153,6 +159,11 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Held across a write that can change a memoized row (see `memo.rs`).
+    pub(crate) fn changes(&self) -> memo::Changes<'_> {
+        self.memos.changes()
     }
 }
 

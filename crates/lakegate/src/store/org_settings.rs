@@ -21,6 +21,7 @@ impl Store {
 
     /// Replaces the allow-list (origins never contain spaces: they are checked before).
     pub async fn set_return_origins(&self, org_id: &str, origins: &[String]) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query("UPDATE orgs SET allowed_return_origins = $1 WHERE id = $2")
             .bind(origins.join(" "))
             .bind(org_id)

@@ -17,6 +17,14 @@ pub struct Refreshed<'a> {
     pub now: i64,
 }
 
+/// How often a credential's use is stamped (the refresher keeps recently used ones fresh).
+const USE_STAMP_SECONDS: i64 = 300;
+
+/// Whether a use at `now` should be written.
+pub fn use_stamp_due(last_used_at: Option<i64>, now: i64) -> bool {
+    last_used_at.is_none_or(|t| now - t >= USE_STAMP_SECONDS)
+}
+
 impl Store {
     /// Takes the refresh lease on a credential unless another live lease holds it, and
     /// returns the row as it is now (one statement: the lease and the re-read).
@@ -27,6 +35,7 @@ impl Store {
         until: i64,
         now: i64,
     ) -> StoreResult<Option<CredentialRow>> {
+        let _changes = self.changes();
         Ok(sqlx::query_as::<_, CredentialRow>(concat!(
             "UPDATE credentials SET lease_owner = $1, lease_until = $2 \
              WHERE id = $3 AND status = 'active' AND (lease_until IS NULL OR lease_until <= $4 OR lease_owner = $1) \
@@ -42,6 +51,7 @@ impl Store {
     }
 
     pub async fn release_lease(&self, id: &str, owner: &str) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query("UPDATE credentials SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2")
             .bind(id)
             .bind(owner)
@@ -53,6 +63,7 @@ impl Store {
     /// Stores the new access token and the (possibly rotated) refresh token in one
     /// statement, fenced by version and lease: false when the row changed or vanished.
     pub async fn store_refreshed(&self, r: &Refreshed<'_>) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "UPDATE credentials SET access_token_enc = $1, refresh_token_enc = $2, access_expires_at = $3, \
                refresh_issued_at = $4, version = version + 1, lease_owner = NULL, lease_until = NULL, failures = 0, \
@@ -80,6 +91,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "UPDATE credentials SET status = 'reauth_required', status_reason = $1, lease_owner = NULL, lease_until = NULL, \
                updated_at = $2, version = version + 1 WHERE id = $3 AND version = $4 AND status = 'active'",
@@ -100,6 +112,7 @@ impl Store {
         owner: &str,
         next_attempt_at: i64,
     ) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query(
             "UPDATE credentials SET failures = failures + 1, next_attempt_at = $1, lease_owner = NULL, lease_until = NULL \
              WHERE id = $2 AND lease_owner = $3",
@@ -137,13 +150,17 @@ impl Store {
         .await?)
     }
 
-    /// Notes that the user used the credential (at most every five minutes).
-    pub async fn touch_credential_use(&self, id: &str, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1 - 300)")
+    /// Notes that the user used the credential (at most every five minutes, also when
+    /// replicas race), and in the memo so the next use does not write again.
+    pub async fn touch_credential_use(&self, c: &CredentialRow, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $1 - $3)")
             .bind(now)
-            .bind(id)
+            .bind(&c.id)
+            .bind(USE_STAMP_SECONDS)
             .execute(self.pool())
             .await?;
+        let key = (c.connection_id.clone(), c.user_id.clone());
+        self.memos.credentials.update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 
@@ -159,6 +176,7 @@ impl Store {
 
     /// Records the warning; true for the one call that did.
     pub async fn mark_warned(&self, id: &str, now: i64) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query(
             "UPDATE credentials SET warned_at = $1 WHERE id = $2 AND warned_at IS NULL",
         )
@@ -171,6 +189,7 @@ impl Store {
 
     /// Flags an integration whose client credentials the provider rejected; true when it changed.
     pub async fn flag_integration(&self, id: &str, status: IntegrationStatus) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done =
             sqlx::query("UPDATE integrations SET status = $1 WHERE id = $2 AND status <> $1")
                 .bind(status.as_str())

@@ -30,6 +30,7 @@ macro_rules! select_keys {
 
 impl Store {
     pub async fn create_service_key(&self, k: &ServiceKeyRow, key_hash: &str) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query(
             "INSERT INTO service_keys (id, org_id, name, key_hash, prefix, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -74,6 +75,7 @@ impl Store {
         id: &str,
         now: i64,
     ) -> StoreResult<Option<ServiceKeyRow>> {
+        let _changes = self.changes();
         Ok(sqlx::query_as::<_, ServiceKeyRow>(
             "UPDATE service_keys SET revoked_at = $1 WHERE org_id = $2 AND id = $3 AND revoked_at IS NULL \
              RETURNING id, org_id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
@@ -85,12 +87,15 @@ impl Store {
         .await?)
     }
 
-    pub async fn touch_service_key(&self, id: &str, now: i64) -> StoreResult<()> {
+    /// Stamps a use of the row `id` (found under `hash`), in the memo too.
+    pub async fn touch_service_key(&self, hash: &str, id: &str, now: i64) -> StoreResult<()> {
         sqlx::query("UPDATE service_keys SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
             .execute(self.pool())
             .await?;
+        let key = hash.to_owned();
+        self.memos.service_keys.update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 }

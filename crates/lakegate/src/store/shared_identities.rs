@@ -28,6 +28,7 @@ impl Store {
         client: &IntegrationRow,
         credential: &CredentialRow,
     ) -> StoreResult<()> {
+        let _changes = self.changes();
         let mut tx = self.pool().begin().await?;
         insert_connection(&mut *tx, connection).await?;
         insert_client(&mut *tx, client).await?;
@@ -44,6 +45,7 @@ impl Store {
         client: &IntegrationRow,
         credential: &CredentialRow,
     ) -> StoreResult<bool> {
+        let _changes = self.changes();
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE integrations SET client_id = $1, client_secret_enc = $2, generation = $3, status = $4, \

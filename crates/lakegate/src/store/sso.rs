@@ -46,6 +46,7 @@ impl Store {
 
     /// Creates or replaces the org's provider.
     pub async fn put_sso(&self, r: &SsoRow) -> StoreResult<()> {
+        let _changes = self.changes();
         sqlx::query(
             "INSERT INTO org_sso (org_id, issuer, client_id, client_secret_enc, authorization_endpoint, token_endpoint, \
                jwks_uri, allowed_domains, default_role, password_sign_in, updated_at, updated_by) \
@@ -76,6 +77,7 @@ impl Store {
     }
 
     pub async fn delete_sso(&self, org_id: &str) -> StoreResult<bool> {
+        let _changes = self.changes();
         let done = sqlx::query("DELETE FROM org_sso WHERE org_id = $1")
             .bind(org_id)
             .execute(self.pool())

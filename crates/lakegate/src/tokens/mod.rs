@@ -178,8 +178,9 @@ impl TokenService {
         // Measured only to report how long callers waited for a refresh.
         let started = std::time::Instant::now();
         // Two rounds: a peer may rotate while we wait, and then we simply use its tokens.
-        for _ in 0..2 {
-            let (cred, integration) = self.current(h).await?;
+        for round in 0..2 {
+            // Only the first look may use the memo: after a wait, read what peers wrote.
+            let (cred, integration) = self.current(h, round == 0).await?;
             let need = needed(&cred, min_remaining, cap_at_issued);
             if cred.access_expires_at - self.now() >= need {
                 return self.usable(cred, &integration).await;
@@ -187,7 +188,7 @@ impl TokenService {
             let flight = self.flight.lock_for(&cred.id);
             let _guard = flight.lock().await;
             // Another task of this process may have refreshed while we queued.
-            let (cred, integration) = self.current(h).await?;
+            let (cred, integration) = self.current(h, false).await?;
             if cred.access_expires_at - self.now() >= need {
                 return self.usable(cred, &integration).await;
             }
@@ -226,19 +227,26 @@ impl TokenService {
     }
 
     /// The credential and its integration, refusing void credentials before any use.
+    /// The holder's credential and its integration; `recent` reads the store's memo (what
+    /// this process wrote, or read within the second), else the rows themselves.
     async fn current(
         &self,
         h: &Holder,
+        recent: bool,
     ) -> Result<(CredentialRow, IntegrationRow), ConnectionError> {
-        let cred = self
-            .store
-            .credential(&h.connection_id, &h.user_id)
-            .await?
-            .ok_or(ConnectionError::NotSignedIn)?;
-        let integration = self
-            .store
-            .integration_for(&h.org_id, &cred.integration_id, &cred.host)
-            .await?;
+        let (store, now) = (&self.store, self.now());
+        let cred = if recent {
+            store.recent_credential(&h.connection_id, &h.user_id, now).await?
+        } else {
+            store.credential(&h.connection_id, &h.user_id).await?
+        }
+        .ok_or(ConnectionError::NotSignedIn)?;
+        let (org, id, host) = (&h.org_id, &cred.integration_id, &cred.host);
+        let integration = if recent {
+            store.recent_integration_for(org, id, host, now).await?
+        } else {
+            store.integration_for(org, id, host).await?
+        };
         check_usable(&cred, integration.as_ref())?;
         let integration = integration.ok_or(ConnectionError::NoIntegration)?;
         Ok((cred, integration))
@@ -274,11 +282,14 @@ impl TokenService {
     }
 
     /// Notes that the user used the credential (the refresher keeps used ones fresh).
+    /// Writes only when the stamp is due (every five minutes), so a vended token usually
+    /// costs no write at all.
     pub async fn touch(&self, cred: &CredentialRow) -> Result<(), ConnectionError> {
-        Ok(self
-            .store
-            .touch_credential_use(&cred.id, self.now())
-            .await?)
+        let now = self.now();
+        if !crate::store::use_stamp_due(cred.last_used_at, now) {
+            return Ok(());
+        }
+        Ok(self.store.touch_credential_use(cred, now).await?)
     }
 
     /// The holder of a stored credential (the query follow-up acts for query owners).

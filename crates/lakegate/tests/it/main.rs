@@ -26,6 +26,7 @@ mod egress;
 mod flow_security;
 mod health;
 mod home;
+mod hot_cache;
 mod integrations;
 mod processes;
 mod properties;

@@ -257,7 +257,7 @@ async fn api_tokens_are_found_by_hash_listed_and_revoked_by_owner_only(db: &Test
         matches!(db.store.revoke_api_token(&u, &t1, 31).await, Ok(None)),
         "revoking twice"
     );
-    db.store.touch_api_token(&t2, 40).await.unwrap();
+    db.store.touch_api_token("h2", &t2, 40).await.unwrap();
     assert_eq!(
         db.store
             .api_token_by_hash("h2")

@@ -37,8 +37,41 @@ use warehouse_emulator::EmulatorConfig;
 
 #[derive(Parser)]
 struct Args {
+    /// Run Lakegate's store on this PostgreSQL server (a fresh schema, dropped afterwards)
+    /// instead of an embedded SQLite file.
+    #[arg(long, global = true)]
+    postgres: Option<String>,
     #[command(subcommand)]
     what: What,
+}
+
+/// The `--postgres` server, set once at start.
+static POSTGRES: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The store every measurement of this run uses: its URL and, on PostgreSQL, the schema
+/// to drop at the end.
+async fn database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    let Some(base) = POSTGRES.get().cloned().flatten() else {
+        return (format!("sqlite://{}", dir.join("bench.db").display()), None);
+    };
+    let schema = format!("lgbench_{}", uuid::Uuid::new_v4().simple());
+    let admin = Store::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin.raw_pool_for_tests())
+        .await
+        .unwrap();
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    (format!("{base}{sep}options[search_path]={schema}"), Some((base, schema)))
+}
+
+/// The backend's name, for the reports.
+fn backend_name() -> &'static str {
+    if POSTGRES.get().cloned().flatten().is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    }
 }
 
 #[derive(Subcommand)]
@@ -91,9 +124,34 @@ struct World {
     base: String,
     org: Org,
     user: User,
-    /// The SQLite database (in `dir`), for processes started on it.
+    /// The store's database (a SQLite file in `dir` or a PostgreSQL schema), for processes
+    /// started on it.
     db_url: String,
     dir: tempfile::TempDir,
+    schema: Option<(String, String)>,
+}
+
+impl Drop for World {
+    /// Drops the PostgreSQL schema (a SQLite file goes with the temporary directory).
+    fn drop(&mut self) {
+        let Some((base, schema)) = self.schema.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(s) = Store::connect(&base).await {
+                        let sql = format!("DROP SCHEMA {schema} CASCADE");
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&s.raw_pool_for_tests())
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
 }
 
 async fn world() -> World {
@@ -111,7 +169,7 @@ async fn world_keyed(
 ) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let (db_url, schema) = database(dir.path()).await;
     let store = Store::connect(&db_url).await.unwrap();
     store.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -147,6 +205,7 @@ async fn world_keyed(
         user,
         db_url,
         dir,
+        schema,
     }
 }
 
@@ -242,6 +301,7 @@ async fn vending(connections_n: usize, seconds: u64) {
         .await
     };
     let conns = Arc::new(conns);
+    let before = w.ws.emu.counters();
     let (v_rps, v50, v99) = load(connections_n, seconds, move |i| {
         let (http, base, token, conns) = (http.clone(), base.clone(), token.clone(), conns.clone());
         async move {
@@ -254,8 +314,16 @@ async fn vending(connections_n: usize, seconds: u64) {
         }
     })
     .await;
+    // A vended token must come from the store, not from a refresh: tokens are fresh for an
+    // hour, so any refresh here would mean the numbers measure something else.
+    let after = w.ws.emu.counters();
+    assert_eq!(
+        after.token_calls_refresh_token, before.token_calls_refresh_token,
+        "no refresh may happen while vending fresh tokens"
+    );
     println!(
-        "vending benchmark: {connections_n} concurrent clients over {connections_n} connections, {seconds} s each"
+        "vending benchmark ({}): {connections_n} concurrent clients over {connections_n} connections, {seconds} s each",
+        backend_name()
     );
     println!("| route | requests/s | p50 ms | p99 ms |");
     println!("|---|---|---|---|");
@@ -270,7 +338,15 @@ async fn vending(connections_n: usize, seconds: u64) {
 }
 
 async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) {
-    let w = world().await;
+    let mut w = world().await;
+    // Rotating refresh tokens, as Databricks' single-use mode: every refresh must store the
+    // new one, in Lakegate and in the baseline alike.
+    let rotating = warehouse_emulator::TokenPolicy {
+        enable_single_use_refresh_tokens: true,
+        ..Default::default()
+    };
+    w.ws.register(&w.base, rotating);
+    w.ws.configure(&w.state, &w.org.id).await;
     // All expire in the same minute, five minutes from now: inside the refresher's lead time.
     let conns = connections(&w, n, 300).await;
     let limits = RefresherLimits {
@@ -296,6 +372,10 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     let after = w.ws.emu.counters();
     let lakegate_calls = after.token_calls_refresh_token - before.token_calls_refresh_token;
     let lakegate_peak = after.token_in_flight_peak;
+    assert_eq!(
+        lakegate_calls, n as u64,
+        "exactly one token call per credential"
+    );
 
     // Baseline: a plain client refreshing the same tokens at the same concurrency, no limits.
     let http = reqwest::Client::new();
@@ -314,12 +394,26 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
             .expose()
             .to_owned()
     };
-    let rts = Arc::new(tokio::sync::Mutex::new(
-        conns.into_iter().map(|(_, rt)| rt).collect::<Vec<_>>(),
-    ));
+    // Lakegate rotated the credentials' refresh tokens (the old ones are spent): the
+    // baseline gets as many of its own, minted the same way.
+    drop(conns);
+    let own: Vec<String> = (0..n)
+        .map(|_| {
+            w.ws.emu
+                .mint_tokens(&w.ws.client_id, "alice@example.com", "all-apis offline_access")
+                .unwrap()
+                .refresh_token
+                .unwrap()
+        })
+        .collect();
+    let rts = Arc::new(tokio::sync::Mutex::new(own));
+    // Each rotated refresh token is kept in memory, as a client must to refresh again.
+    let kept = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
+    let baseline_before = w.ws.emu.counters().token_calls_refresh_token;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..per_host_concurrency {
+        let kept = kept.clone();
         let (http, url, rts, secret, client_id) = (
             http.clone(),
             url.clone(),
@@ -338,23 +432,25 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
                     ("client_id", client_id.as_str()),
                     ("client_secret", secret.as_str()),
                 ];
-                let ok = http
-                    .post(&url)
-                    .form(&form)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                assert!(ok, "baseline refresh failed");
+                let resp = http.post(&url).form(&form).send().await.unwrap();
+                assert!(resp.status().is_success(), "baseline refresh failed");
+                let body: serde_json::Value = resp.json().await.unwrap();
+                let next = body["refresh_token"].as_str().expect("a rotated refresh token");
+                kept.lock().unwrap().push(next.to_owned());
             }
         });
     }
     while tasks.join_next().await.is_some() {}
     let baseline_secs = started.elapsed().as_secs_f64();
+    let baseline_calls = w.ws.emu.counters().token_calls_refresh_token - baseline_before;
+    assert_eq!(baseline_calls, n as u64, "the baseline refreshed each credential once");
+    assert_eq!(kept.lock().unwrap().len(), n, "and kept each rotated token");
     // The emulator keeps the highest concurrency it has seen; Lakegate's run stayed at or
     // below `lakegate_peak`, so a higher value now is the baseline's.
     let baseline_peak = w.ws.emu.counters().token_in_flight_peak.max(lakegate_peak);
     println!(
-        "refresh storm: {n} credentials all expiring in the same minute (5 min from now), one workspace host"
+        "refresh storm ({}): {n} credentials all expiring in the same minute (5 min from now), one workspace host, rotating refresh tokens",
+        backend_name()
     );
     println!("| client | time until all fresh (s) | token calls | peak concurrent token calls |");
     println!("|---|---|---|---|");
@@ -362,7 +458,7 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
         "| Lakegate background refresher ({per_host_concurrency} per host, {per_host_per_second}/s per host) | {lakegate_secs:.2} | {lakegate_calls} | {lakegate_peak} |"
     );
     println!(
-        "| plain client, {per_host_concurrency} concurrent, no rate cap (baseline) | {baseline_secs:.2} | {n} | {baseline_peak} |"
+        "| plain client, {per_host_concurrency} concurrent, no rate cap, keeps rotated tokens (baseline) | {baseline_secs:.2} | {baseline_calls} | {baseline_peak} |"
     );
     println!(
         "ratio Lakegate/baseline time: {:.2} (the per-host start-rate cap alone needs {:.2} s)",
@@ -392,7 +488,9 @@ async fn fresh_count(w: &World) -> usize {
 
 #[tokio::main]
 async fn main() {
-    match Args::parse().what {
+    let args = Args::parse();
+    POSTGRES.set(args.postgres).unwrap();
+    match args.what {
         What::Vending {
             connections,
             seconds,

@@ -5,6 +5,7 @@
 //! personal access tokens.
 
 pub mod account;
+pub mod arrow;
 pub mod errors;
 pub mod faults;
 pub mod oauth;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::databricks::faults as control;
+use crate::databricks::statements::StoredChunk;
 use crate::engine::faults::Target;
 use crate::state::{Shared, lock};
 
@@ -91,7 +92,7 @@ async fn download(
     let (Some(issued), Some(sig)) = (issued, q.get("X-Amz-Signature")) else {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied");
     };
-    let Some((key, rows)) = crate::databricks::statements::external_chunk(&s, &id, chunk) else {
+    let Some((key, stored)) = crate::databricks::statements::external_chunk(&s, &id, chunk) else {
         return s3_error(
             StatusCode::NOT_FOUND,
             "NoSuchKey",
@@ -108,11 +109,17 @@ async fn download(
     if s.clock.now() > issued + LINK_TTL_SECONDS {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        axum::Json(rows),
-    )
-        .into_response()
+    match stored {
+        StoredChunk::Json(rows) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            axum::Json(rows),
+        )
+            .into_response(),
+        StoredChunk::Arrow(columns, rows) => match crate::databricks::arrow::ipc_stream(&columns, &rows) {
+            Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+            Err(e) => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
+        },
+    }
 }
 
 pub fn router() -> Router<Arc<Shared>> {

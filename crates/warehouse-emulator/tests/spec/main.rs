@@ -6,6 +6,7 @@
 mod harness;
 
 mod account;
+mod arrow;
 mod bigquery;
 mod binary;
 mod control;

@@ -489,12 +489,12 @@ async fn external_links_serve_chunks_from_storage_that_refuses_authorization_hea
     assert_ne!(fresh, url3);
     assert_eq!(ws.http.get(&fresh).sent().await.status(), StatusCode::OK);
 
-    // Other formats stay unavailable here.
+    // CSV stays unavailable here (ARROW_STREAM: `arrow.rs`).
     let resp = ws
         .post(
             &at,
             "/api/2.0/sql/statements",
-            &json!({"warehouse_id": WH, "statement": "SELECT 1", "disposition": "EXTERNAL_LINKS", "format": "ARROW_STREAM"}),
+            &json!({"warehouse_id": WH, "statement": "SELECT 1", "disposition": "EXTERNAL_LINKS", "format": "CSV"}),
         )
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);

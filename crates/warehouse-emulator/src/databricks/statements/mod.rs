@@ -72,6 +72,7 @@ pub async fn execute(
         interrupt: None,
         done,
         link_key: opts.external.then(crate::databricks::storage::new_link_key),
+        arrow: opts.arrow,
     };
     let catalog = req.catalog.as_deref().unwrap_or("main");
     let schema = req.schema.as_deref().unwrap_or("default");
@@ -299,11 +300,7 @@ pub async fn cancel(
 /// The rows of chunk `index` of a succeeded EXTERNAL_LINKS statement, with the key its links
 /// are signed with (for the storage endpoint, which has no caller to check: the link is the
 /// capability).
-pub fn external_chunk(
-    s: &Shared,
-    id: &str,
-    index: usize,
-) -> Option<(String, Vec<Vec<Option<String>>>)> {
+pub fn external_chunk(s: &Shared, id: &str, index: usize) -> Option<(String, StoredChunk)> {
     let chunk_rows = s.config.chunk_rows.max(1);
     let st = lock(&s.statements);
     let r = st.get(id)?;
@@ -314,8 +311,19 @@ pub fn external_chunk(
         .filter(|_| r.state == StState::Succeeded)?;
     let offset = index * chunk_rows;
     let end = (offset + chunk_rows).min(result.rows.len());
-    let rows = result.rows.get(offset..end)?.to_vec();
-    Some((key, rows))
+    let rows = result.rows.get(offset..end)?;
+    let chunk = if r.arrow {
+        StoredChunk::Arrow(result.columns.clone(), rows.to_vec())
+    } else {
+        StoredChunk::Json(rows.to_vec())
+    };
+    Some((key, chunk))
+}
+
+/// What a chunk in storage holds: JSON rows, or rows to serve as an Arrow IPC stream.
+pub enum StoredChunk {
+    Json(Vec<Vec<Option<String>>>),
+    Arrow(Vec<sql::ResultColumn>, Vec<Vec<Option<String>>>),
 }
 
 /// `GET /api/2.0/sql/history/queries`: the caller's statements, newest first, with their

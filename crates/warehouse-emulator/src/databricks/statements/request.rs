@@ -53,6 +53,8 @@ pub struct StatementRecord {
     pub(super) done: watch::Sender<bool>,
     /// Signs this statement's external links (EXTERNAL_LINKS only).
     pub(super) link_key: Option<String>,
+    /// The result format: chunks are Arrow IPC streams (`ARROW_STREAM`) or JSON arrays.
+    pub(super) arrow: bool,
 }
 
 impl StatementRecord {
@@ -94,6 +96,8 @@ pub(super) struct ExecRequest {
 /// Validated execution options.
 pub(super) struct Options {
     pub(super) external: bool,
+    /// `ARROW_STREAM`: chunks in storage are Arrow IPC streams (`arrow.rs`).
+    pub(super) arrow: bool,
     pub(super) wait_seconds: u64,
     pub(super) cancel_on_timeout: bool,
     pub(super) row_limit: Option<usize>,
@@ -124,15 +128,16 @@ pub(super) fn validate(r: &ExecRequest) -> Result<Options, Response> {
     };
     let disposition = r.disposition.as_deref().unwrap_or("INLINE");
     let format = r.format.as_deref().unwrap_or("JSON_ARRAY");
-    let external = match (disposition, format) {
-        ("INLINE", "JSON_ARRAY") => false,
+    let (external, arrow) = match (disposition, format) {
+        ("INLINE", "JSON_ARRAY") => (false, false),
         ("INLINE", "ARROW_STREAM" | "CSV") => {
             return bad("The ARROW_STREAM and CSV formats require disposition EXTERNAL_LINKS.");
         }
-        ("EXTERNAL_LINKS", "JSON_ARRAY") => true,
-        ("EXTERNAL_LINKS", "ARROW_STREAM" | "CSV") => {
+        ("EXTERNAL_LINKS", "JSON_ARRAY") => (true, false),
+        ("EXTERNAL_LINKS", "ARROW_STREAM") => (true, true),
+        ("EXTERNAL_LINKS", "CSV") => {
             return bad(
-                "format ARROW_STREAM and CSV are not available on this (emulated) warehouse; use JSON_ARRAY.",
+                "format CSV is not available on this (emulated) warehouse; use JSON_ARRAY or ARROW_STREAM.",
             );
         }
         ("INLINE" | "EXTERNAL_LINKS", _) => {
@@ -163,6 +168,7 @@ pub(super) fn validate(r: &ExecRequest) -> Result<Options, Response> {
     }
     Ok(Options {
         external,
+        arrow,
         wait_seconds,
         cancel_on_timeout,
         row_limit,

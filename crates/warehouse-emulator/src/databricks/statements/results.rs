@@ -36,7 +36,7 @@ pub(super) fn statement_json(
             .map(|(i, c)| json!({"name": c.name, "position": i, "type_name": c.type_name, "type_text": c.type_text}))
             .collect();
         v["manifest"] = json!({
-            "format": "JSON_ARRAY",
+            "format": if r.arrow { "ARROW_STREAM" } else { "JSON_ARRAY" },
             "schema": {"column_count": columns.len(), "columns": columns},
             "total_chunk_count": chunk_count,
             "chunks": chunks,

@@ -62,7 +62,10 @@ async fn database(dir: &std::path::Path) -> (String, Option<(String, String)>) {
         .unwrap();
     admin.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    (format!("{base}{sep}options[search_path]={schema}"), Some((base, schema)))
+    (
+        format!("{base}{sep}options[search_path]={schema}"),
+        Some((base, schema)),
+    )
 }
 
 /// The backend's name, for the reports.
@@ -138,7 +141,9 @@ impl Drop for World {
             return;
         };
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(s) = Store::connect(&base).await {
@@ -400,7 +405,11 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     let own: Vec<String> = (0..n)
         .map(|_| {
             w.ws.emu
-                .mint_tokens(&w.ws.client_id, "alice@example.com", "all-apis offline_access")
+                .mint_tokens(
+                    &w.ws.client_id,
+                    "alice@example.com",
+                    "all-apis offline_access",
+                )
                 .unwrap()
                 .refresh_token
                 .unwrap()
@@ -435,7 +444,9 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
                 let resp = http.post(&url).form(&form).send().await.unwrap();
                 assert!(resp.status().is_success(), "baseline refresh failed");
                 let body: serde_json::Value = resp.json().await.unwrap();
-                let next = body["refresh_token"].as_str().expect("a rotated refresh token");
+                let next = body["refresh_token"]
+                    .as_str()
+                    .expect("a rotated refresh token");
                 kept.lock().unwrap().push(next.to_owned());
             }
         });
@@ -443,7 +454,10 @@ async fn storm(n: usize, per_host_concurrency: usize, per_host_per_second: u32) 
     while tasks.join_next().await.is_some() {}
     let baseline_secs = started.elapsed().as_secs_f64();
     let baseline_calls = w.ws.emu.counters().token_calls_refresh_token - baseline_before;
-    assert_eq!(baseline_calls, n as u64, "the baseline refreshed each credential once");
+    assert_eq!(
+        baseline_calls, n as u64,
+        "the baseline refreshed each credential once"
+    );
     assert_eq!(kept.lock().unwrap().len(), n, "and kept each rotated token");
     // The emulator keeps the highest concurrency it has seen; Lakegate's run stayed at or
     // below `lakegate_peak`, so a higher value now is the baseline's.

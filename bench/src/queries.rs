@@ -118,9 +118,12 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
         .wait(&mut running, std::time::Duration::from_secs(50))
         .await
         .unwrap();
-    let mut set = lakegate::queries::service::results(running).unwrap();
+    let set = lakegate::queries::service::results(running).unwrap();
+    let lakegate::queries::service::Parts::Rows(mut chunks) = set.parts else {
+        panic!("rows were asked for");
+    };
     let mut rows = 0;
-    while let Some(chunk) = set.chunks.next().await {
+    while let Some(chunk) = chunks.next().await {
         rows += chunk.unwrap().len();
     }
     rows

@@ -185,7 +185,11 @@ impl ConnectionService {
     ) -> Result<ConnectionRow, ConnectionError> {
         // Using a connection reads the memo (the hot path); managing one reads the row.
         let c = match purpose {
-            Purpose::Use => self.store.recent_connection(&p.org.id, id, self.now()).await?,
+            Purpose::Use => {
+                self.store
+                    .recent_connection(&p.org.id, id, self.now())
+                    .await?
+            }
             _ => self.store.connection(&p.org.id, id).await?,
         }
         .ok_or(ConnectionError::NotFound)?;

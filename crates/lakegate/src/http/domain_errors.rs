@@ -168,6 +168,9 @@ impl From<QueryError> for ApiError {
             QueryError::TimedOut(_) => {
                 ApiError::new(StatusCode::GATEWAY_TIMEOUT, "query_timeout", msg)
             }
+            QueryError::NotAcceptable(_) => {
+                ApiError::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", msg)
+            }
             QueryError::Connection(c) => c.into(),
             QueryError::Store(s) => s.into(),
         }

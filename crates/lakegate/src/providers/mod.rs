@@ -62,6 +62,9 @@ pub struct Info {
     /// whose answer was lost may be sent again; without one it is repeated only when the
     /// warehouse said it did not take it (429).
     pub idempotent_submit: bool,
+    /// Results come as Arrow IPC streams when asked (Databricks' `ARROW_STREAM`), which
+    /// Lakegate passes through; elsewhere an Arrow answer is refused (406).
+    pub arrow_stream: bool,
     /// The vendor's words for where a connection points.
     pub words: Words,
     /// How an access token is renewed — which also says whose identity a connection is.

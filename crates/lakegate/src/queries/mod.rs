@@ -2,6 +2,7 @@
 //! hold (here), the lifecycle of
 //! a query (`service`) and the encodings results stream in (`output`).
 
+pub mod arrow;
 pub mod output;
 pub mod service;
 mod sweep;
@@ -105,6 +106,8 @@ pub struct QuerySpec {
     /// Ask for EXTERNAL_LINKS: streamed answers may be far larger than Databricks' 25 MiB
     /// INLINE cap; JSON answers (at most 100,000 rows) stay INLINE.
     pub external_links: bool,
+    /// Ask for Arrow IPC streams (an `application/vnd.apache.arrow.stream` answer).
+    pub arrow: bool,
     /// Estimate what it would read instead of running it.
     pub dry_run: bool,
     /// May run as the connection's fallback when the caller must sign in.
@@ -131,6 +134,9 @@ pub enum QueryError {
     Expired,
     #[error("the query ran longer than its limit of {0} seconds and was cancelled")]
     TimedOut(i64),
+    /// The answer cannot be given in the format asked for.
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error(transparent)]
     Connection(#[from] ConnectionError),
     #[error(transparent)]
@@ -255,6 +261,7 @@ pub fn validate(req: QueryRequest, streaming: bool) -> Result<QuerySpec, QueryEr
         timeout_seconds,
         wait: req.wait.unwrap_or(true),
         external_links: streaming,
+        arrow: false,
         dry_run: req.dry_run.unwrap_or(false),
         allow_fallback: req.allow_fallback.unwrap_or(false),
     })

@@ -11,6 +11,8 @@ pub enum Format {
     Json,
     Ndjson,
     Csv,
+    /// Arrow IPC stream, passed through from the warehouse (`queries::arrow`).
+    Arrow,
 }
 
 impl Format {
@@ -25,6 +27,7 @@ impl Format {
                 "json" => Some(Format::Json),
                 "ndjson" => Some(Format::Ndjson),
                 "csv" => Some(Format::Csv),
+                "arrow" => Some(Format::Arrow),
                 _ => None,
             };
         }
@@ -37,6 +40,7 @@ impl Format {
                 "application/json" | "application/*" | "*/*" => Some(Format::Json),
                 Self::NDJSON => Some(Format::Ndjson),
                 Self::CSV | "text/*" => Some(Format::Csv),
+                super::arrow::CONTENT_TYPE => Some(Format::Arrow),
                 _ => None,
             },
         )
@@ -47,6 +51,7 @@ impl Format {
             Format::Json => "application/json",
             Format::Ndjson => "application/x-ndjson",
             Format::Csv => "text/csv; charset=utf-8",
+            Format::Arrow => super::arrow::CONTENT_TYPE,
         }
     }
 

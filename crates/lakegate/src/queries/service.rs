@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
+use futures_util::TryStreamExt;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use crate::audit::Actor;
@@ -57,7 +59,21 @@ pub struct ResultSet {
     pub truncated: bool,
     pub total_rows: u64,
     pub ran_as: RanAs,
-    pub chunks: BoxStream<'static, Result<Rows, QueryError>>,
+    pub parts: Parts,
+}
+
+/// What fetching one part takes: the keeper, the statement, the index, the part if known.
+type Part = (
+    Arc<TokenKeeper>,
+    String,
+    u64,
+    Option<crate::warehouse::Chunk>,
+);
+
+/// A result's parts as they arrive: JSON rows, or Arrow IPC streams (one per part).
+pub enum Parts {
+    Rows(BoxStream<'static, Result<Rows, QueryError>>),
+    Arrow(BoxStream<'static, Result<Vec<Bytes>, QueryError>>),
 }
 
 /// The stored state of a warehouse state.
@@ -153,6 +169,13 @@ impl QueryService {
             })
             .await?;
         let keeper = Arc::new(chosen.value);
+        let info = keeper.provider().await.info();
+        if spec.arrow && !info.arrow_stream {
+            return Err(QueryError::NotAcceptable(format!(
+                "{} results are not available as Arrow; ask for application/x-ndjson or text/csv",
+                info.product
+            )));
+        }
         let ran_as = RanAs {
             identity: keeper.identity_name().await,
             connection_id: chosen.holder.connection_id.clone(),
@@ -403,20 +426,19 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
         .result
         .filter(|c| !c.data_array.is_empty() || !c.external_links.is_empty());
     let id = statement.statement_id.clone();
-    let chunks = stream::iter(0..total)
-        .map(move |i| {
-            let keeper = keeper.clone();
-            let id = id.clone();
-            let known = if i == 0 { first.take() } else { None };
-            async move {
-                keeper
-                    .chunk_rows(&id, i, known)
-                    .await
-                    .map_err(QueryError::from)
-            }
-        })
-        .buffered(CHUNK_FETCHES)
-        .boxed();
+    let arrow = manifest.arrow();
+    let each = stream::iter(0..total).map(move |i| {
+        let known = if i == 0 { first.take() } else { None };
+        (keeper.clone(), id.clone(), i, known)
+    });
+    // Parts are fetched CHUNK_FETCHES at a time and leave in order.
+    let parts = if arrow {
+        let get = |(k, id, i, known): Part| async move { k.chunk_bytes(&id, i, known).await };
+        Parts::Arrow(each.map(get).buffered(CHUNK_FETCHES).err_into().boxed())
+    } else {
+        let get = |(k, id, i, known): Part| async move { k.chunk_rows(&id, i, known).await };
+        Parts::Rows(each.map(get).buffered(CHUNK_FETCHES).err_into().boxed())
+    };
     Ok(ResultSet {
         query_id: query.id,
         statement_id: statement.statement_id,
@@ -424,7 +446,7 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
         truncated: manifest.truncated,
         total_rows: manifest.total_row_count,
         ran_as,
-        chunks,
+        parts,
     })
 }
 
@@ -460,6 +482,7 @@ fn submission<'a>(
         row_limit: spec.row_limit,
         wait_seconds: if spec.wait { 10 } else { 0 },
         external_links: spec.external_links,
+        arrow: spec.arrow,
         location: c.location.as_deref(),
         request_id,
     }

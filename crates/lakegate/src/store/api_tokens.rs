@@ -106,7 +106,9 @@ impl Store {
             .execute(self.pool())
             .await?;
         let key = hash.to_owned();
-        self.memos.api_tokens.update(&key, |r| r.last_used_at = Some(now));
+        self.memos
+            .api_tokens
+            .update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 }

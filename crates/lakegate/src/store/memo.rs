@@ -223,8 +223,13 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<ConnectionRow>> {
         let key = (org_id.to_owned(), id.to_owned());
-        self.memoized(&self.memos.connections, key, now, self.connection(org_id, id))
-            .await
+        self.memoized(
+            &self.memos.connections,
+            key,
+            now,
+            self.connection(org_id, id),
+        )
+        .await
     }
 
     pub async fn recent_credential(
@@ -247,7 +252,8 @@ impl Store {
     ) -> StoreResult<Option<IntegrationRow>> {
         let key = (org_id.to_owned(), id.to_owned(), host.to_owned());
         let read = self.integration_for(org_id, id, host);
-        self.memoized(&self.memos.integrations, key, now, read).await
+        self.memoized(&self.memos.integrations, key, now, read)
+            .await
     }
 }
 
@@ -264,7 +270,11 @@ mod tests {
         assert_eq!(memo.get(&"k", g, 100), Some(7));
         assert_eq!(memo.get(&"k", g, 101), None, "read again the next second");
         drop(memos.changes());
-        assert_eq!(memo.get(&"k", memos.generation(), 100), None, "a write retires it");
+        assert_eq!(
+            memo.get(&"k", memos.generation(), 100),
+            None,
+            "a write retires it"
+        );
     }
 
     #[test]

@@ -160,7 +160,9 @@ impl Store {
             .execute(self.pool())
             .await?;
         let key = (c.connection_id.clone(), c.user_id.clone());
-        self.memos.credentials.update(&key, |r| r.last_used_at = Some(now));
+        self.memos
+            .credentials
+            .update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 

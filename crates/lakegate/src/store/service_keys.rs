@@ -95,7 +95,9 @@ impl Store {
             .execute(self.pool())
             .await?;
         let key = hash.to_owned();
-        self.memos.service_keys.update(&key, |r| r.last_used_at = Some(now));
+        self.memos
+            .service_keys
+            .update(&key, |r| r.last_used_at = Some(now));
         Ok(())
     }
 }

@@ -14,8 +14,9 @@ use crate::auth::Principal;
 use crate::credentials::ConnectionError;
 use crate::secret::Secret;
 use crate::store::ConnectionRow;
-use crate::warehouse::links::download;
+use crate::warehouse::links::{download, fetch};
 use crate::warehouse::{Chunk, Compute, Identity, Rows, Statement, Submit, WarehouseError};
+use axum::body::Bytes;
 
 /// Time a token must have left for one more call.
 pub const PER_CALL_SECONDS: i64 = 60;
@@ -74,6 +75,25 @@ macro_rules! while_busy {
     }};
 }
 
+/// Reads `$chunk`'s links with `$read`. A link that no longer works (links expire after
+/// about 15 minutes) is replaced by asking the warehouse for the chunk again, once.
+macro_rules! from_storage {
+    ($self:ident, $id:expr, $index:expr, $chunk:expr, |$c:ident| $read:expr) => {{
+        let first = {
+            let $c = &$chunk;
+            $read.await
+        };
+        match first {
+            Err(ConnectionError::Warehouse(WarehouseError::Storage(_))) => {
+                let again = $self.chunk($id, $index).await?;
+                let $c = &again;
+                $read.await
+            }
+            other => other,
+        }
+    }};
+}
+
 pub struct TokenKeeper {
     tokens: TokenService,
     holder: Holder,
@@ -86,6 +106,11 @@ pub fn up_front_seconds(timeout_seconds: i64) -> i64 {
 }
 
 impl TokenKeeper {
+    /// The provider of the credential this keeper calls with.
+    pub async fn provider(&self) -> &'static dyn crate::providers::Provider {
+        self.current.lock().await.provider
+    }
+
     /// The warehouse's name for the identity this keeper calls as.
     pub async fn identity_name(&self) -> String {
         self.current
@@ -183,9 +208,7 @@ impl TokenKeeper {
     }
 
     /// The rows of chunk `index`: inline, or downloaded from the chunk's external links.
-    /// `known` is the chunk if it is at hand (chunk 0 comes with the statement). A link
-    /// that no longer works (links expire after about 15 minutes) is replaced by asking
-    /// the warehouse for the chunk again, once.
+    /// `known` is the chunk if it is at hand (chunk 0 comes with the statement).
     pub async fn chunk_rows(
         &self,
         id: &str,
@@ -199,13 +222,29 @@ impl TokenKeeper {
         if chunk.external_links.is_empty() {
             return Ok(chunk.data_array);
         }
-        match self.download_all(&chunk).await {
-            Err(ConnectionError::Warehouse(WarehouseError::Storage(_))) => {
-                let again = self.chunk(id, index).await?;
-                self.download_all(&again).await
-            }
-            other => other,
+        from_storage!(self, id, index, chunk, |c| self.download_all(c))
+    }
+
+    /// Result part `index` as the bytes behind each of its links (Arrow IPC streams).
+    pub async fn chunk_bytes(
+        &self,
+        id: &str,
+        index: u64,
+        known: Option<Chunk>,
+    ) -> Result<Vec<Bytes>, ConnectionError> {
+        let chunk = match known {
+            Some(c) => c,
+            None => self.chunk(id, index).await?,
+        };
+        from_storage!(self, id, index, chunk, |c| self.download_bytes(c))
+    }
+
+    async fn download_bytes(&self, chunk: &Chunk) -> Result<Vec<Bytes>, ConnectionError> {
+        let mut parts = Vec::with_capacity(chunk.external_links.len());
+        for link in &chunk.external_links {
+            parts.push(Bytes::from(fetch(self.tokens.egress(), link).await?));
         }
+        Ok(parts)
     }
 
     async fn download_all(&self, chunk: &Chunk) -> Result<Rows, ConnectionError> {

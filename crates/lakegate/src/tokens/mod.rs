@@ -236,7 +236,9 @@ impl TokenService {
     ) -> Result<(CredentialRow, IntegrationRow), ConnectionError> {
         let (store, now) = (&self.store, self.now());
         let cred = if recent {
-            store.recent_credential(&h.connection_id, &h.user_id, now).await?
+            store
+                .recent_credential(&h.connection_id, &h.user_id, now)
+                .await?
         } else {
             store.credential(&h.connection_id, &h.user_id).await?
         }

@@ -6,10 +6,15 @@ use super::WarehouseError;
 use super::model::{ExternalLink, Rows};
 use crate::egress::{self, Destination, Egress};
 
-/// Downloads the rows behind an external link from cloud storage: through the egress guard
+/// Downloads the rows behind an external link from cloud storage (JSON arrays).
+pub async fn download(egress: &Egress, link: &ExternalLink) -> Result<Rows, WarehouseError> {
+    serde_json::from_slice(&fetch(egress, link).await?).map_err(|_| WarehouseError::Malformed)
+}
+
+/// Downloads what an external link points to from cloud storage: through the egress guard
 /// (storage hosts only, public addresses, https), never with an Authorization header —
 /// the URL itself is the credential.
-pub async fn download(egress: &Egress, link: &ExternalLink) -> Result<Rows, WarehouseError> {
+pub async fn fetch(egress: &Egress, link: &ExternalLink) -> Result<Vec<u8>, WarehouseError> {
     let url = Url::parse(&link.external_link).map_err(|_| WarehouseError::Malformed)?;
     let headers: Vec<(String, String)> = link
         .http_headers
@@ -28,5 +33,5 @@ pub async fn download(egress: &Egress, link: &ExternalLink) -> Result<Rows, Ware
     if resp.status != 200 {
         return Err(WarehouseError::Storage(resp.status));
     }
-    serde_json::from_slice(&resp.body).map_err(|_| WarehouseError::Malformed)
+    Ok(resp.body)
 }

@@ -48,6 +48,9 @@ pub struct Submit<'a> {
     pub wait_seconds: u32,
     /// Ask for the result as links to cloud storage (no size cap) instead of inline rows.
     pub external_links: bool,
+    /// Ask for Arrow IPC streams (in cloud storage) instead of JSON rows, where the
+    /// provider offers them (`Info::arrow_stream`).
+    pub arrow: bool,
     /// Where the statement is processed, for providers that take one (BigQuery's location).
     pub location: Option<&'a str>,
     /// Lakegate's id for this query: the idempotency key for providers that take one
@@ -103,6 +106,9 @@ struct Schema {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 pub struct Manifest {
+    /// `JSON_ARRAY` or `ARROW_STREAM` (Databricks); other providers leave it out.
+    #[serde(default)]
+    pub format: Option<String>,
     #[serde(default)]
     schema: Schema,
     #[serde(default)]
@@ -117,6 +123,7 @@ impl Manifest {
     /// A manifest built from another provider's answer.
     pub fn new(columns: Vec<Column>, total_chunk_count: u64, total_row_count: u64) -> Manifest {
         Manifest {
+            format: None,
             schema: Schema { columns },
             total_chunk_count,
             total_row_count,
@@ -126,6 +133,11 @@ impl Manifest {
 
     pub fn columns(&self) -> &[Column] {
         &self.schema.columns
+    }
+
+    /// Whether the result parts are Arrow IPC streams.
+    pub fn arrow(&self) -> bool {
+        self.format.as_deref() == Some("ARROW_STREAM")
     }
 }
 

@@ -19,7 +19,7 @@ crate::on_each_backend!(
 
 const BQ: &str = "https://www.googleapis.com/auth/bigquery";
 
-async fn connected(s: &Setup) -> (crate::harness::Browser, String) {
+pub(crate) async fn connected(s: &Setup) -> (crate::harness::Browser, String) {
     let ed = configured(s).await;
     let (id, authorize) = started(
         &ed,

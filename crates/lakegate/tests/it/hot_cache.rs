@@ -47,9 +47,17 @@ async fn holds_everywhere<F: AsyncFnOnce()>(
         assert_eq!(vend(app, token, conn).await, StatusCode::OK, "remembered");
     }
     change().await;
-    assert_eq!(vend(&s.app, token, conn).await, refused, "on the replica that changed it");
+    assert_eq!(
+        vend(&s.app, token, conn).await,
+        refused,
+        "on the replica that changed it"
+    );
     s.advance(1);
-    assert_eq!(vend(second, token, conn).await, refused, "one second later elsewhere");
+    assert_eq!(
+        vend(second, token, conn).await,
+        refused,
+        "one second later elsewhere"
+    );
 }
 
 async fn changes_reach_every_replica(db: &TestDb) {
@@ -64,37 +72,71 @@ async fn changes_reach_every_replica(db: &TestDb) {
 
     // Revoking the API token.
     let (token, id) = s.app.token(&user, &scopes).await;
-    holds_everywhere(&s, &second, &token, &conn, StatusCode::UNAUTHORIZED, async || {
-        let (status, _) = send(&ed, Method::DELETE, &format!("/api/v1/tokens/{id}"), json!({})).await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-    })
+    holds_everywhere(
+        &s,
+        &second,
+        &token,
+        &conn,
+        StatusCode::UNAUTHORIZED,
+        async || {
+            let (status, _) = send(
+                &ed,
+                Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                json!({}),
+            )
+            .await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        },
+    )
     .await;
 
     // Disconnecting the credential.
     let (token, _) = s.app.token(&user, &scopes).await;
     let path = format!("/api/v1/connections/{conn}/credential");
-    holds_everywhere(&s, &second, &token, &conn, StatusCode::CONFLICT, async || {
-        let (status, _) = send(&ed, Method::DELETE, &path, json!({})).await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-    })
+    holds_everywhere(
+        &s,
+        &second,
+        &token,
+        &conn,
+        StatusCode::CONFLICT,
+        async || {
+            let (status, _) = send(&ed, Method::DELETE, &path, json!({})).await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        },
+    )
     .await;
 
     // Deleting the connection.
     s.sign_in(&ed, &conn, "alice@example.com", "alice").await;
     let path = format!("/api/v1/connections/{conn}");
-    holds_everywhere(&s, &second, &token, &conn, StatusCode::NOT_FOUND, async || {
-        let (status, _) = send(&ed, Method::DELETE, &path, json!({})).await;
-        assert_eq!(status, StatusCode::NO_CONTENT);
-    })
+    holds_everywhere(
+        &s,
+        &second,
+        &token,
+        &conn,
+        StatusCode::NOT_FOUND,
+        async || {
+            let (status, _) = send(&ed, Method::DELETE, &path, json!({})).await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+        },
+    )
     .await;
 
     // Disabling the user.
     let conn = s.connection(&ed, false).await;
     s.sign_in(&ed, &conn, "alice@example.com", "alice").await;
     let path = format!("/api/v1/users/{}", user.id);
-    holds_everywhere(&s, &second, &token, &conn, StatusCode::UNAUTHORIZED, async || {
-        let (status, _) = send(&admin, Method::PATCH, &path, json!({"disabled": true})).await;
-        assert_eq!(status, StatusCode::OK);
-    })
+    holds_everywhere(
+        &s,
+        &second,
+        &token,
+        &conn,
+        StatusCode::UNAUTHORIZED,
+        async || {
+            let (status, _) = send(&admin, Method::PATCH, &path, json!({"disabled": true})).await;
+            assert_eq!(status, StatusCode::OK);
+        },
+    )
     .await;
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod alloc_meter;
+mod arrow_results;
 mod harness;
 mod idp;
 mod test_db;

@@ -78,7 +78,7 @@ async fn post(b: &Browser, path: &str) -> (StatusCode, Value) {
 }
 
 /// Polls the query until it is no longer running; its final status and body.
-async fn poll_until_done(b: &Browser, id: &str) -> (StatusCode, Value) {
+pub(crate) async fn poll_until_done(b: &Browser, id: &str) -> (StatusCode, Value) {
     // Each poll is a real round trip to Lakegate and the emulator; the bound only stops a
     // query that never ends from hanging the test.
     for _ in 0..200 {

@@ -256,7 +256,10 @@ async fn a_revoked_or_expired_key_is_refused_here_at_once_and_within_a_second_el
     assert_eq!(call(&first).sent().await.status(), StatusCode::UNAUTHORIZED);
     // The other replica read the key within this second; it reads it again in the next.
     first.clock.advance(1);
-    assert_eq!(call(&second).sent().await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&second).sent().await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 
     // A live key stops working when it expires (30 days here).
     let live = new_key(&a, &["connections:read"]).await;

@@ -46,6 +46,7 @@ fn submit<'a>(sql: &'a str, request_id: &'a str) -> Submit<'a> {
         row_limit: None,
         wait_seconds: 0,
         external_links: false,
+        arrow: false,
         location: None,
         request_id,
     }

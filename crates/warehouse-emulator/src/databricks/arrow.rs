@@ -71,7 +71,12 @@ pub fn ipc_stream(
     let arrays = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| column(&data_type(c), rows.iter().map(|r| r.get(i).cloned().flatten())))
+        .map(|(i, c)| {
+            column(
+                &data_type(c),
+                rows.iter().map(|r| r.get(i).cloned().flatten()),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
     let mut out = Vec::new();
@@ -94,7 +99,10 @@ where
         ($builder:ty) => {{
             let mut b = <$builder>::new();
             for cell in cells {
-                b.append_option(cell.map(|v| v.parse().map_err(|_| bad(&v, t))).transpose()?);
+                b.append_option(
+                    cell.map(|v| v.parse().map_err(|_| bad(&v, t)))
+                        .transpose()?,
+                );
             }
             Arc::new(b.finish()) as ArrayRef
         }};
@@ -110,7 +118,9 @@ where
         DataType::Date32 => {
             let mut b = Date32Builder::new();
             for cell in cells {
-                let days = cell.map(|v| date_days(&v).ok_or_else(|| bad(&v, t))).transpose()?;
+                let days = cell
+                    .map(|v| date_days(&v).ok_or_else(|| bad(&v, t)))
+                    .transpose()?;
                 b.append_option(days.map(|d| d as i32));
             }
             Arc::new(b.finish())
@@ -118,14 +128,20 @@ where
         DataType::Timestamp(_, tz) => {
             let mut b = TimestampMicrosecondBuilder::new();
             for cell in cells {
-                b.append_option(cell.map(|v| micros(&v).ok_or_else(|| bad(&v, t))).transpose()?);
+                b.append_option(
+                    cell.map(|v| micros(&v).ok_or_else(|| bad(&v, t)))
+                        .transpose()?,
+                );
             }
             Arc::new(b.finish().with_timezone_opt(tz.clone()))
         }
         DataType::Decimal128(p, s) => {
             let mut b = Decimal128Builder::new();
             for cell in cells {
-                b.append_option(cell.map(|v| unscaled(&v, *s).ok_or_else(|| bad(&v, t))).transpose()?);
+                b.append_option(
+                    cell.map(|v| unscaled(&v, *s).ok_or_else(|| bad(&v, t)))
+                        .transpose()?,
+                );
             }
             Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
         }
@@ -133,7 +149,11 @@ where
             let mut b = BinaryBuilder::new();
             for cell in cells {
                 let bytes = cell
-                    .map(|v| base64::engine::general_purpose::STANDARD.decode(&v).map_err(|_| bad(&v, t)))
+                    .map(|v| {
+                        base64::engine::general_purpose::STANDARD
+                            .decode(&v)
+                            .map_err(|_| bad(&v, t))
+                    })
                     .transpose()?;
                 b.append_option(bytes);
             }
@@ -152,7 +172,11 @@ where
 /// Days since 1970-01-01 of `YYYY-MM-DD`.
 fn date_days(v: &str) -> Option<i64> {
     let mut p = v.get(..10)?.split('-');
-    let (y, m, d) = (p.next()?.parse().ok()?, p.next()?.parse().ok()?, p.next()?.parse().ok()?);
+    let (y, m, d) = (
+        p.next()?.parse().ok()?,
+        p.next()?.parse().ok()?,
+        p.next()?.parse().ok()?,
+    );
     Some(days_from_civil(y, m, d))
 }
 

@@ -115,10 +115,18 @@ async fn download(
             axum::Json(rows),
         )
             .into_response(),
-        StoredChunk::Arrow(columns, rows) => match crate::databricks::arrow::ipc_stream(&columns, &rows) {
-            Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
-            Err(e) => s3_error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
-        },
+        StoredChunk::Arrow(columns, rows) => {
+            match crate::databricks::arrow::ipc_stream(&columns, &rows) {
+                Ok(bytes) => {
+                    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+                }
+                Err(e) => s3_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    &e.to_string(),
+                ),
+            }
+        }
     }
 }
 

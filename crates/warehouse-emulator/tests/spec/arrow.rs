@@ -44,7 +44,11 @@ async fn arrow_chunks_are_typed_ipc_streams_behind_presigned_links() {
     let bytes = ws.http.get(&link).sent().await.bytes().await.unwrap();
     let reader = StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).unwrap();
     let schema = reader.schema();
-    let types: Vec<String> = schema.fields().iter().map(|f| f.data_type().to_string()).collect();
+    let types: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
     assert_eq!(types[0], "Timestamp(µs, \"Etc/UTC\")");
     assert_eq!(types[2], "Float64");
     assert_eq!(types[4], "Int32");
@@ -55,12 +59,23 @@ async fn arrow_chunks_are_typed_ipc_streams_behind_presigned_links() {
     let b = &batches[0];
     let first = &json["result"]["data_array"][0];
     let distance = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
-    assert_eq!(distance.value(0).to_string(), first[2].as_str().unwrap().trim_end_matches(".0"));
+    assert_eq!(
+        distance.value(0).to_string(),
+        first[2].as_str().unwrap().trim_end_matches(".0")
+    );
     let zip = b.column(4).as_any().downcast_ref::<Int32Array>().unwrap();
     assert_eq!(zip.value(0).to_string(), first[4].as_str().unwrap());
-    let pickup = b.column(0).as_any().downcast_ref::<TimestampMicrosecondArray>().unwrap();
+    let pickup = b
+        .column(0)
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .unwrap();
     assert!(!pickup.is_null(0));
-    assert_eq!(pickup.value(0) % 1_000_000, 0, "whole seconds, as the strings say");
+    assert_eq!(
+        pickup.value(0) % 1_000_000,
+        0,
+        "whole seconds, as the strings say"
+    );
 
     // INLINE carries JSON only.
     let resp = ws

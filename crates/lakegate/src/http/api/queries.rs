@@ -20,9 +20,13 @@ use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
+use crate::queries::arrow::{self, Splice};
 use crate::queries::output::{self, CsvCells, Format};
-use crate::queries::service::{self, ResultSet, Running};
+use crate::queries::service::{self, Parts, ResultSet, Running};
 use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
+use crate::warehouse::{Rows, WarehouseError};
+use futures_util::stream::BoxStream;
+use std::sync::{Arc, Mutex};
 
 /// How long one request waits for a statement before answering 202 with the query id
 /// (below the server's 60 s request timeout).
@@ -35,7 +39,7 @@ pub fn register(reg: &mut Registry) {
         "/api/v1/connections/{id}/queries",
         Kind::Api,
         run,
-        "Run SQL as me: JSON, or NDJSON / CSV streamed (Accept); wait=false answers 202 with a query id",
+        "Run SQL as me: JSON, or NDJSON / CSV / Arrow IPC streamed (Accept); wait=false answers 202 with a query id",
         run_query,
     );
     reg.body::<crate::queries::QueryRequest>();
@@ -56,7 +60,7 @@ pub fn register(reg: &mut Registry) {
         "/api/v1/queries/{id}",
         Kind::Api,
         run,
-        "State of my query; its result (Accept or ?format=json|ndjson|csv) once it succeeded",
+        "State of my query; its result (Accept or ?format=json|ndjson|csv|arrow) once it succeeded",
         show,
     );
     reg.query::<FormatParam>();
@@ -76,7 +80,7 @@ pub fn register(reg: &mut Registry) {
 #[serde(deny_unknown_fields)]
 struct FormatParam {
     /// Instead of `Accept`.
-    #[schemars(extend("enum" = ["json", "ndjson", "csv", null]))]
+    #[schemars(extend("enum" = ["json", "ndjson", "csv", "arrow", null]))]
     format: Option<String>,
     /// CSV only: neutralise cells a spreadsheet would run as formulas.
     #[serde(default)]
@@ -99,7 +103,7 @@ fn negotiate(headers: &HeaderMap, explicit: Option<&str>) -> ApiResult<Format> {
         ApiError::new(
             StatusCode::NOT_ACCEPTABLE,
             "not_acceptable",
-            "results come as application/json, application/x-ndjson or text/csv",
+            "results come as application/json, application/x-ndjson, text/csv or application/vnd.apache.arrow.stream",
         )
     })
 }
@@ -114,7 +118,8 @@ async fn run_query(
     ApiJson(body): ApiJson<QueryRequest>,
 ) -> ApiResult<Response> {
     let format = negotiate(&headers, f.format.as_deref())?;
-    let spec = validate(body, format.streaming())?;
+    let mut spec = validate(body, format.streaming())?;
+    spec.arrow = format == Format::Arrow;
     let queries = &state.services.queries;
     if spec.dry_run {
         if format.streaming() {
@@ -187,22 +192,64 @@ async fn answer(
     if !r.state().terminal() {
         return Ok(pending(state, &r));
     }
-    let set = service::results(r)?;
-    match format {
-        Format::Json => json_answer(set).await,
-        Format::Ndjson | Format::Csv => Ok(stream_answer(set, format, cells)),
+    let mut set = service::results(r)?;
+    // The warehouse was asked for one kind of result at submission; a follow-up cannot
+    // change it.
+    match (format, std::mem::replace(&mut set.parts, Parts::Rows(stream::empty().boxed()))) {
+        (Format::Arrow, Parts::Arrow(parts)) => Ok(arrow_answer(set, parts)),
+        (Format::Arrow, Parts::Rows(_)) => Err(QueryError::NotAcceptable(
+            "this query was submitted for rows, not Arrow: run it again with Accept: application/vnd.apache.arrow.stream".into(),
+        ))?,
+        (_, Parts::Arrow(_)) => Err(QueryError::NotAcceptable(
+            "this query was submitted for Arrow: fetch it with Accept: application/vnd.apache.arrow.stream".into(),
+        ))?,
+        (Format::Json, Parts::Rows(rows)) => json_answer(set, rows).await,
+        (_, Parts::Rows(rows)) => Ok(stream_answer(set, rows, format, cells)),
     }
+}
+
+/// The warehouse's Arrow IPC streams spliced into one (`queries::arrow`): no value is
+/// decoded, each message leaves as the slice it arrived in.
+fn arrow_answer(
+    set: ResultSet,
+    parts: BoxStream<'static, Result<Vec<Bytes>, QueryError>>,
+) -> Response {
+    let splice = Arc::new(Mutex::new(Splice::default()));
+    let (joined, ending) = (splice.clone(), splice);
+    let columns = set.columns.clone();
+    let messages = parts
+        .map(move |part| {
+            let mut s = joined.lock().unwrap_or_else(|e| e.into_inner());
+            let mut out = Vec::new();
+            for stream in part? {
+                out.extend(s.part(stream).map_err(|_| WarehouseError::Malformed)?);
+            }
+            Ok::<_, QueryError>(stream::iter(out.into_iter().map(Ok)))
+        })
+        .try_flatten();
+    // A result without parts still answers its schema; every answer ends with one marker.
+    let end = stream::once(async move {
+        let started = ending.lock().map(|s| s.started()).unwrap_or(true);
+        Ok(if started {
+            Splice::end()
+        } else {
+            arrow::empty(&columns)
+        })
+    });
+    streamed(set, Format::Arrow, messages.chain(end))
 }
 
 /// The whole result as one JSON document. It is built in memory, so it never holds more
 /// than `JSON_MAX_ROWS` rows, also for a query that was submitted for streaming and is
 /// fetched as JSON later: beyond that it says `truncated` and stops fetching.
-async fn json_answer(set: ResultSet) -> ApiResult<Response> {
+async fn json_answer(
+    set: ResultSet,
+    mut chunks: BoxStream<'static, Result<Rows, QueryError>>,
+) -> ApiResult<Response> {
     let kinds = output::kinds(&set.columns);
     let cap = JSON_MAX_ROWS as usize;
     let mut rows = Vec::new();
     let mut truncated = set.truncated;
-    let mut chunks = set.chunks;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         let room = cap - rows.len();
@@ -228,24 +275,43 @@ async fn json_answer(set: ResultSet) -> ApiResult<Response> {
 
 /// Rows leave as chunks arrive. An error after the first byte can only end the stream: the
 /// response is then cut short (no final chunk), which HTTP clients report as an error.
-fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
+fn stream_answer(
+    set: ResultSet,
+    chunks: BoxStream<'static, Result<Rows, QueryError>>,
+    format: Format,
+    cells: CsvCells,
+) -> Response {
     let names = output::unique_names(&set.columns);
     let kinds = output::kinds(&set.columns);
     let header =
         (format == Format::Csv).then(|| Ok(Bytes::from(output::csv_header(&set.columns, cells))));
-    let query_id = set.query_id.clone();
-    let rows = set.chunks.map_ok(move |rows| {
+    let rows = chunks.map_ok(move |rows| {
         Bytes::from(match format {
             Format::Ndjson => output::ndjson(&names, &kinds, &rows),
             _ => output::csv(&rows, cells),
         })
     });
-    let body = stream::iter(header)
-        .chain(rows)
-        .map_err(move |e: QueryError| {
-            tracing::warn!(query_id = %query_id, error = %e, "result stream ended early");
-            std::io::Error::other(e.to_string())
-        });
+    let query_id = set.query_id.clone();
+    let mut resp = streamed(set, format, stream::iter(header).chain(rows));
+    if format == Format::Csv {
+        let disposition = format!("attachment; filename=\"query-{query_id}.csv\"");
+        if let Ok(v) = HeaderValue::from_str(&disposition) {
+            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    resp
+}
+
+/// A streamed answer with the query's metadata in headers.
+fn streamed<S>(set: ResultSet, format: Format, body: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<Bytes, QueryError>> + Send + 'static,
+{
+    let query_id = set.query_id.clone();
+    let body = body.map_err(move |e: QueryError| {
+        tracing::warn!(query_id = %query_id, error = %e, "result stream ended early");
+        std::io::Error::other(e.to_string())
+    });
     let mut resp = Response::new(Body::from_stream(body));
     let h = resp.headers_mut();
     h.insert(
@@ -267,12 +333,6 @@ fn stream_answer(set: ResultSet, format: Format, cells: CsvCells) -> Response {
     for (name, value) in meta {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(name, v);
-        }
-    }
-    if format == Format::Csv {
-        let disposition = format!("attachment; filename=\"query-{}.csv\"", set.query_id);
-        if let Ok(v) = HeaderValue::from_str(&disposition) {
-            h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
     resp

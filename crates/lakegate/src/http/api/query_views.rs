@@ -183,6 +183,11 @@ pub struct DryRun {
     pub bytes_processed: u64,
 }
 
+/// An Arrow IPC stream, as OpenAPI describes bytes.
+fn binary() -> serde_json::Value {
+    json!({"type": "string", "format": "binary"})
+}
+
 /// Running a query's answers: its results, or with `dry_run` an estimate.
 pub fn results_or_estimate(reg: &mut Registry) {
     let text = json!({"type": "string"});
@@ -193,6 +198,7 @@ pub fn results_or_estimate(reg: &mut Registry) {
             ("application/json", json),
             ("application/x-ndjson", text.clone()),
             ("text/csv", text),
+            (crate::queries::arrow::CONTENT_TYPE, binary()),
         ],
     );
     reg.answers::<Pending>(202);
@@ -206,6 +212,7 @@ pub fn results(reg: &mut Registry) {
             ("application/json", schema_of::<QueryResult>()),
             ("application/x-ndjson", text.clone()),
             ("text/csv", text),
+            (crate::queries::arrow::CONTENT_TYPE, binary()),
         ],
     );
     reg.answers::<Pending>(202);

@@ -68,6 +68,7 @@ static INFO: Info = Info {
     dialect: DIALECT,
     // `requestId` makes a resent jobs.query the same job.
     idempotent_submit: true,
+    arrow_stream: false,
     words: Words {
         fields: ["project", "catalog", "dataset"],
         labels: ["Billing project", "Project", "Dataset"],

@@ -63,6 +63,7 @@ static INFO: Info = Info {
     dialect: DIALECT,
     // The Statement Execution API has no idempotency key: a lost answer is never resent.
     idempotent_submit: false,
+    arrow_stream: true,
     words: U2M_WORDS,
     renewal: super::Renewal::RefreshToken,
     // Its authorize page refuses an unregistered redirect naming the parameter (the exact

@@ -230,12 +230,17 @@ impl<'a> From<&'a Submit<'a>> for SubmitBody<'a> {
             row_limit: s.row_limit,
             wait_timeout: format!("{}s", s.wait_seconds),
             on_wait_timeout: "CONTINUE",
-            disposition: if s.external_links {
+            // Databricks serves ARROW_STREAM only as EXTERNAL_LINKS.
+            disposition: if s.external_links || s.arrow {
                 "EXTERNAL_LINKS"
             } else {
                 "INLINE"
             },
-            format: "JSON_ARRAY",
+            format: if s.arrow {
+                "ARROW_STREAM"
+            } else {
+                "JSON_ARRAY"
+            },
         }
     }
 }
@@ -373,6 +378,7 @@ mod tests {
             location: None,
             wait_seconds: 10,
             external_links: false,
+            arrow: false,
             request_id: "q",
         };
         let v = serde_json::to_value(SubmitBody::from(&s)).unwrap();

@@ -60,6 +60,7 @@ static INFO: Info = Info {
     dialect: DIALECT,
     // `requestId` makes a resent submission run once.
     idempotent_submit: true,
+    arrow_stream: false,
     words: super::Words {
         fields: ["warehouse", "database", "schema"],
         labels: ["Warehouse", "Database", "Schema"],

@@ -189,6 +189,7 @@ impl QueryService {
         let tagged = tag(&spec.statement, &p.org.id, &c.id, &p.user.id, &query_id);
         let request = submission(&c, spec, &warehouse_id, &tagged, &query_id);
         let statement = keeper.submit(&request).await?;
+        let outcome = outcome_of(&statement, self.now());
         let query = QueryRow {
             id: query_id,
             org_id: p.org.id.clone(),
@@ -200,14 +201,17 @@ impl QueryService {
             row_limit: spec.row_limit.map(|n| n as i64),
             timeout_seconds: spec.timeout_seconds,
             submitted_at,
-            finished_at: None,
-            row_count: None,
-            error_code: None,
-            error_message: None,
+            finished_at: outcome.as_ref().map(|o| o.finished_at),
+            row_count: outcome.as_ref().and_then(|o| o.row_count),
+            error_code: outcome.as_ref().and_then(|o| o.error_code.clone()),
+            error_message: outcome.as_ref().and_then(|o| o.error_message.clone()),
             ran_as_connection_id: (!own).then(|| chosen.holder.connection_id.clone()),
             ran_as_user_id: (!own).then(|| chosen.holder.user_id.clone()),
         };
         self.store.insert_query(&query).await?;
+        if let Some(o) = &outcome {
+            self.metrics.query_finished(o.state.as_str());
+        }
         tracing::debug!(query_id = %query.id, statement_id = %query.statement_id, "query submitted");
         let mut running = Running {
             query,
@@ -365,17 +369,12 @@ impl QueryService {
 
     /// Records a terminal state the first time it is seen.
     async fn settle(&self, r: &mut Running) -> Result<(), QueryError> {
-        let s = &r.statement;
-        r.query.state = stored_state(s.status.state);
-        if !s.status.state.terminal() || r.query.finished_at.is_some() {
+        r.query.state = stored_state(r.statement.status.state);
+        if r.query.finished_at.is_some() {
             return Ok(());
         }
-        let outcome = QueryOutcome {
-            state: r.query.state,
-            finished_at: self.now(),
-            row_count: s.manifest.as_ref().map(|m| m.total_row_count as i64),
-            error_code: s.status.error.as_ref().and_then(|e| e.error_code.clone()),
-            error_message: s.status.error.as_ref().and_then(|e| e.message.clone()),
+        let Some(outcome) = outcome_of(&r.statement, self.now()) else {
+            return Ok(());
         };
         r.query.finished_at = Some(outcome.finished_at);
         r.query.row_count = outcome.row_count;
@@ -388,6 +387,17 @@ impl QueryService {
         }
         Ok(())
     }
+}
+
+/// What to record of a statement that ended; `None` while it runs.
+fn outcome_of(s: &Statement, now: i64) -> Option<QueryOutcome> {
+    s.status.state.terminal().then(|| QueryOutcome {
+        state: stored_state(s.status.state),
+        finished_at: now,
+        row_count: s.manifest.as_ref().map(|m| m.total_row_count as i64),
+        error_code: s.status.error.as_ref().and_then(|e| e.error_code.clone()),
+        error_message: s.status.error.as_ref().and_then(|e| e.message.clone()),
+    })
 }
 
 /// The result of a finished query, or the reason there is none.

@@ -83,11 +83,14 @@ macro_rules! select_queries {
 }
 
 impl Store {
+    /// Records a submitted query — already with its outcome when it ended within the
+    /// submission, so a short query costs one write.
     pub async fn insert_query(&self, q: &QueryRow) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO queries (id, org_id, user_id, connection_id, statement_id, statement, state, \
-             row_limit, timeout_seconds, submitted_at, ran_as_connection_id, ran_as_user_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             row_limit, timeout_seconds, submitted_at, ran_as_connection_id, ran_as_user_id, \
+             finished_at, row_count, error_code, error_message) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&q.id)
         .bind(&q.org_id)
@@ -101,6 +104,10 @@ impl Store {
         .bind(q.submitted_at)
         .bind(&q.ran_as_connection_id)
         .bind(&q.ran_as_user_id)
+        .bind(q.finished_at)
+        .bind(q.row_count)
+        .bind(&q.error_code)
+        .bind(&q.error_message)
         .execute(self.pool())
         .await
         .map_err(classify)?;

@@ -2,11 +2,12 @@
 //!
 //! The emulator and the fixtures run in this process; Lakegate runs as a child process on
 //! the same SQLite database and master key, so its memory is its own. For each format
-//! (NDJSON, CSV) and each size (`rows`, and a tenth of it as the baseline measured in the
+//! (NDJSON, CSV, Arrow) and each size (`rows`, and a tenth of it as the baseline measured in the
 //! same run) a fresh process streams `SELECT * FROM samples.nyctaxi.trips LIMIT n` (ten
 //! columns) through the query API; the client reads and discards the body. Reported: RSS
 //! when idle after start, and the process's peak RSS (`VmHWM` in `/proc/<pid>/status`)
-//! after the stream — Linux only.
+//! after the stream — Linux only. The run fails if a peak passes 64 MiB or an idle process
+//! 50 MiB (the bounds docs/PERFORMANCE.md states); start-up is the time until `/healthz` answers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,12 +65,26 @@ async fn stream(serve: &Serve, token: &str, conn: &str, rows: usize, accept: &st
         resp.text().await.unwrap_or_default()
     );
     let (mut lines, mut bytes) = (0usize, 0u64);
+    // Arrow is decoded (here, in the bench process) to count its rows.
+    let mut arrow = Vec::new();
     while let Some(piece) = resp.chunk().await.unwrap() {
-        lines += piece.iter().filter(|&&b| b == b'\n').count();
+        if accept == super::queries::ARROW {
+            arrow.extend_from_slice(&piece);
+        } else {
+            lines += piece.iter().filter(|&&b| b == b'\n').count();
+        }
         bytes += piece.len() as u64;
+    }
+    if accept == super::queries::ARROW {
+        lines = super::queries::arrow_rows(&arrow);
     }
     (lines, bytes)
 }
+
+/// The bound docs/PERFORMANCE.md claims for a streaming process's peak RSS.
+const PEAK_BOUND_MIB: f64 = 64.0;
+/// …and for an idle one.
+const IDLE_BOUND_MIB: f64 = 50.0;
 
 pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
     let bin = lakegate.unwrap_or_else(default_binary);
@@ -115,14 +130,21 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
     }
 
     println!("binary: {}", bin.display());
-    println!("| format | rows | bytes streamed | RSS idle | peak RSS | peak − idle |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (format, accept) in [("NDJSON", "application/x-ndjson"), ("CSV", "text/csv")] {
+    println!("| format | rows | bytes streamed | start-up | RSS idle | peak RSS | peak − idle |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let formats = [
+        ("NDJSON", "application/x-ndjson"),
+        ("CSV", "text/csv"),
+        ("Arrow", super::queries::ARROW),
+    ];
+    for (format, accept) in formats {
         let mut measured = Vec::new();
         for n in [rows / 10, rows] {
             // A fresh process each time, so each peak is that stream's alone.
             let name = format!("serve-{format}-{n}");
+            let started = std::time::Instant::now();
             let serve = Serve::start(&bin, &env, w.dir.path(), &name).await;
+            let start_up = started.elapsed().as_secs_f64();
             let pid = serve.pid();
             let idle_kib = status_kib(pid, "VmRSS:");
             let (lines, bytes) = stream(&serve, &token, &conn, n, accept).await;
@@ -136,12 +158,23 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
                 peak_kib,
             };
             println!(
-                "| {format} | {} | {:.0} MB | {:.1} MB | {:.1} MB | {:.1} MB |",
+                "| {format} | {} | {:.0} MB | {:.0} ms | {:.1} MB | {:.1} MB | {:.1} MB |",
                 m.rows,
                 m.bytes as f64 / 1e6,
+                start_up * 1000.0,
                 m.idle_kib as f64 / 1024.0,
                 m.peak_kib as f64 / 1024.0,
                 (m.peak_kib - m.idle_kib) as f64 / 1024.0,
+            );
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            assert!(
+                mib(m.idle_kib) < IDLE_BOUND_MIB,
+                "{format}: idle RSS above {IDLE_BOUND_MIB} MiB"
+            );
+            assert!(
+                mib(m.peak_kib) < PEAK_BOUND_MIB,
+                "{format}: peak RSS {:.1} MiB above {PEAK_BOUND_MIB} MiB",
+                mib(m.peak_kib)
             );
             measured.push(m);
         }

@@ -2,10 +2,11 @@
 //!
 //! 1. latency of a 1-row query through Lakegate's query API against the emulator's
 //!    Statement Execution API called directly with the same user's token;
-//! 2. throughput reading a large result (`samples.nyctaxi.trips`) the same two ways — Lakegate
-//!    as NDJSON and as JSON, the direct client fetching chunks four at a time like Lakegate;
+//! 2. throughput reading a large result (`samples.nyctaxi.trips`) as NDJSON, CSV, JSON and
+//!    Arrow, each next to the direct client asking for the same disposition and format, four
+//!    chunks at a time on both sides (row counts asserted equal);
 //! 3. Lakegate's statement client (`queries::service`) against the Databricks Python SDK
-//!    (`execute_statement` plus chunk fetches) reading the same result.
+//!    (`execute_statement` plus chunk fetches), both reading INLINE chunks four at a time.
 
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use super::{World, api_token, connections, world_with};
 
 const WAREHOUSE: &str = "abcdef1234567890";
 const LARGE: &str = "SELECT * FROM samples.nyctaxi.trips";
+pub const ARROW: &str = "application/vnd.apache.arrow.stream";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -29,12 +31,56 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p) as usize]
 }
 
-/// The emulator's Statement API, called directly: submit, then every chunk (four at a time).
-async fn direct(http: &reqwest::Client, emu: &str, at: &str, statement: &str) -> usize {
+/// How the direct client asks for a result, matching one of Lakegate's answers.
+#[derive(Clone, Copy)]
+enum Ask {
+    /// JSON_ARRAY rows inline (Lakegate's JSON answers).
+    Inline,
+    /// JSON_ARRAY rows behind EXTERNAL_LINKS (Lakegate's NDJSON and CSV streams).
+    Links,
+    /// ARROW_STREAM behind EXTERNAL_LINKS (Lakegate's Arrow answers).
+    Arrow,
+}
+
+/// Rows in an Arrow IPC stream, decoded as a reader would.
+pub fn arrow_rows(bytes: &[u8]) -> usize {
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).unwrap();
+    reader.map(|b| b.unwrap().num_rows()).sum()
+}
+
+/// The rows of one chunk as the direct client reads them (downloading its links).
+async fn chunk_rows(http: &reqwest::Client, chunk: &Value, ask: Ask) -> usize {
+    if let Some(rows) = chunk["data_array"].as_array() {
+        return rows.len();
+    }
+    let mut n = 0;
+    for link in chunk["external_links"].as_array().into_iter().flatten() {
+        let url = link["external_link"].as_str().unwrap();
+        let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
+        n += match ask {
+            Ask::Arrow => arrow_rows(&body),
+            _ => serde_json::from_slice::<Vec<Value>>(&body).unwrap().len(),
+        };
+    }
+    n
+}
+
+/// The emulator's Statement API, called directly: submit, then every chunk four at a time
+/// (Lakegate's chunk concurrency), its links downloaded where the result has them.
+async fn direct(http: &reqwest::Client, emu: &str, at: &str, statement: &str, ask: Ask) -> usize {
+    let (disposition, format) = match ask {
+        Ask::Inline => ("INLINE", "JSON_ARRAY"),
+        Ask::Links => ("EXTERNAL_LINKS", "JSON_ARRAY"),
+        Ask::Arrow => ("EXTERNAL_LINKS", "ARROW_STREAM"),
+    };
     let r: Value = http
         .post(format!("{emu}/api/2.0/sql/statements"))
         .bearer_auth(at)
-        .json(&json!({"warehouse_id": WAREHOUSE, "statement": statement, "wait_timeout": "50s"}))
+        .json(
+            &json!({"warehouse_id": WAREHOUSE, "statement": statement, "wait_timeout": "50s",
+                      "disposition": disposition, "format": format}),
+        )
         .send()
         .await
         .unwrap()
@@ -44,7 +90,11 @@ async fn direct(http: &reqwest::Client, emu: &str, at: &str, statement: &str) ->
     assert_eq!(r["status"]["state"], "SUCCEEDED", "{r}");
     let id = r["statement_id"].as_str().unwrap().to_owned();
     let total = r["manifest"]["total_chunk_count"].as_u64().unwrap();
-    let first = r["result"]["data_array"].as_array().map_or(0, Vec::len);
+    let first = if total == 0 {
+        0
+    } else {
+        chunk_rows(http, &r["result"], ask).await
+    };
     let rest: Vec<usize> = futures_util::stream::iter(1..total)
         .map(|i| {
             let url = format!("{emu}/api/2.0/sql/statements/{id}/result/chunks/{i}");
@@ -58,7 +108,7 @@ async fn direct(http: &reqwest::Client, emu: &str, at: &str, statement: &str) ->
                     .json()
                     .await
                     .unwrap();
-                c["data_array"].as_array().map_or(0, Vec::len)
+                chunk_rows(http, &c, ask).await
             }
         })
         .buffered(4)
@@ -67,7 +117,7 @@ async fn direct(http: &reqwest::Client, emu: &str, at: &str, statement: &str) ->
     first + rest.iter().sum::<usize>()
 }
 
-/// Lakegate's query API; counts rows of the answer.
+/// Lakegate's query API; counts rows of the answer (decoding Arrow, as the direct client).
 async fn via_lakegate(
     w: &World,
     http: &reqwest::Client,
@@ -93,18 +143,28 @@ async fn via_lakegate(
         let v: Value = resp.json().await.unwrap();
         return v["rows"].as_array().unwrap().len();
     }
+    if accept == ARROW {
+        return arrow_rows(&resp.bytes().await.unwrap());
+    }
     let mut lines = 0;
     while let Some(piece) = resp.chunk().await.unwrap() {
         lines += piece.iter().filter(|&&b| b == b'\n').count();
     }
-    lines
+    // A CSV answer starts with its header line.
+    if accept == "text/csv" {
+        lines - 1
+    } else {
+        lines
+    }
 }
 
 /// Lakegate's statement client in-process: submit, wait, stream every chunk.
 async fn lakegate_client(w: &World, conn: &str) -> usize {
     let p = lakegate::testkit::principal(&w.user, &w.org);
     let req = serde_json::from_value(json!({"statement": LARGE})).unwrap();
-    let spec = lakegate::queries::validate(req, true).unwrap();
+    let mut spec = lakegate::queries::validate(req, true).unwrap();
+    // INLINE chunks, as the Python SDK reads them below: the same disposition on both sides.
+    spec.external_links = false;
     let mut running = w
         .state
         .services
@@ -206,13 +266,13 @@ pub async fn run(rows: usize, small: usize, large: usize) {
     // 1. One row: warm both paths, then alternate so drift hits both alike.
     let one = "SELECT 1 AS one";
     for _ in 0..10 {
-        direct(&http, &emu, &at, one).await;
+        direct(&http, &emu, &at, one, Ask::Inline).await;
         via_lakegate(&w, &http, &token, &conn, one, "application/json").await;
     }
     let (mut d, mut l) = (Vec::new(), Vec::new());
     for _ in 0..small {
         let t = Instant::now();
-        assert_eq!(direct(&http, &emu, &at, one).await, 1);
+        assert_eq!(direct(&http, &emu, &at, one, Ask::Inline).await, 1);
         d.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         assert_eq!(
@@ -238,32 +298,71 @@ pub async fn run(rows: usize, small: usize, large: usize) {
         pct(l, 0.5) / pct(d, 0.5)
     );
 
-    // 2. The large result.
-    let (td, n) = timed(large, || direct(&http, &emu, &at, LARGE)).await;
-    assert_eq!(n, rows);
-    let (tn, n) = timed(large, || {
-        via_lakegate(&w, &http, &token, &conn, LARGE, "application/x-ndjson")
-    })
-    .await;
-    assert_eq!(n, rows);
-    let (tj, n) = timed(large, || {
-        via_lakegate(&w, &http, &token, &conn, LARGE, "application/json")
-    })
-    .await;
-    assert_eq!(n, rows.min(100_000));
-    let (td, tn, tj) = (median(td), median(tn), median(tj));
-    println!("\n{rows}-row result, median of {large} (rows per second)");
-    println!("| path | seconds | rows/s | throughput ratio vs direct |\n|---|---|---|---|");
-    let line = |name: &str, s: f64| {
-        println!(
-            "| {name} | {s:.3} | {:.0} | {:.2} |",
-            rows as f64 / s,
-            td / s
-        )
-    };
-    line("emulator Statement API, direct (4 chunks at a time)", td);
-    line("Lakegate query API, NDJSON", tn);
-    line("Lakegate query API, JSON", tj);
+    // 2. The large result, each of Lakegate's answers next to the direct client asking the
+    //    warehouse for the same result disposition and format, chunks four at a time on
+    //    both sides; runs alternate between the two of each pair.
+    println!(
+        "\n{rows}-row result, median of {large} (rows per second; same disposition, same chunk concurrency)"
+    );
+    println!(
+        "| Lakegate answer | warehouse asked for | Lakegate rows/s | direct rows/s | ratio |\n|---|---|---|---|---|"
+    );
+    let pairs = [
+        (
+            "NDJSON",
+            "application/x-ndjson",
+            "EXTERNAL_LINKS, JSON_ARRAY",
+            Ask::Links,
+        ),
+        ("CSV", "text/csv", "EXTERNAL_LINKS, JSON_ARRAY", Ask::Links),
+        (
+            "JSON",
+            "application/json",
+            "INLINE, JSON_ARRAY",
+            Ask::Inline,
+        ),
+        (
+            "Arrow IPC",
+            ARROW,
+            "EXTERNAL_LINKS, ARROW_STREAM",
+            Ask::Arrow,
+        ),
+    ];
+    let mut rates = Vec::new();
+    for (name, accept, asked, ask) in pairs {
+        let (mut tl, mut td) = (Vec::new(), Vec::new());
+        for _ in 0..large {
+            let (t, n) = timed(1, || via_lakegate(&w, &http, &token, &conn, LARGE, accept)).await;
+            // The same rows whatever the format (JSON answers stop at 100,000).
+            let expected = if accept == "application/json" {
+                rows.min(100_000)
+            } else {
+                rows
+            };
+            assert_eq!(n, expected, "{name}: row count");
+            tl.extend(t);
+            let (t, n) = timed(1, || direct(&http, &emu, &at, LARGE, ask)).await;
+            assert_eq!(n, rows, "direct ({asked}): row count");
+            td.extend(t);
+        }
+        let (l, d) = (median(tl), median(td));
+        let (lr, dr) = (
+            (if accept == "application/json" {
+                rows.min(100_000)
+            } else {
+                rows
+            }) as f64
+                / l,
+            rows as f64 / d,
+        );
+        println!("| {name} | {asked} | {lr:.0} | {dr:.0} | {:.2} |", lr / dr);
+        rates.push((name, lr));
+    }
+    let rate = |n: &str| rates.iter().find(|(k, _)| *k == n).map_or(0.0, |(_, r)| *r);
+    println!(
+        "Arrow / NDJSON rows per second through Lakegate: {:.2}",
+        rate("Arrow IPC") / rate("NDJSON")
+    );
 
     // 3. Lakegate's client against the Databricks Python SDK.
     let (tc, n) = timed(large, || lakegate_client(&w, &conn)).await;
@@ -272,14 +371,14 @@ pub async fn run(rows: usize, small: usize, large: usize) {
     println!("\nreading the {rows}-row result with a client library, median of {large}");
     println!("| client | seconds | rows/s |\n|---|---|---|");
     println!(
-        "| Lakegate (queries::service, typed chunks, 4 at a time) | {tc:.3} | {:.0} |",
+        "| Lakegate (queries::service: INLINE chunks, typed, 4 at a time) | {tc:.3} | {:.0} |",
         rows as f64 / tc
     );
     match python_sdk(&w, &at, large) {
         Some((n, s)) => {
             assert_eq!(n, rows);
             println!(
-                "| Databricks Python SDK (execute_statement + get_statement_result_chunk_n) | {s:.3} | {:.0} |",
+                "| Databricks Python SDK (execute_statement + get_statement_result_chunk_n: INLINE chunks, 4 at a time) | {s:.3} | {:.0} |",
                 rows as f64 / s
             );
             println!("Python SDK / Lakegate time ratio: {:.2}", s / tc);

@@ -1,10 +1,10 @@
 //! The encodings a result can be delivered in. Pure: rows in, bytes out, one chunk at a time,
 //! so a stream of any length needs memory for one chunk only.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::warehouse::Column;
-use crate::warehouse::values::{Kind, convert_row};
+use crate::warehouse::values::{Kind, convert_row, write_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -106,15 +106,37 @@ pub fn json_rows(kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<Vec<Value>
     rows.iter().map(|r| convert_row(kinds, r)).collect()
 }
 
-/// One line per row, each an object of typed values.
-pub fn ndjson(names: &[String], kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<u8> {
+/// Each key of an NDJSON row as JSON text with its colon (`"name":`), escaped once per
+/// stream instead of once per row.
+pub fn ndjson_keys(names: &[String]) -> Vec<Vec<u8>> {
+    names
+        .iter()
+        .map(|n| {
+            let mut key = Value::String(n.clone()).to_string().into_bytes();
+            key.push(b':');
+            key
+        })
+        .collect()
+}
+
+/// One line per row, each an object of typed values, written straight into the output
+/// (no map per row).
+pub fn ndjson(keys: &[Vec<u8>], kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 64);
     for r in rows {
-        let obj: Map<String, Value> = names.iter().cloned().zip(convert_row(kinds, r)).collect();
-        // Serialising a map of JSON values cannot fail.
-        if serde_json::to_writer(&mut out, &obj).is_ok() {
-            out.push(b'\n');
+        out.push(b'{');
+        for (i, (key, cell)) in keys.iter().zip(r).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(key);
+            write_json(
+                &mut out,
+                kinds.get(i).copied().unwrap_or(Kind::Text),
+                cell.as_deref(),
+            );
         }
+        out.extend_from_slice(b"}\n");
     }
     out
 }
@@ -235,7 +257,7 @@ mod tests {
     fn ndjson_rows_are_typed_objects_with_unique_keys() {
         let cols = [col("n", "INT"), col("n", "STRING"), col("ok", "BOOLEAN")];
         let rows = vec![vec![Some("1".into()), None, Some("true".into())]];
-        let out = ndjson(&unique_names(&cols), &kinds(&cols), &rows);
+        let out = ndjson(&ndjson_keys(&unique_names(&cols)), &kinds(&cols), &rows);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"n\":1,\"n_2\":null,\"ok\":true}\n"

@@ -142,6 +142,64 @@ pub fn convert(kind: Kind, raw: Option<&str>) -> Value {
     }
 }
 
+/// Writes a cell's typed value (what [`convert`] gives) as JSON text, straight from the
+/// raw text where it already is the JSON form — null, booleans, numbers, text — and
+/// through [`convert`] otherwise. A number keeps the warehouse's digits (`5.760` stays
+/// `5.760`, the same number).
+pub fn write_json(out: &mut Vec<u8>, kind: Kind, raw: Option<&str>) {
+    let Some(s) = raw else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let verbatim = match kind {
+        Kind::Boolean => s == "true" || s == "false",
+        Kind::Integer => json_number(s) && s.parse::<i64>().is_ok_and(|i| i.abs() <= SAFE_INTEGER),
+        Kind::Float => json_number(s) && s.parse::<f64>().is_ok_and(f64::is_finite),
+        _ => false,
+    };
+    // Writing into memory cannot fail.
+    if verbatim {
+        out.extend_from_slice(s.as_bytes());
+    } else if kind == Kind::Text {
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        let _ = serde_json::to_writer(&mut *out, &convert(kind, Some(s)));
+    }
+}
+
+/// Whether `s` is a number in JSON's grammar: `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+fn json_number(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(b.first() == Some(&b'-'));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > start
+    };
+    let int_start = i;
+    if !digits(&mut i) || (b[int_start] == b'0' && i - int_start > 1) {
+        return false;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
 fn significant_digits(s: &str) -> usize {
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
     let trimmed = digits.trim_start_matches('0');
@@ -202,6 +260,36 @@ mod tests {
             type_text: t.to_lowercase(),
             encoding: Default::default(),
         })
+    }
+
+    #[test]
+    fn cells_are_written_as_convert_types_them() {
+        let cases = [
+            ("INT", Some("42")),
+            ("INT", Some("007")),
+            ("INT", Some("+5")),
+            ("LONG", Some("9007199254740993")),
+            ("DOUBLE", Some("5.760")),
+            ("DOUBLE", Some("1e400")),
+            ("DOUBLE", Some("NaN")),
+            ("DOUBLE", Some("-0.5E3")),
+            ("DOUBLE", Some(".5")),
+            ("BOOLEAN", Some("true")),
+            ("BOOLEAN", Some("yes")),
+            ("STRING", Some("a\"b\n")),
+            ("TIMESTAMP", Some("2024-01-02 03:04:05")),
+            ("DECIMAL(38,2)", Some("1.10")),
+            ("INT", None),
+        ];
+        for (t, raw) in cases {
+            let mut out = Vec::new();
+            write_json(&mut out, kind(t), raw);
+            let written: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(written, convert(kind(t), raw), "{t} {raw:?}");
+        }
+        assert!(
+            json_number("-0.5E+3") && json_number("0") && !json_number("01") && !json_number("1.")
+        );
     }
 
     #[test]

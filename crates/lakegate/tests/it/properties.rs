@@ -279,7 +279,7 @@ proptest! {
             cells.into_iter().map(|r| r.into_iter().take(columns.len()).collect()).collect();
         let keys = output::unique_names(&columns);
         let kinds = output::kinds(&columns);
-        let out = String::from_utf8(output::ndjson(&keys, &kinds, &rows)).unwrap();
+        let out = String::from_utf8(output::ndjson(&output::ndjson_keys(&keys), &kinds, &rows)).unwrap();
         let lines: Vec<&str> = out.split_terminator('\n').collect();
         prop_assert_eq!(lines.len(), rows.len());
         for (line, row) in lines.iter().zip(&rows) {

@@ -11,8 +11,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
 use super::query_views::{
-    Cancelled, DryRun, History, HistoryQuery, Pending, QueryResult, history_page, results,
-    results_or_estimate,
+    Cancelled, DryRun, History, HistoryQuery, Pending, QueryResult, TypedRows, history_page,
+    results, results_or_estimate,
 };
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
@@ -251,14 +251,15 @@ async fn json_answer(
     let mut rows = Vec::new();
     let mut truncated = set.truncated;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
+        let mut chunk = chunk?;
         let room = cap - rows.len();
         if chunk.len() > room {
-            rows.extend(output::json_rows(&kinds, &chunk[..room]));
+            chunk.truncate(room);
+            rows.extend(chunk);
             truncated = true;
             break;
         }
-        rows.extend(output::json_rows(&kinds, &chunk));
+        rows.extend(chunk);
     }
     Ok(ApiJson(QueryResult {
         query_id: set.query_id,
@@ -267,7 +268,7 @@ async fn json_answer(
         columns: output::column_views(&set.columns),
         row_count: rows.len(),
         truncated,
-        rows,
+        rows: TypedRows { kinds, rows },
         ran_as: set.ran_as,
     })
     .into_response())
@@ -281,13 +282,13 @@ fn stream_answer(
     format: Format,
     cells: CsvCells,
 ) -> Response {
-    let names = output::unique_names(&set.columns);
+    let keys = output::ndjson_keys(&output::unique_names(&set.columns));
     let kinds = output::kinds(&set.columns);
     let header =
         (format == Format::Csv).then(|| Ok(Bytes::from(output::csv_header(&set.columns, cells))));
     let rows = chunks.map_ok(move |rows| {
         Bytes::from(match format {
-            Format::Ndjson => output::ndjson(&names, &kinds, &rows),
+            Format::Ndjson => output::ndjson(&keys, &kinds, &rows),
             _ => output::csv(&rows, cells),
         })
     });

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::warehouse::Column;
-use crate::warehouse::values::{Kind, convert_row, write_json};
+use crate::warehouse::values::{Kind, write_json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -101,9 +101,94 @@ pub fn unique_names(columns: &[Column]) -> Vec<String> {
     out
 }
 
-/// Typed rows for a JSON answer.
-pub fn json_rows(kinds: &[Kind], rows: &[Vec<Option<String>>]) -> Vec<Vec<Value>> {
-    rows.iter().map(|r| convert_row(kinds, r)).collect()
+/// A JSON answer written as it streams: the head (ids, state, columns) and `"rows":[`, the
+/// rows as their parts arrive, then the counts and `ran_as`. Only one part is in memory.
+pub struct JsonDocument {
+    kinds: Vec<Kind>,
+    /// Rows written so far, and the most the document may hold.
+    written: usize,
+    cap: usize,
+    pub truncated: bool,
+    ran_as: crate::connections::RanAs,
+}
+
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    query_id: &'a str,
+    statement_id: &'a str,
+    state: &'static str,
+    columns: Vec<ColumnView>,
+}
+
+impl JsonDocument {
+    pub fn new(set: &super::service::ResultSet, cap: usize) -> Self {
+        JsonDocument {
+            kinds: kinds(&set.columns),
+            written: 0,
+            cap,
+            truncated: set.truncated,
+            ran_as: set.ran_as.clone(),
+        }
+    }
+
+    pub fn head(query_id: &str, statement_id: &str, columns: &[Column]) -> Vec<u8> {
+        let head = Head {
+            query_id,
+            statement_id,
+            state: "SUCCEEDED",
+            columns: column_views(columns),
+        };
+        // A struct of strings always serialises; its closing brace makes room for the rest.
+        let mut out = serde_json::to_vec(&head).unwrap_or_else(|_| b"{}".to_vec());
+        out.pop();
+        out.extend_from_slice(b",\"rows\":[");
+        out
+    }
+
+    /// The rows of one part, as many as still fit; `full()` says when no more will.
+    pub fn rows(&mut self, rows: &[Vec<Option<String>>]) -> Vec<u8> {
+        let room = self.cap - self.written;
+        let rows = if rows.len() > room {
+            self.truncated = true;
+            &rows[..room]
+        } else {
+            rows
+        };
+        let mut out = Vec::with_capacity(rows.len() * 64);
+        for r in rows {
+            if self.written > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            for (i, cell) in r.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(
+                    &mut out,
+                    self.kinds.get(i).copied().unwrap_or(Kind::Text),
+                    cell.as_deref(),
+                );
+            }
+            out.push(b']');
+            self.written += 1;
+        }
+        out
+    }
+
+    /// Whether the cap cut the result (no later part is needed).
+    pub fn full(&self) -> bool {
+        self.truncated && self.written == self.cap
+    }
+
+    pub fn tail(&self) -> Vec<u8> {
+        let ran_as = serde_json::to_string(&self.ran_as).unwrap_or_else(|_| "null".into());
+        format!(
+            "],\"row_count\":{},\"truncated\":{},\"ran_as\":{ran_as}}}",
+            self.written, self.truncated
+        )
+        .into_bytes()
+    }
 }
 
 /// Each key of an NDJSON row as JSON text with its colon (`"name":`), escaped once per
@@ -307,5 +392,55 @@ mod tests {
         assert_eq!(cells("=1+1", CsvCells::Verbatim), "=1+1\r\n");
         let header = csv_header(&[col("=cmd()", "STRING")], safe);
         assert_eq!(String::from_utf8(header).unwrap(), "'=cmd()\r\n");
+    }
+
+    #[test]
+    fn a_json_document_streams_into_one_valid_answer_and_stops_at_its_cap() {
+        let cols = [
+            Column {
+                name: "n".into(),
+                type_name: "INT".into(),
+                type_text: "int".into(),
+                encoding: Default::default(),
+            },
+            Column {
+                name: "s".into(),
+                type_name: "STRING".into(),
+                type_text: "string".into(),
+                encoding: Default::default(),
+            },
+        ];
+        let ran_as = crate::connections::RanAs {
+            identity: "a".into(),
+            connection_id: "c".into(),
+            fallback: false,
+        };
+        let mut doc = JsonDocument {
+            kinds: kinds(&cols),
+            written: 0,
+            cap: 3,
+            truncated: false,
+            ran_as,
+        };
+        let part = |n: usize| -> Vec<Vec<Option<String>>> {
+            (0..n).map(|i| vec![Some(i.to_string()), None]).collect()
+        };
+        let mut out = JsonDocument::head("q", "s", &cols);
+        out.extend(doc.rows(&part(2)));
+        assert!(!doc.full());
+        out.extend(doc.rows(&part(2)));
+        assert!(doc.full(), "the cap cut the second part");
+        out.extend(doc.tail());
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["rows"],
+            serde_json::json!([[0, null], [1, null], [0, null]])
+        );
+        assert_eq!(
+            (v["row_count"].clone(), v["truncated"].clone()),
+            (3.into(), true.into())
+        );
+        assert_eq!(v["columns"][1]["name"], "s");
+        assert_eq!(v["ran_as"]["connection_id"], "c");
     }
 }

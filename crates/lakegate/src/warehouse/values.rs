@@ -154,7 +154,12 @@ pub fn write_json(out: &mut Vec<u8>, kind: Kind, raw: Option<&str>) {
     let verbatim = match kind {
         Kind::Boolean => s == "true" || s == "false",
         Kind::Integer => json_number(s) && s.parse::<i64>().is_ok_and(|i| i.abs() <= SAFE_INTEGER),
-        Kind::Float => json_number(s) && s.parse::<f64>().is_ok_and(f64::is_finite),
+        // Only text that reads as a float (`0` would read as an integer: `0.0` is written).
+        Kind::Float => {
+            json_number(s)
+                && s.contains(['.', 'e', 'E'])
+                && s.parse::<f64>().is_ok_and(f64::is_finite)
+        }
         _ => false,
     };
     // Writing into memory cannot fail.
@@ -274,6 +279,7 @@ mod tests {
             ("DOUBLE", Some("NaN")),
             ("DOUBLE", Some("-0.5E3")),
             ("DOUBLE", Some(".5")),
+            ("DOUBLE", Some("0")),
             ("BOOLEAN", Some("true")),
             ("BOOLEAN", Some("yes")),
             ("STRING", Some("a\"b\n")),

@@ -11,8 +11,7 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
 use super::query_views::{
-    Cancelled, DryRun, History, HistoryQuery, Pending, QueryResult, TypedRows, history_page,
-    results, results_or_estimate,
+    Cancelled, DryRun, History, HistoryQuery, Pending, history_page, results, results_or_estimate,
 };
 use crate::auth::{Access, Scope};
 use crate::clock::rfc3339;
@@ -21,7 +20,7 @@ use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
 use crate::queries::arrow::{self, Splice};
-use crate::queries::output::{self, CsvCells, Format};
+use crate::queries::output::{self, CsvCells, Format, JsonDocument};
 use crate::queries::service::{self, Parts, ResultSet, Running};
 use crate::queries::{JSON_MAX_ROWS, QueryError, QueryRequest, validate};
 use crate::warehouse::{Rows, WarehouseError};
@@ -239,39 +238,40 @@ fn arrow_answer(
     streamed(set, Format::Arrow, messages.chain(end))
 }
 
-/// The whole result as one JSON document. It is built in memory, so it never holds more
+/// The whole result as one JSON document, written as parts arrive. It never holds more
 /// than `JSON_MAX_ROWS` rows, also for a query that was submitted for streaming and is
-/// fetched as JSON later: beyond that it says `truncated` and stops fetching.
+/// fetched as JSON later: beyond that it says `truncated` and stops fetching. The first part
+/// is awaited before answering, so a failure there is still an error answer; a failure
+/// later cuts the response short, as in a stream.
 async fn json_answer(
     set: ResultSet,
     mut chunks: BoxStream<'static, Result<Rows, QueryError>>,
 ) -> ApiResult<Response> {
-    let kinds = output::kinds(&set.columns);
-    let cap = JSON_MAX_ROWS as usize;
-    let mut rows = Vec::new();
-    let mut truncated = set.truncated;
-    while let Some(chunk) = chunks.next().await {
-        let mut chunk = chunk?;
-        let room = cap - rows.len();
-        if chunk.len() > room {
-            chunk.truncate(room);
-            rows.extend(chunk);
-            truncated = true;
-            break;
-        }
-        rows.extend(chunk);
-    }
-    Ok(ApiJson(QueryResult {
-        query_id: set.query_id,
-        statement_id: set.statement_id,
-        state: "SUCCEEDED",
-        columns: output::column_views(&set.columns),
-        row_count: rows.len(),
-        truncated,
-        rows: TypedRows { kinds, rows },
-        ran_as: set.ran_as,
-    })
-    .into_response())
+    let first = chunks.next().await.transpose()?;
+    let doc = JsonDocument::new(&set, JSON_MAX_ROWS as usize);
+    let head = JsonDocument::head(&set.query_id, &set.statement_id, &set.columns);
+    let parts = stream::iter(first.map(Ok)).chain(chunks);
+    let body = stream::once(async move { Ok(Bytes::from(head)) }).chain(stream::unfold(
+        (parts, Some(doc)),
+        |(mut parts, doc)| async move {
+            let mut doc = doc?;
+            let next = if doc.full() { None } else { parts.next().await };
+            match next {
+                Some(Ok(rows)) => Some((Ok(Bytes::from(doc.rows(&rows))), (parts, Some(doc)))),
+                Some(Err(e)) => Some((Err(e), (parts, None))),
+                None => Some((Ok(Bytes::from(doc.tail())), (parts, None))),
+            }
+        },
+    ));
+    let mut resp = Response::new(Body::from_stream(body.map_err(|e: QueryError| {
+        tracing::warn!(error = %e, "JSON answer ended early");
+        std::io::Error::other(e.to_string())
+    })));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(Format::Json.content_type()),
+    );
+    Ok(resp)
 }
 
 /// Rows leave as chunks arrive. An error after the first byte can only end the stream: the

@@ -10,8 +10,6 @@ use crate::http::error::ApiError;
 use crate::http::routes::{Registry, schema_of};
 use crate::queries::output::ColumnView;
 use crate::store::{QueryFilter, QueryRow, QueryState};
-use crate::warehouse::Rows;
-use crate::warehouse::values::{Kind, write_json};
 
 /// A query still running (202): where to look next.
 #[derive(Serialize, schemars::JsonSchema)]
@@ -27,8 +25,10 @@ pub struct Pending {
     pub ran_as: RanAs,
 }
 
-/// A finished query's result as one JSON document.
-#[derive(Serialize, schemars::JsonSchema)]
+/// A finished query's result as one JSON document (its schema: the document is written as
+/// it streams, by `queries::output::JsonDocument`).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // describes the answer for OpenAPI; never built
 pub struct QueryResult {
     pub query_id: String,
     pub statement_id: String,
@@ -39,45 +39,9 @@ pub struct QueryResult {
     /// More rows exist than this answer holds (`row_limit`, or the JSON cap).
     pub truncated: bool,
     /// One array of typed values per row, in column order.
-    #[schemars(with = "Vec<Vec<Value>>")]
-    pub rows: TypedRows,
+    pub rows: Vec<Vec<Value>>,
     /// Whose identity ran it.
     pub ran_as: RanAs,
-}
-
-/// Rows as the warehouse sent them, typed while they are written (no JSON value kept per
-/// cell: the document is the only copy of the result held in memory).
-pub struct TypedRows {
-    pub kinds: Vec<Kind>,
-    pub rows: Rows,
-}
-
-impl Serialize for TypedRows {
-    /// Each row is written as JSON text (`write_json`) and handed to the serializer whole.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let mut seq = s.serialize_seq(Some(self.rows.len()))?;
-        let mut text = Vec::new();
-        for r in &self.rows {
-            text.clear();
-            text.push(b'[');
-            for (i, cell) in r.iter().enumerate() {
-                if i > 0 {
-                    text.push(b',');
-                }
-                write_json(
-                    &mut text,
-                    self.kinds.get(i).copied().unwrap_or(Kind::Text),
-                    cell.as_deref(),
-                );
-            }
-            text.push(b']');
-            let row = String::from_utf8(std::mem::take(&mut text)).map_err(S::Error::custom)?;
-            let raw = serde_json::value::RawValue::from_string(row).map_err(S::Error::custom)?;
-            seq.serialize_element(&raw)?;
-        }
-        seq.end()
-    }
 }
 
 #[derive(Serialize, schemars::JsonSchema)]

@@ -1,6 +1,7 @@
 //! The `lakegate` command line. Secrets come from files or stdin, never from argv.
 
 mod admin;
+mod backup;
 mod serve;
 
 use std::collections::HashMap;
@@ -43,6 +44,17 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite store to a new file, while Lakegate serves
+    /// (PostgreSQL: pg_dump). The master key is not in it.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into this configuration's SQLite store, which must not exist yet.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -222,6 +234,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Backup { out } => backup::backup(&config, &out).await,
+        Command::Restore { from } => backup::restore(&config, &from).await,
         Command::Org(cmd) => admin::org(&config, cmd).await,
         Command::User(cmd) => admin::user(&config, cmd).await,
         Command::Token(cmd) => admin::token(&config, cmd).await,

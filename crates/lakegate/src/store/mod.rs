@@ -8,6 +8,7 @@
 mod accounts;
 mod api_tokens;
 mod audit;
+mod backup;
 mod connections;
 mod health;
 mod integration_hosts;
@@ -37,6 +38,7 @@ pub use queries::{QueryFilter, QueryOutcome, QueryRow};
 pub use refresh::{Refreshed, StateCount, use_stamp_due};
 pub use service_keys::ServiceKeyRow;
 pub use sessions::SessionRow;
+pub use sqlite::file_path as sqlite_path;
 pub use sso::{SsoFlowRow, SsoRow};
 pub use states::{CredentialState, IntegrationStatus, QueryState, UnknownValue};
 

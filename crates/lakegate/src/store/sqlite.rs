@@ -39,7 +39,8 @@ fn with_create_mode(url: &str) -> String {
     }
 }
 
-fn file_path(url: &str) -> Option<std::path::PathBuf> {
+/// The file behind a `sqlite:` database URL (`sqlite://path?mode=rwc` → `path`).
+pub fn file_path(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

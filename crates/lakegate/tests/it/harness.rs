@@ -165,6 +165,12 @@ impl TestApp {
         Self::replica(Store::connect(&db.url).await.unwrap(), first, clock).await
     }
 
+    /// A replica on `store` (say, a restored copy), with the same master key, egress, public
+    /// URL and clock as `first`.
+    pub async fn spawn_replica_on_store(store: Store, first: &TestApp) -> TestApp {
+        Self::replica(store, first, first.clock.clone()).await
+    }
+
     /// A second replica: same store, same master key and egress, same public URL, its own port.
     pub async fn spawn_replica(first: &TestApp) -> TestApp {
         Self::replica(first.store.clone(), first, first.clock.clone()).await

@@ -11,6 +11,7 @@ mod test_db;
 
 mod accounts_http;
 mod activity;
+mod backup;
 mod bad_input;
 mod bigquery_canary;
 mod bigquery_connect;

@@ -120,6 +120,9 @@ pub fn empty(columns: &[Column]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Databricks' types in Arrow, as its ARROW_STREAM results carry them. The emulator keeps
+/// its own copy of this table (`warehouse-emulator/src/databricks/arrow.rs`): neither crate
+/// may depend on the other.
 fn data_type(c: &Column) -> DataType {
     match c.type_name.as_str() {
         "INT" => DataType::Int32,
@@ -142,14 +145,7 @@ fn data_type(c: &Column) -> DataType {
 mod tests {
     use super::*;
 
-    fn col(name: &str, t: &str) -> Column {
-        Column {
-            name: name.into(),
-            type_name: t.into(),
-            type_text: t.to_lowercase(),
-            encoding: Default::default(),
-        }
-    }
+    use crate::queries::output::tests::col;
 
     /// A part as a warehouse sends it: schema, no batch, end marker.
     fn part(columns: &[Column]) -> Bytes {

@@ -307,10 +307,11 @@ pub fn csv(rows: &[Vec<Option<String>>], cells: CsvCells) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn col(name: &str, t: &str) -> Column {
+    /// A Databricks column of type `t`, for tests.
+    pub(crate) fn col(name: &str, t: &str) -> Column {
         Column {
             name: name.into(),
             type_name: t.into(),
@@ -396,20 +397,7 @@ mod tests {
 
     #[test]
     fn a_json_document_streams_into_one_valid_answer_and_stops_at_its_cap() {
-        let cols = [
-            Column {
-                name: "n".into(),
-                type_name: "INT".into(),
-                type_text: "int".into(),
-                encoding: Default::default(),
-            },
-            Column {
-                name: "s".into(),
-                type_name: "STRING".into(),
-                type_text: "string".into(),
-                encoding: Default::default(),
-            },
-        ];
+        let cols = [col("n", "INT"), col("s", "STRING")];
         let ran_as = crate::connections::RanAs {
             identity: "a".into(),
             connection_id: "c".into(),

@@ -157,3 +157,78 @@ async fn a_backup_taken_while_serving_restores_with_every_credential_working() {
         text(&out)
     );
 }
+
+mod postgres {
+    use super::*;
+
+    /// What docs/OPERATIONS.md tells a PostgreSQL operator to do: `pg_dump` while Lakegate
+    /// serves, `pg_restore` into a new database, `lakegate migrate`; every credential then
+    /// works with the same master key.
+    #[tokio::test]
+    async fn a_pg_dump_restores_into_a_new_database_with_every_credential_working() {
+        let Some(db) = TestDb::new(Backend::Postgres).await else {
+            eprintln!("skipped: LAKEGATE_TEST_DATABASE_URL is not set");
+            return;
+        };
+        let base = crate::test_db::postgres_url().unwrap();
+        let schema = db.url.rsplit("search_path]=").next().unwrap().to_owned();
+        let s = setup_on(&db, warehouse_emulator::TokenPolicy::default()).await;
+        let (_b, conn) =
+            crate::queries::ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+        let user = s.app.find_user(&s.org.id, "ed@acme.test").await;
+        let (token, _) = s.app.token(&user, &[Scope::TokensVend]).await;
+        let (status, vended) = vend(&s.app, &token, &conn).await;
+        assert_eq!(status, StatusCode::OK);
+
+        let dir = tempfile::tempdir().unwrap();
+        let dump = dir.path().join("lakegate.dump");
+        let run = |program: &str, args: &[&str]| {
+            let out = Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("{program} is needed for this test (PostgreSQL's client tools): {e}")
+                });
+            assert!(out.status.success(), "{program}: {}", text(&out));
+        };
+        let dump_s = dump.to_str().unwrap();
+        run(
+            "pg_dump",
+            &[
+                "--format=custom",
+                "--schema",
+                &schema,
+                "--file",
+                dump_s,
+                &base,
+            ],
+        );
+
+        let name = format!("lgrestore_{}", uuid::Uuid::new_v4().simple());
+        let admin = Store::connect(&base).await.unwrap();
+        let pool = admin.raw_pool_for_tests();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let (server, _) = base.rsplit_once('/').unwrap();
+        let target = format!("{server}/{name}");
+        run("pg_restore", &["--no-owner", "--dbname", &target, dump_s]);
+        let url = format!("{target}?options[search_path]={schema}");
+        let out = lakegate(&[("LAKEGATE_DATABASE_URL", url.as_str())], &["migrate"]);
+        assert!(out.status.success(), "{}", text(&out));
+
+        let restored = Store::connect(&url).await.unwrap();
+        assert!(restored.is_ready().await);
+        let app = TestApp::spawn_replica_on_store(restored.clone(), &s.app).await;
+        assert_eq!(vend(&app, &token, &conn).await, (StatusCode::OK, vended));
+        restored.close().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {name} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        admin.close().await;
+    }
+}

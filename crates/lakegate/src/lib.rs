@@ -15,6 +15,7 @@ pub mod connections;
 pub mod credentials;
 pub mod crypto;
 pub mod demo;
+pub mod doctor;
 pub mod egress;
 pub mod failpoint;
 pub mod field_rules;

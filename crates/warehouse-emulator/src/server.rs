@@ -47,7 +47,24 @@ fn router(shared: Arc<Shared>) -> Router {
     r.fallback(|| async {
         crate::databricks::errors::not_found("ENDPOINT_NOT_FOUND", "No API found for this path.")
     })
+    .layer(axum::middleware::map_response_with_state(
+        shared.clone(),
+        dated,
+    ))
     .with_state(shared)
+}
+
+/// Every answer's `Date` is the emulator's clock, as a server's `Date` is its own clock
+/// (so a client can compare clocks with it, and a test can move it).
+async fn dated(
+    axum::extract::State(s): axum::extract::State<Arc<Shared>>,
+    mut resp: axum::response::Response,
+) -> axum::response::Response {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.clock.now().max(0) as u64);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&httpdate::fmt_http_date(at)) {
+        resp.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    resp
 }
 
 impl Emulator {

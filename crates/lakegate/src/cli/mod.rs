@@ -2,6 +2,7 @@
 
 mod admin;
 mod backup;
+mod doctor;
 mod serve;
 
 use std::collections::HashMap;
@@ -50,6 +51,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Check the store, the clock, the master key and every integration; one line per
+    /// check, a non-zero exit on any problem.
+    Doctor,
     /// Restore a backup into this configuration's SQLite store, which must not exist yet.
     Restore {
         #[arg(long, value_name = "FILE")]
@@ -234,6 +238,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Doctor => doctor::doctor(&config).await,
         Command::Backup { out } => backup::backup(&config, &out).await,
         Command::Restore { from } => backup::restore(&config, &from).await,
         Command::Org(cmd) => admin::org(&config, cmd).await,

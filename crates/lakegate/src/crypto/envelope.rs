@@ -172,6 +172,12 @@ impl Keyring {
         &self.kek_id
     }
 
+    /// Whether the loaded master key unwraps `row`, an org's stored data key.
+    pub fn unwraps(&self, org_id: &str, row: &crate::store::DataKeyRow) -> Result<(), CryptoError> {
+        self.unwrap_dek(org_id, &row.key_id, &row.kek_id, &row.wrapped)
+            .map(drop)
+    }
+
     fn cached(&self, org_id: &str, key_id: &str) -> Option<Zeroizing<[u8; 32]>> {
         self.cache
             .lock()

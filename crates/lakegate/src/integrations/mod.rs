@@ -5,5 +5,6 @@
 
 mod hosts;
 pub mod service;
+pub mod verify;
 
 pub use service::{IntegrationError, IntegrationService, SaveInput, TokenLifetimes};

@@ -292,7 +292,7 @@ impl IntegrationService {
 
     /// Whether the vendor knows Lakegate's redirect URL for this client: refused when it
     /// says no; a warning to keep when its answer proves nothing.
-    async fn check_redirect(
+    pub(super) async fn check_redirect(
         &self,
         provider: &dyn Provider,
         authorization_endpoint: &str,

@@ -32,6 +32,16 @@ impl Store {
         .await?)
     }
 
+    /// Every data key of an org, oldest first.
+    pub async fn data_keys(&self, org_id: &str) -> StoreResult<Vec<DataKeyRow>> {
+        Ok(sqlx::query_as::<_, DataKeyRow>(
+            "SELECT key_id, kek_id, wrapped FROM org_data_keys WHERE org_id = $1 ORDER BY created_at, key_id",
+        )
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Stores a new data key unless the org already has one (first writer wins).
     pub async fn insert_data_key(
         &self,

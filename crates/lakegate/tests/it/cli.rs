@@ -476,3 +476,46 @@ async fn integration_set_show_and_delete_never_print_the_secret() {
         );
     }
 }
+
+#[test]
+fn doctor_prints_a_line_per_check_and_fails_on_a_missing_master_key() {
+    let cli = Cli::new();
+    assert!(cli.run(&["migrate"]).status.success());
+    let sick = cli.run(&["doctor"]);
+    assert!(!sick.status.success());
+    assert!(
+        stdout(&sick).contains("ok    configuration: loaded"),
+        "{}",
+        stdout(&sick)
+    );
+    assert!(
+        stdout(&sick).contains("FAIL  master key"),
+        "{}",
+        stdout(&sick)
+    );
+    assert!(
+        !cli.dir.path().join("master.key").exists(),
+        "doctor never creates a key"
+    );
+
+    // With a master key (as `serve` creates it) and an org, nothing else to check: all well.
+    let key = cli.dir.path().join("master.key");
+    std::fs::write(&key, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert!(
+        cli.run(&["org", "create", "--slug", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    let well = cli.run(&["doctor"]);
+    let out = stdout(&well);
+    assert!(well.status.success(), "{out}{}", stderr(&well));
+    for line in [
+        "ok    store: migrations",
+        "ok    store: clock",
+        "ok    master key: org data keys",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+}

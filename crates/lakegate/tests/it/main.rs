@@ -24,6 +24,7 @@ mod clock_skew;
 mod connect_sessions;
 mod connections;
 mod csrf;
+mod doctor;
 mod egress;
 mod flow_security;
 mod health;

@@ -1,0 +1,45 @@
+//! `lakegate doctor`: one line per check, a non-zero exit on any problem.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::envelope::Keyring;
+
+pub async fn doctor(config: &Config) -> anyhow::Result<()> {
+    println!("ok    configuration: loaded");
+    let store = match super::open_store(config).await {
+        Ok(s) => s,
+        Err(e) => {
+            println!("FAIL  store: reachable — {e:#}");
+            bail!("the store cannot be reached");
+        }
+    };
+    // Never creates a key: a missing one is a finding, not something to fix silently.
+    let key = match config.master_key.load(false) {
+        Ok((key, _)) => key,
+        Err(e) => {
+            println!("FAIL  master key: loaded — {e}");
+            bail!("the master key cannot be loaded");
+        }
+    };
+    let keyring = Arc::new(Keyring::new(key));
+    let integrations = crate::integrations::service::IntegrationService::new(
+        store.clone(),
+        keyring.clone(),
+        super::build_egress(config)?,
+        Arc::new(SystemClock),
+        config.public_url.clone(),
+    );
+    let findings = crate::doctor::run(&store, &keyring, &integrations, SystemClock.now()).await;
+    for f in &findings {
+        println!("{}", f.line());
+    }
+    let failed = findings.iter().filter(|f| f.failed()).count();
+    if failed > 0 {
+        bail!("{failed} problem(s) found");
+    }
+    Ok(())
+}

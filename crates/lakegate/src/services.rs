@@ -110,7 +110,7 @@ impl Services {
             logins: LoginService::new(
                 i.store.clone(),
                 i.clock.clone(),
-                Arc::new(LoginLimiter::new(login_limits)),
+                Arc::new(LoginLimiter::new(i.store.clone(), login_limits)),
                 sessions,
             ),
             accounts,

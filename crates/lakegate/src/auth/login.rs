@@ -71,6 +71,7 @@ impl LoginService {
         let ip = input.client_ip.clone().unwrap_or_else(|| "unknown".into());
         self.limiter
             .check(&ip, &account, now)
+            .await?
             .map_err(LoginError::Throttled)?;
 
         let org = self.store.org_by_slug(&org_slug).await?;
@@ -99,7 +100,7 @@ impl LoginService {
         };
         match (ok, user) {
             (true, Some(user)) => {
-                self.limiter.succeeded(&account);
+                self.limiter.succeeded(&account).await?;
                 let (cookie, row) = session::new_session(&user.id, now, self.sessions);
                 self.store.create_session(&row).await?;
                 let who = actor(Some(user.org_id.clone()), format!("user:{}", user.id));
@@ -113,7 +114,7 @@ impl LoginService {
                 Ok((cookie, user))
             }
             _ => {
-                self.limiter.failed(&account, now);
+                self.limiter.failed(&account, now).await?;
                 if let Some(org) = org {
                     let who = actor(Some(org.id), "anonymous".into());
                     audit::record(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::auth::login_limit::{Limits, RateLimiter};
+use crate::auth::login_limit::{Limits, SharedLimit};
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
 use crate::crypto::envelope::Keyring;
@@ -74,7 +74,7 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub web: Arc<WebSettings>,
     /// Token vending per user: 600 a minute.
-    pub vend_limiter: Arc<RateLimiter>,
+    pub vend_limiter: Arc<SharedLimit>,
     /// Crash points for tests (never armed in production).
     pub failpoints: Arc<Failpoints>,
 }
@@ -99,13 +99,12 @@ impl AppState {
             web.sessions,
             web.login_limits,
         );
-        // 0 turns the limit off.
-        let vend_limiter = Arc::new(RateLimiter::new(
+        // Shared by every replica through the store; 0 turns the limit off.
+        let vend_limiter = Arc::new(SharedLimit::new(
+            infra.store.clone(),
+            "vend",
             60,
-            match web.vend_limit_per_minute {
-                0 => u32::MAX,
-                n => n,
-            },
+            web.vend_limit_per_minute,
         ));
         AppState {
             services: Arc::new(services),

@@ -60,8 +60,8 @@ pub async fn check_clock(
     verdict
 }
 
-/// Deletes expired sessions every ten minutes (they are refused anyway; this keeps the
-/// table small).
+/// Deletes expired sessions and old limit counts every ten minutes (they are refused or
+/// ignored anyway; this keeps the tables small).
 async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -71,6 +71,10 @@ async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
             .await
         {
             tracing::warn!(error = %e, "session sweep failed");
+        }
+        // Limit windows are at most 15 minutes long; a day is plenty.
+        if let Err(e) = store.delete_stale_rate_counts(clock.now() - 86_400).await {
+            tracing::warn!(error = %e, "rate count sweep failed");
         }
     }
 }

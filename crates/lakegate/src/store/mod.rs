@@ -18,6 +18,7 @@ mod memo;
 mod org_settings;
 mod postgres;
 mod queries;
+mod rate_counts;
 mod refresh;
 mod service_keys;
 mod sessions;

@@ -186,7 +186,10 @@ async fn disabling_a_user_ends_their_sessions_and_tokens() {
 }
 
 async fn wrong_password_and_unknown_user_get_the_same_answer_and_logins_are_throttled() {
-    let app = TestApp::start().await;
+    let db = crate::harness::TestDb::current().await;
+    let app = TestApp::spawn(&db).await;
+    // A second replica with its own store handle: the counts are shared through the store.
+    let other = TestApp::spawn_replica_on(&db, &app).await;
     let org = app.org("acme").await;
     app.user(&org, "a@acme.test", Role::Editor).await;
     let wrong = app
@@ -199,17 +202,23 @@ async fn wrong_password_and_unknown_user_get_the_same_answer_and_logins_are_thro
         .err();
     assert_eq!(wrong, Some(StatusCode::UNAUTHORIZED));
     assert_eq!(unknown, wrong);
-    // The account allows five failures per window, then refuses even the right password.
-    for _ in 0..4 {
-        let _ = app
+    // The account allows five failures per window, on whichever replicas they happen, then
+    // refuses even the right password everywhere.
+    for replica in [&other, &app, &other, &app] {
+        let _ = replica
             .browser_with_password(&org, "a@acme.test", "wrong-password")
             .await;
     }
-    let locked = app
+    let locked = other
         .browser_with_password(&org, "a@acme.test", PASSWORD)
         .await
         .err();
     assert_eq!(locked, Some(StatusCode::TOO_MANY_REQUESTS));
+    let locked_here = app
+        .browser_with_password(&org, "a@acme.test", PASSWORD)
+        .await
+        .err();
+    assert_eq!(locked_here, Some(StatusCode::TOO_MANY_REQUESTS));
     app.clock.advance(15 * 60);
     assert!(
         app.browser_with_password(&org, "a@acme.test", PASSWORD)

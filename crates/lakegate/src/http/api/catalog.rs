@@ -204,6 +204,7 @@ async fn access_token(
     state
         .vend_limiter
         .check(&p.user.id, state.now())
+        .await?
         .map_err(|r| ApiError::rate_limited(r.0))?;
     let c = state
         .services

@@ -115,8 +115,9 @@ async fn store_clock(store: &Store, now: i64) -> Outcome {
             (theirs - now).abs()
         )),
         Ok(theirs) => Outcome::Fail(format!(
-            "this server's clock is {} s off the database's (at most {MAX_SKEW_SECONDS} s is tolerated; refreshes stop beyond it): fix its time synchronisation",
-            now - theirs
+            "this server's clock is {} s {} the database's (at most {MAX_SKEW_SECONDS} s is tolerated; refreshes stop beyond it): fix its time synchronisation",
+            (now - theirs).abs(),
+            if now > theirs { "ahead of" } else { "behind" }
         )),
         Err(e) => Outcome::Fail(e.to_string()),
     }

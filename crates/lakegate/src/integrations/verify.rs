@@ -128,8 +128,9 @@ impl IntegrationService {
         let skew = theirs.as_secs() as i64 - self.now();
         if skew.abs() > MAX_VENDOR_SKEW_SECONDS {
             Outcome::Fail(format!(
-                "this server's clock is {} s off the vendor's (at most {MAX_VENDOR_SKEW_SECONDS} s is tolerated): fix its time synchronisation",
-                -skew
+                "this server's clock is {} s {} the vendor's (at most {MAX_VENDOR_SKEW_SECONDS} s is tolerated): fix its time synchronisation",
+                skew.abs(),
+                if skew > 0 { "behind" } else { "ahead of" }
             ))
         } else {
             Outcome::Ok(format!("within {} s of the vendor's", skew.abs()))

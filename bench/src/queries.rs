@@ -178,8 +178,8 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
         .wait(&mut running, std::time::Duration::from_secs(50))
         .await
         .unwrap();
-    let set = lakegate::queries::service::results(running).unwrap();
-    let lakegate::queries::service::Parts::Rows(mut chunks) = set.parts else {
+    let (_, parts) = lakegate::queries::service::results(running).unwrap();
+    let lakegate::queries::service::Parts::Rows(mut chunks) = parts else {
         panic!("rows were asked for");
     };
     let mut rows = 0;

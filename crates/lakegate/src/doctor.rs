@@ -70,7 +70,14 @@ pub async fn run(
     };
     let (mut keys, mut broken) = (0, Vec::new());
     for org in &orgs {
-        for row in store.data_keys(&org.id).await.unwrap_or_default() {
+        let rows = match store.data_keys(&org.id).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                broken.push(format!("{}: the data keys cannot be read: {e}", org.slug));
+                continue;
+            }
+        };
+        for row in rows {
             keys += 1;
             if let Err(e) = keyring.unwraps(&org.id, &row) {
                 broken.push(format!("{} {}: {e}", org.slug, row.key_id));

@@ -8,8 +8,8 @@ use url::Url;
 
 use crate::accounts::service::AccountService;
 use crate::auth::api_token::ApiTokenService;
+use crate::auth::limits::{Limits, LoginLimiter};
 use crate::auth::login::LoginService;
-use crate::auth::login_limit::{Limits, LoginLimiter};
 use crate::auth::service_key::ServiceKeyService;
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
@@ -70,7 +70,7 @@ pub struct Services {
 
 impl Services {
     /// `public_url` is where users reach Lakegate (redirect URLs are built from it).
-    pub fn new(infra: &Infra, public_url: Url, sessions: Lifetimes, login_limits: Limits) -> Self {
+    pub fn new(infra: &Infra, public_url: Url, sessions: Lifetimes, limitss: Limits) -> Self {
         let i = infra;
         let tokens = TokenService::new(
             i.store.clone(),
@@ -110,7 +110,7 @@ impl Services {
             logins: LoginService::new(
                 i.store.clone(),
                 i.clock.clone(),
-                Arc::new(LoginLimiter::new(i.store.clone(), login_limits)),
+                Arc::new(LoginLimiter::new(i.store.clone(), limitss)),
                 sessions,
             ),
             accounts,

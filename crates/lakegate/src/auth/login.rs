@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::accounts::{Email, User};
 use crate::audit::{self, Actor, Event};
-use crate::auth::login_limit::{LoginLimiter, RetryAfter};
+use crate::auth::limits::{LoginLimiter, RetryAfter};
 use crate::auth::session::{self, Lifetimes};
 use crate::clock::Clock;
 use crate::crypto::password;

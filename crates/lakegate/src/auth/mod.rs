@@ -3,8 +3,8 @@
 
 pub mod api_token;
 pub mod bearer;
+pub mod limits;
 pub mod login;
-pub mod login_limit;
 pub mod policy;
 pub mod scope;
 pub mod service_key;

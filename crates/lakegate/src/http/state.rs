@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-use crate::auth::login_limit::{Limits, SharedLimit};
+use crate::auth::limits::{Limits, SharedLimit};
 use crate::auth::session::Lifetimes;
 use crate::clock::Clock;
 use crate::crypto::envelope::Keyring;
@@ -20,7 +20,7 @@ pub struct WebSettings {
     /// Base of every absolute URL Lakegate emits.
     pub public_url: Url,
     pub sessions: Lifetimes,
-    pub login_limits: Limits,
+    pub limitss: Limits,
     /// Tokens one user may have vended per minute in each process; 0: no limit.
     pub vend_limit_per_minute: u32,
 }
@@ -33,7 +33,7 @@ impl WebSettings {
         WebSettings {
             public_url,
             sessions,
-            login_limits: Limits::default(),
+            limitss: Limits::default(),
             vend_limit_per_minute: DEFAULT_VEND_LIMIT_PER_MINUTE,
         }
     }
@@ -93,12 +93,7 @@ impl AppState {
 
     /// The state over infrastructure built elsewhere (the binary's wiring).
     pub fn from_infra(infra: &Infra, web: WebSettings) -> Self {
-        let services = Services::new(
-            infra,
-            web.public_url.clone(),
-            web.sessions,
-            web.login_limits,
-        );
+        let services = Services::new(infra, web.public_url.clone(), web.sessions, web.limitss);
         // Shared by every replica through the store; 0 turns the limit off.
         let vend_limiter = Arc::new(SharedLimit::new(
             infra.store.clone(),

@@ -51,7 +51,7 @@ impl Running {
     }
 }
 
-/// A successful result, ready to stream.
+/// What is known of a successful result before its parts are read.
 pub struct ResultSet {
     pub query_id: String,
     pub statement_id: String,
@@ -59,7 +59,6 @@ pub struct ResultSet {
     pub truncated: bool,
     pub total_rows: u64,
     pub ran_as: RanAs,
-    pub parts: Parts,
 }
 
 /// What fetching one part takes: the keeper, the statement, the index, the part if known.
@@ -400,8 +399,8 @@ fn outcome_of(s: &Statement, now: i64) -> Option<QueryOutcome> {
     })
 }
 
-/// The result of a finished query, or the reason there is none.
-pub fn results(r: Running) -> Result<ResultSet, QueryError> {
+/// The result of a finished query (and its parts, to stream), or the reason there is none.
+pub fn results(r: Running) -> Result<(ResultSet, Parts), QueryError> {
     let Running {
         query,
         statement,
@@ -449,15 +448,15 @@ pub fn results(r: Running) -> Result<ResultSet, QueryError> {
         let get = |(k, id, i, known): Part| async move { k.chunk_rows(&id, i, known).await };
         Parts::Rows(each.map(get).buffered(CHUNK_FETCHES).err_into().boxed())
     };
-    Ok(ResultSet {
+    let set = ResultSet {
         query_id: query.id,
         statement_id: statement.statement_id,
         columns: manifest.columns().to_vec(),
         truncated: manifest.truncated,
         total_rows: manifest.total_row_count,
         ran_as,
-        parts,
-    })
+    };
+    Ok((set, parts))
 }
 
 /// The compute a query runs on: the request's, else the connection's.

@@ -11,10 +11,11 @@
 //!   again at most one second later.
 //!
 //! Writes that cannot change what is memoized (audit, sessions, query rows, flows, use
-//! stamps) skip the guard; a new write method that forgets it would be the failure mode,
-//! which `tests/it/hot_cache.rs` guards against: it revokes, disconnects, deletes and
-//! disables with two replicas and expects the effect at once on one, a second later on the
-//! other. A missing row is never remembered, so what a replica creates (a sign-in, a new
+//! stamps, limit counts) skip the guard. A new write method that forgets it is the failure
+//! mode; `tests/it/hot_cache.rs` covers the four changes that must never be stale —
+//! revoking a token, disconnecting, deleting a connection, disabling a user — with two
+//! replicas, expecting the effect at once on one and a second later on the other. Other
+//! writers are covered only by review. A missing row is never remembered, so what a replica creates (a sign-in, a new
 //! key) is usable everywhere at once.
 
 use std::collections::HashMap;

@@ -18,6 +18,17 @@ impl Store {
         Ok(count)
     }
 
+    /// The count of `key` in the window starting at `window_start` (0 when none).
+    pub async fn rate_count(&self, key: &str, window_start: i64) -> StoreResult<i64> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT count FROM rate_counts WHERE key = $1 AND window_start = $2")
+                .bind(key)
+                .bind(window_start)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map_or(0, |(n,)| n))
+    }
+
     /// Forgets every count of `key` (a successful login clears its failures).
     pub async fn clear_rate_counts(&self, key: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM rate_counts WHERE key = $1")

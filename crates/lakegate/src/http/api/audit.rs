@@ -72,15 +72,7 @@ impl AuditQuery {
         }) {
             return Err(ApiError::bad_request("user must be a user's id"));
         }
-        if self
-            .connection
-            .as_deref()
-            .is_some_and(|c| c.chars().count() > 64)
-        {
-            return Err(ApiError::bad_request(
-                "connection must be a connection's id",
-            ));
-        }
+        super::query_views::connection_filter(self.connection.as_deref())?;
         if self.before.is_some_and(|b| b < 1) {
             return Err(ApiError::bad_request("before must be an event id"));
         }

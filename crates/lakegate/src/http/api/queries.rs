@@ -191,10 +191,10 @@ async fn answer(
     if !r.state().terminal() {
         return Ok(pending(state, &r));
     }
-    let mut set = service::results(r)?;
+    let (set, parts) = service::results(r)?;
     // The warehouse was asked for one kind of result at submission; a follow-up cannot
     // change it.
-    match (format, std::mem::replace(&mut set.parts, Parts::Rows(stream::empty().boxed()))) {
+    match (format, parts) {
         (Format::Arrow, Parts::Arrow(parts)) => Ok(arrow_answer(set, parts)),
         (Format::Arrow, Parts::Rows(_)) => Err(QueryError::NotAcceptable(
             "this query was submitted for rows, not Arrow: run it again with Accept: application/vnd.apache.arrow.stream".into(),

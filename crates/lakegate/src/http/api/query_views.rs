@@ -133,15 +133,7 @@ impl HistoryQuery {
         if !(1..=100).contains(&limit) {
             return Err(ApiError::bad_request("limit must be between 1 and 100"));
         }
-        if self
-            .connection
-            .as_deref()
-            .is_some_and(|c| c.chars().count() > 64)
-        {
-            return Err(ApiError::bad_request(
-                "connection must be a connection's id",
-            ));
-        }
+        connection_filter(self.connection.as_deref())?;
         Ok(QueryFilter {
             connection_id: nonempty(&self.connection),
             state,
@@ -183,6 +175,16 @@ pub struct DryRun {
     pub dry_run: bool,
     /// The bytes the warehouse says the query would process.
     pub bytes_processed: u64,
+}
+
+/// A `connection` filter (history, activity) is a connection's id: longer is refused.
+pub(super) fn connection_filter(c: Option<&str>) -> Result<(), ApiError> {
+    if c.is_some_and(|c| c.chars().count() > 64) {
+        return Err(ApiError::bad_request(
+            "connection must be a connection's id",
+        ));
+    }
+    Ok(())
 }
 
 /// An Arrow IPC stream, as OpenAPI describes bytes.

@@ -61,7 +61,7 @@ impl LoginLimiter {
         let (start, left) = self.start(now);
         let failures = self
             .store
-            .add_rate_count(&format!("login-account:{account}"), start, 0)
+            .rate_count(&format!("login-account:{account}"), start)
             .await?;
         if failures >= i64::from(self.limits.per_account) {
             return Ok(Err(RetryAfter(left)));
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(replicas[1].check("other", 5).await.unwrap(), Ok(()));
         // The sweep forgets finished windows.
         assert!(store.delete_stale_rate_counts(60).await.unwrap() >= 1);
-        assert_eq!(store.add_rate_count("vend:user", 0, 0).await.unwrap(), 0);
+        assert_eq!(store.rate_count("vend:user", 0).await.unwrap(), 0);
         let off = SharedLimit::new(store, "vend", 60, 0);
         for _ in 0..100 {
             assert_eq!(off.check("user", 5).await.unwrap(), Ok(()));

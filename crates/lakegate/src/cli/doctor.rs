@@ -6,7 +6,6 @@ use anyhow::bail;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::crypto::envelope::Keyring;
 
 pub async fn doctor(config: &Config) -> anyhow::Result<()> {
     println!("ok    configuration: loaded");
@@ -18,14 +17,13 @@ pub async fn doctor(config: &Config) -> anyhow::Result<()> {
         }
     };
     // Never creates a key: a missing one is a finding, not something to fix silently.
-    let key = match config.master_key.load(false) {
-        Ok((key, _)) => key,
+    let keyring = match super::keyring(config, false) {
+        Ok(keyring) => Arc::new(keyring),
         Err(e) => {
-            println!("FAIL  master key: loaded — {e}");
+            println!("FAIL  master key: loaded — {e:#}");
             bail!("the master key cannot be loaded");
         }
     };
-    let keyring = Arc::new(Keyring::new(key));
     let integrations = crate::integrations::service::IntegrationService::new(
         store.clone(),
         keyring.clone(),

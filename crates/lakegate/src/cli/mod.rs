@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod doctor;
+mod keys;
 mod serve;
 
 use std::collections::HashMap;
@@ -59,6 +60,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+    /// Rotate the master key and the org data keys while Lakegate serves.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Manage organizations.
     #[command(subcommand)]
     Org(OrgCommand),
@@ -241,6 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => doctor::doctor(&config).await,
         Command::Backup { out } => backup::backup(&config, &out).await,
         Command::Restore { from } => backup::restore(&config, &from).await,
+        Command::Keys(cmd) => keys::run(&config, cmd).await,
         Command::Org(cmd) => admin::org(&config, cmd).await,
         Command::User(cmd) => admin::user(&config, cmd).await,
         Command::Token(cmd) => admin::token(&config, cmd).await,
@@ -249,9 +254,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The key ring over the master key, creating the key file on first use.
+/// The key ring over the master key, creating the key file on first use, with the previous
+/// master keys of the keyring setting (which must exist: they are never created).
 pub(crate) fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
-    let (key, loaded) = config.master_key.load(true)?;
+    keyring(config, true)
+}
+
+/// The same, creating nothing when `create` is false.
+pub(crate) fn keyring(config: &Config, create: bool) -> anyhow::Result<Keyring> {
+    let previous = config
+        .previous_master_keys
+        .iter()
+        .map(|source| source.load(false).map(|(key, _)| key))
+        .collect::<Result<Vec<_>, _>>()
+        .context("previous_master_key_files")?;
+    let (key, loaded) = config.master_key.load(create)?;
     if let Loaded::Created(path) = loaded {
         tracing::warn!(path = %path.display(), "created a new master key file (mode 0600); back it up: without it stored secrets cannot be read");
         eprintln!(
@@ -259,7 +276,7 @@ pub(crate) fn load_keyring(config: &Config) -> anyhow::Result<Keyring> {
             path.display()
         );
     }
-    Ok(Keyring::new(key))
+    Ok(Keyring::with_previous(key, previous))
 }
 
 /// The guarded outbound client from the `[egress]` settings.

@@ -50,6 +50,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    previous_master_key_files: Vec<PathBuf>,
     log_format: Option<String>,
     log_level: Option<String>,
     session_idle_minutes: Option<i64>,
@@ -70,6 +72,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub master_key: MasterKeySource,
+    /// The keyring setting: master keys still read (never written) during a rotation.
+    pub previous_master_keys: Vec<MasterKeySource>,
     pub log_format: LogFormat,
     pub log_level: String,
     pub session_idle_seconds: i64,
@@ -133,6 +137,9 @@ impl Config {
                     .collect::<Vec<_>>()
             })
         };
+        if let Some(v) = list("LAKEGATE_PREVIOUS_MASTER_KEY_FILES") {
+            raw.previous_master_key_files = v.into_iter().map(PathBuf::from).collect();
+        }
         if let Some(v) = list("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS") {
             raw.egress.extra_allowed_hosts = v;
         }
@@ -232,6 +239,11 @@ impl Config {
             data_dir,
             database_url,
             master_key,
+            previous_master_keys: raw
+                .previous_master_key_files
+                .into_iter()
+                .map(MasterKeySource::File)
+                .collect(),
             log_format,
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),
             session_idle_seconds,

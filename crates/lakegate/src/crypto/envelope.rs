@@ -28,8 +28,12 @@ pub enum CryptoError {
     Encrypt,
     #[error("the data key {0} is not available")]
     UnknownKey(String),
-    #[error("data key {key_id} is wrapped by master key {kek_id}, which is not loaded")]
+    #[error(
+        "data key {key_id} is wrapped by master key {kek_id}, which is not loaded (add its file to previous_master_key_files)"
+    )]
     WrongMasterKey { key_id: String, kek_id: String },
+    #[error("the rotation did not finish: {0}; run it again")]
+    Unfinished(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -130,10 +134,13 @@ pub fn open_with(
 /// An unwrapped data key, wiped on drop.
 type DataKey = Zeroizing<[u8; 32]>;
 
-/// The master key, the org data keys it wraps, and a cache of unwrapped ones.
+/// The master key, the previous master keys still readable during a rotation, the org
+/// data keys they wrap, and a cache of unwrapped ones.
 pub struct Keyring {
     master: MasterKey,
     kek_id: String,
+    /// Previous master keys by id: they unwrap, they never wrap.
+    previous: Vec<(String, MasterKey)>,
     cache: Mutex<HashMap<(String, String), DataKey>>,
 }
 
@@ -149,20 +156,37 @@ fn wrap_aad(org_id: &str, key_id: &str) -> Vec<u8> {
     format!("lakegate:dek:{org_id}:{key_id}").into_bytes()
 }
 
+/// A master key's id: a fingerprint, not the key.
+pub fn kek_id_of(master: &MasterKey) -> String {
+    let digest = Sha256::digest(master.bytes());
+    format!(
+        "mk-{}",
+        digest
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
 impl Keyring {
     pub fn new(master: MasterKey) -> Keyring {
-        let digest = Sha256::digest(master.bytes());
-        let kek_id = format!(
-            "mk-{}",
-            digest
-                .iter()
-                .take(4)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        Keyring::with_previous(master, Vec::new())
+    }
+
+    /// A key ring that wraps with `master` and still unwraps data keys wrapped by any of
+    /// `previous` (the keyring setting during a master key rotation).
+    pub fn with_previous(master: MasterKey, previous: Vec<MasterKey>) -> Keyring {
+        let kek_id = kek_id_of(&master);
+        let previous = previous
+            .into_iter()
+            .map(|k| (kek_id_of(&k), k))
+            .filter(|(id, _)| *id != kek_id)
+            .collect();
         Keyring {
             master,
             kek_id,
+            previous,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -170,6 +194,33 @@ impl Keyring {
     /// The id of the loaded master key (a fingerprint, not the key).
     pub fn kek_id(&self) -> &str {
         &self.kek_id
+    }
+
+    /// The ids of the previous master keys this ring still reads.
+    pub fn previous_kek_ids(&self) -> impl Iterator<Item = &str> {
+        self.previous.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// `row` wrapped by the current master key, when a previous one wraps it now.
+    pub fn rewrapped(
+        &self,
+        org_id: &str,
+        row: &crate::store::DataKeyRow,
+    ) -> Result<Option<Vec<u8>>, CryptoError> {
+        if row.kek_id == self.kek_id {
+            return Ok(None);
+        }
+        let dek = self.unwrap_dek(org_id, &row.key_id, &row.kek_id, &row.wrapped)?;
+        self.wrap(org_id, &row.key_id, &dek).map(Some)
+    }
+
+    fn wrap(&self, org_id: &str, key_id: &str, dek: &[u8; 32]) -> Result<Vec<u8>, CryptoError> {
+        seal_with(
+            self.master.bytes(),
+            &self.kek_id,
+            &wrap_aad(org_id, key_id),
+            dek,
+        )
     }
 
     /// Whether the loaded master key unwraps `row`, an org's stored data key.
@@ -199,13 +250,20 @@ impl Keyring {
         kek_id: &str,
         wrapped: &[u8],
     ) -> Result<Zeroizing<[u8; 32]>, CryptoError> {
-        if kek_id != self.kek_id {
-            return Err(CryptoError::WrongMasterKey {
-                key_id: key_id.into(),
-                kek_id: kek_id.into(),
-            });
-        }
-        let plain = open_with(self.master.bytes(), &wrap_aad(org_id, key_id), wrapped)?;
+        let master = if kek_id == self.kek_id {
+            &self.master
+        } else {
+            match self.previous.iter().find(|(id, _)| id == kek_id) {
+                Some((_, key)) => key,
+                None => {
+                    return Err(CryptoError::WrongMasterKey {
+                        key_id: key_id.into(),
+                        kek_id: kek_id.into(),
+                    });
+                }
+            }
+        };
+        let plain = open_with(master.bytes(), &wrap_aad(org_id, key_id), wrapped)?;
         let key: [u8; 32] = plain
             .as_slice()
             .try_into()
@@ -228,15 +286,7 @@ impl Keyring {
             self.remember(org_id, &row.key_id, &dek);
             return Ok((row.key_id, dek));
         }
-        let key_id = format!("dk-{}", uuid::Uuid::now_v7().simple());
-        let mut dek = Zeroizing::new([0u8; 32]);
-        rand::rng().fill_bytes(dek.as_mut());
-        let wrapped = seal_with(
-            self.master.bytes(),
-            &self.kek_id,
-            &wrap_aad(org_id, &key_id),
-            dek.as_ref(),
-        )?;
+        let (key_id, dek, wrapped) = self.new_dek(org_id)?;
         store
             .insert_data_key(org_id, &key_id, &self.kek_id, &wrapped, now)
             .await?;
@@ -252,6 +302,31 @@ impl Keyring {
         };
         self.remember(org_id, &row.key_id, &dek);
         Ok((row.key_id, dek))
+    }
+
+    /// A new data key for `org_id`: its id, the key, and the key wrapped by the master key.
+    fn new_dek(&self, org_id: &str) -> Result<(String, DataKey, Vec<u8>), CryptoError> {
+        let key_id = format!("dk-{}", uuid::Uuid::now_v7().simple());
+        let mut dek = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(dek.as_mut());
+        let wrapped = self.wrap(org_id, &key_id, &dek)?;
+        Ok((key_id, dek, wrapped))
+    }
+
+    /// Makes a new data key the org's current one (every later seal uses it) and returns
+    /// its id. Ciphertexts under older keys still open.
+    pub async fn add_data_key(
+        &self,
+        store: &Store,
+        org_id: &str,
+        now: i64,
+    ) -> Result<String, CryptoError> {
+        let (key_id, dek, wrapped) = self.new_dek(org_id)?;
+        store
+            .add_data_key(org_id, &key_id, &self.kek_id, &wrapped, now)
+            .await?;
+        self.remember(org_id, &key_id, &dek);
+        Ok(key_id)
     }
 
     /// Encrypts `plaintext` for the place `binding` names.

@@ -94,6 +94,11 @@ impl MasterKeySource {
     }
 }
 
+/// Writes a new random master key to `path` (mode 0600), which must not exist.
+pub fn create_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
+    create_file(path)
+}
+
 fn decode(text: &str) -> Option<MasterKey> {
     let bytes = Zeroizing::new(STANDARD.decode(text.trim()).ok()?);
     let key: [u8; 32] = bytes.as_slice().try_into().ok()?;

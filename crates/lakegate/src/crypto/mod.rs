@@ -4,3 +4,4 @@ pub mod envelope;
 pub mod master_key;
 pub mod password;
 pub mod random;
+pub mod rotation;

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::connections::credential_binding;
 use crate::credentials::{SignIn, signed_in};
 use crate::crypto::envelope::Keyring;
-use crate::crypto::master_key::MasterKeySource;
+use crate::crypto::master_key::{MasterKey, MasterKeySource};
 use crate::egress::{Egress, HostPort, Policy};
 use crate::integrations::SaveInput;
 use crate::providers::{Provider, databricks};
@@ -37,11 +37,16 @@ pub fn provider() -> &'static dyn Provider {
 pub fn random_keyring() -> Arc<Keyring> {
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key);
-    let (master, _) = MasterKeySource::Value(Secret::new(key))
+    Arc::new(Keyring::new(master_key(key)))
+}
+
+/// The master key of these bytes (a test that rotates keys needs each one twice).
+pub fn master_key(bytes: [u8; 32]) -> MasterKey {
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    MasterKeySource::Value(Secret::new(key))
         .load(false)
-        .unwrap_or_else(|e| fail(e));
-    Arc::new(Keyring::new(master))
+        .unwrap_or_else(|e| fail(e))
+        .0
 }
 
 /// An app state over `store` at `public_url` with `clock`, reaching `egress`.

@@ -176,7 +176,26 @@ impl TestApp {
         Self::replica(first.store.clone(), first, first.clock.clone()).await
     }
 
+    /// A replica on its own pool with a key ring of its own (restarted with other keys).
+    pub async fn spawn_replica_keyed(
+        db: &TestDb,
+        first: &TestApp,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+    ) -> TestApp {
+        let store = Store::connect(&db.url).await.unwrap();
+        Self::replica_keyed(store, first, first.clock.clone(), keyring).await
+    }
+
     async fn replica(store: Store, first: &TestApp, clock: ManualClock) -> TestApp {
+        Self::replica_keyed(store, first, clock, first.state.keyring.clone()).await
+    }
+
+    async fn replica_keyed(
+        store: Store,
+        first: &TestApp,
+        clock: ManualClock,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
@@ -184,7 +203,7 @@ impl TestApp {
             store.clone(),
             Arc::new(clock.clone()),
             web,
-            first.state.keyring.clone(),
+            keyring,
             first.state.services.tokens.egress().clone(),
         );
         let serving = state.clone();

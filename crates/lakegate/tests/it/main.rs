@@ -31,6 +31,7 @@ mod health;
 mod home;
 mod hot_cache;
 mod integrations;
+mod key_rotation;
 mod processes;
 mod properties;
 mod queries;

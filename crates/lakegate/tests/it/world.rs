@@ -45,9 +45,19 @@ pub async fn setup_emulating(config: warehouse_emulator::EmulatorConfig) -> Setu
 pub async fn setup_on_workspace(
     db: &TestDb,
     policy: warehouse_emulator::TokenPolicy,
-    mut ws: Workspace,
+    ws: Workspace,
 ) -> Setup {
-    let app = TestApp::spawn_with(db, Some(&ws)).await;
+    setup_keyed(db, policy, ws, lakegate::testkit::random_keyring()).await
+}
+
+/// The same with an app over `keyring`.
+pub async fn setup_keyed(
+    db: &TestDb,
+    policy: warehouse_emulator::TokenPolicy,
+    mut ws: Workspace,
+    keyring: std::sync::Arc<lakegate::crypto::envelope::Keyring>,
+) -> Setup {
+    let app = TestApp::spawn_keyed(db, Some(&ws), keyring).await;
     // One time for both, as in life: Lakegate checks the timestamps of Google's ID tokens.
     ws.emu.set_clock(crate::harness::START);
     ws.register_for_with(&app, policy);

@@ -35,3 +35,4 @@ pub mod telemetry;
 pub mod testkit;
 pub mod tokens;
 pub mod warehouse;
+pub mod webhooks;

@@ -24,6 +24,7 @@ use crate::queries::service::QueryService;
 use crate::sso::SsoService;
 use crate::store::Store;
 use crate::tokens::TokenService;
+use crate::webhooks::service::WebhookService;
 
 /// The shared infrastructure the services are built from.
 #[derive(Clone)]
@@ -37,6 +38,9 @@ pub struct Infra {
     pub failpoints: Arc<Failpoints>,
     /// This process's clock against the store's (refresh leases depend on it).
     pub skew: Arc<SkewGuard>,
+    /// The outbound client for webhook receivers, with its own policy (`[webhooks]`);
+    /// without one this process delivers no webhooks.
+    pub webhook_egress: Option<Egress>,
 }
 
 impl Infra {
@@ -49,6 +53,7 @@ impl Infra {
             metrics: Arc::default(),
             failpoints: Arc::default(),
             skew: Arc::default(),
+            webhook_egress: None,
         }
     }
 }
@@ -66,6 +71,7 @@ pub struct Services {
     pub api_tokens: ApiTokenService,
     pub service_keys: ServiceKeyService,
     pub sso: SsoService,
+    pub webhooks: WebhookService,
 }
 
 impl Services {
@@ -116,6 +122,12 @@ impl Services {
             accounts,
             api_tokens: ApiTokenService::new(i.store.clone(), i.clock.clone()),
             service_keys: ServiceKeyService::new(i.store.clone(), i.clock.clone()),
+            webhooks: WebhookService::new(
+                i.store.clone(),
+                i.keyring.clone(),
+                i.webhook_egress.clone(),
+                i.clock.clone(),
+            ),
             connections,
             tokens,
         }

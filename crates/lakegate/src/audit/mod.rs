@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::store::{NewAuditEvent, Store, StoreResult};
+use crate::store::{Announcement, NewAuditEvent, Store, StoreResult};
+use crate::webhooks;
 
 /// Who acts, and the request context an event records.
 #[derive(Debug, Clone)]
@@ -74,24 +75,57 @@ impl<'a> Event<'a> {
     }
 }
 
-/// Appends `event` by `actor` at `now`.
+/// Appends `event` by `actor` at `now`; an event that webhooks announce is put in the
+/// outbox in the same transaction (`crate::webhooks`).
 pub async fn record(store: &Store, actor: &Actor, now: i64, event: Event<'_>) -> StoreResult<()> {
     let details: Map<String, Value> = event
         .details
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    store
-        .append_audit(&NewAuditEvent {
-            at: now,
-            org_id: actor.org_id.clone(),
-            actor: actor.label.clone(),
-            action: event.action.to_owned(),
-            target: event.target,
-            outcome: event.outcome.as_str().to_owned(),
-            client_ip: actor.client_ip.clone(),
-            request_id: actor.request_id.clone(),
-            details: Value::Object(details).to_string(),
-        })
-        .await
+    let announcement = match (webhooks::event_for(event.action), &actor.org_id) {
+        (Some(kind), Some(org_id)) => {
+            Some(announcement(store, kind, now, org_id, event.target.as_deref(), &details).await?)
+        }
+        _ => None,
+    };
+    let row = NewAuditEvent {
+        at: now,
+        org_id: actor.org_id.clone(),
+        actor: actor.label.clone(),
+        action: event.action.to_owned(),
+        target: event.target,
+        outcome: event.outcome.as_str().to_owned(),
+        client_ip: actor.client_ip.clone(),
+        request_id: actor.request_id.clone(),
+        details: Value::Object(details).to_string(),
+    };
+    match announcement {
+        Some(a) => store.append_audit_announcing(&row, &a).await,
+        None => store.append_audit(&row).await,
+    }
+}
+
+/// The delivery body of an announced event, with the user's external id when the event is
+/// about a user (the embedding platform knows its users by it).
+async fn announcement(
+    store: &Store,
+    kind: &'static str,
+    now: i64,
+    org_id: &str,
+    target: Option<&str>,
+    details: &Map<String, Value>,
+) -> StoreResult<Announcement> {
+    let mut data = details.clone();
+    if let Some(user_id) = details.get("user_id").and_then(Value::as_str)
+        && let Some(user) = store.user_in_org(org_id, user_id).await?
+        && let Some(external) = user.external_id
+    {
+        data.insert("user_external_id".into(), Value::String(external));
+    }
+    Ok(Announcement {
+        message_id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+        event_type: kind,
+        payload: webhooks::payload(kind, now, org_id, target, &data).to_string(),
+    })
 }

@@ -281,14 +281,30 @@ pub(crate) fn keyring(config: &Config, create: bool) -> anyhow::Result<Keyring> 
 
 /// The guarded outbound client from the `[egress]` settings.
 pub(crate) fn build_egress(config: &Config) -> anyhow::Result<Egress> {
-    let ca = match &config.egress.extra_ca_file {
-        Some(path) => Some(
+    Ok(Egress::new(
+        config.egress.policy.clone(),
+        extra_ca(config)?.as_deref(),
+    )?)
+}
+
+/// The webhook receivers' client: the `[webhooks]` policy, the same extra CA.
+pub(crate) fn build_webhook_egress(config: &Config) -> anyhow::Result<Egress> {
+    Ok(Egress::new(
+        config.webhooks.clone(),
+        extra_ca(config)?.as_deref(),
+    )?)
+}
+
+fn extra_ca(config: &Config) -> anyhow::Result<Option<Vec<u8>>> {
+    config
+        .egress
+        .extra_ca_file
+        .as_ref()
+        .map(|path| {
             std::fs::read(path)
-                .with_context(|| format!("cannot read egress.extra_ca_file {}", path.display()))?,
-        ),
-        None => None,
-    };
-    Ok(Egress::new(config.egress.policy.clone(), ca.as_deref())?)
+                .with_context(|| format!("cannot read egress.extra_ca_file {}", path.display()))
+        })
+        .transpose()
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

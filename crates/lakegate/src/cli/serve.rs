@@ -45,8 +45,8 @@ pub(crate) async fn serve_until(
         absolute_seconds: config.session_absolute_seconds,
     };
     let (clock, test_clock) = clock();
-    #[allow(unused_mut)] // testkit builds replace the failpoints
     let mut infra = Infra::new(store.clone(), clock.clone(), keyring, egress);
+    infra.webhook_egress = Some(super::build_webhook_egress(&config)?);
     #[cfg(feature = "testkit")]
     {
         infra.failpoints = Arc::new(crate::testkit::process::failpoints());

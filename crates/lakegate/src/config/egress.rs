@@ -29,27 +29,40 @@ pub struct EgressConfig {
     pub extra_ca_file: Option<PathBuf>,
 }
 
-pub(super) fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
-    let hosts = |key: &'static str, list: Vec<String>| {
-        list.iter()
-            .map(|h| {
-                HostPort::parse(h).map_err(|e| ConfigError::Invalid {
-                    key,
-                    expected: format!("entries like host or host:port; {e}"),
-                })
+/// The `[webhooks]` section: which private addresses and plain-http hosts webhook receivers
+/// may have (by default none: public addresses over https only).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileWebhooks {
+    #[serde(default)]
+    pub(super) allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    pub(super) insecure_http_hosts: Vec<String>,
+}
+
+fn hosts(key: &'static str, list: &[String]) -> Result<Vec<HostPort>, ConfigError> {
+    list.iter()
+        .map(|h| {
+            HostPort::parse(h).map_err(|e| ConfigError::Invalid {
+                key,
+                expected: format!("entries like host or host:port; {e}"),
             })
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let allowed_cidrs = raw
-        .allowed_cidrs
-        .iter()
+        })
+        .collect()
+}
+
+fn cidrs(key: &'static str, list: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    list.iter()
         .map(|c| {
             c.parse::<ipnet::IpNet>().map_err(|_| ConfigError::Invalid {
-                key: "egress.allowed_cidrs",
+                key,
                 expected: format!("CIDR blocks such as 127.0.0.0/8, got {c:?}"),
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+pub(super) fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError> {
     let google_base_url = raw
         .google_base_url
         .as_deref()
@@ -57,12 +70,21 @@ pub(super) fn egress_config(raw: FileEgress) -> Result<EgressConfig, ConfigError
         .transpose()?;
     Ok(EgressConfig {
         policy: Policy {
-            extra_allowed_hosts: hosts("egress.extra_allowed_hosts", raw.extra_allowed_hosts)?,
-            allowed_cidrs,
-            insecure_http_hosts: hosts("egress.insecure_http_hosts", raw.insecure_http_hosts)?,
+            extra_allowed_hosts: hosts("egress.extra_allowed_hosts", &raw.extra_allowed_hosts)?,
+            allowed_cidrs: cidrs("egress.allowed_cidrs", &raw.allowed_cidrs)?,
+            insecure_http_hosts: hosts("egress.insecure_http_hosts", &raw.insecure_http_hosts)?,
             google_base_url,
         },
         extra_ca_file: raw.extra_ca_file,
+    })
+}
+
+/// The webhook client's policy: any host, addresses as `[webhooks]` allows.
+pub(super) fn webhook_policy(raw: FileWebhooks) -> Result<Policy, ConfigError> {
+    Ok(Policy {
+        allowed_cidrs: cidrs("webhooks.allowed_cidrs", &raw.allowed_cidrs)?,
+        insecure_http_hosts: hosts("webhooks.insecure_http_hosts", &raw.insecure_http_hosts)?,
+        ..Policy::default()
     })
 }
 

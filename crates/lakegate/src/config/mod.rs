@@ -13,7 +13,7 @@ use crate::crypto::master_key::MasterKeySource;
 mod egress;
 
 pub use egress::EgressConfig;
-use egress::{FileEgress, egress_config};
+use egress::{FileEgress, FileWebhooks, egress_config, webhook_policy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,11 +61,16 @@ struct FileConfig {
     token_vend_limit_per_minute: Option<i64>,
     #[serde(default)]
     egress: FileEgress,
+    #[serde(default)]
+    webhooks: FileWebhooks,
 }
 
 /// Validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The webhook client's policy (`[webhooks]`): which private addresses and plain-http
+    /// hosts receivers may have.
+    pub webhooks: crate::egress::Policy,
     /// Base of every absolute URL the service emits; never taken from request headers.
     pub public_url: Option<Url>,
     pub listen: SocketAddr,
@@ -142,6 +147,12 @@ impl Config {
         }
         if let Some(v) = list("LAKEGATE_EGRESS_EXTRA_ALLOWED_HOSTS") {
             raw.egress.extra_allowed_hosts = v;
+        }
+        if let Some(v) = list("LAKEGATE_WEBHOOKS_ALLOWED_CIDRS") {
+            raw.webhooks.allowed_cidrs = v;
+        }
+        if let Some(v) = list("LAKEGATE_WEBHOOKS_INSECURE_HTTP_HOSTS") {
+            raw.webhooks.insecure_http_hosts = v;
         }
         if let Some(v) = list("LAKEGATE_EGRESS_ALLOWED_CIDRS") {
             raw.egress.allowed_cidrs = v;
@@ -229,7 +240,9 @@ impl Config {
             });
         };
         let egress = egress_config(raw.egress)?;
+        let webhooks = webhook_policy(raw.webhooks)?;
         Ok(Config {
+            webhooks,
             token_vend_limit_per_minute,
             token_keepalive_seconds: keepalive_hours * 3600,
             reconsent_warning_seconds: warning_hours * 3600,

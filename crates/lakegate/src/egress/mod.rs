@@ -107,6 +107,9 @@ pub enum Destination {
     Workspace,
     /// A presigned EXTERNAL_LINKS result in cloud storage: never with credentials of ours.
     ResultStorage,
+    /// A webhook receiver: any host an admin names, never with credentials of ours; the
+    /// webhook client's own policy decides which addresses (`[webhooks]`).
+    Webhook,
 }
 
 pub struct Request<'a> {
@@ -216,6 +219,7 @@ impl Egress {
         let allowed = match destination {
             Destination::Workspace => self.policy.host_allowed(bare, port),
             Destination::ResultStorage => self.policy.result_storage_allowed(bare, port),
+            Destination::Webhook => true,
         };
         if !allowed {
             return Err(EgressError::Refused(format!(
@@ -229,12 +233,12 @@ impl Egress {
     /// Sends a request through the guard and reads at most `max_bytes` of the answer.
     pub async fn send(&self, req: Request<'_>) -> Result<Response, EgressError> {
         self.check_for(req.url, req.destination)?;
-        // Storage gets no credentials of ours, whatever a server asks for.
-        if req.destination == Destination::ResultStorage
+        // Storage and receivers get no credentials of ours, whatever a server asks for.
+        if req.destination != Destination::Workspace
             && (req.bearer.is_some() || req.basic.is_some())
         {
             return Err(EgressError::Refused(
-                "no Authorization header goes to result storage".into(),
+                "no Authorization header goes to result storage or a webhook receiver".into(),
             ));
         }
         let host = req.url.host_str().unwrap_or_default().to_owned();

@@ -16,6 +16,19 @@ use crate::store::StoreError;
 /// What a caller is told to wait when the warehouse keeps answering 429.
 const BUSY_RETRY_AFTER_SECONDS: i64 = 5;
 use crate::warehouse::WarehouseError;
+use crate::webhooks::service::WebhookError;
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::Invalid(m) => ApiError::bad_request(m),
+            WebhookError::NotFound => ApiError::not_found("webhook"),
+            WebhookError::NoDelivery => ApiError::not_found("finished delivery"),
+            WebhookError::Crypto(c) => ApiError::internal(c),
+            WebhookError::Store(s) => s.into(),
+        }
+    }
+}
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {

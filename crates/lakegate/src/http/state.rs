@@ -117,6 +117,19 @@ impl AppState {
         &self.store
     }
 
+    /// The same state delivering webhooks through `egress` (before it serves).
+    pub fn with_webhooks(mut self, egress: Egress) -> Self {
+        let mut services = (*self.services).clone();
+        services.webhooks = crate::webhooks::service::WebhookService::new(
+            self.store.clone(),
+            self.keyring.clone(),
+            Some(egress),
+            self.clock.clone(),
+        );
+        self.services = Arc::new(services);
+        self
+    }
+
     pub fn now(&self) -> i64 {
         self.clock.now()
     }

@@ -1,6 +1,6 @@
 //! The background jobs every `serve` process runs: token refresh (with re-consent warnings
-//! and the sweep of expired sign-in flows), the follow-up of queries nobody polls, and the
-//! session sweep. Every replica runs them; store leases and fenced writes keep the work
+//! and the sweep of expired sign-in flows), the follow-up of queries nobody polls, webhook
+//! delivery, and the session sweep. Every replica runs them; store leases and fenced writes keep the work
 //! single.
 
 pub mod reconsent;
@@ -34,6 +34,7 @@ pub fn spawn(store: Store, clock: Arc<dyn Clock>, services: &Services, settings:
         settings.sessions,
     ));
     tokio::spawn(follow_up_queries(services.clone()));
+    tokio::spawn(deliver_webhooks(services.clone()));
     tokio::spawn(refresh_tokens(store, clock, services.clone(), settings));
 }
 
@@ -86,6 +87,15 @@ async fn follow_up_queries(services: Services) {
     loop {
         tick.tick().await;
         services.queries.sweep_unfinished(100).await;
+    }
+}
+
+/// Every 2 s, deliver due webhooks (retries are spaced by the schedule, not by this tick).
+async fn deliver_webhooks(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        services.webhooks.deliver_due().await;
     }
 }
 

@@ -50,6 +50,14 @@ pub struct AuditFilter {
 
 impl Store {
     pub async fn append_audit(&self, e: &NewAuditEvent) -> StoreResult<()> {
+        self.insert_audit(self.pool(), e).await
+    }
+
+    pub(super) async fn insert_audit<'e>(
+        &self,
+        on: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        e: &NewAuditEvent,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_events (at, org_id, actor, action, target, outcome, client_ip, request_id, details) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -63,7 +71,7 @@ impl Store {
         .bind(&e.client_ip)
         .bind(&e.request_id)
         .bind(&e.details)
-        .execute(self.pool())
+        .execute(on)
         .await?;
         Ok(())
     }

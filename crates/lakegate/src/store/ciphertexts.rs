@@ -68,6 +68,12 @@ pub const PLACES: &[Place] = &[
         binding_column: "client_secret",
     },
     Place {
+        table: "webhook_endpoints",
+        id_column: "id",
+        column: "secret_enc",
+        binding_column: "secret",
+    },
+    Place {
         table: "sso_flows",
         id_column: "state_hash",
         column: "verifier_enc",

@@ -27,6 +27,7 @@ mod shared_identities;
 mod sqlite;
 mod sso;
 mod states;
+mod webhooks;
 
 pub use accounts::NewUser;
 pub use api_tokens::{ApiTokenRow, NewApiToken};
@@ -44,6 +45,7 @@ pub use sessions::SessionRow;
 pub use sqlite::file_path as sqlite_path;
 pub use sso::{SsoFlowRow, SsoRow};
 pub use states::{CredentialState, IntegrationStatus, QueryState, UnknownValue};
+pub use webhooks::{Announcement, Attempt, WebhookDeliveryRow, WebhookEndpointRow};
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;

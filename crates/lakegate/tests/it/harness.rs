@@ -100,12 +100,22 @@ impl TestApp {
         ws: Option<&Workspace>,
         keyring: Arc<lakegate::crypto::envelope::Keyring>,
     ) -> TestApp {
+        Self::spawn_delivering(db, ws, keyring, None).await
+    }
+
+    /// The same delivering webhooks through `webhooks` (none: no webhook is delivered).
+    pub async fn spawn_delivering(
+        db: &TestDb,
+        ws: Option<&Workspace>,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+        webhooks: Option<Egress>,
+    ) -> TestApp {
         let egress = match ws {
             Some(ws) => ws.egress(),
             None => Egress::new(Policy::default(), None).unwrap(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::spawn_full(db, listener, egress, keyring).await
+        Self::spawn_serving(db, listener, egress, keyring, webhooks).await
     }
 
     /// An app on `listener` (bound earlier, so others know its URL) with its own egress
@@ -124,10 +134,20 @@ impl TestApp {
         egress: Egress,
         keyring: Arc<lakegate::crypto::envelope::Keyring>,
     ) -> TestApp {
+        Self::spawn_serving(db, listener, egress, keyring, None).await
+    }
+
+    async fn spawn_serving(
+        db: &TestDb,
+        listener: tokio::net::TcpListener,
+        egress: Egress,
+        keyring: Arc<lakegate::crypto::envelope::Keyring>,
+        webhooks: Option<Egress>,
+    ) -> TestApp {
         install_log_capture();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let clock = ManualClock::new(START);
-        let state = testkit::app_state(
+        let mut state = testkit::app_state(
             db.store.clone(),
             Arc::new(clock.clone()),
             &base,
@@ -135,6 +155,9 @@ impl TestApp {
             keyring,
             egress,
         );
+        if let Some(webhooks) = webhooks {
+            state = state.with_webhooks(webhooks);
+        }
         testkit::serve(listener, state.clone());
         TestApp {
             base,
@@ -199,13 +222,16 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let web = WebSettings::new(first.base.parse().unwrap(), LIFE);
-        let state = AppState::new(
+        let mut state = AppState::new(
             store.clone(),
             Arc::new(clock.clone()),
             web,
             keyring,
             first.state.services.tokens.egress().clone(),
         );
+        if let Some(webhooks) = first.state.services.webhooks.egress() {
+            state = state.with_webhooks(webhooks.clone());
+        }
         let serving = state.clone();
         tokio::spawn(async move {
             lakegate::app::serve(listener, serving, std::future::pending())

@@ -54,5 +54,6 @@ mod sso;
 mod store_contract;
 mod store_refresh_contract;
 mod storm;
+mod webhooks;
 mod workspaces;
 mod world;

@@ -54,10 +54,21 @@ pub async fn setup_on_workspace(
 pub async fn setup_keyed(
     db: &TestDb,
     policy: warehouse_emulator::TokenPolicy,
-    mut ws: Workspace,
+    ws: Workspace,
     keyring: std::sync::Arc<lakegate::crypto::envelope::Keyring>,
 ) -> Setup {
-    let app = TestApp::spawn_keyed(db, Some(&ws), keyring).await;
+    setup_delivering(db, policy, ws, keyring, None).await
+}
+
+/// The same with an app delivering webhooks through `webhooks`.
+pub async fn setup_delivering(
+    db: &TestDb,
+    policy: warehouse_emulator::TokenPolicy,
+    mut ws: Workspace,
+    keyring: std::sync::Arc<lakegate::crypto::envelope::Keyring>,
+    webhooks: Option<lakegate::egress::Egress>,
+) -> Setup {
+    let app = TestApp::spawn_delivering(db, Some(&ws), keyring, webhooks).await;
     // One time for both, as in life: Lakegate checks the timestamps of Google's ID tokens.
     ws.emu.set_clock(crate::harness::START);
     ws.register_for_with(&app, policy);

@@ -16,6 +16,7 @@ mod service_keys;
 mod sso;
 mod tokens;
 mod users;
+mod webhooks;
 
 pub use tokens::TokenView;
 pub use users::UserView;
@@ -27,6 +28,7 @@ pub fn register(reg: &mut Registry) {
     users::register(reg);
     tokens::register(reg);
     service_keys::register(reg);
+    webhooks::register(reg);
     org::register(reg);
     sso::register(reg);
     connect_sessions::register(reg);

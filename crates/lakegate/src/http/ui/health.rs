@@ -105,6 +105,14 @@ async fn build(state: &AppState, p: &Principal) -> Result<HealthPage, ApiError> 
         }
         integrations.insert(row.id.clone(), row);
     }
+    let failed = state.store.failed_webhook_deliveries(&p.org.id).await?;
+    if failed > 0 {
+        let why = format!(
+            "{failed} webhook deliver{} failed after every retry: replay once the receiver works",
+            if failed == 1 { "y" } else { "ies" }
+        );
+        flagged.push(("Webhooks".into(), why, "/settings/advanced/webhooks".into()));
+    }
     Ok(HealthPage {
         nav: Nav::of(p),
         statuses,

@@ -17,6 +17,7 @@ mod settings;
 mod shared_identity;
 mod snowflake_form;
 mod sso;
+mod webhooks;
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -42,6 +43,7 @@ pub fn register(reg: &mut Registry) {
     connections::register(reg);
     shared_identity::register(reg);
     integration_hosts::register(reg);
+    webhooks::register(reg);
     oauth_flow::register(reg);
     queries::register(reg);
 }

@@ -98,6 +98,16 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
             Platform(Scope::UsersWrite)
         }
         (M::Delete, "/api/v1/service-keys/{id}") => Admin,
+        (M::Get | M::Post, "/api/v1/webhooks") => Admin,
+        (M::Get | M::Patch | M::Delete, "/api/v1/webhooks/{id}") => Admin,
+        (M::Get, "/api/v1/webhooks/{id}/deliveries") => Admin,
+        (M::Post, "/api/v1/webhooks/{id}/deliveries/{message_id}/replay") => Admin,
+        (M::Get | M::Post, "/settings/advanced/webhooks") => Admin,
+        (
+            M::Post,
+            "/settings/advanced/webhooks/{id}/delete"
+            | "/settings/advanced/webhooks/{id}/deliveries/{message_id}/replay",
+        ) => Admin,
         (M::Post, "/api/v1/connect-sessions") => Platform(Scope::ConnectWrite),
         (M::Get | M::Patch, "/api/v1/org") => Admin,
         (M::Get | M::Post, "/settings/service-keys") => Admin,

@@ -298,6 +298,11 @@ impl World {
                     .unwrap();
                 Some((ext, Owner::OrgA))
             }
+            p if p.starts_with("/api/v1/webhooks/{id}")
+                || p.starts_with("/settings/advanced/webhooks/{id}") =>
+            {
+                Some((self.webhook(p.contains("{message_id}")).await, Owner::OrgA))
+            }
             "/api/v1/service-keys/{id}" | "/settings/service-keys/{id}/revoke" => {
                 let org = self.org_a.clone();
                 let req = lakegate::auth::service_key::NewKey {
@@ -460,6 +465,15 @@ impl World {
             (Kind::Api, M::Patch, "/api/v1/org") => {
                 Body::Json(json!({"allowed_return_origins": [RETURN_ORIGIN]}))
             }
+            (Kind::Api, M::Post, "/api/v1/webhooks") => Body::Json(
+                json!({"url": "https://hooks.example.com/x", "events": ["connection.created"]}),
+            ),
+            (Kind::Api, M::Patch, "/api/v1/webhooks/{id}") => Body::Json(json!({"enabled": false})),
+            (Kind::Page, M::Post, "/settings/advanced/webhooks") => Body::Form(vec![
+                ("url".into(), "https://hooks.example.com/x".into()),
+                ("events".into(), "connection.created".into()),
+                ("csrf_token".into(), csrf.into()),
+            ]),
             (Kind::Api, M::Post, "/api/v1/service-keys") => {
                 Body::Json(json!({"name": "k", "scopes": ["queries:run"]}))
             }
@@ -607,6 +621,92 @@ impl World {
         }
         .replace("{catalog}", "samples")
         .replace("{schema}", "nyctaxi");
+        // A webhook fixture's one failed delivery is named after it.
+        let path = match &fixture {
+            Some((id, _)) => path.replace("{message_id}", &format!("msg_{id}")),
+            None => path,
+        };
         (path, fixture)
+    }
+
+    /// A webhook endpoint of org A, with one failed delivery (`msg_<id>`) when `delivery`.
+    async fn webhook(&self, delivery: bool) -> String {
+        use lakegate::clock::Clock;
+        let org = &self.org_a.id;
+        let actor = lakegate::audit::Actor::cli(Some(org.clone()));
+        let (endpoint, _) = self
+            .app
+            .state
+            .services
+            .webhooks
+            .create(
+                &actor,
+                org,
+                "https://hooks.example.com/x",
+                &["connection.created".into()],
+            )
+            .await
+            .unwrap();
+        if delivery {
+            let store = &self.app.store;
+            let now = self.app.clock.now();
+            let event = lakegate::store::NewAuditEvent {
+                at: now,
+                org_id: Some(org.clone()),
+                actor: "matrix".into(),
+                action: "connection.create".into(),
+                target: None,
+                outcome: "success".into(),
+                client_ip: None,
+                request_id: None,
+                details: "{}".into(),
+            };
+            let message_id = format!("msg_{}", endpoint.id);
+            let announce = lakegate::store::Announcement {
+                message_id: message_id.clone(),
+                event_type: "connection.created",
+                payload: "{}".into(),
+            };
+            store
+                .append_audit_announcing(&event, &announce)
+                .await
+                .unwrap();
+            let d = lakegate::store::WebhookDeliveryRow {
+                message_id: message_id.clone(),
+                endpoint_id: endpoint.id.clone(),
+                org_id: org.clone(),
+                event_type: "connection.created".into(),
+                payload: "{}".into(),
+                created_at: now,
+                status: "pending".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                last_status: None,
+                last_error: None,
+                delivered_at: None,
+            };
+            let d = &d;
+            assert!(
+                store
+                    .claim_webhook_delivery(d, "matrix", now, now + 60)
+                    .await
+                    .unwrap()
+            );
+            let failed = lakegate::store::Attempt {
+                status: "failed",
+                attempts: 1,
+                next_attempt_at: now,
+                last_status: Some(500),
+                last_error: None,
+                delivered_at: None,
+            };
+            assert!(
+                store
+                    .finish_webhook_attempt(d, "matrix", &failed)
+                    .await
+                    .unwrap()
+            );
+        }
+        endpoint.id
     }
 }

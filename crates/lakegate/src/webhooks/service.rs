@@ -1,0 +1,407 @@
+//! Webhook endpoints (admins manage them; every change audited) and delivery from the
+//! outbox: any replica takes a due delivery under a lease, signs it, posts it through the
+//! webhook egress client and records the attempt; failures back off, then wait for a replay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    LEASE_SECONDS, delivered, events_of, new_secret, parse_events, retry_after, signature,
+    stored_events,
+};
+use crate::audit::{self, Actor, Event};
+use crate::clock::Clock;
+use crate::crypto::envelope::{Binding, CryptoError, Keyring};
+use crate::egress::{Destination, Egress, EgressError, Request};
+use crate::secret::Secret;
+use crate::store::{Attempt, Store, StoreError, WebhookDeliveryRow, WebhookEndpointRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such webhook")]
+    NotFound,
+    #[error("no such delivery, or it is still pending")]
+    NoDelivery,
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An endpoint as admins see it (never the secret).
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub updated_by: String,
+}
+
+impl From<WebhookEndpointRow> for Endpoint {
+    fn from(r: WebhookEndpointRow) -> Self {
+        Endpoint {
+            id: r.id,
+            url: r.url,
+            events: events_of(&r.events),
+            enabled: r.enabled != 0,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by,
+        }
+    }
+}
+
+/// A change to an endpoint; absent fields stay.
+#[derive(Debug, Default)]
+pub struct Patch {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
+/// Where an endpoint's secret belongs.
+fn secret_binding<'a>(org_id: &'a str, id: &'a str) -> Binding<'a> {
+    Binding {
+        org_id,
+        table: "webhook_endpoints",
+        row_id: id,
+        column: "secret",
+    }
+}
+
+/// Deliveries taken per pass.
+const BATCH: i64 = 50;
+/// A receiver has this long to answer.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+pub struct WebhookService {
+    store: Store,
+    keyring: Arc<Keyring>,
+    /// None: this process was built without a webhook client and delivers nothing.
+    egress: Option<Egress>,
+    clock: Arc<dyn Clock>,
+    /// This replica's name on the leases it takes.
+    owner: String,
+}
+
+impl WebhookService {
+    pub fn new(
+        store: Store,
+        keyring: Arc<Keyring>,
+        egress: Option<Egress>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        WebhookService {
+            store,
+            keyring,
+            egress,
+            clock,
+            owner: format!("wh-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    /// The client deliveries go through, if any.
+    pub fn egress(&self) -> Option<&Egress> {
+        self.egress.as_ref()
+    }
+
+    /// A URL an endpoint may have: http(s), no user information, and an address the webhook
+    /// client may reach (an IP literal is judged now; a name when it is resolved).
+    fn check_url(&self, raw: &str) -> Result<String, WebhookError> {
+        let url = url::Url::parse(raw.trim())
+            .map_err(|_| WebhookError::Invalid(format!("{raw:?} is not a URL")))?;
+        if let Some(egress) = &self.egress {
+            egress.check_for(&url, Destination::Webhook).map_err(|e| {
+                WebhookError::Invalid(format!(
+                    "url is {e} (see webhooks.allowed_cidrs and webhooks.insecure_http_hosts)"
+                ))
+            })?;
+        } else if url.scheme() != "https" {
+            return Err(WebhookError::Invalid("url must be https".into()));
+        }
+        Ok(url.to_string())
+    }
+
+    /// Creates an endpoint; the signing secret is returned this once.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        url: &str,
+        events: &[String],
+    ) -> Result<(Endpoint, Secret), WebhookError> {
+        let url = self.check_url(url)?;
+        let events = parse_events(events).map_err(WebhookError::Invalid)?;
+        let now = self.clock.now();
+        let id = format!("wh_{}", uuid::Uuid::now_v7().simple());
+        let secret = new_secret();
+        let secret_enc = self
+            .keyring
+            .seal(
+                &self.store,
+                secret_binding(org_id, &id),
+                secret.expose().as_bytes(),
+                now,
+            )
+            .await?;
+        let row = WebhookEndpointRow {
+            id: id.clone(),
+            org_id: org_id.to_owned(),
+            url,
+            events: stored_events(&events),
+            secret_enc,
+            enabled: 1,
+            created_at: now,
+            updated_at: now,
+            updated_by: actor.label.clone(),
+        };
+        self.store.insert_webhook_endpoint(&row).await?;
+        let event = Event::success("webhook.create", id)
+            .with("url", row.url.clone())
+            .with("events", events.join(","));
+        audit::record(&self.store, actor, now, event).await?;
+        Ok((row.into(), secret))
+    }
+
+    pub async fn list(&self, org_id: &str) -> Result<Vec<Endpoint>, WebhookError> {
+        Ok(self
+            .store
+            .webhook_endpoints(org_id)
+            .await?
+            .into_iter()
+            .map(Endpoint::from)
+            .collect())
+    }
+
+    async fn row(&self, org_id: &str, id: &str) -> Result<WebhookEndpointRow, WebhookError> {
+        self.store
+            .webhook_endpoint(org_id, id)
+            .await?
+            .ok_or(WebhookError::NotFound)
+    }
+
+    pub async fn get(&self, org_id: &str, id: &str) -> Result<Endpoint, WebhookError> {
+        Ok(self.row(org_id, id).await?.into())
+    }
+
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        id: &str,
+        patch: Patch,
+    ) -> Result<Endpoint, WebhookError> {
+        let mut row = self.row(org_id, id).await?;
+        if let Some(url) = &patch.url {
+            row.url = self.check_url(url)?;
+        }
+        if let Some(events) = &patch.events {
+            row.events = stored_events(&parse_events(events).map_err(WebhookError::Invalid)?);
+        }
+        if let Some(enabled) = patch.enabled {
+            row.enabled = i64::from(enabled);
+        }
+        let now = self.clock.now();
+        row.updated_at = now;
+        row.updated_by = actor.label.clone();
+        if !self.store.update_webhook_endpoint(&row).await? {
+            return Err(WebhookError::NotFound);
+        }
+        let event = Event::success("webhook.update", id.to_owned())
+            .with("url", row.url.clone())
+            .with("events", events_of(&row.events).join(","))
+            .with("enabled", row.enabled != 0);
+        audit::record(&self.store, actor, now, event).await?;
+        Ok(row.into())
+    }
+
+    pub async fn delete(&self, actor: &Actor, org_id: &str, id: &str) -> Result<(), WebhookError> {
+        if !self.store.delete_webhook_endpoint(org_id, id).await? {
+            return Err(WebhookError::NotFound);
+        }
+        let event = Event::success("webhook.delete", id.to_owned());
+        audit::record(&self.store, actor, self.clock.now(), event).await?;
+        Ok(())
+    }
+
+    /// An endpoint's deliveries, newest first, optionally of one status.
+    pub async fn deliveries(
+        &self,
+        org_id: &str,
+        id: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<WebhookDeliveryRow>, WebhookError> {
+        if let Some(id) = id {
+            self.row(org_id, id).await?;
+        }
+        Ok(self
+            .store
+            .webhook_deliveries(org_id, id, status, limit)
+            .await?)
+    }
+
+    /// Sends a finished delivery again, with the same message id, from the first attempt.
+    pub async fn replay(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        id: &str,
+        message_id: &str,
+    ) -> Result<(), WebhookError> {
+        let now = self.clock.now();
+        if !self
+            .store
+            .replay_webhook_delivery(org_id, id, message_id, now)
+            .await?
+        {
+            return Err(WebhookError::NoDelivery);
+        }
+        let event = Event::success("webhook.replay", id.to_owned()).with("message_id", message_id);
+        audit::record(&self.store, actor, now, event).await?;
+        Ok(())
+    }
+
+    /// One pass over due deliveries; returns how many were delivered.
+    pub async fn deliver_due(&self) -> usize {
+        let Some(egress) = &self.egress else {
+            return 0;
+        };
+        let now = self.clock.now();
+        let due = match self.store.due_webhook_deliveries(now, BATCH).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read due webhook deliveries");
+                return 0;
+            }
+        };
+        let mut delivered = 0;
+        for d in due {
+            match self.claim(&d, now).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take a webhook delivery");
+                    continue;
+                }
+            }
+            match self.attempt(egress, &d).await {
+                Ok(true) => delivered += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    error = %e, message_id = %d.message_id, endpoint_id = %d.endpoint_id,
+                    "webhook delivery not recorded"
+                ),
+            }
+        }
+        delivered
+    }
+
+    /// Takes the lease on a due delivery (a replica that dies holding it is replaced once
+    /// it lapses).
+    pub async fn claim(&self, d: &WebhookDeliveryRow, now: i64) -> Result<bool, WebhookError> {
+        Ok(self
+            .store
+            .claim_webhook_delivery(d, &self.owner, now, now + LEASE_SECONDS)
+            .await?)
+    }
+
+    /// Posts one claimed delivery and records the attempt; true when delivered.
+    async fn attempt(&self, egress: &Egress, d: &WebhookDeliveryRow) -> Result<bool, WebhookError> {
+        let Some(endpoint) = self
+            .store
+            .webhook_endpoint(&d.org_id, &d.endpoint_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let secret = self
+            .keyring
+            .open(
+                &self.store,
+                secret_binding(&d.org_id, &endpoint.id),
+                &endpoint.secret_enc,
+            )
+            .await?;
+        let body: Value = serde_json::from_str(&d.payload)
+            .map_err(|e| WebhookError::Invalid(format!("stored payload: {e}")))?;
+        let result = self.post(egress, &endpoint.url, d, &secret, &body).await;
+        let now = self.clock.now();
+        let attempts = d.attempts + 1;
+        let (status, last_status, error) = match &result {
+            Ok(code) if delivered(*code) => ("delivered", Some(i64::from(*code)), None),
+            Ok(code) => (
+                "pending",
+                Some(i64::from(*code)),
+                Some(format!("the receiver answered {code}")),
+            ),
+            Err(e) => ("pending", None, Some(e.to_string())),
+        };
+        let (status, next) = match (status, retry_after(attempts)) {
+            ("delivered", _) => ("delivered", now),
+            (_, Some(wait)) => ("pending", now + wait),
+            (_, None) => ("failed", now),
+        };
+        if let Some(error) = &error {
+            tracing::warn!(
+                message_id = %d.message_id, endpoint_id = %d.endpoint_id, attempts,
+                next_attempt_at = next, status, error = %error, "webhook delivery failed"
+            );
+        }
+        let attempt = Attempt {
+            status,
+            attempts,
+            next_attempt_at: next,
+            last_status,
+            last_error: error.as_deref(),
+            delivered_at: (status == "delivered").then_some(now),
+        };
+        self.store
+            .finish_webhook_attempt(d, &self.owner, &attempt)
+            .await?;
+        Ok(status == "delivered")
+    }
+
+    async fn post(
+        &self,
+        egress: &Egress,
+        url: &str,
+        d: &WebhookDeliveryRow,
+        secret: &[u8],
+        body: &Value,
+    ) -> Result<u16, EgressError> {
+        let url = url::Url::parse(url).map_err(|e| EgressError::Refused(e.to_string()))?;
+        let secret = std::str::from_utf8(secret)
+            .map_err(|_| EgressError::Refused("the endpoint's secret is unreadable".into()))?;
+        let timestamp = self.clock.now();
+        // The egress client sends `serde_json::to_vec(body)`: sign exactly those bytes.
+        let bytes = serde_json::to_vec(body).map_err(|e| EgressError::Refused(e.to_string()))?;
+        let signed = signature(secret, &d.message_id, timestamp, &bytes)
+            .ok_or_else(|| EgressError::Refused("the endpoint's secret is unreadable".into()))?;
+        let headers = [
+            ("webhook-id".to_owned(), d.message_id.clone()),
+            ("webhook-timestamp".to_owned(), timestamp.to_string()),
+            ("webhook-signature".to_owned(), signed),
+        ];
+        let resp = egress
+            .send(Request {
+                method: reqwest::Method::POST,
+                destination: Destination::Webhook,
+                headers: &headers,
+                json: Some(body),
+                timeout: TIMEOUT,
+                max_bytes: 64 * 1024,
+                ..Request::get(&url)
+            })
+            .await?;
+        Ok(resp.status)
+    }
+}

@@ -48,6 +48,7 @@ pub struct Metrics {
     vended: Counter,
     queries: Family<StatusLabel, Counter>,
     token_rejected: Counter,
+    webhooks: Family<StatusLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -109,7 +110,14 @@ impl Default for Metrics {
             "Databricks calls repeated once after Databricks rejected the access token",
             token_rejected.clone(),
         );
+        let webhooks = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts by result (delivered, retry, failed: no retry left)",
+            webhooks.clone(),
+        );
         Metrics {
+            webhooks,
             registry,
             queries,
             token_rejected,
@@ -169,6 +177,15 @@ impl Metrics {
         self.queries
             .get_or_create(&StatusLabel {
                 status: state.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One webhook delivery attempt ended: `delivered`, `retry` or `failed`.
+    pub fn webhook_attempt(&self, result: &str) {
+        self.webhooks
+            .get_or_create(&StatusLabel {
+                status: result.to_owned(),
             })
             .inc();
     }

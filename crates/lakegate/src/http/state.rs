@@ -125,6 +125,7 @@ impl AppState {
             self.keyring.clone(),
             Some(egress),
             self.clock.clone(),
+            self.metrics.clone(),
         );
         self.services = Arc::new(services);
         self

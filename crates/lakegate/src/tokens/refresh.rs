@@ -77,7 +77,7 @@ impl TokenService {
         let info = provider.info();
         let jitter = rand::rng().random_range(0.8..1.2);
         let verdict = decide::decide(&info.dialect, info.vendor, &answer, cred.failures, jitter);
-        self.note_outcome(&cred.org_id, verdict.outcome, &verdict.reason)
+        self.note_outcome(&cred, verdict.outcome, &verdict.reason)
             .await;
         match (verdict.decision, answer) {
             (Decision::Store { rotated }, Ok(tokens)) => {
@@ -93,7 +93,7 @@ impl TokenService {
                     .await?
                 {
                     // Fenced: the credential was replaced, disconnected or deleted meanwhile.
-                    self.note_outcome(&cred.org_id, "fenced", "none").await;
+                    self.note_outcome(&cred, "fenced", "none").await;
                     return Err(ConnectionError::NotSignedIn);
                 }
                 if self.failpoints.hit("refresh:after_commit").await {
@@ -130,13 +130,19 @@ impl TokenService {
         }
     }
 
-    /// Counts a refresh's outcome: in this process's metrics, and per org and hour in the
-    /// store for the admins' health view (best effort: a refresh never fails for it).
-    async fn note_outcome(&self, org_id: &str, outcome: &'static str, reason: &str) {
+    /// Logs and counts a refresh's outcome: in this process's metrics, and per org and hour
+    /// in the store for the admins' health view (best effort: a refresh never fails for it).
+    /// The reason is a fixed code (as in the metric's label), never the vendor's text.
+    async fn note_outcome(&self, cred: &CredentialRow, outcome: &'static str, reason: &str) {
+        if outcome == "success" {
+            tracing::info!(credential_id = %cred.id, outcome, reason, "token refresh");
+        } else {
+            tracing::warn!(credential_id = %cred.id, outcome, reason, "token refresh");
+        }
         self.metrics.refresh(outcome, reason);
         if let Err(e) = self
             .store
-            .count_refresh_outcome(org_id, self.now(), outcome)
+            .count_refresh_outcome(&cred.org_id, self.now(), outcome)
             .await
         {
             tracing::warn!(error = %e, "could not count a refresh outcome");

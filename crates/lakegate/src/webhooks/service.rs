@@ -15,6 +15,7 @@ use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
 use crate::crypto::envelope::{Binding, CryptoError, Keyring};
 use crate::egress::{Destination, Egress, EgressError, Request};
+use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::{Attempt, Store, StoreError, WebhookDeliveryRow, WebhookEndpointRow};
 
@@ -88,6 +89,7 @@ pub struct WebhookService {
     /// None: this process was built without a webhook client and delivers nothing.
     egress: Option<Egress>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     /// This replica's name on the leases it takes.
     owner: String,
 }
@@ -98,12 +100,14 @@ impl WebhookService {
         keyring: Arc<Keyring>,
         egress: Option<Egress>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         WebhookService {
             store,
             keyring,
             egress,
             clock,
+            metrics,
             owner: format!("wh-{}", uuid::Uuid::new_v4().simple()),
         }
     }
@@ -364,6 +368,10 @@ impl WebhookService {
             last_error: error.as_deref(),
             delivered_at: (status == "delivered").then_some(now),
         };
+        self.metrics.webhook_attempt(match status {
+            "pending" => "retry",
+            other => other,
+        });
         self.store
             .finish_webhook_attempt(d, &self.owner, &attempt)
             .await?;

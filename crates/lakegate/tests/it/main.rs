@@ -32,6 +32,7 @@ mod home;
 mod hot_cache;
 mod integrations;
 mod key_rotation;
+mod operations;
 mod processes;
 mod properties;
 mod queries;

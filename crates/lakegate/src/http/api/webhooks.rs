@@ -79,7 +79,7 @@ pub fn register(reg: &mut Registry) {
         "Send a finished delivery again, with the same webhook-id",
         replay,
     );
-    reg.answers_empty(202);
+    reg.answers_empty(204);
 }
 
 /// The events an endpoint may subscribe to, for the schema.
@@ -259,5 +259,5 @@ async fn replay(
         .webhooks
         .replay(&actor, &p.org.id, &id, &message_id)
         .await?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(StatusCode::NO_CONTENT)
 }

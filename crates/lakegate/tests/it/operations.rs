@@ -93,3 +93,22 @@ async fn every_metric_the_guide_and_the_alerts_name_is_exported() {
         );
     }
 }
+
+/// An older binary meets a store a newer one migrated: it refuses to start, naming the
+/// migration it does not know.
+#[tokio::test]
+async fn a_store_migrated_by_a_newer_version_is_refused() {
+    let db = crate::harness::TestDb::new(lakegate::store::Backend::Sqlite)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99999, 'from the future', 1, X'00', 0)",
+    )
+    .execute(&db.store.raw_pool_for_tests())
+    .await
+    .unwrap();
+    let err = db.store.migrate().await.unwrap_err().to_string();
+    assert!(err.contains("99999"), "{err}");
+    db.cleanup().await;
+}

@@ -2,7 +2,7 @@
 (Schemathesis, the Arrow reader check): starts `lakegate demo --fresh --preconfigured
 --emulator-tls` on free ports and seeds it through its own API with real objects (an admin
 API token with every scope, a connection signed in to the emulated Databricks, a finished
-query, a user and a connection and a token to delete)."""
+query, a webhook endpoint, a user and a connection and a token and an endpoint to delete)."""
 
 import os
 import re
@@ -73,6 +73,10 @@ def seed(base, password, ca):
                                                         "warehouse_id": "abcdef1234567890"}), 201).json()
     spare_conn = ok(s.post(f"{base}/api/v1/connections", json={"name": "To delete", "provider": "databricks",
                                                               "auth": "oauth-u2m"}), 201).json()
+    webhook = ok(s.post(f"{base}/api/v1/webhooks", json={"url": "https://hooks.example.com/lakegate",
+                                                         "events": ["connection.created"]}), 201).json()
+    spare_webhook = ok(s.post(f"{base}/api/v1/webhooks", json={"url": "https://hooks.example.com/spare",
+                                                               "events": ["connection.deleted"]}), 201).json()
 
     # The admin signs in to the emulated Databricks on the kept connection.
     link = ok(s.post(f"{base}/api/v1/connections/{conn['id']}/sign-in", json={}), 200).json()["sign_in_url"]
@@ -101,4 +105,6 @@ def seed(base, password, ca):
         "user": user["id"],
         "spare_token": spare_token["id"],
         "query": query["query_id"],
+        "webhook": webhook["id"],
+        "spare_webhook": spare_webhook["id"],
     }

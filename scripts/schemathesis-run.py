@@ -64,6 +64,11 @@ def config(base, ids):
     for method in ["PATCH", "DELETE"]:
         ops[("/api/v1/users/{id}", method)] = [f'parameters = {{ "path.id" = "{ids["user"]}" }}']
     ops[("/api/v1/tokens/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_token"]}" }}']
+    for path, method in [("/api/v1/webhooks/{id}", "GET"), ("/api/v1/webhooks/{id}", "PATCH"),
+                         ("/api/v1/webhooks/{id}/deliveries", "GET"),
+                         ("/api/v1/webhooks/{id}/deliveries/{message_id}/replay", "POST")]:
+        ops[(path, method)] = [f'parameters = {{ "path.id" = "{ids["webhook"]}" }}']
+    ops[("/api/v1/webhooks/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_webhook"]}" }}']
     for path in ["/api/v1/queries/{id}", "/api/v1/queries/{id}/cancel"]:
         for method in ["GET", "POST"]:
             ops[(path, method)] = [f'parameters = {{ "path.id" = "{ids["query"]}" }}']
@@ -78,7 +83,8 @@ def config(base, ids):
     # discovery document; creating an end user needs an email (updating one does not); a
     # session role only on connections whose provider has them (the seeded one is Databricks);
     # a vendor's name for a setting (`warehouse`) next to its neutral twin (`warehouse_id`)
-    # with another value; a workspace added to the integration must be such a host too.
+    # with another value; a workspace added to the integration must be such a host too;
+    # a webhook URL must be an http(s) URL whose address the webhook client may reach.
     # Every other check still runs on these.
     for key in [("/api/v1/connections/{id}/queries", "POST"),
                 ("/api/v1/connections", "POST"),
@@ -90,7 +96,9 @@ def config(base, ids):
                 ("/api/v1/org", "PATCH"),
                 ("/api/v1/connect-sessions", "POST"),
                 ("/api/v1/sso", "PUT"),
-                ("/api/v1/users/by-external-id/{external_id}", "PUT")]:
+                ("/api/v1/users/by-external-id/{external_id}", "PUT"),
+                ("/api/v1/webhooks", "POST"),
+                ("/api/v1/webhooks/{id}", "PATCH")]:
         ops.setdefault(key, []).append("checks.positive_data_acceptance.enabled = false")
     # `include-name` is the operation's label; separate include-path/include-method
     # filters would match either.

@@ -1,12 +1,12 @@
 //! Webhooks (admins): endpoints (the signing secret is returned once), their deliveries,
 //! and replaying a finished one.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Access;
-use crate::http::error::{ApiError, ApiJson, ApiResult};
+use crate::http::error::{ApiError, ApiJson, ApiQuery, ApiResult};
 use crate::http::guard::{Audit, Auth};
 use crate::http::routes::{Kind, M, Registry};
 use crate::http::state::AppState;
@@ -70,6 +70,7 @@ pub fn register(reg: &mut Registry) {
         "An endpoint's deliveries, newest first (`?status=failed` for the failed ones)",
         deliveries,
     );
+    reg.query::<DeliveryFilter>();
     reg.answers::<Vec<Delivery>>(200);
     reg.add(
         M::Post,
@@ -85,6 +86,11 @@ pub fn register(reg: &mut Registry) {
 /// The events an endpoint may subscribe to, for the schema.
 fn event_names(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "array", "minItems": 1, "items": {"type": "string", "enum": EVENTS}})
+}
+
+/// The same, or null (a change that leaves them).
+fn optional_event_names(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": ["array", "null"], "minItems": 1, "items": {"type": "string", "enum": EVENTS}})
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -103,7 +109,7 @@ struct CreateEndpoint {
 struct UpdateEndpoint {
     #[schemars(length(max = 2000))]
     url: Option<String>,
-    #[schemars(schema_with = "event_names")]
+    #[schemars(schema_with = "optional_event_names")]
     events: Option<Vec<String>>,
     enabled: Option<bool>,
 }
@@ -152,12 +158,30 @@ impl From<WebhookDeliveryRow> for Delivery {
     }
 }
 
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DeliveryFilter {
-    /// `pending`, `delivered` or `failed`.
-    status: Option<String>,
-    /// At most this many (default 50, at most 500).
+    status: Option<DeliveryStatus>,
+    /// At most this many (default 50).
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<i64>,
 }
 
@@ -227,15 +251,8 @@ async fn deliveries(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(id): Path<String>,
-    Query(filter): Query<DeliveryFilter>,
+    ApiQuery(filter): ApiQuery<DeliveryFilter>,
 ) -> ApiResult<ApiJson<Vec<Delivery>>> {
-    if let Some(status) = &filter.status
-        && !["pending", "delivered", "failed"].contains(&status.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "status must be pending, delivered or failed",
-        ));
-    }
     let limit = filter.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
@@ -243,7 +260,12 @@ async fn deliveries(
     let rows = state
         .services
         .webhooks
-        .deliveries(&p.org.id, Some(&id), filter.status.as_deref(), limit)
+        .deliveries(
+            &p.org.id,
+            Some(&id),
+            filter.status.map(DeliveryStatus::as_str),
+            limit,
+        )
         .await?;
     Ok(ApiJson(rows.into_iter().map(Delivery::from).collect()))
 }

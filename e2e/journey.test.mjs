@@ -360,6 +360,30 @@ test("the admin's pages: a home page that leads somewhere, readable activity, co
   await analystContext.close();
 });
 
+test("the admin adds a webhook endpoint: the signing secret is shown once, then only the endpoint", async () => {
+  const context = await newContext(browser);
+  const page = await signIn(context, demo.base, "admin@example.com", demo.admin);
+  await page.click("aside >> text=Webhooks");
+  await page.waitForURL(`${demo.base}/settings/advanced/webhooks`);
+  assert.match(await page.innerText("main"), /No endpoints yet/);
+  await page.fill("#webhook-url", "https://hooks.example.com/lakegate");
+  await page.uncheck("input[value='connection.created']");
+  await page.click("text=Add endpoint");
+  const secret = (await page.innerText("#new-secret")).trim();
+  assert.match(secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
+  const row = page.locator("tr", { hasText: "https://hooks.example.com/lakegate" });
+  assert.match(await row.innerText(), /credential\.reauth_required/);
+  assert.doesNotMatch(await row.innerText(), /connection\.created/);
+  await screenshot(page, "webhooks");
+  // Shown once: the page again holds the endpoint, not the secret.
+  await page.goto(`${demo.base}/settings/advanced/webhooks`);
+  assert.ok(!(await page.content()).includes(secret));
+  await row.locator("text=Delete").click();
+  await page.waitForURL(`${demo.base}/settings/advanced/webhooks`);
+  assert.match(await page.innerText("main"), /No endpoints yet/);
+  await context.close();
+});
+
 test("cancelling consent says the sign-in was cancelled", async () => {
   const context = await newContext(browser);
   const page = await signIn(context, demo.base, "analyst@example.com", demo.analyst);
@@ -458,7 +482,7 @@ test("the pages of the journey have no accessibility violations (axe-core)", asy
   const pages = ["/", "/settings/advanced/integrations", "/settings/advanced/integrations/databricks-oauth-u2m",
     "/settings/users", "/settings/api-tokens", "/settings/service-keys", "/settings/activity", "/settings/advanced/access", "/settings/advanced/integrations/snowflake-oauth", "/settings/advanced/integrations/bigquery-oauth", "/connections", "/connections/new", "/queries",
     "/connections/new?kind=databricks-oauth-m2m", "/connections/new?kind=databricks-pat", "/settings/health",
-    "/settings/activity?limit=5"];
+    "/settings/activity?limit=5", "/settings/advanced/webhooks"];
   for (const path of pages) {
     await admin.goto(`${demo.base}${path}`);
     found.push(...(await accessibilityViolations(admin)).map((v) => `${path} ${v}`));

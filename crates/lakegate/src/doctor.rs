@@ -1,7 +1,8 @@
 //! `lakegate doctor`: what an operator checks before and after a change — the store answers
 //! and has every migration, this server's clock agrees with the store's, the master key
 //! unwraps every org's data keys, and each integration works as it did when it was saved
-//! (`integrations::verify`). One finding per check; the CLI prints a line each.
+//! (`integrations::verify`), and each shared identity is still accepted by its workspace.
+//! One finding per check; the CLI prints a line each.
 
 use crate::clock_skew::MAX_SKEW_SECONDS;
 use crate::crypto::envelope::Keyring;
@@ -9,6 +10,7 @@ use crate::integrations::service::IntegrationService;
 use crate::integrations::verify::{Check, Outcome};
 use crate::providers;
 use crate::store::Store;
+use crate::tokens::TokenService;
 
 /// A check and what it is about (`store`, `acme/databricks-oauth-u2m`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +70,7 @@ pub async fn run(
             return out;
         }
     };
-    let (mut keys, mut broken) = (0, Vec::new());
+    let (mut keys, mut broken, mut previous) = (0, Vec::new(), 0);
     for org in &orgs {
         let rows = match store.data_keys(&org.id).await {
             Ok(rows) => rows,
@@ -81,13 +83,20 @@ pub async fn run(
             keys += 1;
             if let Err(e) = keyring.unwraps(&org.id, &row) {
                 broken.push(format!("{} {}: {e}", org.slug, row.key_id));
+            } else if row.kek_id != keyring.kek_id() {
+                previous += 1;
             }
         }
     }
     out.push(Finding::new(
         "master key",
         "org data keys",
-        if broken.is_empty() {
+        if broken.is_empty() && previous > 0 {
+            Outcome::Warn(format!(
+                "the keyring unwraps all {keys} data keys of {} orgs, {previous} of them by a previous master key: run `lakegate keys rotate`",
+                orgs.len()
+            ))
+        } else if broken.is_empty() {
             Outcome::Ok(format!(
                 "{} unwraps all {keys} data keys of {} orgs",
                 keyring.kek_id(),
@@ -110,6 +119,46 @@ pub async fn run(
                     check,
                 });
             }
+        }
+    }
+    out
+}
+
+/// Each org's shared identities (a connection's own service principal or personal access
+/// token), proven against their workspace again: one request for a token (M2M) and one
+/// SCIM `Me`, so nothing is stored and no user is involved.
+pub async fn shared_identities(store: &Store, tokens: &TokenService) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Ok(orgs) = store.list_orgs().await else {
+        return out;
+    };
+    for org in &orgs {
+        let clients = match store.connection_clients(&org.id).await {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Finding::new(
+                    org.slug.clone(),
+                    "shared identities",
+                    Outcome::Fail(e.to_string()),
+                ));
+                continue;
+            }
+        };
+        for client in clients {
+            let conn_id = client.connection_id.clone().unwrap_or_default();
+            let name = match store.connection(&org.id, &conn_id).await {
+                Ok(Some(c)) => c.name,
+                _ => conn_id,
+            };
+            let subject = format!("{}/connection {name:?}", org.slug);
+            let outcome = match tokens.reprove(&client).await {
+                Ok(proven) => Outcome::Ok(format!(
+                    "{} accepts it; it runs as {}",
+                    client.host, proven.identity.user_name
+                )),
+                Err(e) => Outcome::Fail(e.to_string()),
+            };
+            out.push(Finding::new(subject, "credentials", outcome));
         }
     }
     out

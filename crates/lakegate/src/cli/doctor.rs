@@ -24,14 +24,25 @@ pub async fn doctor(config: &Config) -> anyhow::Result<()> {
             bail!("the master key cannot be loaded");
         }
     };
+    let egress = super::build_egress(config)?;
     let integrations = crate::integrations::service::IntegrationService::new(
         store.clone(),
         keyring.clone(),
-        super::build_egress(config)?,
+        egress.clone(),
         Arc::new(SystemClock),
         config.public_url.clone(),
     );
-    let findings = crate::doctor::run(&store, &keyring, &integrations, SystemClock.now()).await;
+    let mut findings = crate::doctor::run(&store, &keyring, &integrations, SystemClock.now()).await;
+    let tokens = crate::tokens::TokenService::new(
+        store.clone(),
+        keyring,
+        egress,
+        Arc::new(SystemClock),
+        Arc::default(),
+        Arc::default(),
+        Arc::default(),
+    );
+    findings.extend(crate::doctor::shared_identities(&store, &tokens).await);
     for f in &findings {
         println!("{}", f.line());
     }

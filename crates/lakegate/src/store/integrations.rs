@@ -100,6 +100,16 @@ pub(super) fn bind_row<'q>(q: AnyQuery<'q>, r: &'q IntegrationRow) -> AnyQuery<'
 }
 
 impl Store {
+    /// The org's shared identities: clients that belong to one connection (M2M, PAT).
+    pub async fn connection_clients(&self, org_id: &str) -> StoreResult<Vec<IntegrationRow>> {
+        Ok(sqlx::query_as::<_, IntegrationRow>(select_integrations!(
+            "WHERE org_id = $1 AND connection_id IS NOT NULL ORDER BY created_at, id"
+        ))
+        .bind(org_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn integration(
         &self,
         org_id: &str,

@@ -72,4 +72,46 @@ impl TokenService {
             identity,
         })
     }
+
+    /// Proves a stored shared identity again (`lakegate doctor`): the service principal's
+    /// secret, or the personal access token its connection holds, against its workspace.
+    pub async fn reprove(&self, client: &IntegrationRow) -> Result<Proven, ConnectionError> {
+        let provider = super::provider_of(client)?;
+        let secret = match provider.info().renewal {
+            Renewal::ClientCredentials => {
+                crate::integrations::service::client_secret(&self.store, &self.keyring, client)
+                    .await?
+            }
+            Renewal::Static => {
+                let conn_id = client
+                    .connection_id
+                    .as_deref()
+                    .ok_or(ConnectionError::NotFound)?;
+                let conn = self
+                    .store
+                    .connection(&client.org_id, conn_id)
+                    .await?
+                    .ok_or(ConnectionError::NotFound)?;
+                let cred = self
+                    .store
+                    .credential(conn_id, &conn.owner_id)
+                    .await?
+                    .ok_or(ConnectionError::NotSignedIn)?;
+                protocol::open(
+                    &self.store,
+                    &self.keyring,
+                    &cred,
+                    "access_token",
+                    &cred.access_token_enc,
+                )
+                .await?
+            }
+            Renewal::RefreshToken => {
+                return Err(ConnectionError::Invalid(
+                    "this kind of connection is signed in to by each user".into(),
+                ));
+            }
+        };
+        self.prove(provider, client, &secret).await
+    }
 }

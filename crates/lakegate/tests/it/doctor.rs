@@ -11,7 +11,11 @@ use lakegate::integrations::verify::Outcome;
 
 use crate::world::{Setup, setup};
 
-crate::on_each_backend!(each_check_passes_on_a_healthy_installation_and_fails_on_its_own_problem);
+crate::on_each_backend!(
+    each_check_passes_on_a_healthy_installation_and_fails_on_its_own_problem,
+    shared_identities_are_proven_again_and_a_revoked_one_fails,
+    data_keys_under_a_previous_master_key_are_a_warning,
+);
 
 /// A doctor as the CLI builds it, on the app's store, egress and clock, with `keyring`.
 fn service(
@@ -101,6 +105,92 @@ async fn each_check_passes_on_a_healthy_installation_and_fails_on_its_own_proble
     s.ws.emu.advance_clock(600);
     let skewed = doctor::run(store, &keyring, &healthy, db_now).await;
     assert_off(failed(&skewed, integration, "clock"), 600, "behind");
+}
+
+/// A connection's own service principal and personal access token are proven against the
+/// workspace again; once the principal's secrets are deleted and the token revoked, each
+/// fails with its own line.
+async fn shared_identities_are_proven_again_and_a_revoked_one_fails() {
+    use lakegate::accounts::Role;
+    let s = setup().await;
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    let (app_id, secret) = s.ws.emu.create_service_principal("reporting");
+    crate::shared_identities::m2m(&s, &ed, &app_id, &secret, false).await;
+    let (token, token_id) = s.ws.emu.create_pat("alice@example.com", None);
+    let (status, body) = crate::shared_identities::send(
+        &ed,
+        reqwest::Method::POST,
+        "/api/v1/connections",
+        serde_json::json!({"name": "Alice's token", "provider": "databricks", "auth": "pat",
+               "host": s.ws.host(), "token": token}),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    let tokens = &s.app.state.services.tokens;
+    let healthy = doctor::shared_identities(&s.app.store, tokens).await;
+    let lines: Vec<String> = healthy.iter().map(Finding::line).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("ok    acme/connection \"Reporting\": credentials"),
+        "{lines:#?}"
+    );
+    assert!(lines[1].contains("runs as alice@example.com"), "{lines:#?}");
+
+    assert!(s.ws.emu.delete_principal_secrets(&app_id));
+    assert!(s.ws.emu.delete_pat(&token_id));
+    let revoked = doctor::shared_identities(&s.app.store, tokens).await;
+    assert!(revoked.iter().all(Finding::failed), "{revoked:#?}");
+    assert!(
+        !revoked
+            .iter()
+            .any(|f| f.line().contains(&secret) || f.line().contains(&token)),
+        "no secret in a finding"
+    );
+}
+
+/// Mid-rotation (data keys still wrapped by a previous master key the keyring reads) the
+/// master key check warns and says what to run; after `keys rotate` it is ok again.
+async fn data_keys_under_a_previous_master_key_are_a_warning() {
+    use lakegate::crypto::envelope::Keyring;
+    use lakegate::testkit::master_key;
+    let app = crate::harness::TestApp::start().await;
+    let org = app.org("acme").await;
+    let (old, new) = ([3u8; 32], [7u8; 32]);
+    Keyring::new(master_key(old))
+        .add_data_key(&app.store, &org.id, 0)
+        .await
+        .unwrap();
+    let ring = Arc::new(Keyring::with_previous(
+        master_key(new),
+        vec![master_key(old)],
+    ));
+    let integrations = IntegrationService::new(
+        app.store.clone(),
+        ring.clone(),
+        app.state.services.tokens.egress().clone(),
+        Arc::new(app.clock.clone()),
+        None,
+    );
+    let db_now = app.store.clock().await.unwrap();
+    let master_line = async || {
+        doctor::run(&app.store, &ring, &integrations, db_now)
+            .await
+            .iter()
+            .find(|f| f.subject == "master key")
+            .map(Finding::line)
+            .unwrap()
+    };
+    let line = master_line().await;
+    assert!(line.starts_with("warn  master key"), "{line}");
+    assert!(
+        line.contains("1 of them by a previous master key: run `lakegate keys rotate`"),
+        "{line}"
+    );
+    let quiet = &mut lakegate::crypto::rotation::Quiet;
+    lakegate::crypto::rotation::rewrap_all(&app.store, &ring, quiet, 0)
+        .await
+        .unwrap();
+    assert!(master_line().await.starts_with("ok    master key"));
 }
 
 /// A clock finding that names a difference of about `seconds` (real time passes between

@@ -51,7 +51,13 @@ pub(crate) async fn send(
 }
 
 /// Creates an M2M connection of `b` on the workspace: its id.
-async fn m2m(s: &Setup, b: &Browser, client_id: &str, secret: &str, shared: bool) -> String {
+pub(crate) async fn m2m(
+    s: &Setup,
+    b: &Browser,
+    client_id: &str,
+    secret: &str,
+    shared: bool,
+) -> String {
     let (status, body) = send(
         b,
         Method::POST,

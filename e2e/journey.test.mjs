@@ -378,7 +378,7 @@ test("the admin adds a webhook endpoint: the signing secret is shown once, then 
   // Shown once: the page again holds the endpoint, not the secret.
   await page.goto(`${demo.base}/settings/advanced/webhooks`);
   assert.ok(!(await page.content()).includes(secret));
-  await row.locator("text=Delete").click();
+  await row.locator("button", { hasText: "Delete" }).click();
   await page.waitForURL(`${demo.base}/settings/advanced/webhooks`);
   assert.match(await page.innerText("main"), /No endpoints yet/);
   await context.close();

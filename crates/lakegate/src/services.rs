@@ -127,7 +127,7 @@ impl Services {
                 i.keyring.clone(),
                 i.webhook_egress.clone(),
                 i.clock.clone(),
-                i.metrics.clone(),
+                (i.metrics.clone(), i.failpoints.clone()),
             ),
             connections,
             tokens,

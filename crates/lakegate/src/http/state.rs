@@ -125,7 +125,7 @@ impl AppState {
             self.keyring.clone(),
             Some(egress),
             self.clock.clone(),
-            self.metrics.clone(),
+            (self.metrics.clone(), self.failpoints.clone()),
         );
         self.services = Arc::new(services);
         self

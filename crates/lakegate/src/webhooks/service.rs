@@ -15,6 +15,7 @@ use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
 use crate::crypto::envelope::{Binding, CryptoError, Keyring};
 use crate::egress::{Destination, Egress, EgressError, Request};
+use crate::failpoint::Failpoints;
 use crate::metrics::Metrics;
 use crate::secret::Secret;
 use crate::store::{Attempt, Store, StoreError, WebhookDeliveryRow, WebhookEndpointRow};
@@ -90,6 +91,7 @@ pub struct WebhookService {
     egress: Option<Egress>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    failpoints: Arc<Failpoints>,
     /// This replica's name on the leases it takes.
     owner: String,
 }
@@ -100,7 +102,7 @@ impl WebhookService {
         keyring: Arc<Keyring>,
         egress: Option<Egress>,
         clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
+        (metrics, failpoints): (Arc<Metrics>, Arc<Failpoints>),
     ) -> Self {
         WebhookService {
             store,
@@ -108,6 +110,7 @@ impl WebhookService {
             egress,
             clock,
             metrics,
+            failpoints,
             owner: format!("wh-{}", uuid::Uuid::new_v4().simple()),
         }
     }
@@ -296,6 +299,10 @@ impl WebhookService {
                     tracing::warn!(error = %e, "could not take a webhook delivery");
                     continue;
                 }
+            }
+            if self.failpoints.hit("webhook:claimed").await {
+                // As if the process died holding the lease: it lapses, another sends it.
+                continue;
             }
             match self.attempt(egress, &d).await {
                 Ok(true) => delivered += 1,

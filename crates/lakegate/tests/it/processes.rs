@@ -34,14 +34,14 @@ const AFTER_TOKEN_RESPONSE: &str = "refresh:after_token_response";
 const AFTER_COMMIT: &str = "refresh:after_commit";
 
 /// Where the processes find their configuration, clock and failpoint files.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: tempfile::TempDir,
-    env: Vec<(&'static str, String)>,
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 /// Polls `done` until it holds (the processes run on their own; this waits for an event,
 /// not for time to pass), failing after a generous bound.
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+pub(crate) async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..1500 {
         if done().await {
             return;
@@ -56,7 +56,7 @@ fn marker(dir: &Path, point: &str, suffix: &str) -> PathBuf {
 }
 
 impl Cluster {
-    fn new(db: &TestDb, ws: &Workspace, master_key: &str, now: i64) -> Cluster {
+    pub(crate) fn new(db: &TestDb, ws: &Workspace, master_key: &str, now: i64) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, text: &str| {
             let path = dir.path().join(name);
@@ -85,7 +85,7 @@ impl Cluster {
         Cluster { dir, env }
     }
 
-    fn set_clock(&self, now: i64) {
+    pub(crate) fn set_clock(&self, now: i64) {
         std::fs::write(self.dir.path().join("clock"), now.to_string()).unwrap();
     }
 
@@ -94,14 +94,14 @@ impl Cluster {
     }
 
     /// Starts a process (pausing at `failpoints`) and waits until it serves.
-    async fn start(&self, name: &str, failpoints: &[&str]) -> Serve {
+    pub(crate) async fn start(&self, name: &str, failpoints: &[&str]) -> Serve {
         let mut env = self.env.clone();
         env.push(("LAKEGATE_TEST_FAILPOINTS", failpoints.join(",")));
         let bin = Path::new(env!("CARGO_BIN_EXE_lakegate"));
         Serve::start(bin, &env, self.dir.path(), name).await
     }
 
-    async fn reached(&self, point: &str) {
+    pub(crate) async fn reached(&self, point: &str) {
         let file = marker(&self.failpoints(), point, "reached");
         until(&format!("the failpoint {point}"), async || file.exists()).await;
     }

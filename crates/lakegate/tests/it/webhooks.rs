@@ -151,11 +151,29 @@ async fn deliver(app: &TestApp) -> usize {
     app.state.services.webhooks.deliver_due().await
 }
 
-/// The Standard Webhooks check a receiver makes.
+/// The Standard Webhooks check a receiver makes. With `LAKEGATE_WEBHOOK_SAMPLES` set, the
+/// delivery is also appended to that file for `scripts/standard-webhooks-check.py`, which
+/// checks it with the scheme's own library (PyPI `standardwebhooks`) in CI.
 fn verify(secret: &str, got: &Got) {
     let expected =
         lakegate::webhooks::signature(secret, &got.id, got.timestamp, &got.body).unwrap();
     assert_eq!(got.signature, expected);
+    if let Some(path) = std::env::var_os("LAKEGATE_WEBHOOK_SAMPLES") {
+        use std::io::Write;
+        let sample = json!({
+            "secret": secret,
+            "webhook-id": got.id,
+            "webhook-timestamp": got.timestamp.to_string(),
+            "webhook-signature": got.signature,
+            "body": String::from_utf8(got.body.clone()).unwrap(),
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(file, "{sample}").unwrap();
+    }
 }
 
 async fn events_are_delivered_signed_once_the_receiver_is_back(db: &TestDb) {

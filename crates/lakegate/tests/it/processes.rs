@@ -123,15 +123,21 @@ struct World {
     vi: (String, String),
 }
 
-async fn world() -> World {
-    let db = TestDb::current().await;
-    let master_key = base64::Engine::encode(
+/// A random master key: as a key file holds it (for the processes), and loaded.
+pub(crate) fn master_key() -> (String, lakegate::crypto::master_key::MasterKey) {
+    let text = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         rand::random::<[u8; 32]>(),
     );
-    let (key, _) = MasterKeySource::Value(Secret::new(master_key.clone()))
+    let (key, _) = MasterKeySource::Value(Secret::new(text.clone()))
         .load(false)
         .unwrap();
+    (text, key)
+}
+
+async fn world() -> World {
+    let db = TestDb::current().await;
+    let (master_key, key) = master_key();
     let mut ws = Workspace::start().await;
     let app = TestApp::spawn_keyed(&db, Some(&ws), Arc::new(Keyring::new(key))).await;
     ws.register_for_with(

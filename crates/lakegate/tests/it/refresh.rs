@@ -128,7 +128,7 @@ async fn a_refresh_without_a_refresh_token_keeps_the_old_one() {
     assert_eq!(s.ws.emu.counters().token_calls_refresh_token, 2);
 }
 
-async fn dead_token(s: &Setup) -> (Browser, String) {
+pub(crate) async fn dead_token(s: &Setup) -> (Browser, String) {
     let (b, conn) = signed_in(s).await;
     let (user_id, _) = ids(s).await;
     // Kill the stored refresh token at the emulator, as if it had expired or been revoked.

@@ -4,13 +4,10 @@
 //! `webhook-id`, and the receiver gets it once. On the test run's backend (PostgreSQL, or
 //! one SQLite file shared by both processes).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use lakegate::audit::{self, Actor, Event};
 use lakegate::crypto::envelope::Keyring;
-use lakegate::crypto::master_key::MasterKeySource;
-use lakegate::egress::{Egress, HostPort, Policy};
-use lakegate::secret::Secret;
 
 use crate::harness::{START, TestApp, TestDb, Workspace};
 use crate::processes::{Cluster, until};
@@ -19,47 +16,13 @@ const CLAIMED: &str = "webhook:claimed";
 
 #[tokio::test]
 async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
-    // The receiver: records each delivery's webhook-id.
-    let got: Arc<Mutex<Vec<String>>> = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let receiver = listener.local_addr().unwrap();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post({
-            let got = got.clone();
-            move |headers: axum::http::HeaderMap| {
-                let got = got.clone();
-                async move {
-                    got.lock()
-                        .unwrap()
-                        .push(headers["webhook-id"].to_str().unwrap().to_owned());
-                    axum::http::StatusCode::NO_CONTENT
-                }
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
+    let receiver = crate::webhooks::Receiver::start().await;
     let db = TestDb::current().await;
-    let master_key = base64::Engine::encode(
-        &base64::engine::general_purpose::STANDARD,
-        rand::random::<[u8; 32]>(),
-    );
-    let (key, _) = MasterKeySource::Value(Secret::new(master_key.clone()))
-        .load(false)
-        .unwrap();
+    let (master_key, key) = crate::processes::master_key();
     let ws = Workspace::start().await;
     // The receiver allowed as the processes' `[webhooks]` allows it below. This app only
     // sets the world up: nothing runs its deliveries.
-    let allowing = Egress::new(
-        Policy {
-            allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
-            insecure_http_hosts: vec![HostPort::parse(&receiver.to_string()).unwrap()],
-            ..Policy::default()
-        },
-        None,
-    )
-    .unwrap();
+    let allowing = receiver.allowing();
     let setup =
         TestApp::spawn_delivering(&db, None, Arc::new(Keyring::new(key)), Some(allowing)).await;
     let org = setup.org("acme").await;
@@ -71,7 +34,7 @@ async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
         .create(
             &actor,
             &org.id,
-            &format!("http://{receiver}/hook"),
+            &receiver.url(),
             &["connection.created".into()],
         )
         .await
@@ -91,13 +54,13 @@ async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
         .push(("LAKEGATE_WEBHOOKS_ALLOWED_CIDRS", "127.0.0.0/8".into()));
     cluster.env.push((
         "LAKEGATE_WEBHOOKS_INSECURE_HTTP_HOSTS",
-        receiver.to_string(),
+        receiver.addr.to_string(),
     ));
     // The first process takes the lease, then dies before sending.
     let mut first = cluster.start("first", &[CLAIMED]).await;
     cluster.reached(CLAIMED).await;
     first.kill9();
-    assert!(got.lock().unwrap().is_empty());
+    assert!(receiver.got().is_empty());
     let held = setup
         .store
         .webhook_deliveries(&org.id, None, Some("pending"), 10)
@@ -111,7 +74,7 @@ async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
     cluster.set_clock(START + 10 + lakegate::webhooks::LEASE_SECONDS + 1);
     let second = cluster.start("second", &[]).await;
     until("the second process to deliver", async || {
-        !got.lock().unwrap().is_empty()
+        !receiver.got().is_empty()
     })
     .await;
     let delivered = setup
@@ -120,6 +83,7 @@ async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
         .await
         .unwrap();
     assert_eq!(delivered.len(), 1);
-    assert_eq!(got.lock().unwrap().as_slice(), [held[0].message_id.clone()]);
+    let got: Vec<String> = receiver.got().into_iter().map(|g| g.id).collect();
+    assert_eq!(got, [held[0].message_id.clone()]);
     drop(second);
 }

@@ -24,12 +24,13 @@ crate::on_both_backends!(
     events_are_delivered_signed_once_the_receiver_is_back,
     a_replica_that_dies_holding_a_delivery_is_replaced,
     failed_deliveries_are_listed_and_replayed_with_the_same_id,
+    a_forced_sign_in_and_a_rejected_client_are_announced,
 );
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
-struct Got {
-    id: String,
+pub(crate) struct Got {
+    pub(crate) id: String,
     timestamp: i64,
     signature: String,
     body: Vec<u8>,
@@ -37,15 +38,15 @@ struct Got {
 
 /// A webhook receiver on 127.0.0.1: answers `status` while up, refuses connections while
 /// down (nothing listens on its port).
-struct Receiver {
-    addr: SocketAddr,
+pub(crate) struct Receiver {
+    pub(crate) addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
     status: Arc<Mutex<u16>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut r = Receiver {
             addr: listener.local_addr().unwrap(),
@@ -92,16 +93,16 @@ impl Receiver {
         self.serve(listener);
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    fn got(&self) -> Vec<Got> {
+    pub(crate) fn got(&self) -> Vec<Got> {
         self.got.lock().unwrap().clone()
     }
 
     /// The webhook client an operator allowing this receiver would configure.
-    fn allowing(&self) -> Egress {
+    pub(crate) fn allowing(&self) -> Egress {
         Egress::new(
             Policy {
                 allowed_cidrs: vec!["127.0.0.0/8".parse().unwrap()],
@@ -350,6 +351,58 @@ async fn failed_deliveries_are_listed_and_replayed_with_the_same_id(db: &TestDb)
     assert_eq!(status, StatusCode::NOT_FOUND);
     let audit = admin.get_json("/api/v1/audit?action=webhook.replay").await;
     assert!(audit.to_string().contains(&message_id), "{audit}");
+}
+
+/// The platform hears when a user must sign in again (with who and why) and when the
+/// warehouse rejects the org's OAuth client.
+async fn a_forced_sign_in_and_a_rejected_client_are_announced(db: &TestDb) {
+    let receiver = Receiver::start().await;
+    let (s, admin) = world(db, &receiver).await;
+    let events = ["credential.reauth_required", "integration.client_rejected"];
+    let (_, secret) = subscribe(&admin, &receiver.url(), &events).await;
+    // ed's refresh token is dead at the warehouse; using the connection finds out.
+    let (ed, conn) = crate::refresh::dead_token(&s).await;
+    let ed_id = s.app.find_user(&s.org.id, "ed@acme.test").await.id;
+    s.advance(3600 - 200);
+    let used = ed
+        .client
+        .get(ed.url(&format!("/api/v1/connections/{conn}/warehouses")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), StatusCode::CONFLICT);
+    assert_eq!(deliver(&s.app).await, 1);
+    let got = receiver.got();
+    verify(&secret, &got[0]);
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["type"], "credential.reauth_required");
+    assert_eq!(body["data"]["connection_id"], conn.as_str());
+    assert_eq!(body["data"]["user_id"], ed_id.as_str());
+    assert!(
+        body["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Refresh token"),
+        "{body}"
+    );
+
+    // vi signs in; then the client's secret is rotated at the warehouse behind Lakegate.
+    let (vi, conn) = crate::queries::ready(&s, "vi@acme.test", "bob@example.com", "bob").await;
+    s.ws.emu.rotate_app_secret(&s.ws.client_id).unwrap();
+    s.advance(3600 - 200);
+    let used = vi
+        .client
+        .get(vi.url(&format!("/api/v1/connections/{conn}/warehouses")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), StatusCode::CONFLICT);
+    assert_eq!(deliver(&s.app).await, 1);
+    let got = receiver.got();
+    let body: Value = serde_json::from_slice(&got[1].body).unwrap();
+    assert_eq!(body["type"], "integration.client_rejected");
+    assert_eq!(body["data"]["kind"], "databricks-oauth-u2m");
+    assert!(body["data"]["integration_id"].is_string(), "{body}");
 }
 
 /// With the default `[webhooks]` policy a receiver on a private address is refused: an IP

@@ -25,6 +25,7 @@ crate::on_both_backends!(
     a_replica_that_dies_holding_a_delivery_is_replaced,
     failed_deliveries_are_listed_and_replayed_with_the_same_id,
     a_forced_sign_in_and_a_rejected_client_are_announced,
+    a_coming_forced_sign_in_is_announced_once,
 );
 
 /// One request a receiver got.
@@ -116,9 +117,13 @@ impl Receiver {
 }
 
 async fn world(db: &TestDb, receiver: &Receiver) -> (Setup, Browser) {
+    world_with(db, receiver, TokenPolicy::default()).await
+}
+
+async fn world_with(db: &TestDb, receiver: &Receiver, policy: TokenPolicy) -> (Setup, Browser) {
     let s = crate::world::setup_delivering(
         db,
-        TokenPolicy::default(),
+        policy,
         Workspace::start().await,
         lakegate::testkit::random_keyring(),
         Some(receiver.allowing()),
@@ -403,6 +408,36 @@ async fn a_forced_sign_in_and_a_rejected_client_are_announced(db: &TestDb) {
     assert_eq!(body["type"], "integration.client_rejected");
     assert_eq!(body["data"]["kind"], "databricks-oauth-u2m");
     assert!(body["data"]["integration_id"].is_string(), "{body}");
+}
+
+/// When the warehouse's absolute session lifetime will force a new sign-in within the
+/// warning time, the platform is told once, with when.
+async fn a_coming_forced_sign_in_is_announced_once(db: &TestDb) {
+    let receiver = Receiver::start().await;
+    let policy = TokenPolicy {
+        refresh_token_ttl_in_minutes: 1440,
+        absolute_session_lifetime_in_minutes: Some(4320),
+        ..TokenPolicy::default()
+    };
+    let (s, admin) = world_with(db, &receiver, policy).await;
+    let lifetimes = lakegate::integrations::TokenLifetimes {
+        refresh_ttl_minutes: 1440,
+        absolute_lifetime_minutes: Some(4320),
+    };
+    s.save_integration(&s.ws.client_id, None, Some(lifetimes))
+        .await;
+    subscribe(&admin, &receiver.url(), &["credential.reauth_soon"]).await;
+    let (_ed, conn) = crate::queries::ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    s.advance(4320 * 60 - 3600);
+    assert_eq!(s.app.warn_due(12 * 3600).await, 1);
+    assert_eq!(s.app.warn_due(12 * 3600).await, 0, "once");
+    assert_eq!(deliver(&s.app).await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["type"], "credential.reauth_soon");
+    assert_eq!(body["data"]["connection_id"], conn.as_str());
+    assert!(body["data"]["sign_in_needed_by"].is_string(), "{body}");
 }
 
 /// With the default `[webhooks]` policy a receiver on a private address is refused: an IP

@@ -56,6 +56,7 @@ mod store_contract;
 mod store_refresh_contract;
 mod storm;
 mod webhook_processes;
+mod webhook_receiver;
 mod webhooks;
 mod workspaces;
 mod world;

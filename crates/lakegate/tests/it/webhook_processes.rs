@@ -16,7 +16,7 @@ const CLAIMED: &str = "webhook:claimed";
 
 #[tokio::test]
 async fn a_delivery_held_by_a_killed_process_is_sent_by_another_once() {
-    let receiver = crate::webhooks::Receiver::start().await;
+    let receiver = crate::webhook_receiver::Receiver::start().await;
     let db = TestDb::current().await;
     let (master_key, key) = crate::processes::master_key();
     let ws = Workspace::start().await;

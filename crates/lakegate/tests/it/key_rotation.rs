@@ -253,3 +253,85 @@ async fn a_reencryption_never_undoes_a_refresh(db: &TestDb) {
         .expect("the refreshed refresh token still works");
     assert_eq!(s.ws.emu.counters().reuse_detections, 0);
 }
+
+/// `lakegate keys`: a new master key is written, never printed; `retire` refuses while a
+/// data key still needs the previous key and agrees after `rotate`; `rotate-data` gives
+/// an org a new data key; a ring without the needed key says which setting to fix.
+#[test]
+fn keys_rotate_and_retire_through_the_binary() {
+    use crate::cli::{Cli, stderr, stdout};
+    let cli = Cli::new();
+    let path = |name: &str| cli.dir.path().join(name).to_str().unwrap().to_owned();
+    let (old, new) = (path("old.key"), path("new.key"));
+    let keys = |master: &str, previous: &str, args: &[&str]| {
+        let mut c = cli.cmd();
+        c.env("LAKEGATE_MASTER_KEY_FILE", master)
+            .env("LAKEGATE_PREVIOUS_MASTER_KEY_FILES", previous)
+            .arg("keys")
+            .args(args);
+        c.output().unwrap()
+    };
+    assert!(
+        cli.run(&["org", "create", "--slug", "acme", "--name", "Acme"])
+            .status
+            .success()
+    );
+    for file in [&old, &new] {
+        let out = cli.run(&["keys", "new", "--out", file]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let key = std::fs::read_to_string(file).unwrap();
+        assert!(
+            stdout(&out).starts_with("wrote master key mk-"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(!stdout(&out).contains(key.trim()) && !stderr(&out).contains(key.trim()));
+    }
+    let again = cli.run(&["keys", "new", "--out", &old]);
+    assert!(
+        !again.status.success(),
+        "an existing key file is never overwritten"
+    );
+
+    let out = keys(&old, "", &["rotate-data", "--org", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("acme: data key dk-"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = keys(&new, &old, &["retire"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("wraps 1 data key(s)"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = keys(&new, &old, &["rotate"]);
+    assert!(
+        stdout(&out).contains("1 data key(s) re-wrapped"),
+        "{}",
+        stdout(&out)
+    );
+    let out = keys(&new, &old, &["retire"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("no longer needed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = keys(&new, "", &["rotate-data", "--all", "--batch", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = keys(&old, "", &["rotate-data", "--org", "acme"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("previous_master_key_files"),
+        "{}",
+        stderr(&out)
+    );
+    let out = keys(&new, "", &["rotate-data"]);
+    assert_eq!(out.status.code(), Some(2), "--org or --all is required");
+}

@@ -410,3 +410,35 @@ async fn receivers_on_private_addresses_are_refused_unless_allowed() {
         "nothing reached the private address"
     );
 }
+
+/// An embedding platform knows its users by its own ids: an event about an end user
+/// carries their external id next to Lakegate's.
+#[tokio::test]
+async fn events_about_an_end_user_carry_their_external_id() {
+    use lakegate::audit::{self, Actor, Event};
+    let receiver = Receiver::start().await;
+    let db = TestDb::current().await;
+    let (s, admin) = world(&db, &receiver).await;
+    subscribe(&admin, &receiver.url(), &["credential.reauth_required"]).await;
+    let actor = Actor::cli(Some(s.org.id.clone()));
+    let input = lakegate::accounts::service::ExternalUser {
+        email: Some("ana@customer.test".into()),
+        display_name: None,
+        role: None,
+    };
+    let (ana, _) = s
+        .app
+        .state
+        .services
+        .accounts
+        .upsert_external(&actor, &s.org, "cust-42", input)
+        .await
+        .unwrap();
+    let event = Event::failure("credential.reauth_required", "conn-1".to_owned())
+        .with("user_id", ana.id.clone());
+    audit::record(&s.app.store, &actor, 0, event).await.unwrap();
+    assert_eq!(deliver(&s.app).await, 1);
+    let body: Value = serde_json::from_slice(&receiver.got()[0].body).unwrap();
+    assert_eq!(body["data"]["user_id"], ana.id.as_str());
+    assert_eq!(body["data"]["user_external_id"], "cust-42");
+}

@@ -163,7 +163,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deliveries due at `now` that no live lease holds, oldest first.
+    /// Deliveries due at `now` that no live lease holds, to enabled endpoints (disabling one
+    /// pauses its deliveries), oldest first.
     pub async fn due_webhook_deliveries(
         &self,
         now: i64,
@@ -172,6 +173,7 @@ impl Store {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
              WHERE status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1) \
+               AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = 1) \
              ORDER BY next_attempt_at, message_id LIMIT $2"
         );
         Ok(

@@ -134,6 +134,12 @@ async fn events_are_delivered_signed_once_the_receiver_is_back(db: &TestDb) {
     receiver.up().await;
     assert_eq!(deliver(&s.app).await, 0);
     s.advance(5);
+    // Disabling the endpoint pauses its deliveries; enabling it resumes them.
+    let path = format!("/api/v1/webhooks/{id}");
+    let (status, _) = send(&admin, Method::PATCH, &path, json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(deliver(&s.app).await, 0);
+    send(&admin, Method::PATCH, &path, json!({"enabled": true})).await;
     assert_eq!(deliver(&s.app).await, 1);
     let got = receiver.got();
     assert_eq!(got.len(), 1);

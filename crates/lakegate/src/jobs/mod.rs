@@ -61,8 +61,9 @@ pub async fn check_clock(
     verdict
 }
 
-/// Deletes expired sessions and old limit counts every ten minutes (they are refused or
-/// ignored anyway; this keeps the tables small).
+/// Deletes expired sessions, old limit counts and webhook deliveries delivered more than
+/// `webhooks::KEEP_DELIVERED_SECONDS` ago, every ten minutes (they are refused, ignored or
+/// done; this keeps the tables small).
 async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
@@ -76,6 +77,10 @@ async fn sweep_sessions(store: Store, clock: Arc<dyn Clock>, life: Lifetimes) {
         // Limit windows are at most 15 minutes long; a day is plenty.
         if let Err(e) = store.delete_stale_rate_counts(clock.now() - 86_400).await {
             tracing::warn!(error = %e, "rate count sweep failed");
+        }
+        let delivered_before = clock.now() - crate::webhooks::KEEP_DELIVERED_SECONDS;
+        if let Err(e) = store.delete_delivered_webhooks(delivered_before).await {
+            tracing::warn!(error = %e, "webhook delivery sweep failed");
         }
     }
 }

@@ -282,6 +282,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Forgets deliveries delivered before `before` (failed ones stay until replayed or
+    /// their endpoint is deleted); returns how many.
+    pub async fn delete_delivered_webhooks(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE status = 'delivered' AND delivered_at < $1",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// How many of the org's deliveries failed for good (for the health page).
     pub async fn failed_webhook_deliveries(&self, org_id: &str) -> StoreResult<i64> {
         Ok(sqlx::query_scalar::<_, i64>(

@@ -137,6 +137,9 @@ pub fn retry_after(attempts: i64) -> Option<i64> {
 /// replica that died mid-delivery is replaced soon.
 pub const LEASE_SECONDS: i64 = 60;
 
+/// Delivered deliveries are kept this long (30 days) for the deliveries view, then swept.
+pub const KEEP_DELIVERED_SECONDS: i64 = 30 * 86_400;
+
 /// Only a 2xx answer delivers (a redirect is not followed: it is a failure).
 pub fn delivered(status: u16) -> bool {
     (200..300).contains(&status)

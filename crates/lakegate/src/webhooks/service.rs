@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::{
@@ -80,6 +81,8 @@ fn secret_binding<'a>(org_id: &'a str, id: &'a str) -> Binding<'a> {
 
 /// Deliveries taken per pass.
 const BATCH: i64 = 50;
+/// Deliveries attempted at once by one replica.
+const CONCURRENCY: usize = 8;
 /// A receiver has this long to answer.
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -290,30 +293,45 @@ impl WebhookService {
                 return 0;
             }
         };
-        let mut delivered = 0;
-        for d in due {
-            match self.claim(&d, now).await {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not take a webhook delivery");
-                    continue;
+        // Several at a time, so one slow receiver does not hold up the others' deliveries.
+        let delivered = std::sync::atomic::AtomicUsize::new(0);
+        futures_util::stream::iter(due)
+            .for_each_concurrent(CONCURRENCY, |d| {
+                let delivered = &delivered;
+                async move {
+                    if self.take(egress, &d, now).await {
+                        delivered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
-            }
-            if self.failpoints.hit("webhook:claimed").await {
-                // As if the process died holding the lease: it lapses, another sends it.
-                continue;
-            }
-            match self.attempt(egress, &d).await {
-                Ok(true) => delivered += 1,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(
-                    error = %e, message_id = %d.message_id, endpoint_id = %d.endpoint_id,
-                    "webhook delivery not recorded"
-                ),
+            })
+            .await;
+        delivered.into_inner()
+    }
+
+    /// Claims one due delivery and attempts it; true when it was delivered.
+    async fn take(&self, egress: &Egress, d: &WebhookDeliveryRow, now: i64) -> bool {
+        match self.claim(d, now).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take a webhook delivery");
+                return false;
             }
         }
-        delivered
+        if self.failpoints.hit("webhook:claimed").await {
+            // As if the process died holding the lease: it lapses, another sends it.
+            return false;
+        }
+        match self.attempt(egress, d).await {
+            Ok(delivered) => delivered,
+            Err(e) => {
+                tracing::warn!(
+                    error = %e, message_id = %d.message_id, endpoint_id = %d.endpoint_id,
+                    "webhook delivery not recorded"
+                );
+                false
+            }
+        }
     }
 
     /// Takes the lease on a due delivery (a replica that dies holding it is replaced once

@@ -235,6 +235,13 @@ async fn failed_deliveries_are_listed_and_replayed_with_the_same_id(db: &TestDb)
     assert_eq!(failed[0]["attempts"], 8);
     assert_eq!(failed[0]["last_status"], 500);
     let message_id = failed[0]["message_id"].as_str().unwrap().to_owned();
+    let swept = s
+        .app
+        .store
+        .delete_delivered_webhooks(i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(swept, 0, "a failed delivery is never swept");
     // Admins see it on the health page and on the webhooks page, with a replay button.
     let health = admin.get("/settings/health").await.text().await.unwrap();
     assert!(health.contains("1 webhook delivery failed"), "{health}");
@@ -260,6 +267,17 @@ async fn failed_deliveries_are_listed_and_replayed_with_the_same_id(db: &TestDb)
     assert_eq!(got.len(), 9);
     assert_eq!(got[8].id, message_id);
     verify(&secret, &got[8]);
+    // Delivered ones are swept once they are old enough.
+    let now = lakegate::clock::Clock::now(&s.app.clock);
+    assert_eq!(s.app.store.delete_delivered_webhooks(now).await.unwrap(), 0);
+    assert_eq!(
+        s.app
+            .store
+            .delete_delivered_webhooks(now + 1)
+            .await
+            .unwrap(),
+        1
+    );
     // A delivered one replays too; a pending or unknown one is 404.
     let (status, _) = send(
         &admin,

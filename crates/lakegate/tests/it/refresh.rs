@@ -708,7 +708,7 @@ mod lifecycle {
 
 /// The status of listing warehouses with the browser's own credential: a call that needs a
 /// usable access token.
-async fn uses_warehouses(b: &Browser, conn: &str) -> StatusCode {
+pub(crate) async fn uses_warehouses(b: &Browser, conn: &str) -> StatusCode {
     b.status(&format!("/api/v1/connections/{conn}/warehouses"))
         .await
 }

@@ -302,13 +302,8 @@ async fn a_forced_sign_in_and_a_rejected_client_are_announced(db: &TestDb) {
     let (ed, conn) = crate::refresh::dead_token(&s).await;
     let ed_id = s.app.find_user(&s.org.id, "ed@acme.test").await.id;
     s.advance(3600 - 200);
-    let used = ed
-        .client
-        .get(ed.url(&format!("/api/v1/connections/{conn}/warehouses")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(used.status(), StatusCode::CONFLICT);
+    let used = crate::refresh::uses_warehouses(&ed, &conn).await;
+    assert_eq!(used, StatusCode::CONFLICT);
     assert_eq!(deliver(&s.app).await, 1);
     let got = receiver.got();
     verify(&secret, &got[0]);
@@ -328,13 +323,8 @@ async fn a_forced_sign_in_and_a_rejected_client_are_announced(db: &TestDb) {
     let (vi, conn) = crate::queries::ready(&s, "vi@acme.test", "bob@example.com", "bob").await;
     s.ws.emu.rotate_app_secret(&s.ws.client_id).unwrap();
     s.advance(3600 - 200);
-    let used = vi
-        .client
-        .get(vi.url(&format!("/api/v1/connections/{conn}/warehouses")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(used.status(), StatusCode::CONFLICT);
+    let used = crate::refresh::uses_warehouses(&vi, &conn).await;
+    assert_eq!(used, StatusCode::CONFLICT);
     assert_eq!(deliver(&s.app).await, 1);
     let got = receiver.got();
     let body: Value = serde_json::from_slice(&got[1].body).unwrap();

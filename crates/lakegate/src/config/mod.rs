@@ -421,6 +421,43 @@ mod tests {
     }
 
     #[test]
+    fn the_webhooks_section_and_the_keyring_setting_read_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "previous_master_key_files = [\"/k/old.key\"]\n[webhooks]\nallowed_cidrs = [\"10.30.0.0/16\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &env(&[])).unwrap();
+        assert!(
+            matches!(&c.previous_master_keys[..], [MasterKeySource::File(p)] if p == Path::new("/k/old.key"))
+        );
+        assert!(c.webhooks.address_allowed("10.30.0.9".parse().unwrap()));
+        assert!(!c.webhooks.address_allowed("127.0.0.1".parse().unwrap()));
+        // The warehouse policy is another: it allows nothing of the receivers'.
+        assert!(
+            !c.egress
+                .policy
+                .address_allowed("10.30.0.9".parse().unwrap())
+        );
+        let c = Config::load(
+            Some(&path),
+            &env(&[
+                ("LAKEGATE_PREVIOUS_MASTER_KEY_FILES", "/k/a.key,/k/b.key"),
+                ("LAKEGATE_WEBHOOKS_INSECURE_HTTP_HOSTS", "127.0.0.1:9000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.previous_master_keys.len(), 2);
+        assert!(c.webhooks.plain_http_allowed("127.0.0.1", Some(9000)));
+        let err = Config::load(None, &env(&[("LAKEGATE_WEBHOOKS_ALLOWED_CIDRS", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("webhooks.allowed_cidrs"), "{err}");
+    }
+
+    #[test]
     fn the_vend_limit_reads_from_file_and_environment_and_zero_turns_it_off() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

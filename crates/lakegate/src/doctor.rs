@@ -1,11 +1,12 @@
 //! `lakegate doctor`: what an operator checks before and after a change — the store answers
 //! and has every migration, this server's clock agrees with the store's, the master key
 //! unwraps every org's data keys, and each integration works as it did when it was saved
-//! (`integrations::verify`), and each shared identity is still accepted by its workspace.
-//! One finding per check; the CLI prints a line each.
+//! (`integrations::verify`), each shared identity is still accepted by its workspace, and
+//! each webhook endpoint is still allowed. One finding per check; the CLI prints a line each.
 
 use crate::clock_skew::MAX_SKEW_SECONDS;
 use crate::crypto::envelope::Keyring;
+use crate::egress::{Destination, Egress};
 use crate::integrations::service::IntegrationService;
 use crate::integrations::verify::{Check, Outcome};
 use crate::providers;
@@ -159,6 +160,52 @@ pub async fn shared_identities(store: &Store, tokens: &TokenService) -> Vec<Find
                 Err(e) => Outcome::Fail(e.to_string()),
             };
             out.push(Finding::new(subject, "credentials", outcome));
+        }
+    }
+    out
+}
+
+/// Each org's webhook endpoints: the URL still passes the receivers' policy (`[webhooks]`;
+/// a configuration change can strand an endpoint saved before it), and no delivery has
+/// failed for good (a `warn`: replay them on the webhooks page). Nothing is sent.
+pub async fn webhooks(store: &Store, egress: &Egress) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let Ok(orgs) = store.list_orgs().await else {
+        return out;
+    };
+    for org in &orgs {
+        let Ok(endpoints) = store.webhook_endpoints(&org.id).await else {
+            continue;
+        };
+        for e in endpoints {
+            let subject = format!("{}/webhook {}", org.slug, e.url);
+            let allowed = url::Url::parse(&e.url)
+                .map_err(|err| err.to_string())
+                .and_then(|u| {
+                    egress
+                        .check_for(&u, Destination::Webhook)
+                        .map_err(|err| err.to_string())
+                });
+            out.push(Finding::new(
+                subject.clone(),
+                "policy",
+                match allowed {
+                    Ok(()) => Outcome::Ok("the receivers' policy allows it".into()),
+                    Err(why) => Outcome::Fail(format!(
+                        "{why} (see webhooks.allowed_cidrs and webhooks.insecure_http_hosts)"
+                    )),
+                },
+            ));
+        }
+        match store.failed_webhook_deliveries(&org.id).await {
+            Ok(0) | Err(_) => {}
+            Ok(n) => out.push(Finding::new(
+                format!("{}/webhooks", org.slug),
+                "deliveries",
+                Outcome::Warn(format!(
+                    "{n} failed after every retry: replay them on Settings › Advanced › Webhooks"
+                )),
+            )),
         }
     }
     out

@@ -43,6 +43,8 @@ pub async fn doctor(config: &Config) -> anyhow::Result<()> {
         Arc::default(),
     );
     findings.extend(crate::doctor::shared_identities(&store, &tokens).await);
+    let receivers = super::build_webhook_egress(config)?;
+    findings.extend(crate::doctor::webhooks(&store, &receivers).await);
     for f in &findings {
         println!("{}", f.line());
     }

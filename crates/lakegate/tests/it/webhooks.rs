@@ -255,6 +255,29 @@ async fn failed_deliveries_are_listed_and_replayed_with_the_same_id(db: &TestDb)
         page.contains(&format!("/deliveries/{message_id}/replay")),
         "{page}"
     );
+    // So does `lakegate doctor`; and with the receivers' policy tightened since the
+    // endpoint was saved, it fails the endpoint's line.
+    let lines = |findings: Vec<lakegate::doctor::Finding>| -> Vec<String> {
+        findings
+            .iter()
+            .map(lakegate::doctor::Finding::line)
+            .collect()
+    };
+    let allowed = lines(lakegate::doctor::webhooks(&s.app.store, &receiver.allowing()).await);
+    assert!(
+        allowed[0].starts_with("ok    acme/webhook http://127.0.0.1:"),
+        "{allowed:#?}"
+    );
+    assert!(
+        allowed[1].starts_with("warn  acme/webhooks: deliveries — 1 failed"),
+        "{allowed:#?}"
+    );
+    let strict = Egress::new(Policy::default(), None).unwrap();
+    let tightened = lines(lakegate::doctor::webhooks(&s.app.store, &strict).await);
+    assert!(
+        tightened[0].starts_with("FAIL  acme/webhook"),
+        "{tightened:#?}"
+    );
 
     *receiver.status.lock().unwrap() = 200;
     let path = format!("/api/v1/webhooks/{id}/deliveries/{message_id}/replay");

@@ -66,6 +66,7 @@ def config(base, ids):
     ops[("/api/v1/tokens/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_token"]}" }}']
     for path, method in [("/api/v1/webhooks/{id}", "GET"), ("/api/v1/webhooks/{id}", "PATCH"),
                          ("/api/v1/webhooks/{id}/deliveries", "GET"),
+                         ("/api/v1/webhooks/{id}/rotate-secret", "POST"),
                          ("/api/v1/webhooks/{id}/deliveries/{message_id}/replay", "POST")]:
         ops[(path, method)] = [f'parameters = {{ "path.id" = "{ids["webhook"]}" }}']
     ops[("/api/v1/webhooks/{id}", "DELETE")] = [f'parameters = {{ "path.id" = "{ids["spare_webhook"]}" }}']

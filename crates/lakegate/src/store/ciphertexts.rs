@@ -74,6 +74,12 @@ pub const PLACES: &[Place] = &[
         binding_column: "secret",
     },
     Place {
+        table: "webhook_endpoints",
+        id_column: "id",
+        column: "previous_secret_enc",
+        binding_column: "previous_secret",
+    },
+    Place {
         table: "sso_flows",
         id_column: "state_hash",
         column: "verifier_enc",
@@ -98,7 +104,8 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<Sealed>> {
         let sql = format!(
-            "SELECT {id}, {col} FROM {table} WHERE org_id = $1 AND {id} > $2 ORDER BY {id} LIMIT $3",
+            "SELECT {id}, {col} FROM {table} WHERE org_id = $1 AND {id} > $2 AND {col} IS NOT NULL \
+             ORDER BY {id} LIMIT $3",
             id = place.id_column,
             col = place.column,
             table = place.table
@@ -123,8 +130,9 @@ impl Store {
     /// How many ciphertexts the org has at `place`.
     pub async fn sealed_count(&self, place: &Place, org_id: &str) -> StoreResult<i64> {
         let sql = format!(
-            "SELECT COUNT(*) FROM {table} WHERE org_id = $1",
-            table = place.table
+            "SELECT COUNT(*) FROM {table} WHERE org_id = $1 AND {col} IS NOT NULL",
+            table = place.table,
+            col = place.column
         );
         Ok(sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
             .bind(org_id)

@@ -12,6 +12,9 @@ pub struct WebhookEndpointRow {
     /// Stored as `,a,b,` (`webhooks::events_of` reads it).
     pub events: String,
     pub secret_enc: Vec<u8>,
+    /// The secret before the last rotation, still signing until `previous_secret_until`.
+    pub previous_secret_enc: Option<Vec<u8>>,
+    pub previous_secret_until: Option<i64>,
     pub enabled: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -141,6 +144,32 @@ impl Store {
         .bind(&r.updated_by)
         .bind(&r.org_id)
         .bind(&r.id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces an endpoint's secret if it is still the one read, keeping the old one (sealed
+    /// again for its own column) until `until`; false if another change came first.
+    pub async fn rotate_webhook_secret(
+        &self,
+        r: &WebhookEndpointRow,
+        secret_enc: &[u8],
+        previous_enc: &[u8],
+        until: i64,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_endpoints SET secret_enc = $1, previous_secret_enc = $2, previous_secret_until = $3, \
+               updated_at = $4, updated_by = $5 WHERE org_id = $6 AND id = $7 AND secret_enc = $8",
+        )
+        .bind(secret_enc)
+        .bind(previous_enc)
+        .bind(until)
+        .bind(r.updated_at)
+        .bind(&r.updated_by)
+        .bind(&r.org_id)
+        .bind(&r.id)
+        .bind(&r.secret_enc)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -137,6 +137,9 @@ pub fn retry_after(attempts: i64) -> Option<i64> {
 /// replica that died mid-delivery is replaced soon.
 pub const LEASE_SECONDS: i64 = 60;
 
+/// After a secret's rotation, deliveries are signed with the previous secret too for a day.
+pub const SECRET_GRACE_SECONDS: i64 = 86_400;
+
 /// Delivered deliveries are kept this long (30 days) for the deliveries view, then swept.
 pub const KEEP_DELIVERED_SECONDS: i64 = 30 * 86_400;
 

@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::{
-    LEASE_SECONDS, delivered, events_of, new_secret, parse_events, retry_after, signature,
-    stored_events,
+    LEASE_SECONDS, SECRET_GRACE_SECONDS, delivered, events_of, new_secret, parse_events,
+    retry_after, signature, stored_events,
 };
 use crate::audit::{self, Actor, Event};
 use crate::clock::Clock;
@@ -45,6 +45,8 @@ pub struct Endpoint {
     pub created_at: i64,
     pub updated_at: i64,
     pub updated_by: String,
+    /// Until when deliveries are also signed with the secret before the last rotation.
+    pub previous_secret_until: Option<i64>,
 }
 
 impl From<WebhookEndpointRow> for Endpoint {
@@ -57,6 +59,7 @@ impl From<WebhookEndpointRow> for Endpoint {
             created_at: r.created_at,
             updated_at: r.updated_at,
             updated_by: r.updated_by,
+            previous_secret_until: r.previous_secret_until,
         }
     }
 }
@@ -69,13 +72,13 @@ pub struct Patch {
     pub enabled: Option<bool>,
 }
 
-/// Where an endpoint's secret belongs.
-fn secret_binding<'a>(org_id: &'a str, id: &'a str) -> Binding<'a> {
+/// Where an endpoint's secret belongs (`secret`, or `previous_secret` after a rotation).
+fn secret_binding<'a>(org_id: &'a str, id: &'a str, column: &'a str) -> Binding<'a> {
     Binding {
         org_id,
         table: "webhook_endpoints",
         row_id: id,
-        column: "secret",
+        column,
     }
 }
 
@@ -157,7 +160,7 @@ impl WebhookService {
             .keyring
             .seal(
                 &self.store,
-                secret_binding(org_id, &id),
+                secret_binding(org_id, &id, "secret"),
                 secret.expose().as_bytes(),
                 now,
             )
@@ -168,6 +171,8 @@ impl WebhookService {
             url,
             events: stored_events(&events),
             secret_enc,
+            previous_secret_enc: None,
+            previous_secret_until: None,
             enabled: 1,
             created_at: now,
             updated_at: now,
@@ -231,6 +236,62 @@ impl WebhookService {
             .with("enabled", row.enabled != 0);
         audit::record(&self.store, actor, now, event).await?;
         Ok(row.into())
+    }
+
+    /// Gives an endpoint a new secret, returned this once; deliveries are signed with the
+    /// old one too for `SECRET_GRACE_SECONDS`, so the receiver can switch without a gap.
+    pub async fn rotate_secret(
+        &self,
+        actor: &Actor,
+        org_id: &str,
+        id: &str,
+    ) -> Result<(Endpoint, Secret), WebhookError> {
+        let mut row = self.row(org_id, id).await?;
+        let now = self.clock.now();
+        let old = self
+            .keyring
+            .open(
+                &self.store,
+                secret_binding(org_id, id, "secret"),
+                &row.secret_enc,
+            )
+            .await?;
+        let previous_enc = self
+            .keyring
+            .seal(
+                &self.store,
+                secret_binding(org_id, id, "previous_secret"),
+                &old,
+                now,
+            )
+            .await?;
+        let secret = new_secret();
+        let secret_enc = self
+            .keyring
+            .seal(
+                &self.store,
+                secret_binding(org_id, id, "secret"),
+                secret.expose().as_bytes(),
+                now,
+            )
+            .await?;
+        row.updated_at = now;
+        row.updated_by = actor.label.clone();
+        let until = now + SECRET_GRACE_SECONDS;
+        if !self
+            .store
+            .rotate_webhook_secret(&row, &secret_enc, &previous_enc, until)
+            .await?
+        {
+            return Err(WebhookError::Invalid(
+                "the endpoint changed meanwhile: try again".into(),
+            ));
+        }
+        row.previous_secret_until = Some(until);
+        let event = Event::success("webhook.rotate_secret", id.to_owned())
+            .with("previous_secret_until", crate::clock::rfc3339(until));
+        audit::record(&self.store, actor, now, event).await?;
+        Ok((row.into(), secret))
     }
 
     pub async fn delete(&self, actor: &Actor, org_id: &str, id: &str) -> Result<(), WebhookError> {
@@ -352,17 +413,27 @@ impl WebhookService {
         else {
             return Ok(false);
         };
-        let secret = self
-            .keyring
-            .open(
-                &self.store,
-                secret_binding(&d.org_id, &endpoint.id),
-                &endpoint.secret_enc,
-            )
-            .await?;
+        let mut secrets = vec![
+            self.keyring
+                .open(
+                    &self.store,
+                    secret_binding(&d.org_id, &endpoint.id, "secret"),
+                    &endpoint.secret_enc,
+                )
+                .await?,
+        ];
+        // During a rotation's grace period the previous secret signs too.
+        if let (Some(enc), Some(until)) = (
+            &endpoint.previous_secret_enc,
+            endpoint.previous_secret_until,
+        ) && self.clock.now() < until
+        {
+            let binding = secret_binding(&d.org_id, &endpoint.id, "previous_secret");
+            secrets.push(self.keyring.open(&self.store, binding, enc).await?);
+        }
         let body: Value = serde_json::from_str(&d.payload)
             .map_err(|e| WebhookError::Invalid(format!("stored payload: {e}")))?;
-        let result = self.post(egress, &endpoint.url, d, &secret, &body).await;
+        let result = self.post(egress, &endpoint.url, d, &secrets, &body).await;
         let now = self.clock.now();
         let attempts = d.attempts + 1;
         let (status, last_status, error) = match &result {
@@ -408,17 +479,24 @@ impl WebhookService {
         egress: &Egress,
         url: &str,
         d: &WebhookDeliveryRow,
-        secret: &[u8],
+        secrets: &[zeroize::Zeroizing<Vec<u8>>],
         body: &Value,
     ) -> Result<u16, EgressError> {
         let url = url::Url::parse(url).map_err(|e| EgressError::Refused(e.to_string()))?;
-        let secret = std::str::from_utf8(secret)
-            .map_err(|_| EgressError::Refused("the endpoint's secret is unreadable".into()))?;
         let timestamp = self.clock.now();
         // The egress client sends `serde_json::to_vec(body)`: sign exactly those bytes.
         let bytes = serde_json::to_vec(body).map_err(|e| EgressError::Refused(e.to_string()))?;
-        let signed = signature(secret, &d.message_id, timestamp, &bytes)
-            .ok_or_else(|| EgressError::Refused("the endpoint's secret is unreadable".into()))?;
+        // One signature per secret, space-separated (Standard Webhooks' rotation form).
+        let signed = secrets
+            .iter()
+            .map(|secret| {
+                std::str::from_utf8(secret)
+                    .ok()
+                    .and_then(|s| signature(s, &d.message_id, timestamp, &bytes))
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| EgressError::Refused("the endpoint's secret is unreadable".into()))?
+            .join(" ");
         let headers = [
             ("webhook-id".to_owned(), d.message_id.clone()),
             ("webhook-timestamp".to_owned(), timestamp.to_string()),

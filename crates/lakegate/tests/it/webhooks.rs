@@ -23,6 +23,7 @@ crate::on_both_backends!(
     failed_deliveries_are_listed_and_replayed_with_the_same_id,
     a_forced_sign_in_and_a_rejected_client_are_announced,
     a_coming_forced_sign_in_is_announced_once,
+    a_rotated_secret_signs_next_to_the_old_one_for_a_day,
 );
 
 async fn world(db: &TestDb, receiver: &Receiver) -> (Setup, Browser) {
@@ -72,7 +73,12 @@ async fn deliver(app: &TestApp) -> usize {
 fn verify(secret: &str, got: &Got) {
     let expected =
         lakegate::webhooks::signature(secret, &got.id, got.timestamp, &got.body).unwrap();
-    assert_eq!(got.signature, expected);
+    // Several signatures, space-separated, while a rotated secret's predecessor still signs.
+    assert!(
+        got.signature.split(' ').any(|s| s == expected),
+        "{} lacks {expected}",
+        got.signature
+    );
     if let Some(path) = std::env::var_os("LAKEGATE_WEBHOOK_SAMPLES") {
         use std::io::Write;
         let sample = json!({
@@ -478,4 +484,48 @@ async fn events_about_an_end_user_carry_their_external_id() {
     let body: Value = serde_json::from_slice(&receiver.got()[0].body).unwrap();
     assert_eq!(body["data"]["user_id"], ana.id.as_str());
     assert_eq!(body["data"]["user_external_id"], "cust-42");
+}
+
+/// Rotating an endpoint's secret: the new one is shown once; for a day deliveries carry a
+/// signature with each secret, then with the new one only.
+async fn a_rotated_secret_signs_next_to_the_old_one_for_a_day(db: &TestDb) {
+    let receiver = Receiver::start().await;
+    let (s, admin) = world(db, &receiver).await;
+    let (id, old) = subscribe(&admin, &receiver.url(), &["connection.created"]).await;
+    let path = format!("/api/v1/webhooks/{id}/rotate-secret");
+    let (status, body) = send(&admin, Method::POST, &path, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let new = body["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    let start = lakegate::clock::Clock::now(&s.app.clock);
+    assert_eq!(body["previous_secret_until"], start + 86_400);
+    let listed = admin.get_json(&format!("/api/v1/webhooks/{id}")).await;
+    assert!(!listed.to_string().contains(&new) && !listed.to_string().contains(&old));
+
+    let ed = s.user("ed@acme.test", Role::Editor).await;
+    s.connection(&ed, false).await;
+    assert_eq!(deliver(&s.app).await, 1);
+    let during = &receiver.got()[0];
+    assert_eq!(
+        during.signature.split(' ').count(),
+        2,
+        "{}",
+        during.signature
+    );
+    verify(&new, during);
+    verify(&old, during);
+
+    s.advance(86_400);
+    let ed = fresh_session(&s, "ed@acme.test").await;
+    s.connection(&ed, false).await;
+    assert_eq!(deliver(&s.app).await, 1);
+    let after = &receiver.got()[1];
+    assert_eq!(after.signature.split(' ').count(), 1, "{}", after.signature);
+    verify(&new, after);
+    let admin = fresh_session(&s, "admin@acme.test").await;
+    let audit = admin
+        .get_json("/api/v1/audit?action=webhook.rotate_secret")
+        .await;
+    assert_eq!(audit["events"].as_array().unwrap().len(), 1, "{audit}");
+    assert!(!crate::harness::captured_logs().contains(&new));
 }

@@ -63,6 +63,15 @@ pub fn register(reg: &mut Registry) {
     );
     reg.answers_empty(204);
     reg.add(
+        M::Post,
+        "/api/v1/webhooks/{id}/rotate-secret",
+        Kind::Api,
+        Access::Admin,
+        "Give an endpoint a new signing secret (returned once); the old one also signs for a day",
+        rotate_secret,
+    );
+    reg.answers::<Created>(200);
+    reg.add(
         M::Get,
         "/api/v1/webhooks/{id}/deliveries",
         Kind::Api,
@@ -245,6 +254,21 @@ async fn delete(
         .delete(&actor, &p.org.id, &id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<Created>> {
+    let (endpoint, secret) = state
+        .services
+        .webhooks
+        .rotate_secret(&actor, &p.org.id, &id)
+        .await?;
+    let secret = secret.expose().to_owned();
+    Ok(ApiJson(Created { secret, endpoint }))
 }
 
 async fn deliveries(

@@ -31,6 +31,14 @@ pub fn register(reg: &mut Registry) {
     );
     reg.add(
         M::Post,
+        "/settings/advanced/webhooks/{id}/rotate-secret",
+        Kind::Page,
+        Access::Admin,
+        "Give a webhook endpoint a new signing secret",
+        rotate_secret,
+    );
+    reg.add(
+        M::Post,
         "/settings/advanced/webhooks/{id}/delete",
         Kind::Page,
         Access::Admin,
@@ -68,6 +76,10 @@ struct WebhooksPage {
 }
 
 impl WebhooksPage {
+    fn when(&self, t: &i64) -> String {
+        crate::clock::rfc3339(*t)
+    }
+
     fn url_of(&self, endpoint_id: &str) -> &str {
         self.endpoints
             .iter()
@@ -134,6 +146,26 @@ async fn create(
             let e = ApiError::from(e);
             view(&state, &p, e.status, None, Some(e.message)).await
         }
+    }
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Audit(actor): Audit,
+    Path(id): Path<String>,
+) -> Response {
+    match state
+        .services
+        .webhooks
+        .rotate_secret(&actor, &p.org.id, &id)
+        .await
+    {
+        Ok((_, secret)) => {
+            let shown = Some(secret.expose().to_owned());
+            view(&state, &p, StatusCode::OK, shown, None).await
+        }
+        Err(e) => error_page(e.into()),
     }
 }
 

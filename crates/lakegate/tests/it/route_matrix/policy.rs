@@ -102,10 +102,12 @@ pub(super) fn intended_access(route: &RouteInfo) -> Access {
         (M::Get | M::Patch | M::Delete, "/api/v1/webhooks/{id}") => Admin,
         (M::Get, "/api/v1/webhooks/{id}/deliveries") => Admin,
         (M::Post, "/api/v1/webhooks/{id}/deliveries/{message_id}/replay") => Admin,
+        (M::Post, "/api/v1/webhooks/{id}/rotate-secret") => Admin,
         (M::Get | M::Post, "/settings/advanced/webhooks") => Admin,
         (
             M::Post,
             "/settings/advanced/webhooks/{id}/delete"
+            | "/settings/advanced/webhooks/{id}/rotate-secret"
             | "/settings/advanced/webhooks/{id}/deliveries/{message_id}/replay",
         ) => Admin,
         (M::Post, "/api/v1/connect-sessions") => Platform(Scope::ConnectWrite),

@@ -118,6 +118,8 @@ struct CreateEndpoint {
 struct UpdateEndpoint {
     #[schemars(length(max = 2000))]
     url: Option<String>,
+    // `default` also tells the schema it is optional (a `schema_with` field is required).
+    #[serde(default)]
     #[schemars(schema_with = "optional_event_names")]
     events: Option<Vec<String>>,
     enabled: Option<bool>,

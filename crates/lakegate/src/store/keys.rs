@@ -51,18 +51,29 @@ impl Store {
         wrapped: &[u8],
         now: i64,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO org_data_keys (org_id, key_id, kek_id, wrapped, created_at) \
-             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM org_data_keys WHERE org_id = $1)",
-        )
-        .bind(org_id)
-        .bind(key_id)
-        .bind(kek_id)
-        .bind(wrapped)
-        .bind(now)
-        .execute(self.pool())
-        .await
-        .map_err(classify)?;
+        const FIRST: &str = "INSERT INTO org_data_keys (org_id, key_id, kek_id, wrapped, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM org_data_keys WHERE org_id = $1)";
+        self.insert_key(FIRST, (org_id, key_id, kek_id), wrapped, now)
+            .await
+    }
+
+    /// Runs one of the inserts above with its five parameters.
+    async fn insert_key(
+        &self,
+        sql: &'static str,
+        (org_id, key_id, kek_id): (&str, &str, &str),
+        wrapped: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(sql)
+            .bind(org_id)
+            .bind(key_id)
+            .bind(kek_id)
+            .bind(wrapped)
+            .bind(now)
+            .execute(self.pool())
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 }
@@ -87,20 +98,11 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         // Never older than the org's newest key, whatever this replica's clock says.
-        sqlx::query(
-            "INSERT INTO org_data_keys (org_id, key_id, kek_id, wrapped, created_at) \
+        const NEXT: &str = "INSERT INTO org_data_keys (org_id, key_id, kek_id, wrapped, created_at) \
              SELECT $1, $2, $3, $4, CASE WHEN latest.at > $5 THEN latest.at ELSE $5 END \
-             FROM (SELECT COALESCE(MAX(created_at), $5) AS at FROM org_data_keys WHERE org_id = $1) AS latest",
-        )
-        .bind(org_id)
-        .bind(key_id)
-        .bind(kek_id)
-        .bind(wrapped)
-        .bind(now)
-        .execute(self.pool())
-        .await
-        .map_err(classify)?;
-        Ok(())
+             FROM (SELECT COALESCE(MAX(created_at), $5) AS at FROM org_data_keys WHERE org_id = $1) AS latest";
+        self.insert_key(NEXT, (org_id, key_id, kek_id), wrapped, now)
+            .await
     }
 
     /// Every org's data keys.

@@ -32,8 +32,13 @@ pub enum EgressError {
     Timeout { host: String },
     #[error("{host} answered with a redirect ({status}); redirects are not followed")]
     Redirect { host: String, status: u16 },
+    /// The answer had this status, but its body passed the limit (and was not read).
     #[error("the answer from {host} is larger than {limit} bytes")]
-    TooLarge { host: String, limit: usize },
+    TooLarge {
+        host: String,
+        limit: usize,
+        status: u16,
+    },
     #[error("request to {host} failed: {reason}")]
     Other { host: String, reason: String },
 }
@@ -276,6 +281,7 @@ impl Egress {
             return Err(EgressError::TooLarge {
                 host,
                 limit: req.max_bytes,
+                status,
             });
         }
         let headers = resp.headers().clone();
@@ -285,6 +291,7 @@ impl Egress {
                 return Err(EgressError::TooLarge {
                     host,
                     limit: req.max_bytes,
+                    status,
                 });
             }
             body.extend_from_slice(&chunk);

@@ -6,6 +6,7 @@
 //! `webhook-signature` (`v1,` then base64 of HMAC-SHA256 over `id.timestamp.body`, keyed
 //! with the base64 part of the endpoint's `whsec_` secret).
 
+mod delivery;
 pub mod service;
 
 use base64::Engine;

@@ -24,6 +24,8 @@ pub(crate) struct Receiver {
     pub(crate) addr: SocketAddr,
     got: Arc<Mutex<Vec<Got>>>,
     pub(crate) status: Arc<Mutex<u16>>,
+    /// Bytes of body it answers with.
+    pub(crate) body_bytes: Arc<Mutex<usize>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -34,6 +36,7 @@ impl Receiver {
             addr: listener.local_addr().unwrap(),
             got: Arc::default(),
             status: Arc::new(Mutex::new(204)),
+            body_bytes: Arc::default(),
             task: None,
         };
         r.serve(listener);
@@ -41,11 +44,15 @@ impl Receiver {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let (got, status) = (self.got.clone(), self.status.clone());
+        let (got, status, size) = (
+            self.got.clone(),
+            self.status.clone(),
+            self.body_bytes.clone(),
+        );
         let app = axum::Router::new().route(
             "/hook",
             axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                let (got, status) = (got.clone(), status.clone());
+                let (got, status, size) = (got.clone(), status.clone(), size.clone());
                 async move {
                     let h = |n: &str| headers[n].to_str().unwrap().to_owned();
                     got.lock().unwrap().push(Got {
@@ -54,7 +61,8 @@ impl Receiver {
                         signature: h("webhook-signature"),
                         body: body.to_vec(),
                     });
-                    StatusCode::from_u16(*status.lock().unwrap()).unwrap()
+                    let code = StatusCode::from_u16(*status.lock().unwrap()).unwrap();
+                    (code, "x".repeat(*size.lock().unwrap()))
                 }
             }),
         );

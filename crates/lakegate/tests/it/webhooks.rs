@@ -285,7 +285,9 @@ async fn failed_deliveries_are_listed_and_replayed_with_the_same_id(db: &TestDb)
         "{tightened:#?}"
     );
 
+    // Back, answering 200 with a long body (more than Lakegate reads): its status counts.
     *receiver.status.lock().unwrap() = 200;
+    *receiver.body_bytes.lock().unwrap() = 200_000;
     let path = format!("/api/v1/webhooks/{id}/deliveries/{message_id}/replay");
     let (status, _) = send(&ed, Method::POST, &path, json!({})).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "admins only");

@@ -55,6 +55,7 @@ mod sso;
 mod store_contract;
 mod store_refresh_contract;
 mod storm;
+mod webhook_events;
 mod webhook_processes;
 mod webhook_receiver;
 mod webhooks;

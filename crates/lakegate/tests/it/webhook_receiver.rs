@@ -1,13 +1,21 @@
-//! A webhook receiver for the tests: an HTTP server on 127.0.0.1 that records each
-//! delivery's Standard Webhooks headers and body, answers a status the test sets, and can go
-//! down (nothing listens on its port) and come back.
+//! What the webhook tests share: a receiver (an HTTP server on 127.0.0.1 that records each
+//! delivery's Standard Webhooks headers and body, answers a status and body size the test
+//! sets, and can go down and come back), a world whose app may reach it, and the checks a
+//! receiver makes.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
+use lakegate::accounts::Role;
 use lakegate::egress::{Egress, HostPort, Policy};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use warehouse_emulator::TokenPolicy;
+
+use crate::harness::{Browser, TestApp, TestDb, Workspace};
+use crate::shared_identities::send;
+use crate::world::Setup;
 
 /// One request a receiver got.
 #[derive(Debug, Clone)]
@@ -102,5 +110,80 @@ impl Receiver {
             None,
         )
         .unwrap()
+    }
+}
+
+pub(crate) async fn world(db: &TestDb, receiver: &Receiver) -> (Setup, Browser) {
+    world_with(db, receiver, TokenPolicy::default()).await
+}
+
+pub(crate) async fn world_with(
+    db: &TestDb,
+    receiver: &Receiver,
+    policy: TokenPolicy,
+) -> (Setup, Browser) {
+    let s = crate::world::setup_delivering(
+        db,
+        policy,
+        Workspace::start().await,
+        lakegate::testkit::random_keyring(),
+        Some(receiver.allowing()),
+    )
+    .await;
+    let admin = s.user("admin@acme.test", Role::Admin).await;
+    (s, admin)
+}
+
+/// Adds an endpoint for `events`: its id and secret.
+pub(crate) async fn subscribe(admin: &Browser, url: &str, events: &[&str]) -> (String, String) {
+    let (status, body) = send(
+        admin,
+        Method::POST,
+        "/api/v1/webhooks",
+        json!({"url": url, "events": events}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let secret = body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (body["id"].as_str().unwrap().to_owned(), secret)
+}
+
+pub(crate) async fn fresh_session(s: &Setup, email: &str) -> Browser {
+    let user = s.app.find_user(&s.org.id, email).await;
+    s.app.session_for(&user).await
+}
+
+pub(crate) async fn deliver(app: &TestApp) -> usize {
+    app.state.services.webhooks.deliver_due().await
+}
+
+/// The Standard Webhooks check a receiver makes. With `LAKEGATE_WEBHOOK_SAMPLES` set, the
+/// delivery is also appended to that file for `scripts/standard-webhooks-check.py`, which
+/// checks it with the scheme's own library (PyPI `standardwebhooks`) in CI.
+pub(crate) fn verify(secret: &str, got: &Got) {
+    let expected =
+        lakegate::webhooks::signature(secret, &got.id, got.timestamp, &got.body).unwrap();
+    // Several signatures, space-separated, while a rotated secret's predecessor still signs.
+    assert!(
+        got.signature.split(' ').any(|s| s == expected),
+        "{} lacks {expected}",
+        got.signature
+    );
+    if let Some(path) = std::env::var_os("LAKEGATE_WEBHOOK_SAMPLES") {
+        use std::io::Write;
+        let sample = json!({
+            "secret": secret,
+            "webhook-id": got.id,
+            "webhook-timestamp": got.timestamp.to_string(),
+            "webhook-signature": got.signature,
+            "body": String::from_utf8(got.body.clone()).unwrap(),
+        });
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(file, "{sample}").unwrap();
     }
 }

@@ -4,6 +4,7 @@
 //! fixture for fails the test, so no route can be added without being in it.
 
 mod policy;
+mod webhook_fixture;
 mod world;
 
 use lakegate::auth::{Access, Scope};

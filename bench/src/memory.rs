@@ -34,6 +34,25 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
+/// CPU time (user + system) a process has used so far, in seconds, from `/proc/<pid>/stat`
+/// (fields 14 and 15, in clock ticks; threads that ended are included).
+fn cpu_seconds(pid: u32, ticks_per_second: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) may hold spaces; the fields after it are plain numbers.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields[i - 3].parse::<u64>().unwrap() as f64;
+    (ticks(14) + ticks(15)) / ticks_per_second
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 fn default_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     exe.parent().unwrap().join("lakegate")
@@ -44,6 +63,8 @@ struct Measurement {
     bytes: u64,
     idle_kib: u64,
     peak_kib: u64,
+    /// CPU seconds the serving process spent on this stream.
+    cpu: f64,
 }
 
 async fn stream(serve: &Serve, token: &str, conn: &str, rows: usize, accept: &str) -> (usize, u64) {
@@ -130,8 +151,12 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
     }
 
     println!("binary: {}", bin.display());
-    println!("| format | rows | bytes streamed | start-up | RSS idle | peak RSS | peak − idle |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let hz = clock_ticks_per_second();
+    println!(
+        "| format | rows | bytes streamed | start-up | RSS idle | peak RSS | peak − idle | Lakegate CPU | rows per CPU second |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut cost = Vec::new();
     let formats = [
         ("NDJSON", "application/x-ndjson"),
         ("CSV", "text/csv"),
@@ -147,7 +172,9 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
             let start_up = started.elapsed().as_secs_f64();
             let pid = serve.pid();
             let idle_kib = status_kib(pid, "VmRSS:");
+            let cpu_before = cpu_seconds(pid, hz);
             let (lines, bytes) = stream(&serve, &token, &conn, n, accept).await;
+            let cpu = cpu_seconds(pid, hz) - cpu_before;
             let expected = if format == "CSV" { n + 1 } else { n };
             assert_eq!(lines, expected, "{format}: every row arrived");
             let peak_kib = status_kib(pid, "VmHWM:");
@@ -156,15 +183,18 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
                 bytes,
                 idle_kib,
                 peak_kib,
+                cpu,
             };
             println!(
-                "| {format} | {} | {:.0} MB | {:.0} ms | {:.1} MB | {:.1} MB | {:.1} MB |",
+                "| {format} | {} | {:.0} MB | {:.0} ms | {:.1} MB | {:.1} MB | {:.1} MB | {:.2} s | {:.0} |",
                 m.rows,
                 m.bytes as f64 / 1e6,
                 start_up * 1000.0,
                 m.idle_kib as f64 / 1024.0,
                 m.peak_kib as f64 / 1024.0,
                 (m.peak_kib - m.idle_kib) as f64 / 1024.0,
+                m.cpu,
+                m.rows as f64 / m.cpu.max(1.0 / hz),
             );
             let mib = |kib: u64| kib as f64 / 1024.0;
             assert!(
@@ -178,6 +208,8 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
             );
             measured.push(m);
         }
+        let large = &measured[1];
+        cost.push((format, large.cpu / large.rows as f64));
         let growth = |m: &Measurement| (m.peak_kib - m.idle_kib) as f64;
         println!(
             "{format}: {}× the rows, {:.2}× the memory above idle",
@@ -185,4 +217,15 @@ pub async fn run(rows: usize, lakegate: Option<PathBuf>) {
             growth(&measured[1]) / growth(&measured[0]).max(1.0)
         );
     }
+    // Lakegate's own cost per row, whatever the warehouse's: the serving process is separate.
+    let per_row = |f: &str| {
+        cost.iter()
+            .find(|(k, _)| *k == f)
+            .map_or(f64::NAN, |(_, c)| *c)
+    };
+    println!(
+        "Lakegate CPU per row, NDJSON / Arrow: {:.1}; CSV / Arrow: {:.1}",
+        per_row("NDJSON") / per_row("Arrow"),
+        per_row("CSV") / per_row("Arrow")
+    );
 }

@@ -158,7 +158,7 @@ pub fn write_json(out: &mut Vec<u8>, kind: Kind, raw: Option<&str>) {
         Kind::Float => {
             json_number(s)
                 && s.contains(['.', 'e', 'E'])
-                && s.parse::<f64>().is_ok_and(f64::is_finite)
+                && (fits_f64_without_parsing(s) || s.parse::<f64>().is_ok_and(f64::is_finite))
         }
         _ => false,
     };
@@ -203,6 +203,12 @@ fn json_number(s: &str) -> bool {
         }
     }
     i == b.len()
+}
+
+/// A JSON number without an exponent and with fewer than 300 integer digits is finite as
+/// an f64 (the largest is about 1.8e308): the common case skips a float parse per cell.
+fn fits_f64_without_parsing(s: &str) -> bool {
+    !s.contains(['e', 'E']) && s.len() < 300
 }
 
 fn significant_digits(s: &str) -> usize {
@@ -296,6 +302,19 @@ mod tests {
         assert!(
             json_number("-0.5E+3") && json_number("0") && !json_number("01") && !json_number("1.")
         );
+        // Past f64's range without an exponent: text, like `1e400`; just inside: a number.
+        for digits in [320, 297] {
+            let raw = format!("{}.5", "9".repeat(digits));
+            let mut out = Vec::new();
+            write_json(&mut out, kind("DOUBLE"), Some(&raw));
+            let written: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            assert_eq!(
+                written,
+                convert(kind("DOUBLE"), Some(&raw)),
+                "{digits} digits"
+            );
+            assert_eq!(written.is_string(), digits == 320);
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde_json::json;
 crate::on_each_backend!(
     an_expired_result_link_is_replaced_once,
     results_beyond_the_inline_cap_stream_through_external_links,
+    a_json_answer_in_one_part_has_its_length_and_a_longer_one_streams,
 );
 /// Streams `rows` rows as NDJSON and returns (lines, bytes, peak bytes live meanwhile, query id).
 async fn stream_metered(b: &Browser, conn: &str, rows: usize) -> (usize, usize, usize, String) {
@@ -130,4 +131,36 @@ async fn results_beyond_the_inline_cap_stream_through_external_links() {
     assert_eq!(lines, 300_000);
     // More than INLINE could ever carry (the emulator fails INLINE results past 25 MiB).
     assert!(bytes > 25 * 1024 * 1024, "{bytes} bytes");
+}
+
+/// A result in one part (every small answer) leaves as one body with its length; a result
+/// of several parts streams, with every part and the tail in order.
+async fn a_json_answer_in_one_part_has_its_length_and_a_longer_one_streams() {
+    let s = setup().await;
+    let (b, conn) = ready(&s, "ed@acme.test", "alice@example.com", "alice").await;
+    let resp = run(
+        &b,
+        &conn,
+        json!({"statement": "SELECT 1 AS one"}),
+        "application/json",
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let length = resp
+        .content_length()
+        .expect("a one-part answer has its length");
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(length, body.len() as u64);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["rows"], json!([[1]]));
+    assert_eq!(v["row_count"], 1);
+
+    // Four parts of the trips table: streamed, so no length is known up front.
+    let resp = run(&b, &conn, json!({"statement": TRIPS}), "application/json").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.content_length(), None);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2000);
+    assert_eq!(v["row_count"], 2000);
+    assert_eq!(v["truncated"], false);
 }

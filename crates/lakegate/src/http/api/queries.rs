@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{FutureExt, StreamExt, TryStreamExt, stream};
 use serde::Deserialize;
 
 use super::query_views::{
@@ -248,9 +248,22 @@ async fn json_answer(
     mut chunks: BoxStream<'static, Result<Rows, QueryError>>,
 ) -> ApiResult<Response> {
     let first = chunks.next().await.transpose()?;
-    let doc = JsonDocument::new(&set, JSON_MAX_ROWS as usize);
-    let head = JsonDocument::head(&set.query_id, &set.statement_id, &set.columns);
-    let parts = stream::iter(first.map(Ok)).chain(chunks);
+    let mut doc = JsonDocument::new(&set, JSON_MAX_ROWS as usize);
+    let mut head = JsonDocument::head(&set.query_id, &set.statement_id, &set.columns);
+    // A result already in hand (one part: every small answer) leaves as one body with its
+    // length, not as a chunked stream of three pieces: fewer writes on the hot path.
+    let second = match chunks.next().now_or_never() {
+        Some(None) => {
+            if let Some(rows) = &first {
+                head.extend(doc.rows(rows));
+            }
+            head.extend(doc.tail());
+            return Ok(json_response(Body::from(head)));
+        }
+        Some(Some(part)) => Some(part),
+        None => None,
+    };
+    let parts = stream::iter(first.map(Ok).into_iter().chain(second)).chain(chunks);
     let body = stream::once(async move { Ok(Bytes::from(head)) }).chain(stream::unfold(
         (parts, Some(doc)),
         |(mut parts, doc)| async move {
@@ -263,15 +276,21 @@ async fn json_answer(
             }
         },
     ));
-    let mut resp = Response::new(Body::from_stream(body.map_err(|e: QueryError| {
-        tracing::warn!(error = %e, "JSON answer ended early");
-        std::io::Error::other(e.to_string())
-    })));
+    Ok(json_response(Body::from_stream(body.map_err(
+        |e: QueryError| {
+            tracing::warn!(error = %e, "JSON answer ended early");
+            std::io::Error::other(e.to_string())
+        },
+    ))))
+}
+
+fn json_response(body: Body) -> Response {
+    let mut resp = Response::new(body);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(Format::Json.content_type()),
     );
-    Ok(resp)
+    resp
 }
 
 /// Rows leave as chunks arrive. An error after the first byte can only end the stream: the

@@ -1,7 +1,8 @@
 //! Query benchmarks, in one run against one emulator:
 //!
 //! 1. latency of a 1-row query through Lakegate's query API against the emulator's
-//!    Statement Execution API called directly with the same user's token;
+//!    Statement Execution API called directly with the same user's token, and, between the
+//!    two, Lakegate's query service called in-process (what the HTTP hop in front costs);
 //! 2. throughput reading a large result (`samples.nyctaxi.trips`) as NDJSON, CSV, JSON and
 //!    Arrow, each next to the direct client asking for the same disposition and format, four
 //!    chunks at a time on both sides (row counts asserted equal);
@@ -189,6 +190,31 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
     rows
 }
 
+/// A 1-row statement through Lakegate's query service in-process: the connection, the token
+/// keeper, the submission through the guarded client and the durable history row, without
+/// the HTTP request in front. Returns the rows of its one part.
+async fn via_service(w: &World, conn: &str, statement: &str) -> usize {
+    let p = lakegate::testkit::principal(&w.user, &w.org);
+    let req = serde_json::from_value(json!({"statement": statement})).unwrap();
+    let spec = lakegate::queries::validate(req, false).unwrap();
+    let running = w
+        .state
+        .services
+        .queries
+        .submit(&p, &lakegate::audit::Actor::cli(None), conn, &spec)
+        .await
+        .unwrap();
+    let (_, parts) = lakegate::queries::service::results(running).unwrap();
+    let lakegate::queries::service::Parts::Rows(mut chunks) = parts else {
+        panic!("rows were asked for");
+    };
+    let mut rows = 0;
+    while let Some(chunk) = chunks.next().await {
+        rows += chunk.unwrap().len();
+    }
+    rows
+}
+
 /// Times `n` runs of `f`, in seconds.
 async fn timed<F, Fut>(n: usize, mut f: F) -> (Vec<f64>, usize)
 where
@@ -269,11 +295,14 @@ pub async fn run(rows: usize, small: usize, large: usize) {
         direct(&http, &emu, &at, one, Ask::Inline).await;
         via_lakegate(&w, &http, &token, &conn, one, "application/json").await;
     }
-    let (mut d, mut l) = (Vec::new(), Vec::new());
+    let (mut d, mut sv, mut l) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..small {
         let t = Instant::now();
         assert_eq!(direct(&http, &emu, &at, one, Ask::Inline).await, 1);
         d.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        assert_eq!(via_service(&w, &conn, one).await, 1);
+        sv.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         assert_eq!(
             via_lakegate(&w, &http, &token, &conn, one, "application/json").await,
@@ -289,13 +318,19 @@ pub async fn run(rows: usize, small: usize, large: usize) {
         pct(d.clone(), 0.99)
     );
     println!(
+        "| Lakegate's query service in-process (no HTTP in front) | {:.2} | {:.2} |",
+        pct(sv.clone(), 0.5),
+        pct(sv.clone(), 0.99)
+    );
+    println!(
         "| Lakegate query API (JSON) | {:.2} | {:.2} |",
         pct(l.clone(), 0.5),
         pct(l.clone(), 0.99)
     );
     println!(
-        "latency ratio (p50, Lakegate / direct): {:.2}",
-        pct(l, 0.5) / pct(d, 0.5)
+        "latency ratio (p50, Lakegate / direct): {:.2}; in-process service / direct: {:.2}",
+        pct(l, 0.5) / pct(d.clone(), 0.5),
+        pct(sv, 0.5) / pct(d, 0.5)
     );
 
     // 2. The large result, each of Lakegate's answers next to the direct client asking the

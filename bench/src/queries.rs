@@ -159,23 +159,17 @@ async fn via_lakegate(
     }
 }
 
-/// Lakegate's statement client in-process: submit, wait, stream every chunk.
-async fn lakegate_client(w: &World, conn: &str) -> usize {
+/// Lakegate's query service in-process, no HTTP in front: the connection, the token keeper,
+/// the submission through the guarded client and the durable history row, then a wait (none
+/// for a statement that ended within its submission) and every part read. Returns the rows.
+async fn service_rows(w: &World, conn: &str, spec: &lakegate::queries::QuerySpec) -> usize {
     let p = lakegate::testkit::principal(&w.user, &w.org);
-    let req = serde_json::from_value(json!({"statement": LARGE})).unwrap();
-    let mut spec = lakegate::queries::validate(req, true).unwrap();
-    // INLINE chunks, as the Python SDK reads them below: the same disposition on both sides.
-    spec.external_links = false;
-    let mut running = w
-        .state
-        .services
-        .queries
-        .submit(&p, &lakegate::audit::Actor::cli(None), conn, &spec)
+    let queries = &w.state.services.queries;
+    let mut running = queries
+        .submit(&p, &lakegate::audit::Actor::cli(None), conn, spec)
         .await
         .unwrap();
-    w.state
-        .services
-        .queries
+    queries
         .wait(&mut running, std::time::Duration::from_secs(50))
         .await
         .unwrap();
@@ -190,29 +184,20 @@ async fn lakegate_client(w: &World, conn: &str) -> usize {
     rows
 }
 
-/// A 1-row statement through Lakegate's query service in-process: the connection, the token
-/// keeper, the submission through the guarded client and the durable history row, without
-/// the HTTP request in front. Returns the rows of its one part.
+/// Lakegate's statement client reading the large result.
+async fn lakegate_client(w: &World, conn: &str) -> usize {
+    let req = serde_json::from_value(json!({"statement": LARGE})).unwrap();
+    let mut spec = lakegate::queries::validate(req, true).unwrap();
+    // INLINE chunks, as the Python SDK reads them below: the same disposition on both sides.
+    spec.external_links = false;
+    service_rows(w, conn, &spec).await
+}
+
+/// A 1-row statement through the query service, as the JSON answer asks for it.
 async fn via_service(w: &World, conn: &str, statement: &str) -> usize {
-    let p = lakegate::testkit::principal(&w.user, &w.org);
     let req = serde_json::from_value(json!({"statement": statement})).unwrap();
     let spec = lakegate::queries::validate(req, false).unwrap();
-    let running = w
-        .state
-        .services
-        .queries
-        .submit(&p, &lakegate::audit::Actor::cli(None), conn, &spec)
-        .await
-        .unwrap();
-    let (_, parts) = lakegate::queries::service::results(running).unwrap();
-    let lakegate::queries::service::Parts::Rows(mut chunks) = parts else {
-        panic!("rows were asked for");
-    };
-    let mut rows = 0;
-    while let Some(chunk) = chunks.next().await {
-        rows += chunk.unwrap().len();
-    }
-    rows
+    service_rows(w, conn, &spec).await
 }
 
 /// Times `n` runs of `f`, in seconds.
